@@ -1,0 +1,1 @@
+"""Sub-commands of the ``hrrl`` CLI, one module each."""
