@@ -28,7 +28,7 @@ MAX_FORBIDDEN = 10**6
 MAX_ACTIONS = 64
 
 
-class Status(str, enum.Enum):
+class Status(enum.StrEnum):
     """Outcome of a step (or of a whole puzzle, for the two reporting-only statuses)."""
 
     IN_PROGRESS = "IN_PROGRESS"
@@ -159,7 +159,9 @@ class Puzzle:
             raise PuzzleError(f"a puzzle must be a JSON object, got {type(data).__name__}")
         for required in ("target", "forbidden"):
             if required not in data:
-                raise PuzzleError(f"{required} is missing: every puzzle needs 'target' and 'forbidden'")
+                raise PuzzleError(
+                    f"{required} is missing: every puzzle needs 'target' and 'forbidden'"
+                )
         pid = data.get("id", "")
         if not isinstance(pid, str):
             raise field_error(PuzzleError, "id", pid, "it must be a string")
