@@ -1,0 +1,208 @@
+"""The training guard: refuse updates that would poison the network, and roll back when one did.
+
+Each learning step the agent asks the guard twice::
+
+    loss, grad_norm ──> check_loss ──> "nonfinite_loss" | "nonfinite_grad" | "loss_spike" | None
+                                          │ reason: zero the gradients, restore the snapshot
+    optimizer.step()
+    parameters ──────> check_params ──> "nonfinite_params" | None
+                                          │ reason: restore the snapshot
+    good update ─────> accept(loss): loss history, snapshot every ``snapshot_interval`` good updates
+
+A loss spike is ``loss > spike_factor * median(last window good losses)``, checked only once
+``min_history`` good losses are known. The median (not the mean) so that one large but accepted
+loss does not raise the bar for the next. A spike that persists is a new regime, not an accident
+(the data changed, e.g. a new curriculum stage): after ``spike_patience`` consecutive rejected
+spikes the guard forgets its loss history and lets updates through again. Non-finite values are
+always refused.
+
+Rejections restore the last good snapshot (online net, target net, optimizer) even when the
+offending step was never applied: a spike usually means the last updates already pushed the
+network somewhere bad, and the snapshot is the last state known to be healthy.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from hrrl.config import check_range
+from hrrl.errors import ConfigError, field_error
+
+#: Most recent events kept in memory and in the state (counts cover all of them).
+MAX_EVENTS = 1000
+REASONS: tuple[str, ...] = ("nonfinite_loss", "nonfinite_grad", "loss_spike", "nonfinite_params")
+
+
+@dataclass(frozen=True, kw_only=True)
+class GuardConfig:
+    """When the guard refuses an update and how often it takes a snapshot."""
+
+    enabled: bool = True
+    """Check every update (off: every update is applied, as in the original prototype)."""
+    spike_factor: float = 50.0
+    """A loss above spike_factor x the running median of good losses is a spike. Generous on
+    purpose: a target-network sync or a new curriculum stage lifts the loss several-fold, and
+    rolling those back stalls learning; an exploding update (reward 5000, NaN) is orders above."""
+    window: int = 200
+    """Number of recent good losses the running median is taken over."""
+    min_history: int = 50
+    """Good losses needed before spikes are checked."""
+    snapshot_interval: int = 100
+    """Good updates between in-memory snapshots (the rollback point)."""
+    spike_patience: int = 25
+    """Consecutive rejected spikes after which the new loss level is accepted as a new regime."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.enabled, bool):
+            raise field_error(ConfigError, "guard.enabled", self.enabled, "use true or false")
+        check_range("guard.spike_factor", self.spike_factor, low=1.0, low_open=True)
+        for name in ("window", "min_history", "snapshot_interval", "spike_patience"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise field_error(ConfigError, f"guard.{name}", value, "it must be an integer")
+            check_range(f"guard.{name}", value, low=1)
+        check_range("guard.min_history", self.min_history, low=1, high=self.window)
+
+
+def _clone_state(state: Any) -> Any:
+    """Deep copy of a (nested) state dict with every tensor cloned."""
+    if isinstance(state, torch.Tensor):
+        return state.detach().clone()
+    if isinstance(state, dict):
+        return {k: _clone_state(v) for k, v in state.items()}
+    if isinstance(state, list):
+        return [_clone_state(v) for v in state]
+    return copy.deepcopy(state)
+
+
+class Guard:
+    """Checks losses and parameters, keeps the rollback snapshot, records every event."""
+
+    def __init__(self, config: GuardConfig) -> None:
+        self.config = config
+        self.losses: deque[float] = deque(maxlen=config.window)
+        self.events: deque[dict[str, Any]] = deque(maxlen=MAX_EVENTS)
+        self.counts: dict[str, int] = dict.fromkeys((*REASONS, "regime_reset"), 0)
+        self.n_good = 0
+        self.n_restored = 0
+        self.consecutive_spikes = 0
+        self._snapshot: dict[str, Any] | None = None
+
+    # --- checks -------------------------------------------------------------------------------
+    def check_loss(self, loss: float, grad_norm: float, *, step: int | None = None) -> str | None:
+        """Reason to refuse this update, or ``None`` to apply it (``step`` only labels events)."""
+        if not self.config.enabled:
+            return None
+        if not math.isfinite(loss):
+            return "nonfinite_loss"
+        if not math.isfinite(grad_norm):
+            return "nonfinite_grad"
+        if len(self.losses) >= self.config.min_history:
+            median = float(np.median(np.fromiter(self.losses, dtype=np.float64)))
+            if loss > self.config.spike_factor * median:
+                if self.consecutive_spikes + 1 < self.config.spike_patience:
+                    return "loss_spike"
+                self.losses.clear()  # a persistent level: a new regime, learn from it
+                self.consecutive_spikes = 0
+                self.counts["regime_reset"] += 1
+                self.events.append({"step": step, "reason": "regime_reset", "loss": float(loss)})
+        return None
+
+    def check_params(self, module: nn.Module) -> str | None:
+        """``"nonfinite_params"`` if any parameter of ``module`` holds NaN or inf."""
+        if not self.config.enabled:
+            return None
+        for p in module.parameters():
+            if not bool(torch.isfinite(p).all()):
+                return "nonfinite_params"
+        return None
+
+    # --- outcomes -----------------------------------------------------------------------------
+    def accept(
+        self, loss: float, model: nn.Module, target: nn.Module, optimizer: torch.optim.Optimizer
+    ) -> None:
+        """Record a good update; take a snapshot every ``snapshot_interval`` of them."""
+        if not self.config.enabled:
+            return
+        self.losses.append(float(loss))
+        self.consecutive_spikes = 0
+        self.n_good += 1
+        if self.n_good % self.config.snapshot_interval == 0:
+            self.snapshot(model, target, optimizer)
+
+    def reject(
+        self,
+        reason: str,
+        *,
+        step: int,
+        loss: float,
+        model: nn.Module,
+        target: nn.Module,
+        optimizer: torch.optim.Optimizer,
+    ) -> None:
+        """Record the event and roll back to the last snapshot."""
+        self.counts[reason] = self.counts.get(reason, 0) + 1
+        if reason == "loss_spike":
+            self.consecutive_spikes += 1
+        self.events.append({"step": step, "reason": reason, "loss": float(loss)})
+        self.restore(model, target, optimizer)
+
+    def snapshot(
+        self, model: nn.Module, target: nn.Module, optimizer: torch.optim.Optimizer
+    ) -> None:
+        """In-memory copy of the three state dicts (tensors cloned)."""
+        self._snapshot = {
+            "model": _clone_state(model.state_dict()),
+            "target": _clone_state(target.state_dict()),
+            "optimizer": _clone_state(optimizer.state_dict()),
+        }
+
+    def restore(
+        self, model: nn.Module, target: nn.Module, optimizer: torch.optim.Optimizer
+    ) -> None:
+        """Load the snapshot back. The optimizer gets a fresh clone: ``load_state_dict`` keeps
+        the tensors it is given, and Adam updates its moments in place."""
+        if self._snapshot is None:
+            raise RuntimeError("Guard.restore before any snapshot: call snapshot() first")
+        model.load_state_dict(self._snapshot["model"])
+        target.load_state_dict(self._snapshot["target"])
+        optimizer.load_state_dict(_clone_state(self._snapshot["optimizer"]))
+        self.n_restored += 1
+
+    @property
+    def has_snapshot(self) -> bool:
+        return self._snapshot is not None
+
+    @property
+    def n_skipped(self) -> int:
+        """Updates refused (every reason but regime resets)."""
+        return sum(self.counts[r] for r in REASONS)
+
+    # --- state --------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Counters, loss history and events. The snapshot itself is not saved: whoever loads
+        this also loads the networks, and takes a fresh snapshot of them."""
+        return {
+            "losses": list(self.losses),
+            "events": [dict(e) for e in self.events],
+            "counts": dict(self.counts),
+            "n_good": self.n_good,
+            "n_restored": self.n_restored,
+            "consecutive_spikes": self.consecutive_spikes,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.losses = deque((float(x) for x in state["losses"]), maxlen=self.config.window)
+        self.events = deque((dict(e) for e in state["events"]), maxlen=MAX_EVENTS)
+        self.counts = {**dict.fromkeys((*REASONS, "regime_reset"), 0), **state["counts"]}
+        self.n_good = int(state["n_good"])
+        self.n_restored = int(state["n_restored"])
+        self.consecutive_spikes = int(state["consecutive_spikes"])

@@ -1,0 +1,134 @@
+"""Q-networks: a plain MLP and the phase-adaptive network (a shared trunk, three heads mixed by a
+learned phase classifier).
+
+Both return a :class:`QOutput` ``(q, phase_probs)`` so the agent handles them alike.
+
+Parameters are initialised from an explicit ``torch.Generator`` (PyTorch's default scheme:
+``U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` for weights and biases), never from the global RNG: the
+layers are built with ``skip_init`` so constructing a network neither reads nor advances global
+random state.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Literal, NamedTuple
+
+import torch
+from torch import nn
+from torch.nn.utils import skip_init
+
+#: Names of the phase-adaptive network's heads, in order.
+PHASES: tuple[str, ...] = ("exploration", "navigation", "precision")
+NETWORK_KINDS: tuple[str, ...] = ("phase_adaptive", "mlp")
+
+
+class QOutput(NamedTuple):
+    """``q``: (B, n_actions) action values. ``phase_probs``: (B, 3) mixing weights of the
+    phase-adaptive heads, or ``None`` for networks without phases."""
+
+    q: torch.Tensor
+    phase_probs: torch.Tensor | None
+
+
+def _linear(n_in: int, n_out: int, generator: torch.Generator) -> nn.Linear:
+    """``nn.Linear`` initialised from ``generator`` (same distribution as PyTorch's default)."""
+    layer = skip_init(nn.Linear, n_in, n_out)
+    bound = 1.0 / math.sqrt(n_in)
+    with torch.no_grad():
+        layer.weight.uniform_(-bound, bound, generator=generator)
+        layer.bias.uniform_(-bound, bound, generator=generator)
+    return layer
+
+
+def _mlp(sizes: list[int], generator: torch.Generator) -> nn.Sequential:
+    """Linear layers with ReLU after each one (the trunk ends in a ReLU too)."""
+    layers: list[nn.Module] = []
+    for n_in, n_out in itertools.pairwise(sizes):
+        layers += [_linear(n_in, n_out, generator), nn.ReLU()]
+    return nn.Sequential(*layers)
+
+
+def _check_sizes(obs_dim: int, n_actions: int, hidden: int) -> None:
+    for name, value in (("obs_dim", obs_dim), ("n_actions", n_actions), ("hidden", hidden)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name}={value!r} is invalid: it must be an integer >= 1")
+
+
+class MLPQNetwork(nn.Module):
+    """``obs -> [Linear(hidden) -> ReLU] x layers -> Linear(n_actions)``."""
+
+    def __init__(
+        self,
+        obs_dim: int,
+        n_actions: int,
+        hidden: int = 256,
+        layers: int = 2,
+        *,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        _check_sizes(obs_dim, n_actions, hidden)
+        if layers < 1:
+            raise ValueError(f"layers={layers!r} is invalid: it must be >= 1")
+        gen = generator if generator is not None else torch.Generator().manual_seed(0)
+        self.trunk = _mlp([obs_dim] + [hidden] * layers, gen)
+        self.head = _linear(hidden, n_actions, gen)
+
+    def forward(self, obs: torch.Tensor) -> QOutput:
+        return QOutput(self.head(self.trunk(obs)), None)
+
+
+class PhaseAdaptiveQNetwork(nn.Module):
+    """A shared trunk, one Q head per phase, and a classifier that mixes the heads.
+
+    ::
+
+        obs ─> Linear(hidden) ─ ReLU ─> Linear(hidden) ─ ReLU ─> z
+        z ─> head_k = Linear(hidden, n_actions)       k in (exploration, navigation, precision)
+        z ─> p = softmax(Linear(hidden, 3))            phase probabilities
+        Q(obs, a) = sum_k p_k * head_k(z)[a]
+
+    Each head is a single linear layer: the trunk is shared, and the mixture is what lets the
+    network behave differently far from, near and at the goal. The classifier is trained only
+    through the TD loss (no phase labels), so the phases are whatever split helps the value fit.
+    """
+
+    def __init__(
+        self,
+        obs_dim: int,
+        n_actions: int,
+        hidden: int = 256,
+        *,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        _check_sizes(obs_dim, n_actions, hidden)
+        gen = generator if generator is not None else torch.Generator().manual_seed(0)
+        self.trunk = _mlp([obs_dim, hidden, hidden], gen)
+        self.heads = nn.ModuleList(_linear(hidden, n_actions, gen) for _ in PHASES)
+        self.phase = _linear(hidden, len(PHASES), gen)
+
+    def forward(self, obs: torch.Tensor) -> QOutput:
+        z = self.trunk(obs)
+        probs = torch.softmax(self.phase(z), dim=-1)  # (B, 3)
+        heads = torch.stack([head(z) for head in self.heads], dim=-2)  # (B, 3, A)
+        q = (probs.unsqueeze(-1) * heads).sum(dim=-2)
+        return QOutput(q, probs)
+
+
+def make_network(
+    kind: Literal["phase_adaptive", "mlp"] | str,
+    *,
+    obs_dim: int,
+    n_actions: int,
+    hidden: int = 256,
+    generator: torch.Generator,
+) -> nn.Module:
+    """The Q-network ``kind`` names, initialised from ``generator``."""
+    if kind == "phase_adaptive":
+        return PhaseAdaptiveQNetwork(obs_dim, n_actions, hidden, generator=generator)
+    if kind == "mlp":
+        return MLPQNetwork(obs_dim, n_actions, hidden, generator=generator)
+    raise ValueError(f"network kind={kind!r} is unknown: choose one of {list(NETWORK_KINDS)}")
