@@ -18,6 +18,9 @@ from hrrl.errors import HrrlError
 COMMANDS: tuple[str, ...] = (
     "suite",
     "check_reward",
+    "checkpoints",
+    "report",
+    "dashboard",
 )
 
 EXIT_BAD_INPUT = 2

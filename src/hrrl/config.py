@@ -1,0 +1,176 @@
+"""Experiment configuration: frozen dataclasses, YAML in and out, ``--set key=value`` overrides.
+
+A config is a tree of frozen dataclasses, one per component, gathered in
+:class:`hrrl.experiment.ExperimentConfig`. This module holds the generic machinery, which works
+on any such tree:
+
+* :func:`to_dict` / :func:`from_dict` turn a tree into plain data and back (tuples become lists
+  in YAML and are restored from the field's annotation; unknown keys are refused by name);
+* :func:`apply_overrides` applies ``section.field=value`` strings, the value parsed as YAML
+  (``agent.lr=3e-4``, ``exploration.kind=decay``, ``env.actions=[1,3,5]``);
+* each dataclass validates itself in ``__post_init__``, so a bad value is refused with the
+  field, the value and the allowed range wherever the config comes from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from hrrl.errors import ConfigError
+
+T = TypeVar("T")
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """Plain nested dict of a dataclass tree (tuples as lists), ready for YAML or JSON."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(config):
+        out[f.name] = _plain(getattr(config, f.name))
+    return out
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return to_dict(value)
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value
+
+
+def from_dict(cls: type[T], data: Mapping[str, Any], *, path: str = "") -> T:
+    """Build ``cls`` from plain data, recursing into nested dataclass fields.
+
+    Missing keys take the field's default; unknown keys raise :class:`ConfigError` naming the
+    key and the known ones.
+    """
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{path or cls.__name__} must be a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"unknown config key {_join(path, unknown[0])!r}: known keys here are {sorted(fields)}"
+        )
+    kwargs = {name: _coerce(hints[name], data[name], _join(path, name)) for name in data}
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:  # wrong constructor usage is a config error, not a crash
+        raise ConfigError(f"{path or cls.__name__}: {exc}") from exc
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+def _coerce(annotation: Any, value: Any, path: str) -> Any:
+    """Turn plain YAML data into the annotated type where the mapping is unambiguous."""
+    origin = typing.get_origin(annotation)
+    if dataclasses.is_dataclass(annotation) and isinstance(value, Mapping):
+        return from_dict(annotation, value, path=path)  # type: ignore[arg-type]
+    if origin in (types.UnionType, typing.Union):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if value is None:
+            return None
+        if len(args) == 1:
+            return _coerce(args[0], value, path)
+        return value
+    if origin is tuple and isinstance(value, (list, tuple)):
+        items = typing.get_args(annotation)
+        if len(items) == 2 and items[1] is Ellipsis:
+            return tuple(_coerce(items[0], v, path) for v in value)
+        return tuple(_coerce(a, v, path) for a, v in zip(items, value, strict=False))
+    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def apply_overrides(config: T, overrides: Iterable[str]) -> T:
+    """Return ``config`` with each ``section.field=value`` applied (value parsed as YAML)."""
+    data = to_dict(config)
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(
+                f"--set {item!r}: write it as section.field=value, e.g. agent.lr=3e-4"
+            )
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--set {item!r}: the value is not valid YAML ({exc})") from exc
+        node = data
+        parts = key.split(".")
+        for part in parts[:-1]:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {key}: {part!r} is not a config section")
+            node = child
+        if parts[-1] not in node:
+            raise ConfigError(
+                f"--set {key}: unknown key {parts[-1]!r}; known keys here are {sorted(node)}"
+            )
+        node[parts[-1]] = value
+    return from_dict(type(config), data)
+
+
+def save_yaml(config: Any, path: Path) -> None:
+    path.write_text(yaml.safe_dump(to_dict(config), sort_keys=False), encoding="utf-8")
+
+
+def load_yaml(cls: type[T], path: Path) -> T:
+    with open(path, encoding="utf-8") as fh:
+        data = yaml.safe_load(fh) or {}
+    return from_dict(cls, data)
+
+
+def diff(old: Any, new: Any) -> list[str]:
+    """Human-readable list of ``key: old -> new`` for every leaf that differs."""
+    out: list[str] = []
+    _diff(to_dict(old), to_dict(new), "", out)
+    return out
+
+
+def _diff(a: Any, b: Any, path: str, out: list[str]) -> None:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b)):
+            _diff(a.get(key), b.get(key), _join(path, key), out)
+    elif a != b:
+        out.append(f"{path}: {a!r} -> {b!r}")
+
+
+# --- validation helpers the component configs share ---------------------------------------------
+def check_range(
+    name: str,
+    value: float,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> None:
+    """Raise ConfigError unless ``low <(=) value <(=) high``; the message names the range."""
+    bad = (
+        (low is not None and (value <= low if low_open else value < low))
+        or (high is not None and (value >= high if high_open else value > high))
+        or value != value  # NaN
+    )
+    if bad:
+        lo = "(" if low_open else "["
+        hi = ")" if high_open else "]"
+        rng = f"{lo}{'-inf' if low is None else low}, {'inf' if high is None else high}{hi}"
+        raise ConfigError(f"{name}={value!r} is out of range: it must be in {rng}")
+
+
+def check_choice(name: str, value: object, choices: Iterable[object]) -> None:
+    options = list(choices)
+    if value not in options:
+        raise ConfigError(f"{name}={value!r} is not allowed: choose one of {options}")
