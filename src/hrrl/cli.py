@@ -18,6 +18,7 @@ from hrrl.errors import HrrlError
 COMMANDS: tuple[str, ...] = (
     "suite",
     "check_reward",
+    "train",
     "checkpoints",
     "report",
     "dashboard",

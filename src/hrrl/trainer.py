@@ -1,16 +1,16 @@
 """The training loop, as named phases: collect, learn, sync, evaluate, checkpoint, log.
 
-One iteration of :meth:`Trainer.run` is one *vector step*: ``num_envs`` puzzles advance by one
-action each, chosen in one batched forward pass. Finished puzzles are replaced at once by fresh
-ones from the curriculum, so the batch never drains. Every random choice draws from generators
-seeded from ``train.seed`` (:class:`numpy.random.SeedSequence` children), so the same seed and
-config give bit-identical weights on the CPU.
+One iteration of :meth:`Trainer.run` is one *vector step*: ``num_envs`` environments advance by
+one action each, chosen in one batched forward pass; finished episodes are replaced at once by
+the task, so the batch never drains. Every random choice draws from generators seeded from
+``train.seed`` (:class:`numpy.random.SeedSequence` children), and a checkpoint holds every one of
+them, so the same seed and config give bit-identical weights on the CPU, resumed or not.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
-import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,18 +20,20 @@ from typing import Any
 import numpy as np
 import torch
 
+from hrrl import state_tree
 from hrrl.agent import DQNAgent, LearnStats
+from hrrl.checkpoint import OPTIMIZER_PREFIX, CheckpointManager, CheckpointPayload
 from hrrl.config import save_yaml, to_dict
-from hrrl.curriculum import Curriculum
-from hrrl.env import PuzzleVecEnv
-from hrrl.evaluate import eval_metrics, make_stack, play
 from hrrl.experiment import ExperimentConfig
 from hrrl.exploration import make_exploration
-from hrrl.generate import generate_suite
 from hrrl.guard import Guard
+from hrrl.health import HealthMonitor
 from hrrl.logger import Logger
-from hrrl.puzzle import Puzzle, Status
 from hrrl.replay import make_replay
+from hrrl.task import EpisodeEnd, Task
+
+#: Version of the trainer's part of a checkpoint's ``state.json``.
+TRAINER_STATE_VERSION = 1
 
 
 @dataclass
@@ -46,6 +48,9 @@ class Counters:
     evals_without_improvement: int = 0
     best_success: float = -1.0
     best_efficiency: float = -1.0
+    next_eval: int = 0
+    next_log: int = 0
+    best_wall_seconds: float | None = None
 
 
 @dataclass
@@ -57,8 +62,11 @@ class TrainResult:
     last_metrics: dict[str, float]
     stop_reason: str
     wall_seconds: float
-    best_wall_seconds: float | None = None
     history: list[dict[str, float]] = field(default_factory=list)
+
+    @property
+    def best_wall_seconds(self) -> float | None:
+        return self.counters.best_wall_seconds
 
 
 def _seeds(seed: int, n: int) -> list[int]:
@@ -68,101 +76,84 @@ def _seeds(seed: int, n: int) -> list[int]:
 class Trainer:
     """Builds every component from an :class:`ExperimentConfig` and runs the loop.
 
-    ``on_evaluation(trainer, metrics, improved)`` is the checkpoint hook: it runs after each
-    evaluation (the checkpoint manager saves there, ``best`` on improvement).
+    ``task`` defaults to the number puzzle (:class:`~hrrl.puzzle_task.PuzzleTask`); any
+    :class:`~hrrl.task.Task` works. With a ``run_dir`` the trainer writes ``config.yaml`` and
+    checkpoints there (every ``checkpoint.every_steps`` environment steps, and whenever the
+    evaluation improves, which moves ``best``).
     """
 
     def __init__(
         self,
         config: ExperimentConfig,
         *,
+        task: Task | None = None,
         run_dir: Path | None = None,
         logger: Logger | None = None,
-        on_evaluation: Callable[[Trainer, dict[str, float], bool], None] | None = None,
     ) -> None:
         self.config = config
         self.run_dir = run_dir
         self.logger = logger or Logger([])
-        self.on_evaluation = on_evaluation
         tc = config.train
         torch.set_num_threads(tc.threads)
-        s_agent, s_replay, s_curr, s_env = _seeds(tc.seed, 4)
-        env_cfg = config.env
-        self.encoder, self.env_factory = make_stack(
-            encoder_name=env_cfg.encoder,
-            reward=env_cfg.reward,
-            planner=env_cfg.planner,
-            actions=env_cfg.actions,
-        )
-        self.vec = PuzzleVecEnv([self.env_factory] * tc.num_envs)
+        s_agent, s_replay, s_task = _seeds(tc.seed, 3)
+        if task is None:
+            from hrrl.puzzle_task import PuzzleTask  # the home domain, built on demand
+
+            task = PuzzleTask(config, seed=s_task)
+        self.task = task
         self.guard = Guard(config.guard) if config.guard.enabled else None
         self.agent = DQNAgent(
-            obs_dim=self.encoder.dim,
-            n_actions=len(env_cfg.actions),
+            obs_dim=task.obs_dim,
+            n_actions=task.n_actions,
             config=config.agent,
             seed=s_agent,
             device=tc.device,
             guard=self.guard,
         )
-        self.replay = make_replay(config.replay, obs_dim=self.encoder.dim, seed=s_replay)
+        self.replay = make_replay(config.replay, obs_dim=task.obs_dim, seed=s_replay)
         self.exploration = make_exploration(config.exploration)
-        self.curriculum = Curriculum(config.curriculum)
-        self.rng = np.random.default_rng(s_curr)
-        self.env_seed = s_env
-        self.counters = Counters()
-        self.eval_puzzles: list[Puzzle] = (
-            generate_suite(tc.eval_families, tc.eval_count, tc.eval_seed) if tc.eval_count else []
+        self.health = HealthMonitor(logger=self.logger)
+        self.checkpoints = (
+            CheckpointManager(run_dir, config.checkpoint) if run_dir is not None else None
         )
-        self.obs = self._reset_all()
-        self._episode_returns = np.zeros(tc.num_envs)
-        self._episode_stage = np.zeros(tc.num_envs, dtype=np.int64)
+        self.counters = Counters(next_eval=tc.eval_every, next_log=tc.log_every)
+        self.obs = task.reset()
         self.best_metrics: dict[str, float] = {}
         self.last_metrics: dict[str, float] = {}
         self.history: list[dict[str, float]] = []
         self._status_counts: Counter[str] = Counter()
-        self._best_wall: float | None = None
+        self._rollbacks_logged = 0
+        self._rate_window = (self.logger.elapsed, 0, 0)
 
     # --- phases --------------------------------------------------------------------------------
-    def _reset_all(self) -> np.ndarray:
-        puzzles = [self.curriculum.sample(self.rng) for _ in range(self.vec.num_envs)]
-        obs, _ = self.vec.reset(puzzles, seed=self.env_seed)
-        return obs.astype(np.float32)
-
     def collect(self) -> None:
-        """One vector step: act, step every env, store transitions, replace finished puzzles."""
+        """One vector step: act, step every env, store transitions, account finished episodes."""
         epsilon = self.exploration.epsilon
         actions = self.agent.act(self.obs, epsilon)
-        next_obs, rewards, terminated, truncated, infos = self.vec.step(actions)
-        next_obs = next_obs.astype(np.float32)
+        out = self.task.step(actions)
         # Truncation (MAX_STEPS) is not termination: the target still bootstraps from next_obs.
-        self.replay.add(self.obs, actions, rewards.astype(np.float32), next_obs, terminated)
-        self._episode_returns += rewards
-        n = self.vec.num_envs
-        self.counters.env_steps += n
+        self.replay.add(self.obs, actions, out.rewards, out.next_obs, out.terminated)
+        self.counters.env_steps += self.task.num_envs
         self.counters.vector_steps += 1
         self.logger.record("rollout/epsilon", epsilon)
-        for i in np.flatnonzero(terminated | truncated):
-            self._end_episode(int(i), Status(infos[i]["status"]), next_obs)
-        self.obs = next_obs
+        for end in out.ended:
+            self._end_episode(end)
+        self.obs = out.obs
 
-    def _end_episode(self, i: int, status: Status, next_obs: np.ndarray) -> None:
-        success = status is Status.SUCCESS
-        stage = self.curriculum.stage
+    def _end_episode(self, end: EpisodeEnd) -> None:
         self.counters.episodes += 1
-        self.logger.record_mean("rollout/success_rate", float(success))
-        self.logger.record_mean(f"rollout/stage_{stage}/success_rate", float(success))
-        self.logger.record_mean("rollout/episode_return", self._episode_returns[i])
-        self.logger.record_mean("rollout/episode_length", self.vec.envs[i].get_wrapper_attr("steps"))
-        self._status_counts[status.value] += 1
-        self._episode_returns[i] = 0.0
-        self.exploration.on_episode_end(success=success, stage=stage)
-        if self.curriculum.on_episode_end(success):
-            self.exploration.on_stage_change(self.curriculum.stage)
-        obs, _ = self.vec.reset_one(i, self.curriculum.sample(self.rng))
-        next_obs[i] = obs
+        log = self.logger
+        log.record_mean("rollout/success_rate", float(end.success))
+        log.record_mean(f"rollout/stage_{end.stage}/success_rate", float(end.success))
+        log.record_mean("rollout/episode_return", end.episode_return)
+        log.record_mean("rollout/episode_length", end.length)
+        self._status_counts[end.status] += 1
+        self.exploration.on_episode_end(success=end.success, stage=end.stage)
+        if self.task.stage != end.stage:
+            self.exploration.on_stage_change(self.task.stage)
 
     def learn(self) -> None:
-        """Gradient steps on replayed batches; priorities follow the new TD errors."""
+        """Gradient steps on replayed batches; priorities follow the new TD errors; then sync."""
         tc = self.config.train
         if self.counters.env_steps < max(tc.learning_starts, self.config.agent.batch_size):
             return
@@ -171,9 +162,9 @@ class Trainer:
         for _ in range(tc.updates_per_train):
             batch = self.replay.sample(self.config.agent.batch_size)
             stats = self.agent.learn(batch)
-            self.agent.after_update()  # sync: hard copy or Polyak step on its own clock
             if batch.indices is not None and stats.applied:
                 self.replay.update_priorities(batch.indices, stats.td_errors)
+            self.agent.after_update()  # sync: hard copy or Polyak step on its own clock
             self.counters.updates += 1
             self._record_learn(stats)
 
@@ -186,111 +177,113 @@ class Trainer:
             log.record_mean("train/q_max", stats.q_max)
         if math.isfinite(stats.grad_norm):
             log.record_mean("train/grad_norm", stats.grad_norm)
-        if stats.anomaly is not None:
-            log.record_mean("health/anomalies", 1.0)
-
-    def evaluate(self) -> dict[str, float]:
-        """Greedy play of the fixed held-out suite; returns ``eval/...`` metrics."""
-        results = play(self.greedy, self.eval_puzzles, self.env_factory)
-        metrics, _ = eval_metrics(results, self.eval_puzzles)
-        self.counters.evaluations += 1
-        return metrics
+        log.record_mean("health/anomalies", float(stats.anomaly is not None))
 
     def greedy(self, obs: np.ndarray) -> np.ndarray:
         """The greedy policy (argmax Q), for evaluation; draws no random numbers."""
         return np.asarray(self.agent.q_values(obs).argmax(axis=1), dtype=np.int64)
 
-    def _after_evaluation(self, metrics: dict[str, float], elapsed: float) -> bool:
+    def evaluate(self) -> bool:
+        """Greedy play of the task's held-out evaluation; returns whether it is a new best."""
+        metrics = self.task.evaluate(self.greedy)
+        c = self.counters
+        c.evaluations += 1
         success = _finite(metrics.get("eval/success_rate"), 0.0)
         efficiency = _finite(metrics.get("eval/efficiency"), 0.0)
-        c = self.counters
         improved = (success, efficiency) > (c.best_success, c.best_efficiency)
         if improved:
             c.best_success, c.best_efficiency = success, efficiency
             c.evals_without_improvement = 0
+            c.best_wall_seconds = self.logger.elapsed
             self.best_metrics = dict(metrics)
-            self._best_wall = elapsed
         else:
             c.evals_without_improvement += 1
         self.last_metrics = metrics
-        self.history.append({"env_steps": c.env_steps, "wall": elapsed, **metrics})
+        self.history.append({"env_steps": c.env_steps, "wall": self.logger.elapsed, **metrics})
         for key, value in metrics.items():
             if math.isfinite(value):
                 self.logger.record(key, value)
-        if self.on_evaluation is not None:
-            self.on_evaluation(self, metrics, improved)
         return improved
 
-    def _stop_reason(self, elapsed: float) -> str | None:
+    def checkpoint(self, *, improved: bool, force: bool = False) -> Path | None:
+        """Save when due, on a new best evaluation, or when forced (end of training)."""
+        if self.checkpoints is None:
+            return None
+        step = self.counters.env_steps
+        if improved or force:
+            return self.checkpoints.save(step, self.payload, self.last_metrics)
+        return self.checkpoints.maybe_save(step, self.payload, self.last_metrics)
+
+    def log(self) -> None:
+        """Throughput, gauges and health, then one dump to every sink."""
+        elapsed = self.logger.elapsed
+        t0, steps0, updates0 = self._rate_window
+        dt = max(elapsed - t0, 1e-9)
+        c, log = self.counters, self.logger
+        log.record("perf/env_steps_per_s", (c.env_steps - steps0) / dt)
+        log.record("perf/updates_per_s", (c.updates - updates0) / dt)
+        log.record("perf/replay_size", len(self.replay))
+        log.record("rollout/stage", self.task.stage)
+        log.record("rollout/episodes", c.episodes)
+        log.record("train/updates", c.updates)
+        for status, count in self._status_counts.items():
+            log.record(f"rollout/status/{status}", count)
+        self._status_counts.clear()
+        if self.guard is not None:
+            total = self.guard.n_restored
+            log.record("health/rollbacks", total - self._rollbacks_logged)
+            log.record("health/rollbacks_total", total)
+            self._rollbacks_logged = total
+        self.health.update(log.values(), c.env_steps)
+        log.dump(c.env_steps)
+        self._rate_window = (elapsed, c.env_steps, c.updates)
+
+    def stop_reason(self) -> str | None:
+        """Why training should stop now, or None."""
         tc, c = self.config.train, self.counters
         if c.env_steps >= tc.total_env_steps:
             return "total_env_steps"
         if tc.total_episodes is not None and c.episodes >= tc.total_episodes:
             return "total_episodes"
-        if tc.max_wall_seconds is not None and elapsed >= tc.max_wall_seconds:
+        if tc.max_wall_seconds is not None and self.logger.elapsed >= tc.max_wall_seconds:
             return "max_wall_seconds"
         if self.last_metrics and tc.early_stop_success is not None:
             success = _finite(self.last_metrics.get("eval/success_rate"), 0.0)
             eff = _finite(self.last_metrics.get("eval/efficiency"), 0.0)
             if success >= tc.early_stop_success and eff >= tc.early_stop_efficiency:
                 return "early_stop_success"
-        if (
-            tc.early_stop_patience is not None
-            and c.evals_without_improvement >= tc.early_stop_patience
-        ):
+        patience = tc.early_stop_patience
+        if patience is not None and c.evals_without_improvement >= patience:
             return "early_stop_patience"
         return None
 
-    def _log(self, elapsed: float, window: tuple[float, int, int]) -> None:
-        t0, steps0, updates0 = window
-        dt = max(elapsed - t0, 1e-9)
-        log = self.logger
-        log.record("perf/env_steps_per_s", (self.counters.env_steps - steps0) / dt)
-        log.record("perf/updates_per_s", (self.counters.updates - updates0) / dt)
-        log.record("rollout/stage", self.curriculum.stage)
-        log.record("rollout/episodes", self.counters.episodes)
-        log.record("train/updates", self.counters.updates)
-        log.record("perf/replay_size", len(self.replay))
-        for status, count in self._status_counts.items():
-            log.record(f"rollout/status/{status}", count)
-        self._status_counts.clear()
-        if self.guard is not None:
-            log.record("health/rollbacks", len(self.guard.events))
-        log.dump(self.counters.env_steps)
-
     # --- the loop ------------------------------------------------------------------------------
     def run(self, progress: Callable[[int], None] | None = None) -> TrainResult:
-        """Train until a stop condition; returns the best and last evaluation metrics."""
-        tc = self.config.train
-        start = time.perf_counter()
-        next_eval = tc.eval_every
-        next_log = tc.log_every
-        window = (0.0, 0, 0)
-        stop: str | None = None
-        while stop is None:
+        """Train until a stop condition; ``progress(n)`` hears of every ``n`` new env steps."""
+        tc, c = self.config.train, self.counters
+        while (stop := self.stop_reason()) is None:
             self.collect()
             self.learn()
-            elapsed = time.perf_counter() - start
+            improved = False
+            if c.env_steps >= c.next_eval:
+                c.next_eval += tc.eval_every
+                improved = self.evaluate()
+            self.checkpoint(improved=improved)
+            if c.env_steps >= c.next_log:
+                c.next_log += tc.log_every
+                self.log()
             if progress is not None:
-                progress(self.vec.num_envs)
-            if self.eval_puzzles and self.counters.env_steps >= next_eval:
-                next_eval += tc.eval_every
-                self._after_evaluation(self.evaluate(), time.perf_counter() - start)
-            if self.counters.env_steps >= next_log:
-                next_log += tc.log_every
-                self._log(elapsed, window)
-                window = (elapsed, self.counters.env_steps, self.counters.updates)
-            stop = self._stop_reason(time.perf_counter() - start)
-        if self.eval_puzzles and not self.last_metrics:
-            self._after_evaluation(self.evaluate(), time.perf_counter() - start)
-        self._log(time.perf_counter() - start, window)
+                progress(self.task.num_envs)
+        if not self.last_metrics:
+            self.checkpoint(improved=self.evaluate())
+        self.checkpoint(improved=False, force=True)
+        self.log()
         return TrainResult(
-            counters=self.counters,
+            counters=c,
             best_metrics=self.best_metrics,
             last_metrics=self.last_metrics,
             stop_reason=stop,
-            wall_seconds=time.perf_counter() - start,
-            best_wall_seconds=self._best_wall,
+            wall_seconds=self.logger.elapsed,
             history=self.history,
         )
 
@@ -301,10 +294,71 @@ class Trainer:
             save_yaml(self.config, self.run_dir / "config.yaml")
         self.logger.log_config(to_dict(self.config))
 
+    # --- state ---------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Everything the run needs to continue bit-identically (tensors and arrays included)."""
+        return {
+            "version": TRAINER_STATE_VERSION,
+            "config": to_dict(self.config),
+            "counters": dataclasses.asdict(self.counters),
+            "agent": self.agent.state_dict(),
+            "replay": self.replay.state_dict(),
+            "exploration": self.exploration.state_dict(),
+            "task": self.task.state_dict(),
+            "obs": self.obs,
+            "best_metrics": self.best_metrics,
+            "last_metrics": self.last_metrics,
+            "history": self.history,
+            "status_counts": dict(self._status_counts),
+            "rollbacks_logged": self._rollbacks_logged,
+            "health": self.health.state_dict(),
+            "logger": self.logger.state_dict(),
+            "checkpoints": None if self.checkpoints is None else self.checkpoints.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if int(state["version"]) != TRAINER_STATE_VERSION:
+            raise ValueError(
+                f"trainer state version {state['version']!r}: this hrrl reads "
+                f"{TRAINER_STATE_VERSION}"
+            )
+        self.counters = Counters(**state["counters"])
+        self.agent.load_state_dict(state["agent"])
+        self.replay.load_state_dict(state["replay"])
+        self.exploration.load_state_dict(state["exploration"])
+        self.task.load_state_dict(state["task"])
+        self.obs = np.asarray(state["obs"], dtype=np.float32)
+        self.best_metrics = dict(state["best_metrics"])
+        self.last_metrics = dict(state["last_metrics"])
+        self.history = list(state["history"])
+        self._status_counts = Counter(state["status_counts"])
+        self._rollbacks_logged = int(state["rollbacks_logged"])
+        self.health.load_state_dict(state["health"])
+        self.logger.load_state_dict(state["logger"])
+        if self.checkpoints is not None and state["checkpoints"] is not None:
+            self.checkpoints.load_state_dict(state["checkpoints"])
+        self._rate_window = (self.logger.elapsed, self.counters.env_steps, self.counters.updates)
+
+    def payload(self) -> CheckpointPayload:
+        """The checkpoint of this moment: optimizer tensors apart, arrays to npz, rest JSON."""
+        tree, tensors, arrays = state_tree.split(self.state_dict())
+        renamed = {
+            (OPTIMIZER_PREFIX + k if ".tensors.optim." in k else k): v for k, v in tensors.items()
+        }
+        tree["tensor_keys"] = {new: old for new, old in zip(renamed, tensors, strict=True)}
+        return CheckpointPayload(tensors=renamed, arrays=arrays, state=tree)
+
+    @staticmethod
+    def state_from_checkpoint(
+        state: dict[str, Any], tensors: dict[str, torch.Tensor], arrays: dict[str, np.ndarray]
+    ) -> dict[str, Any]:
+        """Rebuild :meth:`state_dict` output from a loaded checkpoint's three parts."""
+        tree = dict(state)
+        keys = tree.pop("tensor_keys")
+        original = {keys[k]: v for k, v in tensors.items()}
+        out: dict[str, Any] = state_tree.join(tree, original, arrays)
+        return out
+
 
 def _finite(value: float | None, default: float) -> float:
     return default if value is None or not math.isfinite(value) else float(value)
-
-
-def config_dict(config: ExperimentConfig) -> dict[str, Any]:
-    return to_dict(config)

@@ -1,0 +1,89 @@
+"""``hrrl train``: train a preset (plus overrides) and write a run directory (DESIGN §4)."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from hrrl.config import apply_overrides, load_yaml
+from hrrl.experiment import PRESETS, ExperimentConfig, preset
+from hrrl.logger import make_logger, progress
+from hrrl.trainer import Trainer
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="train an agent (default preset: every fix on)",
+        description="Train a preset, write runs/<name>/ (config, metrics, TensorBoard, checkpoints).",
+    )
+    parser.add_argument("--preset", choices=PRESETS, default="default", help="starting config")
+    parser.add_argument("--config", type=Path, help="a config.yaml to start from instead")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one field, e.g. --set agent.lr=3e-4 (repeatable)",
+    )
+    parser.add_argument("--seed", type=int, help="shortcut for --set train.seed=N")
+    parser.add_argument("--run-dir", type=Path, help="run directory (default runs/<preset>-<time>)")
+    parser.add_argument("--no-tensorboard", action="store_true", help="skip the TensorBoard sink")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar or console lines")
+    parser.set_defaults(func=run)
+
+
+def resolve_config(args: argparse.Namespace) -> ExperimentConfig:
+    """The preset (or --config file), then every --set, then --seed."""
+    config = load_yaml(ExperimentConfig, args.config) if args.config else preset(args.preset)
+    overrides = list(args.overrides)
+    if args.seed is not None:
+        overrides.append(f"train.seed={args.seed}")
+    return apply_overrides(config, overrides)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = resolve_config(args)
+    run_dir = args.run_dir or Path("runs") / (
+        f"{config.preset}-seed{config.train.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
+    )
+    if (run_dir / "checkpoints").exists() and any((run_dir / "checkpoints").iterdir()):
+        raise ValueError(
+            f"--run-dir {run_dir} already holds checkpoints: use `hrrl resume {run_dir}` or "
+            "choose another directory"
+        )
+    logger = make_logger(run_dir, tensorboard=not args.no_tensorboard, console=not args.quiet)
+    with logger:
+        trainer = Trainer(config, run_dir=run_dir, logger=logger)
+        trainer.write_config()
+        return train_and_report(trainer, quiet=args.quiet)
+
+
+def train_and_report(trainer: Trainer, *, quiet: bool) -> int:
+    """Run the trainer under a progress bar and print where the best checkpoint is."""
+    config = trainer.config
+    total = config.train.total_env_steps if config.train.total_episodes is None else None
+    with progress(total, "train", unit="step", disable=True if quiet else None) as bar:
+        bar.update(trainer.counters.env_steps)
+        result = trainer.run(progress=bar.update)
+    best = result.best_metrics
+    print(
+        f"stopped: {result.stop_reason} after {result.counters.env_steps:,} env steps, "
+        f"{result.counters.updates:,} updates, {result.wall_seconds:.1f} s"
+    )
+    if best:
+        when = result.best_wall_seconds or 0.0
+        print(
+            f"best evaluation: success {best.get('eval/success_rate', float('nan')):.3f}, "
+            f"efficiency {best.get('eval/efficiency', float('nan')):.4f} (at {when:.1f} s)"
+        )
+    if trainer.run_dir is not None:
+        print(
+            f"run directory: {trainer.run_dir}  (best checkpoint: {trainer.run_dir}/checkpoints/best)"
+        )
+    if trainer.checkpoints is not None:
+        for failure in trainer.checkpoints.failures:
+            print(f"warning: checkpoint at step {failure.step} failed: {failure.error}")
+    return 0

@@ -1,0 +1,77 @@
+"""What the trainer trains on: a batch of environments, how episodes end, how to evaluate.
+
+The trainer (collect, learn, sync, evaluate, checkpoint, log) is the same for the number puzzle
+and for any Gymnasium task; a :class:`Task` holds everything that differs: where episodes come
+from (a curriculum of puzzles, or ``gymnasium.make``), what counts as a success, and the
+held-out evaluation. The agent, replay, exploration and guard never see a task.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+#: Maps a batch of observations to a batch of action indices (greedy, for evaluation).
+PolicyFn = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class EpisodeEnd:
+    """One finished episode of the training batch."""
+
+    env_index: int
+    success: bool
+    episode_return: float
+    length: int
+    status: str
+    stage: int
+    """The curriculum stage the episode was played in (0 where there is no curriculum)."""
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    """One vector step.
+
+    ``next_obs`` holds, for an env whose episode just ended, its *final* observation (what the
+    replay stores and bootstraps from); ``obs`` holds the first observation of the episode that
+    replaced it (what the agent acts on next). Elsewhere the two are the same array rows.
+    """
+
+    obs: np.ndarray
+    next_obs: np.ndarray
+    rewards: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+    ended: list[EpisodeEnd]
+
+
+class Task(Protocol):
+    """A batch of ``num_envs`` environments with float32 vector observations."""
+
+    obs_dim: int
+    n_actions: int
+    num_envs: int
+
+    @property
+    def stage(self) -> int:
+        """Current curriculum stage (0 without a curriculum)."""
+        ...
+
+    def reset(self) -> np.ndarray:
+        """Start every env; returns the first observations, shape (num_envs, obs_dim)."""
+        ...
+
+    def step(self, actions: np.ndarray) -> StepOutcome:
+        """Advance every env by one action; finished episodes are replaced at once."""
+        ...
+
+    def evaluate(self, policy: PolicyFn) -> dict[str, float]:
+        """Greedy evaluation: ``eval/success_rate``, ``eval/efficiency`` (or return) and more."""
+        ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
