@@ -258,7 +258,7 @@ class Trainer:
         return None
 
     # --- the loop ------------------------------------------------------------------------------
-    def run(self, progress: Callable[[int], None] | None = None) -> TrainResult:
+    def run(self, progress: Callable[[int], object] | None = None) -> TrainResult:
         """Train until a stop condition; ``progress(n)`` hears of every ``n`` new env steps."""
         tc, c = self.config.train, self.counters
         while (stop := self.stop_reason()) is None:

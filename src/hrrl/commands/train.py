@@ -67,7 +67,7 @@ def train_and_report(trainer: Trainer, *, quiet: bool) -> int:
     total = config.train.total_env_steps if config.train.total_episodes is None else None
     with progress(total, "train", unit="step", disable=True if quiet else None) as bar:
         bar.update(trainer.counters.env_steps)
-        result = trainer.run(progress=lambda n: bar.update(n) and None)
+        result = trainer.run(progress=bar.update)
     best = result.best_metrics
     print(
         f"stopped: {result.stop_reason} after {result.counters.env_steps:,} env steps, "
