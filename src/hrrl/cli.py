@@ -19,6 +19,8 @@ COMMANDS: tuple[str, ...] = (
     "suite",
     "check_reward",
     "train",
+    "eval",
+    "solve",
     "checkpoints",
     "report",
     "dashboard",

@@ -59,7 +59,7 @@ def play(
     env_factory: Callable[[], gym.Env[Any, Any]],
     *,
     num_envs: int = 128,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> list[Result]:
     """Play every puzzle once with ``policy``; results in the order of ``puzzles``.
 
@@ -87,7 +87,7 @@ def _play_solvable(
     env_factory: Callable[[], gym.Env[Any, Any]],
     num_envs: int,
     results: list[Result | None],
-    progress: Callable[[int], None] | None,
+    progress: Callable[[int], object] | None,
 ) -> None:
     vec = PuzzleVecEnv([env_factory] * num_envs)
     queue = iter(todo)

@@ -1,0 +1,67 @@
+"""``hrrl solve``: one puzzle from the command line, played by a trained policy."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from hrrl.errors import PuzzleError
+from hrrl.policy import Policy
+from hrrl.puzzle import DEFAULT_ACTIONS, Puzzle
+from hrrl.solver import optimal_steps
+
+
+def _int_list(text: str) -> list[int]:
+    if not text.strip():
+        return []
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a comma-separated list of integers (e.g. 23,45,67)"
+        ) from None
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "solve", help="solve one puzzle with a trained policy", description=__doc__
+    )
+    parser.add_argument(
+        "--checkpoint", type=Path, required=True, help="run dir, checkpoint dir or bundle"
+    )
+    parser.add_argument("--target", type=int, required=True)
+    parser.add_argument("--forbidden", type=_int_list, default=[], help="e.g. 23,45,67")
+    parser.add_argument(
+        "--actions", type=_int_list, default=list(DEFAULT_ACTIONS), help="e.g. 1,3,5"
+    )
+    parser.add_argument("--start", type=int, default=0)
+    parser.add_argument("--max-steps", type=int, help="default max(2*optimal, optimal+20)")
+    parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    puzzle = Puzzle.create(
+        target=args.target,
+        forbidden=args.forbidden,
+        actions=args.actions,
+        start=args.start,
+        max_steps=args.max_steps,
+        id="cli",
+    )
+    policy = Policy.load(args.checkpoint)
+    if tuple(puzzle.actions) != tuple(policy.env_config.actions):
+        raise PuzzleError(
+            f"actions={list(puzzle.actions)} but this policy was trained for "
+            f"{list(policy.env_config.actions)}: pass --actions {','.join(map(str, policy.env_config.actions))}"
+        )
+    result = policy.solve(puzzle)
+    if args.json:
+        print(json.dumps(result.to_dict()))
+        return 0
+    best = optimal_steps(puzzle)
+    print(f"status: {result.status.value}")
+    print(f"steps:  {result.steps}" + (f"  (optimal {best})" if best is not None else ""))
+    print(f"path:   {' -> '.join(map(str, result.path))}")
+    return 0
