@@ -3,11 +3,26 @@
 Importing the package registers the puzzle environment as ``hrrl/NumberPuzzle-v0``.
 """
 
+from typing import TYPE_CHECKING, Any
+
 import gymnasium
 
 from hrrl.puzzle import Puzzle, Status
 
-__all__ = ["Puzzle", "Status"]
+if TYPE_CHECKING:
+    from hrrl.policy import Policy
+
+__all__ = ["Policy", "Puzzle", "Status"]
+
+
+def __getattr__(name: str) -> Any:
+    """``hrrl.Policy`` on first use: importing ``hrrl`` alone does not pull in torch."""
+    if name == "Policy":
+        from hrrl.policy import Policy
+
+        return Policy
+    raise AttributeError(f"module 'hrrl' has no attribute {name!r}")
+
 
 if "hrrl/NumberPuzzle-v0" not in gymnasium.registry:
     gymnasium.register(id="hrrl/NumberPuzzle-v0", entry_point="hrrl.env:PuzzleEnv")

@@ -83,6 +83,7 @@ __all__ = [
     "find_latest_valid",
     "list_checkpoints",
     "load_checkpoint",
+    "refresh_links",
     "resolve_checkpoint",
     "save_checkpoint",
     "verify_checkpoint",
@@ -197,6 +198,25 @@ def _best_name(ckdir: Path) -> str | None:
     return None if best is None else best[1]
 
 
+def refresh_links(run_dir: Path | str, *, latest: str | None = None) -> None:
+    """Point ``latest`` at ``latest`` (default: the newest step) and ``best`` at the best rank.
+
+    Used after every save, and after a rollback moved checkpoints away. With no ranked
+    checkpoint ``best`` stays where it is, unless its target is gone: a dangling link is removed.
+    """
+    ckdir = checkpoints_dir(run_dir)
+    names = [path.name for _, path in io.step_dirs(ckdir)]
+    for link, name in (
+        (LATEST_LINK, latest or (names[-1] if names else None)),
+        (BEST_LINK, _best_name(ckdir)),
+    ):
+        current = io.link_target(ckdir / link)
+        if name is None and current is not None and current not in names:
+            (ckdir / link).unlink()
+        elif name is not None and name != current:
+            io.atomic_symlink(ckdir / link, name)
+
+
 def _rotate(ckdir: Path, keep_last: int | None) -> None:
     """Delete stale temporaries and all but the newest ``keep_last`` (never best or latest)."""
     for entry in ckdir.iterdir():
@@ -274,10 +294,7 @@ def save_checkpoint(
             raise CheckpointSaveError(f"cannot save checkpoint {final}: {exc}") from exc
         raise
     try:
-        io.atomic_symlink(ckdir / LATEST_LINK, final.name)
-        best = _best_name(ckdir)
-        if best is not None and best != io.link_target(ckdir / BEST_LINK):
-            io.atomic_symlink(ckdir / BEST_LINK, best)
+        refresh_links(ckdir, latest=final.name)
     except OSError as exc:
         raise CheckpointSaveError(f"saved {final} but could not move latest/best: {exc}") from exc
     try:

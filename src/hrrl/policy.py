@@ -21,11 +21,10 @@ from hrrl.config import from_dict
 from hrrl.errors import CheckpointError
 from hrrl.evaluate import make_stack, play
 from hrrl.experiment import EnvConfig
+from hrrl.export import ONLINE_PREFIX, is_bundle, read_bundle
 from hrrl.networks import make_network
 from hrrl.puzzle import Puzzle
 from hrrl.suite import Result
-
-ONLINE_PREFIX = "agent.tensors.online."
 
 
 @dataclass
@@ -51,6 +50,9 @@ class Policy:
         path = Path(path)
         if not path.exists():
             raise CheckpointError(f"{path} does not exist: give a run or checkpoint directory")
+        if is_bundle(path):
+            b = read_bundle(path)
+            return cls.from_parts(b.env, b.agent, b.weights, b.obs_dim, source=b.path)
         ck = resolve_checkpoint(path)
         config = ck.state.get("config")
         if not isinstance(config, dict):

@@ -1,0 +1,100 @@
+"""``hrrl resume RUN_DIR``: continue a run from its newest valid checkpoint, exactly.
+
+A run killed at any moment (even mid-save) and resumed ends with the weights an uninterrupted
+run of the same seed and config would have. ``--from STEP`` rolls back to an earlier checkpoint;
+checkpoints after it are moved to ``checkpoints/abandoned-<time>/`` (see :mod:`hrrl.resume`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import warnings
+from pathlib import Path
+
+from hrrl import checkpoint
+from hrrl.checkpoint import CheckpointWarning
+from hrrl.commands.train import train_and_report
+from hrrl.logger import make_logger
+from hrrl.resume import ResumePlan, plan_resume, restore_trainer
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "resume",
+        help="continue a run from its newest valid checkpoint (or --from STEP)",
+        description=__doc__.split("\n\n")[0] if __doc__ else None,
+    )
+    parser.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="runs/<name> directory")
+    parser.add_argument(
+        "--from",
+        dest="from_step",
+        type=int,
+        metavar="STEP",
+        help="roll back to the checkpoint at this env step (later ones are set aside)",
+    )
+    parser.add_argument(
+        "--allow-config-change",
+        action="store_true",
+        help="continue even though the config differs from the checkpoint's (lists the changes)",
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one field of the run's config.yaml (a change needs --allow-config-change)",
+    )
+    parser.add_argument("--no-tensorboard", action="store_true", help="skip the TensorBoard sink")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar or console lines")
+    parser.set_defaults(func=run)
+
+
+def _plan(args: argparse.Namespace) -> ResumePlan:
+    """``plan_resume``, with each skipped checkpoint printed as one warning line on stderr.
+
+    The store both logs and warns about a skipped checkpoint; here the warning is printed and
+    a NullHandler keeps Python's last-resort log handler from printing the same line again.
+    """
+    quiet_log = logging.NullHandler()
+    store_log = logging.getLogger(checkpoint.__name__)
+    store_log.addHandler(quiet_log)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CheckpointWarning)
+        try:
+            return plan_resume(
+                args.run_dir,
+                from_step=args.from_step,
+                overrides=args.overrides,
+                allow_config_change=args.allow_config_change,
+            )
+        finally:
+            store_log.removeHandler(quiet_log)
+            for warning in caught:
+                print(f"hrrl resume: warning: {warning.message}", file=sys.stderr)
+
+
+def run(args: argparse.Namespace) -> int:
+    plan = _plan(args)
+    ck = plan.checkpoint
+    success = ck.metrics.get("eval/success_rate")
+    shown = f", eval success {success:.3f}" if isinstance(success, int | float) else ""
+    print(f"resuming {plan.run_dir} from {ck.path.name} (env step {ck.step:,}{shown})")
+    if plan.abandoned is not None:
+        steps = ", ".join(map(str, plan.abandoned_steps)) or "none"
+        print(f"set aside (later timeline): checkpoints {steps} -> {plan.abandoned}")
+    if plan.changes:
+        print("config changes (--allow-config-change):")
+        for change in plan.changes:
+            print(f"  {change}")
+    logger = make_logger(plan.run_dir, tensorboard=not args.no_tensorboard, console=not args.quiet)
+    with logger:
+        trainer = restore_trainer(plan, logger=logger)
+        trainer.write_config()
+        detail = f"from {ck.path.name}" + (
+            f"; changed: {'; '.join(plan.changes)}" if plan.changes else ""
+        )
+        logger.log_event("resume", detail, ck.step)
+        return train_and_report(trainer, quiet=args.quiet)
