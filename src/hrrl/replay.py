@@ -14,6 +14,7 @@ truncation is stored as ``terminated=False`` so the target still bootstraps thro
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -119,12 +120,18 @@ class ArrayStorage:
             obs, actions, rewards = obs[keep], actions[keep], rewards[keep]
             next_obs, terminated = next_obs[keep], terminated[keep]
             n = self.capacity
-        slots = (self.cursor + np.arange(n)) % self.capacity
-        self.obs[slots] = obs
-        self.next_obs[slots] = next_obs
-        self.actions[slots] = actions
-        self.rewards[slots] = rewards
-        self.terminated[slots] = terminated
+        start = self.cursor
+        if start + n <= self.capacity:  # one contiguous run: slice writes, no index arrays
+            rows: slice | np.ndarray = slice(start, start + n)
+            slots = np.arange(start, start + n)
+        else:
+            slots = (start + np.arange(n)) % self.capacity
+            rows = slots
+        self.obs[rows] = obs
+        self.next_obs[rows] = next_obs
+        self.actions[rows] = actions
+        self.rewards[rows] = rewards
+        self.terminated[rows] = terminated
         self.cursor = int((self.cursor + n) % self.capacity)
         self.size = min(self.size + n, self.capacity)
         return slots
@@ -249,17 +256,28 @@ class PrioritizedSampler:
 
     def on_add(self, slots: np.ndarray) -> None:
         top = self.tree.max
-        self.tree.update(slots, np.full(slots.shape, top if top > 0.0 else 1.0))
+        value = top if top > 0.0 else 1.0
+        n = slots.size
+        first = int(slots[0]) if n else 0
+        if (
+            n
+            and int(slots[-1]) == first + n - 1
+            and np.array_equal(slots, np.arange(first, first + n))
+        ):
+            # A ring buffer's run of slots, at the max: slice path, ancestors deferred to the
+            # next read, so adds before the first sample share one pass over the tree.
+            self.tree.update_range(first, value, n, defer=True)
+        else:
+            self.tree.update(slots, np.full(slots.shape, value))
 
     def sample(self, batch_size: int, size: int) -> tuple[np.ndarray, np.ndarray | None]:
         total = self.tree.total
         segment = total / batch_size
         values = (np.arange(batch_size) + self.rng.random(batch_size)) * segment
-        indices = self.tree.find_prefix_sum(values)
-        probs = self.tree.get(indices) / total
-        # w_i = (N P(i))^-beta / max_j (N P(j))^-beta, computed in logs to avoid overflow.
-        log_w = -self.beta * np.log(size * probs)
-        weights = np.exp(log_w - log_w.max())
+        indices, priorities = self.tree.query(values, check=False)  # values in [0, total)
+        # w_i = (N P(i))^-beta / max_j (N P(j))^-beta = (min_j p_j / p_i)^beta: N and the total
+        # cancel, and the ratio lies in (0, 1], so nothing can overflow.
+        weights = (priorities.min() / priorities) ** self.beta
         self.n_sampled += 1
         return indices, weights.astype(np.float32)
 
@@ -346,15 +364,15 @@ class ReplayBuffer:
             raise ValueError(f"batch_size={batch_size} must be >= 1")
         indices, weights = self.sampler.sample(batch_size, len(self))
         rows = self.storage.get(indices)
-        dev = self.device
+        tensor = _tensor_on(self.device)
         return Batch(
-            obs=torch.from_numpy(rows["obs"]).to(dev),
-            actions=torch.from_numpy(rows["actions"]).to(dev),
-            rewards=torch.from_numpy(rows["rewards"]).to(dev),
-            next_obs=torch.from_numpy(rows["next_obs"]).to(dev),
-            terminated=torch.from_numpy(rows["terminated"].astype(np.float32)).to(dev),
+            obs=tensor(rows["obs"]),
+            actions=tensor(rows["actions"]),
+            rewards=tensor(rows["rewards"]),
+            next_obs=tensor(rows["next_obs"]),
+            terminated=tensor(rows["terminated"].astype(np.float32)),
             indices=indices if weights is not None else None,
-            weights=None if weights is None else torch.from_numpy(weights).to(dev),
+            weights=None if weights is None else tensor(weights),
         )
 
     def update_priorities(self, indices: np.ndarray, td_errors: np.ndarray) -> None:
@@ -383,6 +401,13 @@ class ReplayBuffer:
             )
         self.storage.load_state_dict(state["storage"])
         self.sampler.load_state_dict(state["sampler"])
+
+
+def _tensor_on(device: torch.device) -> Callable[[np.ndarray], torch.Tensor]:
+    """NumPy -> torch without a copy on the CPU (``from_numpy`` shares memory), else moved."""
+    if device.type == "cpu":
+        return torch.from_numpy
+    return lambda array: torch.from_numpy(array).to(device)
 
 
 def make_replay(

@@ -1,0 +1,58 @@
+"""Helpers shared by the ``bench/`` scripts: timing, tables, the machine line.
+
+Every bench script measures the things it compares side by side in one process, so a noisy
+neighbour slows every arm alike and the *ratios* it prints stay meaningful even when absolute
+numbers wander.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+# Make `import hrrl` work when a script is run from a checkout without an installed package
+# (an installed or PYTHONPATH copy wins, so `PYTHONPATH=/other/src` benchmarks another version).
+_SRC = Path(__file__).resolve().parent.parent / "src"
+if importlib.util.find_spec("hrrl") is None and _SRC.is_dir():
+    sys.path.insert(0, str(_SRC))
+
+
+def timed(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
+    """(best, median) wall time of ``repeats`` calls of ``fn``, in seconds."""
+    times = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - began)
+    return min(times), statistics.median(times)
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A right-aligned plain-text table with a dashed rule under the header."""
+    cells = [list(header), *[list(r) for r in rows]]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def machine() -> str:
+    """One line naming the interpreter, library versions and CPU count, for the record."""
+    import numpy as np
+    import torch
+
+    return (
+        f"python {platform.python_version()}, numpy {np.__version__}, torch {torch.__version__}, "
+        f"{os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}"
+    )
+
+
+def fmt_rate(per_second: float) -> str:
+    """A rate with thousands separators (``12,345``) or one decimal below 100."""
+    return f"{per_second:,.0f}" if per_second >= 100 else f"{per_second:.1f}"

@@ -1,0 +1,328 @@
+"""Time to competence: wall time and environment steps until 95% success on a fixed suite.
+
+Competence = greedy success rate >= ``--goal`` (0.95) on a fixed generated evaluation suite
+(``generate_suite(["in_range", "dense", "trap", "wall", "endgame"], 20, seed)``: 100 puzzles,
+played with :func:`hrrl.evaluate.play`). Every arm is evaluated on that suite every
+``--eval-every`` environment steps and stops at the first evaluation that reaches the goal, or
+at its budget cap. Arms (each for ``--seeds`` seeds, run one after another in one process):
+
+* ``hrrl default``: ``Trainer(preset("default"))`` (relational encoder, constraint planner,
+  ordered reward, prioritized replay, gated curriculum, 32 puzzles at once);
+* ``hrrl default+`` (``default-tuned``): the default preset plus ``--tuned-set`` overrides
+  (``train.learning_starts=256``: learning starts after 256 env steps instead of 1,000);
+* ``hrrl baseline``: ``preset("baseline")`` (the prototype), capped, evaluated every
+  ``--eval-every-baseline`` steps (it needs far more steps; a fine cadence would be all eval);
+* ``sb3 defaults``: Stable-Baselines3 ``DQN("MlpPolicy", env)`` with its defaults;
+* ``sb3 zoo``: SB3 DQN with RL-Zoo-style hyper-parameters (the zoo's CartPole/MountainCar DQN:
+  lr 2.3e-3, buffer 100k, learning_starts 1000, batch 64, gamma 0.99, target_update_interval 10,
+  train_freq 256, gradient_steps 128, exploration_fraction 0.16, final eps 0.04, net [256, 256]).
+
+SB3 trains on the same environment through Gymnasium: ``PuzzleEnv(reward="ordered",
+generator=...) -> HierarchyWrapper("constraint") -> EncodedObservation(relational)``, where the
+generator draws from the default curriculum's last stage (its dense stage, plus 25% from the
+earlier stages), since SB3 has no success-gated curriculum. It is evaluated by a callback with
+``model.predict(obs, deterministic=True)`` through the same ``play`` on the same suite.
+
+Times: ``train s`` is wall time to the first competent evaluation *minus the time spent
+evaluating* (so the evaluation cadence does not favour anyone), ``wall s`` includes it. Every
+process uses ``torch.set_num_threads(1)`` (hrrl's ``train.threads`` default; two threads only
+oversubscribe a 2-core machine). A run that never reaches the goal counts as +inf in the median
+and reads "not reached" (with its cap).
+
+Usage::
+
+    python bench/time_to_competence.py                         # 3 seeds, every arm
+    python bench/time_to_competence.py --seeds 0 1 2 3 4 --arms default sb3-zoo
+    python bench/time_to_competence.py --cap-seconds 120 --cap-steps 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+import _common  # noqa: F401  (puts src/ on sys.path)
+from _common import machine, table
+from hrrl.config import apply_overrides
+from hrrl.curriculum import Curriculum, CurriculumConfig
+from hrrl.encoders import EncodedObservation, make_encoder
+from hrrl.env import PuzzleEnv
+from hrrl.evaluate import eval_metrics, make_stack, play
+from hrrl.experiment import preset
+from hrrl.generate import generate_suite
+from hrrl.hierarchy import HierarchyWrapper
+from hrrl.puzzle import Puzzle
+from hrrl.trainer import Trainer
+
+FAMILIES = ("in_range", "dense", "trap", "wall", "endgame")
+ARMS = ("default", "default-tuned", "baseline", "sb3-defaults", "sb3-zoo")
+ZOO: dict[str, Any] = {
+    "learning_rate": 2.3e-3,
+    "buffer_size": 100_000,
+    "learning_starts": 1000,
+    "batch_size": 64,
+    "gamma": 0.99,
+    "target_update_interval": 10,
+    "train_freq": 256,
+    "gradient_steps": 128,
+    "exploration_fraction": 0.16,
+    "exploration_final_eps": 0.04,
+    "policy_kwargs": {"net_arch": [256, 256]},
+}
+
+
+@dataclass
+class Run:
+    """One arm, one seed: evaluation history and where competence was reached."""
+
+    arm: str
+    seed: int
+    history: list[tuple[int, float, float]] = field(default_factory=list)  # steps, wall, success
+    eval_seconds: float = 0.0
+    reached: tuple[int, float, float] | None = None  # env steps, train s, wall s
+    total_steps: int = 0
+    total_wall: float = 0.0
+    stop: str = ""
+
+
+class Clock:
+    """Wall time since start, with the time spent inside ``evaluating()`` kept apart."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.in_eval = 0.0
+
+    @property
+    def wall(self) -> float:
+        return time.perf_counter() - self.start
+
+    def evaluate(self, fn: Callable[[], dict[str, float]]) -> dict[str, float]:
+        began = time.perf_counter()
+        try:
+            return fn()
+        finally:
+            self.in_eval += time.perf_counter() - began
+
+
+def record(run: Run, clock: Clock, steps: int, success: float, goal: float) -> bool:
+    run.history.append((steps, clock.wall, success))
+    run.eval_seconds = clock.in_eval
+    if success >= goal and run.reached is None:
+        run.reached = (steps, clock.wall - clock.in_eval, clock.wall)
+        return True
+    return False
+
+
+# --- hrrl arms ----------------------------------------------------------------------------------
+def run_hrrl(name: str, seed: int, args: argparse.Namespace) -> Run:
+    tuned = name == "default-tuned"
+    name = "default" if tuned else name
+    is_default = name == "default"
+    overrides = [
+        f"train.seed={seed}",
+        f"train.eval_families=[{', '.join(FAMILIES)}]",
+        f"train.eval_count={args.per_family}",
+        f"train.eval_seed={args.suite_seed}",
+        f"train.eval_every={args.eval_every if is_default else args.eval_every_baseline}",
+        f"train.early_stop_success={args.goal}",
+        "train.early_stop_efficiency=0.0",
+        f"train.total_env_steps={args.cap_steps if is_default else args.cap_steps_baseline}",
+        f"train.max_wall_seconds={args.cap_seconds}",
+        "train.threads=1",
+        "checkpoint.enabled=false",
+    ]
+    if tuned:
+        overrides += args.tuned_set
+    config = apply_overrides(preset(name), overrides)
+    trainer = Trainer(config)
+    label = "hrrl default+" if tuned else f"hrrl {name}"
+    run, clock = Run(arm=label, seed=seed), Clock()
+    task = trainer.task
+    inner = task.evaluate
+
+    def timed_evaluate(policy: Any) -> dict[str, float]:
+        metrics = clock.evaluate(lambda: inner(policy))
+        record(run, clock, trainer.counters.env_steps, metrics["eval/success_rate"], args.goal)
+        return metrics
+
+    task.evaluate = timed_evaluate  # type: ignore[method-assign]
+    result = trainer.run()
+    run.total_steps, run.total_wall, run.stop = (
+        result.counters.env_steps,
+        clock.wall,
+        (result.stop_reason),
+    )
+    return run
+
+
+# --- Stable-Baselines3 arms -----------------------------------------------------------------------
+def sb3_env(seed: int) -> Any:
+    """The hrrl stack with puzzles from the default curriculum's last stage (and its mix)."""
+    config = CurriculumConfig()
+    curriculum = Curriculum(config, stage=len(config.stages) - 1)
+
+    def generator(rng: np.random.Generator) -> Puzzle:
+        return curriculum.sample(rng)
+
+    base = PuzzleEnv(reward="ordered", generator=generator)
+    return EncodedObservation(
+        HierarchyWrapper(base, planner="constraint"), make_encoder("relational")
+    )
+
+
+def run_sb3(name: str, seed: int, args: argparse.Namespace, suite: Sequence[Puzzle]) -> Run:
+    from stable_baselines3 import DQN
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    _, factory = make_stack(
+        encoder_name="relational", reward="ordered", planner="constraint", actions=(1, 3, 5)
+    )
+    kwargs = dict(ZOO) if name == "sb3-zoo" else {}
+    model = DQN("MlpPolicy", sb3_env(seed), seed=seed, device="cpu", verbose=0, **kwargs)
+    run, clock = Run(arm=name.replace("-", " "), seed=seed), Clock()
+
+    def policy(obs: np.ndarray) -> np.ndarray:
+        return np.asarray(model.predict(obs, deterministic=True)[0], dtype=np.int64)
+
+    def evaluate() -> dict[str, float]:
+        metrics, _ = eval_metrics(play(policy, suite, factory), suite)
+        return metrics
+
+    class EvalStop(BaseCallback):
+        next_eval = args.eval_every
+
+        def _on_step(self) -> bool:
+            if self.num_timesteps >= self.next_eval:
+                self.next_eval += args.eval_every
+                metrics = clock.evaluate(evaluate)
+                if record(run, clock, self.num_timesteps, metrics["eval/success_rate"], args.goal):
+                    run.stop = "goal"
+                    return False
+            if clock.wall >= args.cap_seconds:
+                run.stop = "max_wall_seconds"
+                return False
+            return True
+
+    model.learn(total_timesteps=args.cap_steps, callback=EvalStop())
+    run.total_steps, run.total_wall = int(model.num_timesteps), clock.wall
+    run.stop = run.stop or "total_env_steps"
+    return run
+
+
+# --- report -----------------------------------------------------------------------------------------
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else math.nan
+
+
+def summarize(runs: list[Run], reference: str) -> str:
+    arms: dict[str, list[Run]] = {}
+    for r in runs:
+        arms.setdefault(r.arm, []).append(r)
+
+    def med(rs: list[Run], k: int) -> float:
+        return median([r.reached[k] if r.reached else math.inf for r in rs])
+
+    ref = arms.get(reference)
+    rows = []
+    for arm, rs in arms.items():
+        n_ok = sum(r.reached is not None for r in rs)
+        steps, train, wall = med(rs, 0), med(rs, 1), med(rs, 2)
+        cap_note = ""
+        if n_ok < len(rs):
+            caps = ", ".join(
+                f"s{r.seed}: {r.stop} @ {r.total_steps:,} steps / {r.total_wall:.0f} s, best "
+                f"{max((h[2] for h in r.history), default=0.0):.2f}"
+                for r in rs
+                if r.reached is None
+            )
+            cap_note = f"not reached: {caps}"
+        if ref is not None:
+            ref_train = med(ref, 1)
+            ratio = (
+                f"{train / ref_train:.1f}x"
+                if math.isfinite(train)
+                else f"> {median([r.total_wall - r.eval_seconds for r in rs]) / ref_train:.0f}x"
+            )
+        else:
+            ratio = "-"
+        rows.append(
+            [
+                arm,
+                f"{n_ok}/{len(rs)}",
+                f"{steps:,.0f}" if math.isfinite(steps) else "not reached",
+                f"{train:.1f}" if math.isfinite(train) else "not reached",
+                f"{wall:.1f}" if math.isfinite(wall) else "not reached",
+                ratio,
+                cap_note,
+            ]
+        )
+    header = ["arm", "reached", "env steps", "train s", "wall s", "train s vs hrrl default", "note"]
+    return table(header, rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds")
+    parser.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS), help="which arms")
+    parser.add_argument("--goal", type=float, default=0.95, help="success rate that counts")
+    parser.add_argument("--per-family", type=int, default=20, help="suite puzzles per family")
+    parser.add_argument("--suite-seed", type=int, default=20_261_125, help="suite seed")
+    parser.add_argument("--eval-every", type=int, default=250, help="env steps between evals")
+    parser.add_argument(
+        "--eval-every-baseline", type=int, default=5_000, help="... for the baseline preset"
+    )
+    parser.add_argument(
+        "--tuned-set",
+        nargs="*",
+        default=["train.learning_starts=256"],
+        metavar="KEY=VALUE",
+        help="overrides of the 'default-tuned' arm (hrrl default+) on top of the default preset",
+    )
+    parser.add_argument("--cap-steps", type=int, default=200_000, help="env-step cap (hrrl, SB3)")
+    parser.add_argument(
+        "--cap-steps-baseline", type=int, default=200_000, help="env-step cap of the baseline"
+    )
+    parser.add_argument("--cap-seconds", type=float, default=300.0, help="wall cap per run")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    print(machine())
+    suite = generate_suite(list(FAMILIES), args.per_family, args.suite_seed)
+    print(
+        f"suite: {len(suite)} puzzles ({', '.join(FAMILIES)} x {args.per_family}, seed "
+        f"{args.suite_seed}); goal success >= {args.goal}; eval every {args.eval_every:,} env "
+        f"steps (baseline {args.eval_every_baseline:,}); hrrl default+ = default with "
+        f"{' '.join(args.tuned_set)}; caps {args.cap_steps:,} env steps (baseline {args.cap_steps_baseline:,}) or "
+        f"{args.cap_seconds:.0f} s a run"
+    )
+    runs: list[Run] = []
+    for seed in args.seeds:
+        for arm in args.arms:
+            torch.set_num_threads(1)
+            if arm in ("default", "default-tuned", "baseline"):
+                run = run_hrrl(arm, seed, args)
+            else:
+                run = run_sb3(arm, seed, args, suite)
+            torch.set_num_threads(1)
+            runs.append(run)
+            got = (
+                f"reached at {run.reached[0]:,} steps, {run.reached[1]:.1f} s train "
+                f"({run.reached[2]:.1f} s wall)"
+                if run.reached
+                else f"not reached ({run.stop}, {run.total_steps:,} steps, {run.total_wall:.0f} s)"
+            )
+            curve = " ".join(f"{h[0] // 1000}k:{h[2]:.2f}" for h in run.history[:8])
+            print(f"  {run.arm:14s} seed {seed}: {got}; success by env steps {curve}", flush=True)
+    print()
+    print(summarize(runs, "hrrl default"))
+
+
+if __name__ == "__main__":
+    main()
