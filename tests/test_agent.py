@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from hrrl.agent import AgentConfig, DQNAgent, dqn_loss
+from hrrl.agent import AgentConfig, DQNAgent, dqn_loss, td_targets
 from hrrl.errors import ConfigError
 from hrrl.guard import Guard, GuardConfig
 from hrrl.networks import QOutput
@@ -55,6 +55,16 @@ def hand_batch(weights: list[float] | None = None) -> Batch:
     )
 
 
+def loss_parts(
+    batch: Batch, online: torch.nn.Module, target: torch.nn.Module, *, gamma: float, double: bool
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(loss, q_all, q_sa, y)`` exactly as ``DQNAgent.learn`` computes them (Huber delta 1)."""
+    q_all = online(batch.obs).q
+    q_sa = q_all.gather(1, batch.actions.long().unsqueeze(1)).squeeze(1)
+    y = td_targets(batch, online, target, gamma=gamma, double=double)
+    return dqn_loss(q_sa, y, batch.weights, huber_delta=1.0), q_all, q_sa, y
+
+
 ONLINE = TableQ([[0.2, 0.7, 0.0], [1.0, 3.0, 2.0], [1.2, 0.0, 0.0], [9.0, 9.0, 9.0]])
 TARGET = TableQ([[0.0, 0.0, 0.0], [5.0, 0.5, 4.0], [0.0, 0.0, 0.0], [7.0, 7.0, 7.0]])
 
@@ -63,9 +73,7 @@ def test_double_target_by_hand() -> None:
     # argmax_a Q_online(s'=1, a) = 1 (value 3.0); Q_target(1, 1) = 0.5
     # y = [1.0 + 0.9 * 0.5, -0.5] = [1.45, -0.5];  Q(s, a) = [0.7, 1.2]
     # huber(0.7 - 1.45 = -0.75) = 0.5 * 0.75^2 = 0.28125;  huber(1.7) = 1.7 - 0.5 = 1.2
-    loss, q_all, q_sa, y = dqn_loss(
-        hand_batch(), ONLINE, TARGET, gamma=0.9, double=True, huber_delta=1.0
-    )
+    loss, q_all, q_sa, y = loss_parts(hand_batch(), ONLINE, TARGET, gamma=0.9, double=True)
     assert y.tolist() == pytest.approx([1.45, -0.5])
     assert q_sa.tolist() == pytest.approx([0.7, 1.2])
     assert q_all.shape == (2, 3)
@@ -75,15 +83,13 @@ def test_double_target_by_hand() -> None:
 def test_vanilla_target_by_hand() -> None:
     # max_a Q_target(s'=1, a) = 5.0: y = [1.0 + 0.9 * 5.0, -0.5] = [5.5, -0.5]
     # huber(0.7 - 5.5 = -4.8) = 4.8 - 0.5 = 4.3;  huber(1.7) = 1.2
-    loss, _, _, y = dqn_loss(hand_batch(), ONLINE, TARGET, gamma=0.9, double=False, huber_delta=1.0)
+    loss, _, _, y = loss_parts(hand_batch(), ONLINE, TARGET, gamma=0.9, double=False)
     assert y.tolist() == pytest.approx([5.5, -0.5])
     assert loss.item() == pytest.approx((4.3 + 1.2) / 2)
 
 
 def test_importance_weights_scale_each_term() -> None:
-    loss, *_ = dqn_loss(
-        hand_batch([0.5, 1.0]), ONLINE, TARGET, gamma=0.9, double=True, huber_delta=1.0
-    )
+    loss, *_ = loss_parts(hand_batch([0.5, 1.0]), ONLINE, TARGET, gamma=0.9, double=True)
     assert loss.item() == pytest.approx((0.5 * 0.28125 + 1.2) / 2)
 
 
@@ -117,9 +123,7 @@ def same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
 def test_learn_reports_the_loss_it_minimises(double: bool) -> None:
     agent = make_agent(double=double, network="phase_adaptive")
     batch = random_batch(1)
-    expected, _, q_sa, y = dqn_loss(
-        batch, agent.online, agent.target, gamma=0.99, double=double, huber_delta=1.0
-    )
+    expected, _, q_sa, y = loss_parts(batch, agent.online, agent.target, gamma=0.99, double=double)
     stats = agent.learn(batch)
     assert stats.applied and stats.anomaly is None
     assert stats.loss == pytest.approx(expected.item())
@@ -151,19 +155,17 @@ def guarded(**kw: int) -> DQNAgent:
     return make_agent(guard=Guard(config), max_grad_norm=None)
 
 
-def test_guard_recovers_from_a_nan_reward() -> None:
+def test_guard_screens_a_nan_reward() -> None:
     agent = guarded()
     for i in range(7):
         agent.learn(random_batch(i))
-        if i == 4:
-            snapshot = params(agent)  # the 5th good update took the snapshot
     bad = random_batch(99)
     bad.rewards[3] = float("nan")
     stats = agent.learn(bad)
-    assert not stats.applied and stats.anomaly == "nonfinite_loss"
+    # The NaN transition is left out (TD error 0 for the replay), the other seven are learnt.
+    assert stats.applied and stats.td_errors[3] == 0.0
     assert all(bool(torch.isfinite(p).all()) for p in agent.online.parameters())
-    assert same(params(agent), snapshot)
-    assert agent.guard is not None and agent.guard.events[-1]["reason"] == "nonfinite_loss"
+    assert agent.guard is not None and agent.guard.events[-1]["reason"] == "screened"
     assert agent.learn(random_batch(8)).applied  # training goes on
     # the same batch poisons an unguarded agent
     plain = make_agent(max_grad_norm=None)
@@ -171,17 +173,47 @@ def test_guard_recovers_from_a_nan_reward() -> None:
     assert not all(bool(torch.isfinite(p).all()) for p in plain.online.parameters())
 
 
-def test_guard_refuses_an_extreme_reward_batch() -> None:
+def test_guard_rolls_back_nonfinite_weights() -> None:
+    agent = guarded()
+    for i in range(7):
+        agent.learn(random_batch(i))
+        if i == 4:
+            snapshot = params(agent)  # the 5th good update took the snapshot
+    with torch.no_grad():  # a corrupted weight (a bit flip, a bad kernel): every Q becomes NaN
+        next(agent.online.parameters())[0, 0] = float("inf")
+    stats = agent.learn(random_batch(99))
+    assert not stats.applied
+    assert all(bool(torch.isfinite(p).all()) for p in agent.online.parameters())
+    assert same(params(agent), snapshot)
+    assert agent.guard is not None and agent.guard.n_restored == 1
+    assert agent.learn(random_batch(8)).applied  # training goes on
+
+
+def test_guard_screens_extreme_rewards_and_learns_from_the_rest() -> None:
     agent = guarded()
     for i in range(10):
         agent.learn(random_batch(i))
-    snapshot = params(agent)  # the 10th good update took the snapshot
-    extreme = random_batch(50, reward_scale=1.0)
-    extreme.rewards.copy_(torch.where(torch.arange(8) % 2 == 0, 5000.0, -5000.0))
-    stats = agent.learn(extreme)
-    assert not stats.applied and stats.anomaly == "loss_spike"
-    assert same(params(agent), snapshot)
+    mixed = random_batch(50)
+    poisoned = torch.arange(8) % 4 == 0  # two of eight transitions carry +-5000
+    mixed.rewards.copy_(torch.where(poisoned, 5000.0, mixed.rewards))
+    before = params(agent)
+    stats = agent.learn(mixed)
+    # The update goes ahead on the six clean transitions; the poisoned two report TD error 0,
+    # so prioritized replay stops drawing them.
+    assert stats.applied and stats.anomaly is None
+    assert stats.td_errors[poisoned.numpy()].tolist() == [0.0, 0.0]
+    assert (stats.td_errors[~poisoned.numpy()] > 0).all()
+    assert not same(params(agent), before)
+    assert agent.guard is not None and agent.guard.n_screened == 2
     assert all(bool(torch.isfinite(p).all()) for p in agent.online.parameters())
+    # All eight poisoned: nothing to learn from, no step at all.
+    extreme = random_batch(51)
+    extreme.rewards.copy_(torch.where(torch.arange(8) % 2 == 0, 5000.0, -5000.0))
+    before = params(agent)
+    stats = agent.learn(extreme)
+    assert not stats.applied and stats.anomaly == "screened"
+    assert same(params(agent), before)
+    # Without the guard the same batch is learnt from and drags the weights.
     plain = make_agent(max_grad_norm=None)
     before = params(plain)
     for i in range(10):

@@ -59,6 +59,9 @@ class GuardConfig:
     """Good updates between in-memory snapshots (the rollback point)."""
     spike_patience: int = 25
     """Consecutive rejected spikes after which the new loss level is accepted as a new regime."""
+    screen_factor: float = 50.0
+    """Sample screening: a transition whose |TD error| exceeds screen_factor x the running
+    median of recent batches' largest |TD error| (or is not finite) is left out of the update."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.enabled, bool):
@@ -70,6 +73,7 @@ class GuardConfig:
                 raise field_error(ConfigError, f"guard.{name}", value, "it must be an integer")
             check_range(f"guard.{name}", value, low=1)
         check_range("guard.min_history", self.min_history, low=1, high=self.window)
+        check_range("guard.screen_factor", self.screen_factor, low=1.0, low_open=True)
 
 
 def _clone_state(state: Any) -> Any:
@@ -89,8 +93,10 @@ class Guard:
     def __init__(self, config: GuardConfig) -> None:
         self.config = config
         self.losses: deque[float] = deque(maxlen=config.window)
+        self.td_peaks: deque[float] = deque(maxlen=config.window)
+        self.n_screened = 0
         self.events: deque[dict[str, Any]] = deque(maxlen=MAX_EVENTS)
-        self.counts: dict[str, int] = dict.fromkeys((*REASONS, "regime_reset"), 0)
+        self.counts: dict[str, int] = dict.fromkeys((*REASONS, "regime_reset", "screened"), 0)
         self.n_good = 0
         self.n_restored = 0
         self.consecutive_spikes = 0
@@ -116,14 +122,46 @@ class Guard:
                 self.events.append({"step": step, "reason": "regime_reset", "loss": float(loss)})
         return None
 
+    def screen(self, td_abs: torch.Tensor, *, step: int | None = None) -> torch.Tensor | None:
+        """Mask of the transitions to learn from, or ``None`` when all of them are fine.
+
+        A poisoned transition (a reward of 5000 from a broken simulator, a NaN) would otherwise
+        either spike every batch it lands in, so the whole update is refused and, under
+        prioritized replay, the transition keeps its top priority and comes back forever; or,
+        once accepted, drag the Q-function with it. Screening drops just those transitions:
+
+            keep_i = isfinite(td_i) and td_i <= screen_factor * median(recent batch max |td|)
+
+        The learner gives them zero loss and reports a zero TD error, so prioritized replay
+        stops sampling them (priority eps). The history only grows from accepted batches.
+        """
+        if not self.config.enabled:
+            return None
+        keep = torch.isfinite(td_abs)
+        if len(self.td_peaks) >= self.config.min_history:
+            limit = self.config.screen_factor * float(np.median(np.fromiter(self.td_peaks, float)))
+            keep &= td_abs <= limit
+        dropped = int((~keep).sum())
+        if dropped == 0:
+            return None
+        self.n_screened += dropped
+        self.counts["screened"] = self.counts.get("screened", 0) + dropped
+        self.events.append({"step": step, "reason": "screened", "count": dropped})
+        return keep
+
+    def record_td(self, td_abs: torch.Tensor) -> None:
+        """Remember the largest |TD error| of an accepted batch (the screening scale)."""
+        if self.config.enabled and td_abs.numel():
+            self.td_peaks.append(float(td_abs.max()))
+
     def check_params(self, module: nn.Module) -> str | None:
         """``"nonfinite_params"`` if any parameter of ``module`` holds NaN or inf."""
         if not self.config.enabled:
             return None
-        for p in module.parameters():
-            if not bool(torch.isfinite(p).all()):
-                return "nonfinite_params"
-        return None
+        # One fused norm over every parameter is non-finite iff some entry is NaN or inf (or the
+        # weights are astronomically large, which is as much an anomaly); 1.15x per update.
+        norm = torch.nn.utils.get_total_norm(list(module.parameters()))
+        return None if bool(torch.isfinite(norm)) else "nonfinite_params"
 
     # --- outcomes -----------------------------------------------------------------------------
     def accept(
@@ -192,6 +230,8 @@ class Guard:
         this also loads the networks, and takes a fresh snapshot of them."""
         return {
             "losses": list(self.losses),
+            "td_peaks": list(self.td_peaks),
+            "n_screened": self.n_screened,
             "events": [dict(e) for e in self.events],
             "counts": dict(self.counts),
             "n_good": self.n_good,
@@ -202,7 +242,12 @@ class Guard:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.losses = deque((float(x) for x in state["losses"]), maxlen=self.config.window)
         self.events = deque((dict(e) for e in state["events"]), maxlen=MAX_EVENTS)
-        self.counts = {**dict.fromkeys((*REASONS, "regime_reset"), 0), **state["counts"]}
+        self.counts = {
+            **dict.fromkeys((*REASONS, "regime_reset", "screened"), 0),
+            **state["counts"],
+        }
         self.n_good = int(state["n_good"])
         self.n_restored = int(state["n_restored"])
         self.consecutive_spikes = int(state["consecutive_spikes"])
+        self.td_peaks = deque((float(x) for x in state["td_peaks"]), maxlen=self.config.window)
+        self.n_screened = int(state["n_screened"])
