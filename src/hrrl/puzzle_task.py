@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -9,10 +10,15 @@ import numpy as np
 from hrrl.curriculum import Curriculum
 from hrrl.env import PuzzleVecEnv
 from hrrl.evaluate import eval_metrics, make_stack, play
+from hrrl.exact import optimal_values
 from hrrl.experiment import ExperimentConfig
 from hrrl.generate import generate_suite
 from hrrl.puzzle import Puzzle, Status
+from hrrl.rewards import make_reward
 from hrrl.task import EpisodeEnd, PolicyFn, StepOutcome
+
+#: Largest target of a puzzle used to measure Q-bias (its exact DP table stays small).
+Q_BIAS_MAX_TARGET = 100
 
 
 class PuzzleTask:
@@ -41,6 +47,9 @@ class PuzzleTask:
             generate_suite(tc.eval_families, tc.eval_count, tc.eval_seed) if tc.eval_count else []
         )
         self._returns = np.zeros(tc.num_envs)
+        self._reward = make_reward(env_cfg.reward)
+        self._gamma = config.agent.gamma
+        self._probes = [p for p in self.eval_puzzles if p.target - p.start <= Q_BIAS_MAX_TARGET]
 
     @property
     def stage(self) -> int:
@@ -89,6 +98,32 @@ class PuzzleTask:
         results = play(policy, self.eval_puzzles, self.env_factory)
         metrics, _ = eval_metrics(results, self.eval_puzzles)
         return metrics
+
+    def q_bias(self, q_values: Callable[[np.ndarray], np.ndarray]) -> float:
+        """Mean ``Q(s, a) - Q*(s, a)`` over the pairs the greedy policy visits on the small
+        evaluation puzzles (NaN when there are none).
+
+        ``Q*`` is exact: finite-horizon dynamic programming over (number, steps taken) under the
+        run's reward scheme and gamma (:func:`hrrl.exact.optimal_values`). The learner's Q does
+        not see time, so the comparison is at the step each state was actually reached. Under
+        the legacy reward with subgoals the reward also depends on the planner's subgoal; there
+        ``Q*`` is that of the target-only reward, and the figure is indicative only.
+        """
+        diffs: list[float] = []
+        for puzzle in self._probes:
+            table = optimal_values(puzzle, self._reward, self._gamma)
+            env = self.env_factory()
+            obs, _ = env.reset(options={"puzzle": puzzle})
+            done = False
+            while not done:
+                q = q_values(np.asarray(obs, dtype=np.float32)[None])[0]
+                action = int(np.argmax(q))
+                x, t = env.get_wrapper_attr("current"), env.get_wrapper_attr("steps")
+                diffs.append(float(q[action] - table.q_at(x, t)[action]))
+                obs, _, terminated, truncated, _ = env.step(action)
+                done = terminated or truncated
+            env.close()
+        return float(np.mean(diffs)) if diffs else float("nan")
 
     def state_dict(self) -> dict[str, Any]:
         return {
