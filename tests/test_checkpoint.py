@@ -8,6 +8,7 @@ import json
 import os
 import pickle
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -593,3 +594,27 @@ def test_checkpoints_command_bad_run_dir_exits_2(
     assert err.count("\n") == 1 and "not a directory" in err
     assert _cli(monkeypatch, "checkpoints", str(tmp_path)) == 2
     assert "no checkpoints/ folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("header_length", [640, 896, 1152, 1408])
+def test_safetensors_whose_length_bytes_look_like_a_pickle_marker_load(
+    tmp_path: Path, header_length: int
+) -> None:
+    # A header of 640 bytes starts the file with 80 02 00 ..., a pickle's protocol-2 marker.
+    from hrrl.checkpoint_io import read_safetensors, write_safetensors
+
+    for width in range(1, 400):
+        path = tmp_path / f"w{width}.safetensors"
+        write_safetensors(path, {"w": torch.zeros(width)}, {"pad": "x" * 0})
+        if struct.unpack("<Q", path.read_bytes()[:8])[0] == header_length:
+            break
+    else:  # pad the metadata until the header has exactly the length we want
+        path = tmp_path / "padded.safetensors"
+        for pad in range(2000):
+            write_safetensors(path, {"w": torch.zeros(3)}, {"pad": "x" * pad})
+            if struct.unpack("<Q", path.read_bytes()[:8])[0] == header_length:
+                break
+        else:
+            pytest.skip(f"could not build a header of {header_length} bytes")
+    assert path.read_bytes()[:1] == b"\x80"
+    assert read_safetensors(path)["w"].shape[0] >= 1

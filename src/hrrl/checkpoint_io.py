@@ -142,21 +142,29 @@ def check_safetensors(path: Path) -> dict[str, object]:
     """
     size = path.stat().st_size
     with path.open("rb") as handle:
-        head = handle.read(8)
-        foreign = describe_foreign(head)
-        if foreign is not None:
-            raise CheckpointError(
-                f"{path.name} is {foreign}, not safetensors; refused: checkpoints are never "
-                "unpickled"
-            )
-        if len(head) < 8:
-            raise CheckpointError(f"{path.name} is truncated ({size} bytes): no safetensors header")
-        (length,) = struct.unpack("<Q", head)
-        if length < 2 or length > min(MAX_SAFETENSORS_HEADER, size - 8):
+        head = handle.read(9)
+        # A safetensors file is an 8-byte little-endian header length, then a JSON object. Check
+        # that shape first: a header length such as 640 (80 02 00 ...) begins with the very bytes
+        # of a pickle's protocol marker, so sniffing for foreign formats first would refuse a
+        # valid file.
+        length = struct.unpack("<Q", head[:8])[0] if len(head) >= 8 else -1
+        plausible = 2 <= length <= min(MAX_SAFETENSORS_HEADER, size - 8) and head[8:9] == b"{"
+        if not plausible:
+            foreign = describe_foreign(head)
+            if foreign is not None:
+                raise CheckpointError(
+                    f"{path.name} is {foreign}, not safetensors; refused: checkpoints are never "
+                    "unpickled"
+                )
+            if len(head) < 8:
+                raise CheckpointError(
+                    f"{path.name} is truncated ({size} bytes): no safetensors header"
+                )
             raise CheckpointError(
                 f"{path.name} is not a safetensors file: header length {length} does not fit "
                 f"the file of {size} bytes"
             )
+        handle.seek(8)
         raw = handle.read(length)
     try:
         header = json.loads(raw)
