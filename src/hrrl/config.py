@@ -14,6 +14,7 @@ on any such tree:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import types
 import typing
@@ -23,7 +24,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-from hrrl.errors import ConfigError
+from hrrl.errors import ConfigError, field_error
 
 T = TypeVar("T")
 
@@ -73,9 +74,16 @@ def _join(path: str, name: str) -> str:
 
 
 def _coerce(annotation: Any, value: Any, path: str) -> Any:
-    """Turn plain YAML data into the annotated type where the mapping is unambiguous."""
+    """Turn plain YAML data into the annotated type, refusing values of the wrong type by path.
+
+    ``int`` takes integers only (not booleans), ``bool`` only booleans, ``str`` only strings;
+    ``float`` takes any real number, and a string that ``float()`` reads, because YAML 1.1 (PyYAML)
+    reads ``3e-4`` (no dot) as a string. Fixed-length tuples need exactly that many items.
+    """
     origin = typing.get_origin(annotation)
-    if dataclasses.is_dataclass(annotation) and isinstance(value, Mapping):
+    if dataclasses.is_dataclass(annotation):
+        if not isinstance(value, Mapping):
+            raise field_error(ConfigError, path, value, "it is a section: give a mapping of fields")
         return from_dict(annotation, value, path=path)  # type: ignore[arg-type]
     if origin in (types.UnionType, typing.Union):
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
@@ -84,13 +92,34 @@ def _coerce(annotation: Any, value: Any, path: str) -> Any:
         if len(args) == 1:
             return _coerce(args[0], value, path)
         return value
-    if origin is tuple and isinstance(value, (list, tuple)):
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise field_error(ConfigError, path, value, "give a list, e.g. [1, 3, 5]")
         items = typing.get_args(annotation)
         if len(items) == 2 and items[1] is Ellipsis:
-            return tuple(_coerce(items[0], v, path) for v in value)
-        return tuple(_coerce(a, v, path) for a, v in zip(items, value, strict=False))
-    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
+            return tuple(_coerce(items[0], v, f"{path}[{i}]") for i, v in enumerate(value))
+        if len(value) != len(items):
+            raise field_error(ConfigError, path, value, f"give a list of {len(items)} items")
+        return tuple(
+            _coerce(a, v, f"{path}[{i}]") for i, (a, v) in enumerate(zip(items, value, strict=True))
+        )
+    return _scalar(annotation, value, path)
+
+
+def _scalar(annotation: Any, value: Any, path: str) -> Any:
+    if annotation is bool and not isinstance(value, bool):
+        raise field_error(ConfigError, path, value, "use true or false")
+    if annotation is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise field_error(ConfigError, path, value, "it must be an integer")
+    if annotation is float:
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                return float(value)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise field_error(ConfigError, path, value, "it must be a number, e.g. 3.0e-4")
         return float(value)
+    if annotation is str and not isinstance(value, str):
+        raise field_error(ConfigError, path, value, "it must be a string")
     return value
 
 
@@ -112,14 +141,28 @@ def apply_overrides(config: T, overrides: Iterable[str]) -> T:
         for part in parts[:-1]:
             child = node.get(part)
             if not isinstance(child, dict):
-                raise ConfigError(f"--set {key}: {part!r} is not a config section")
+                sections = sorted(k for k, v in node.items() if isinstance(v, dict))
+                raise ConfigError(
+                    f"--set {key}: {part!r} is not a config section; sections here are {sections}"
+                )
             node = child
         if parts[-1] not in node:
             raise ConfigError(
                 f"--set {key}: unknown key {parts[-1]!r}; known keys here are {sorted(node)}"
             )
-        node[parts[-1]] = value
+        old = node[parts[-1]]
+        # A mapping for a whole section changes the fields it names and keeps the others.
+        node[parts[-1]] = _merge(old, value) if isinstance(old, dict) else value
     return from_dict(type(config), data)
+
+
+def _merge(base: dict[str, Any], update: Any) -> Any:
+    if not isinstance(update, Mapping):
+        return update
+    out = dict(base)
+    for k, v in update.items():
+        out[k] = _merge(out[k], v) if isinstance(out.get(k), dict) else v
+    return out
 
 
 def save_yaml(config: Any, path: Path) -> None:

@@ -25,6 +25,9 @@ def split(tree: Any) -> tuple[Any, dict[str, torch.Tensor], dict[str, np.ndarray
     arrays: dict[str, np.ndarray] = {}
 
     def walk(node: Any, path: str) -> Any:
+        if isinstance(node, (torch.Tensor, np.ndarray)) and (path in tensors or path in arrays):
+            # {"a.b": x} next to {"a": {"b": y}}: one would silently replace the other.
+            raise ValueError(f"state key {path!r} names two leaves: rename one of them")
         if isinstance(node, torch.Tensor):
             tensors[path] = node.detach().cpu().contiguous()
             return {TENSOR_REF: path}

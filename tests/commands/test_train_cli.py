@@ -1,0 +1,112 @@
+"""``hrrl train`` end to end through ``hrrl.cli.main``: run directory, overrides, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hrrl.checkpoint import list_checkpoints
+from hrrl.cli import build_parser, main
+from hrrl.commands.train import resolve_config
+from hrrl.config import apply_overrides, load_yaml, save_yaml
+from hrrl.experiment import ExperimentConfig, preset
+
+
+def _train_argv(tiny_overrides: tuple[str, ...], run_dir: Path, *extra: str) -> list[str]:
+    argv = ["train", "--run-dir", str(run_dir), "--quiet", "--no-tensorboard"]
+    for item in (*tiny_overrides, "checkpoint.enabled=true"):
+        argv += ["--set", item]
+    return [*argv, *extra]
+
+
+def test_train_writes_the_run_directory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], tiny: Any, tiny_overrides: tuple[str, ...]
+) -> None:
+    run_dir = tmp_path / "run"
+    assert main(_train_argv(tiny_overrides, run_dir, "--seed", "3")) == 0
+    out = capsys.readouterr().out
+    assert "stopped: total_env_steps after 800 env steps" in out
+    assert f"run directory: {run_dir}" in out
+
+    config = load_yaml(ExperimentConfig, run_dir / "config.yaml")
+    assert config == apply_overrides(tiny("checkpoint.enabled=true"), ["train.seed=3"])
+
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert rows and all("step" in row for row in rows)
+    keys = {k for row in rows for k in row}
+    assert {"rollout/success_rate", "train/loss", "eval/success_rate"} <= keys
+    assert not list(run_dir.glob("events.out.tfevents.*"))  # --no-tensorboard
+
+    best = run_dir / "checkpoints" / "best"
+    assert best.is_symlink() and (best / "state.json").is_file()
+    assert (run_dir / "checkpoints" / "latest" / "model.safetensors").is_file()
+    listed = list_checkpoints(run_dir)
+    assert listed and all(info.valid for info in listed)
+    assert any(info.is_best for info in listed)
+
+    # A second run into the same directory is refused, the checkpoints left alone.
+    assert main(_train_argv(tiny_overrides, run_dir)) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "already holds checkpoints" in err[0]
+    assert list_checkpoints(run_dir) == listed
+
+
+@pytest.mark.parametrize(
+    ("item", "needle"),
+    [
+        ("agent.gamma=1.5", "agent.gamma=1.5 is out of range: it must be in [0.0, 1.0]"),
+        ("agent.lrr=0.1", "unknown key 'lrr'"),
+        ("nope.lr=0.1", "'nope' is not a config section"),
+        ("agent.lr=abc", "agent.lr='abc' is invalid"),
+        ("agentlr", "write it as section.field=value"),
+    ],
+)
+def test_bad_set_exits_2_with_one_line(
+    item: str, needle: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_dir = tmp_path / "run"
+    assert main(["train", "--run-dir", str(run_dir), "--quiet", "--set", item]) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1
+    assert err[0].startswith("hrrl train: error: ")
+    assert needle in err[0]
+    assert "Traceback" not in captured.err + captured.out
+    assert not run_dir.exists()  # refused before anything was written
+
+
+def test_unknown_preset_is_an_argparse_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--preset", "fast"])
+    assert info.value.code == 2
+    assert "invalid choice: 'fast'" in capsys.readouterr().err
+
+
+def _args(*argv: str) -> Any:
+    return build_parser().parse_args(["train", *argv])
+
+
+def test_resolve_config_preset_then_set_then_seed() -> None:
+    config = resolve_config(
+        _args(
+            "--preset", "baseline", "--set", "agent.lr=3e-4", "--set", "train.seed=1", "--seed", "9"
+        )
+    )
+    assert config == apply_overrides(preset("baseline"), ["agent.lr=3e-4", "train.seed=9"])
+
+
+def test_resolve_config_from_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    base = apply_overrides(preset("baseline"), ["agent.hidden=64"])
+    save_yaml(base, path)
+    config = resolve_config(_args("--config", str(path), "--set", "agent.tau=0.5"))
+    assert config == apply_overrides(base, ["agent.tau=0.5"])
+
+
+def test_missing_config_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train", "--config", str(tmp_path / "none.yaml"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "none.yaml" in err[0]

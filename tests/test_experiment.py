@@ -1,0 +1,160 @@
+"""The presets against DESIGN §3, the ablation switches, and cross-field checks."""
+
+from __future__ import annotations
+
+import pytest
+
+from hrrl.config import apply_overrides, diff
+from hrrl.curriculum import PAPER_STAGES, Curriculum, Stage
+from hrrl.errors import ConfigError
+from hrrl.experiment import EnvConfig, ExperimentConfig, TrainConfig, preset
+
+
+def test_baseline_is_the_prototype_field_by_field() -> None:
+    c = preset("baseline")
+    assert c.preset == "baseline"
+    # Learner: vanilla max target, no clipping, Adam 5e-4, batch 64, gamma 0.99, 256 hidden,
+    # soft target update with tau 0.005 every 200 steps.
+    assert c.agent.double is False
+    assert c.agent.max_grad_norm is None
+    assert c.agent.lr == 5e-4
+    assert c.agent.batch_size == 64
+    assert c.agent.gamma == 0.99
+    assert c.agent.hidden == 256
+    assert c.agent.network == "phase_adaptive"
+    assert (c.agent.target_update, c.agent.tau, c.agent.target_update_interval) == (
+        "soft",
+        0.005,
+        200,
+    )
+    assert c.guard.enabled is False
+    # Replay: uniform, 10,000.
+    assert (c.replay.kind, c.replay.capacity) == ("uniform", 10_000)
+    # Exploration: 1.0 decayed by 0.995 per episode to 0.01.
+    assert (c.exploration.kind, c.exploration.start, c.exploration.decay, c.exploration.end) == (
+        "decay",
+        1.0,
+        0.995,
+        0.01,
+    )
+    # Environment: legacy reward, 12 paper features, the paper's decomposition.
+    assert c.env == EnvConfig(reward="legacy", encoder="paper", planner="paper", actions=(1, 3, 5))
+    # Curriculum: 4 stages by episode count, 1,000 each; targets 5-10, 12-18, 20-30, 5-100 with
+    # 2-5 forbidden numbers; nothing mixed in.
+    assert c.curriculum.mode == "episodes"
+    assert c.curriculum.episodes_per_stage == 1000
+    assert c.curriculum.mix_previous == 0.0
+    assert c.curriculum.stages == PAPER_STAGES
+    assert [s.targets for s in c.curriculum.stages] == [(5, 10), (12, 18), (20, 30), (5, 100)]
+    assert all(s.forbidden == (2, 5) and s.density is None for s in c.curriculum.stages)
+    # 5,000 episodes on one environment, no early stop.
+    assert c.train.total_episodes == 5_000
+    assert c.train.num_envs == 1
+    assert c.train.early_stop_success is None
+
+
+def test_baseline_curriculum_switches_at_1000_2000_3000_episodes() -> None:
+    curriculum = Curriculum(preset("baseline").curriculum)
+    switches = []
+    for episode in range(1, 5_001):
+        if curriculum.on_episode_end(success=episode % 2 == 0):
+            switches.append(episode)
+    assert switches == [1000, 2000, 3000]
+    assert curriculum.stage == 3 and curriculum.final_stage
+
+
+def test_default_has_every_fix_on() -> None:
+    c = preset("default")
+    assert c.preset == "default"
+    assert c.agent.double is True
+    assert c.agent.max_grad_norm is not None and c.agent.max_grad_norm > 0
+    assert c.guard.enabled is True
+    assert c.replay.kind == "prioritized"
+    assert c.exploration.kind == "adaptive"
+    assert c.env.reward == "ordered"
+    assert c.env.encoder == "relational"
+    assert c.env.planner == "constraint"
+    assert c.curriculum.mode == "gated"
+    # The paper's stages come first; later ones keep every training target at or below 100.
+    assert c.curriculum.stages[: len(PAPER_STAGES)] == PAPER_STAGES
+    assert all(s.targets[1] <= 100 for s in c.curriculum.stages)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "changed"),
+    [
+        (["agent.double=false"], {"agent.double"}),
+        (["replay.kind=uniform"], {"replay.kind"}),
+        (
+            ["agent.max_grad_norm=null", "guard.enabled=false"],
+            {"agent.max_grad_norm", "guard.enabled"},
+        ),
+        (["exploration.kind=decay"], {"exploration.kind"}),
+        (["env.reward=legacy"], {"env.reward"}),
+        (["env.encoder=paper"], {"env.encoder"}),
+        (["env.planner=none"], {"env.planner"}),
+        (
+            ["curriculum.stages=[{targets: [20, 100], density: [0.08, 0.25]}]"],
+            {"curriculum.stages"},
+        ),
+    ],
+)
+def test_each_ablation_is_one_switch(overrides: list[str], changed: set[str]) -> None:
+    base = preset("default")
+    arm = apply_overrides(base, overrides)
+    assert {line.split(":")[0] for line in diff(base, arm)} == changed
+
+
+def test_unknown_preset_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"preset='fast' is not allowed: choose one of"):
+        preset("fast")
+
+
+def test_action_sets_must_agree() -> None:
+    with pytest.raises(ConfigError, match=r"curriculum\.actions=\[1, 3, 5\] differs from env"):
+        apply_overrides(preset("default"), ["env.actions=[1, 2]"])
+    with pytest.raises(ConfigError, match=r"set train\.eval_count=0"):
+        apply_overrides(preset("default"), ["env.actions=[1, 2]", "curriculum.actions=[1, 2]"])
+    config = apply_overrides(
+        preset("default"), ["env.actions=[1, 2]", "curriculum.actions=[1, 2]", "train.eval_count=0"]
+    )
+    assert config.env.actions == config.curriculum.actions == (1, 2)
+
+
+@pytest.mark.parametrize("actions", [(), (1, 1), (0, 1), (-1, 3)])
+def test_env_actions_distinct_positive(actions: tuple[int, ...]) -> None:
+    with pytest.raises(ConfigError, match=r"env\.actions=.*distinct positive integers"):
+        EnvConfig(actions=actions)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"num_envs": 0}, "train.num_envs"),
+        ({"total_env_steps": 0}, "train.total_env_steps"),
+        ({"total_episodes": 0}, "train.total_episodes"),
+        ({"early_stop_success": 1.5}, "train.early_stop_success"),
+        ({"threads": 0}, "train.threads"),
+        ({"device": "tpu"}, "train.device"),
+    ],
+)
+def test_train_config_names_bad_field(kwargs: dict[str, object], field: str) -> None:
+    with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
+        TrainConfig(**kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"targets": (0, 5)}, {"targets": (10, 5)}, {"targets": (5, 10), "forbidden": (3, 2)}],
+)
+def test_stage_validation(kwargs: dict[str, object]) -> None:
+    with pytest.raises(ConfigError, match="stage"):
+        Stage(**kwargs)  # type: ignore[arg-type]
+
+
+def test_configs_are_frozen_and_keyword_only() -> None:
+    config = ExperimentConfig()
+    with pytest.raises(AttributeError):
+        config.preset = "x"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        TrainConfig(0)  # type: ignore[call-arg]
