@@ -15,6 +15,7 @@ from hrrl.exploration import (
     AdaptiveExploration,
     ExplorationConfig,
     FixedDecay,
+    LinearSchedule,
     make_exploration,
 )
 
@@ -136,3 +137,17 @@ def test_config_is_validated() -> None:
         ExplorationConfig(kind="ucb")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match=r"exploration\.min_episodes"):
         ExplorationConfig(window=10, min_episodes=20)
+
+
+def test_linear_schedule_by_hand() -> None:
+    sched = make_exploration(ExplorationConfig(kind="linear", start=1.0, end=0.1, decay_steps=100))
+    assert isinstance(sched, LinearSchedule)
+    seen = []
+    for _ in range(4):
+        seen.append(sched.epsilon)
+        sched.on_env_steps(50)
+        sched.on_episode_end(success=True, stage=0)  # ignored
+    assert seen == pytest.approx([1.0, 0.55, 0.1, 0.1])
+    clone = LinearSchedule(sched.config)
+    clone.load_state_dict(sched.state_dict())
+    assert clone.epsilon == sched.epsilon

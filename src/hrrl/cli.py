@@ -22,8 +22,12 @@ COMMANDS: tuple[str, ...] = (
     "eval",
     "solve",
     "checkpoints",
+    "resume",
+    "export",
     "report",
     "dashboard",
+    "compare",
+    "ablate",
 )
 
 EXIT_BAD_INPUT = 2

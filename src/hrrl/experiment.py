@@ -44,12 +44,21 @@ class EnvConfig:
     """Subgoal decomposition: constraint-aware, the paper's rule, or none (target only)."""
     actions: tuple[int, ...] = DEFAULT_ACTIONS
     """The action set (each step adds one of these)."""
+    env_id: str | None = None
+    """A Gymnasium id (discrete actions, Box observations) to train on instead of the puzzle;
+    null = the number puzzle (the fields above apply only to the puzzle)."""
 
     def __post_init__(self) -> None:
+        if self.env_id is not None and (not isinstance(self.env_id, str) or not self.env_id):
+            raise ConfigError(f"env.env_id={self.env_id!r}: give a Gymnasium id or null")
         check_choice("env.reward", self.reward, ("ordered", "legacy"))
         check_choice("env.encoder", self.encoder, ("relational", "paper"))
         check_choice("env.planner", self.planner, ("constraint", "paper", "none"))
-        if not self.actions or any(a <= 0 for a in self.actions):
+        if (
+            not self.actions
+            or any(a <= 0 for a in self.actions)
+            or len(set(self.actions)) != len(self.actions)
+        ):
             raise ConfigError(f"env.actions={self.actions!r}: give distinct positive integers")
 
 
@@ -67,7 +76,7 @@ class TrainConfig:
     """Stop after this many episodes as well (the prototype trains 5,000 episodes)."""
     max_wall_seconds: float | None = None
     """Stop after this much wall time (checked once per vector step)."""
-    learning_starts: int = 1_000
+    learning_starts: int = 256
     """Environment steps collected before the first learning step."""
     train_every: int = 1
     """Learn after every this many vector steps."""
@@ -83,7 +92,7 @@ class TrainConfig:
     """Seed of the evaluation suite (fixed, held out from training)."""
     early_stop_success: float | None = 1.0
     """Stop once evaluation success reaches this (None: never)."""
-    early_stop_efficiency: float = 0.0
+    early_stop_efficiency: float = 0.995
     """... and evaluation efficiency reaches this."""
     early_stop_patience: int | None = None
     """Stop after this many evaluations without improvement (None: never)."""
@@ -127,6 +136,21 @@ class ExperimentConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
 
+    def __post_init__(self) -> None:
+        # The environment refuses a puzzle whose action set differs from its own, so a mismatch
+        # would only surface as a crash at the first reset (or the first evaluation).
+        if self.curriculum.actions != self.env.actions:
+            raise ConfigError(
+                f"curriculum.actions={list(self.curriculum.actions)} differs from "
+                f"env.actions={list(self.env.actions)}: set both to the same action set"
+            )
+        if self.train.eval_count and self.env.actions != DEFAULT_ACTIONS:
+            raise ConfigError(
+                f"env.actions={list(self.env.actions)} is invalid with train.eval_count > 0: the "
+                f"evaluation families are generated with actions {list(DEFAULT_ACTIONS)}; "
+                "set train.eval_count=0 for another action set"
+            )
+
 
 def preset(name: str) -> ExperimentConfig:
     """The named preset: 'default' (every fix on) or 'baseline' (the prototype)."""
@@ -136,7 +160,13 @@ def preset(name: str) -> ExperimentConfig:
             preset="default",
             # Polyak averaging every update: the target moves smoothly, so the loss never jumps
             # the way it does after a hard copy, and the guard's spike test stays meaningful.
-            agent=AgentConfig(target_update="soft", tau=0.01, target_update_interval=1),
+            # gamma 0.9: a horizon of ~10 steps matches what the relational encoder sees (a
+            # window of 8 max-size actions). With 0.99 the far-regime values depend on distances
+            # the encoder cannot see, the small action gaps drown in that noise, and efficiency
+            # decays with training (measured: 0.65 vs 1.00 after 50k steps, seeds 1 and 2).
+            agent=AgentConfig(
+                target_update="soft", tau=0.01, target_update_interval=1, gamma=0.9
+            ),
         )
     return ExperimentConfig(
         preset="baseline",

@@ -1,5 +1,11 @@
-"""Exploration schedules: the epsilon of epsilon-greedy, updated once per finished episode.
+"""Exploration schedules: the epsilon of epsilon-greedy, updated per finished episode or step.
 
+* :class:`LinearSchedule` (per environment step, as in DQN on Atari and Stable-Baselines3)::
+
+      epsilon = start + (end - start) * min(1, steps / decay_steps)
+
+  For tasks whose episode lengths change by orders of magnitude while learning (CartPole: 10
+  steps at first, 500 once solved), where a per-episode decay is hard to tune.
 * :class:`FixedDecay` (the original prototype): ``epsilon = max(end, start * decay^episodes)``.
   It only ever goes down, whatever happens.
 * :class:`AdaptiveExploration` (curriculum-aware): each curriculum stage has its own schedule,
@@ -46,14 +52,17 @@ from hrrl.errors import ConfigError, field_error
 class ExplorationConfig:
     """The epsilon schedule."""
 
-    kind: Literal["decay", "adaptive"] = "adaptive"
-    """"decay" (fixed per-episode decay) or "adaptive" (per curriculum stage, reacts to success)."""
+    kind: Literal["decay", "adaptive", "linear"] = "adaptive"
+    """"decay" (fixed per-episode decay), "adaptive" (per curriculum stage, reacts to success) or
+    "linear" (start to end over decay_steps environment steps)."""
     start: float = 1.0
     """Epsilon at the first episode, and the ceiling."""
     end: float = 0.01
     """Floor of epsilon."""
     decay: float = 0.995
     """Per-episode multiplicative decay of the base schedule."""
+    decay_steps: int = 10_000
+    """Linear: environment steps over which epsilon falls from start to end."""
     stage_restart: float = 0.5
     """Adaptive: base epsilon a later curriculum stage begins at (the first begins at start)."""
     window: int = 100
@@ -76,12 +85,12 @@ class ExplorationConfig:
     """Adaptive: a stage at or above this success rate counts as learning (never raised)."""
 
     def __post_init__(self) -> None:
-        check_choice("exploration.kind", self.kind, ("decay", "adaptive"))
+        check_choice("exploration.kind", self.kind, ("decay", "adaptive", "linear"))
         check_range("exploration.start", self.start, low=0.0, high=1.0)
         check_range("exploration.end", self.end, low=0.0, high=self.start)
         check_range("exploration.decay", self.decay, low=0.0, high=1.0, low_open=True)
         check_range("exploration.stage_restart", self.stage_restart, low=self.end, high=self.start)
-        for name in ("window", "min_episodes", "stall_patience"):
+        for name in ("window", "min_episodes", "stall_patience", "decay_steps"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise field_error(
@@ -107,6 +116,10 @@ class Exploration(Protocol):
 
     def on_stage_change(self, stage: int) -> None: ...
 
+    def on_env_steps(self, n: int) -> None:
+        """``n`` more environment steps were taken (per-step schedules count them)."""
+        ...
+
     def state_dict(self) -> dict[str, Any]: ...
 
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
@@ -129,6 +142,9 @@ class FixedDecay:
 
     def on_stage_change(self, stage: int) -> None:
         """The fixed schedule does not know about stages."""
+
+    def on_env_steps(self, n: int) -> None:
+        """Per-episode schedule: steps are ignored."""
 
     def state_dict(self) -> dict[str, Any]:
         return {"kind": "decay", "episodes": self.episodes}
@@ -207,6 +223,9 @@ class AdaptiveExploration:
             st.scale = min(ceiling, st.scale * c.raise_factor)
         st.reference, st.settling = rate, True
 
+    def on_env_steps(self, n: int) -> None:
+        """Per-episode schedule: steps are ignored."""
+
     def _base(self, st: _Stage) -> float:
         c = self.config
         return max(c.end, st.e0 * c.decay**st.episodes)
@@ -244,6 +263,35 @@ class AdaptiveExploration:
         self.stage = None if state["stage"] is None else int(state["stage"])
 
 
+class LinearSchedule:
+    """``epsilon = start + (end - start) * min(1, steps / decay_steps)``; episodes are ignored."""
+
+    def __init__(self, config: ExplorationConfig) -> None:
+        self.config = config
+        self.steps = 0
+
+    @property
+    def epsilon(self) -> float:
+        c = self.config
+        return c.start + (c.end - c.start) * min(1.0, self.steps / c.decay_steps)
+
+    def on_episode_end(self, *, success: bool, stage: int) -> None:
+        """Per-step schedule: episodes are ignored."""
+
+    def on_stage_change(self, stage: int) -> None:
+        """Per-step schedule: stages are ignored."""
+
+    def on_env_steps(self, n: int) -> None:
+        self.steps += n
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"kind": "linear", "steps": self.steps}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        _check_kind(state, "linear")
+        self.steps = int(state["steps"])
+
+
 def _check_kind(state: dict[str, Any], kind: str) -> None:
     if state.get("kind") != kind:
         raise ValueError(
@@ -256,4 +304,6 @@ def make_exploration(config: ExplorationConfig) -> Exploration:
     """The schedule ``config.kind`` names."""
     if config.kind == "decay":
         return FixedDecay(config)
+    if config.kind == "linear":
+        return LinearSchedule(config)
     return AdaptiveExploration(config)

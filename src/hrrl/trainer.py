@@ -1,4 +1,4 @@
-"""The training loop, as named phases: collect, learn, sync, evaluate, checkpoint, log.
+"""The training loop, as named phases: collect, learn, sync, evaluate, log, checkpoint.
 
 One iteration of :meth:`Trainer.run` is one *vector step*: ``num_envs`` environments advance by
 one action each, chosen in one batched forward pass; finished episodes are replaced at once by
@@ -96,6 +96,10 @@ class Trainer:
         tc = config.train
         torch.set_num_threads(tc.threads)
         s_agent, s_replay, s_task = _seeds(tc.seed, 3)
+        if task is None and config.env.env_id is not None:
+            from hrrl.gym_task import GymTask  # any Gymnasium id, built on demand
+
+            task = GymTask.from_config(config, seed=s_task)
         if task is None:
             from hrrl.puzzle_task import PuzzleTask  # the home domain, built on demand
 
@@ -135,6 +139,7 @@ class Trainer:
         self.replay.add(self.obs, actions, out.rewards, out.next_obs, out.terminated)
         self.counters.env_steps += self.task.num_envs
         self.counters.vector_steps += 1
+        self.exploration.on_env_steps(self.task.num_envs)
         self.logger.record("rollout/epsilon", epsilon)
         for end in out.ended:
             self._end_episode(end)
@@ -186,6 +191,9 @@ class Trainer:
     def evaluate(self) -> bool:
         """Greedy play of the task's held-out evaluation; returns whether it is a new best."""
         metrics = self.task.evaluate(self.greedy)
+        q_bias = getattr(self.task, "q_bias", None)  # where exact Q* exists (the puzzle)
+        if q_bias is not None:
+            metrics["train/q_bias"] = q_bias(self.agent.q_values)
         c = self.counters
         c.evaluations += 1
         success = _finite(metrics.get("eval/success_rate"), 0.0)
@@ -268,10 +276,12 @@ class Trainer:
             if c.env_steps >= c.next_eval:
                 c.next_eval += tc.eval_every
                 improved = self.evaluate()
-            self.checkpoint(improved=improved)
+            # Log before the checkpoint: a save on a logging boundary then holds an empty
+            # interval and the advanced next_log, so a resumed run logs the same rows.
             if c.env_steps >= c.next_log:
                 c.next_log += tc.log_every
                 self.log()
+            self.checkpoint(improved=improved)
             if progress is not None:
                 progress(self.task.num_envs)
         if not self.last_metrics:

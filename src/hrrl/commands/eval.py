@@ -30,12 +30,25 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--checkpoint", type=Path, required=True, help="run dir, checkpoint dir or bundle"
     )
-    parser.add_argument("--suite", type=Path, required=True, help="suite file (JSON Lines)")
+    parser.add_argument("--suite", type=Path, help="suite file (JSON Lines); not with --env")
     parser.add_argument("--output", type=Path, help="results file to write (JSON Lines)")
+    parser.add_argument(
+        "--env", metavar="ID", help="Gymnasium id the checkpoint was trained on: report returns"
+    )
+    parser.add_argument(
+        "--episodes", type=int, default=10, help="greedy episodes with --env (default 10)"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the first --env episode (then +1 each)"
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.env is not None:
+        return run_env(args)
+    if args.suite is None:
+        raise ValueError("give --suite FILE (a puzzle suite) or --env ID (a Gymnasium task)")
     policy = Policy.load(args.checkpoint)
     entries = read_suite(args.suite)
     if not entries:
@@ -51,4 +64,23 @@ def run(args: argparse.Namespace) -> int:
         write_results(args.output, results)
     print(f"policy: {policy.source}")
     print(format_table(summarize(results, entries), TABLE_COLUMNS))
+    return 0
+
+
+def run_env(args: argparse.Namespace) -> int:
+    """Greedy episodes of a Gymnasium task: mean return, spread, success rate."""
+    from hrrl.gym_task import evaluate_env, load_greedy_policy
+
+    if args.episodes < 1:
+        raise ValueError(f"--episodes {args.episodes} is invalid: give at least 1")
+    policy, source = load_greedy_policy(args.checkpoint, env_id=args.env)
+    metrics = evaluate_env(args.env, policy, episodes=args.episodes, seed=args.seed)
+    print(f"policy: {source}")
+    print(
+        f"{args.env}: mean return {metrics['eval/mean_return']:.2f} "
+        f"+/- {metrics['eval/return_std']:.2f} over {args.episodes} episodes "
+        f"(seeds {args.seed}..{args.seed + args.episodes - 1}), "
+        f"mean length {metrics['eval/mean_length']:.1f}, "
+        f"success rate {metrics['eval/success_rate']:.2f}"
+    )
     return 0

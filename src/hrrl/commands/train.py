@@ -8,6 +8,7 @@ from pathlib import Path
 
 from hrrl.config import apply_overrides, load_yaml
 from hrrl.experiment import PRESETS, ExperimentConfig, preset
+from hrrl.gym_presets import gym_preset
 from hrrl.logger import make_logger, progress
 from hrrl.trainer import Trainer
 
@@ -18,7 +19,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="train an agent (default preset: every fix on)",
         description="Train a preset, write runs/<name>/ (config, metrics, TensorBoard, checkpoints).",
     )
-    parser.add_argument("--preset", choices=PRESETS, default="default", help="starting config")
+    parser.add_argument(
+        "--preset", choices=PRESETS, help="starting config (default: 'default', or the --env one)"
+    )
+    parser.add_argument(
+        "--env",
+        metavar="ID",
+        help="train on a Gymnasium id (discrete actions, Box observations) instead of the puzzle; "
+        "CartPole-v1, Acrobot-v1 and MountainCar-v0 start from tuned presets",
+    )
     parser.add_argument("--config", type=Path, help="a config.yaml to start from instead")
     parser.add_argument(
         "--set",
@@ -36,9 +45,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def resolve_config(args: argparse.Namespace) -> ExperimentConfig:
-    """The preset (or --config file), then every --set, then --seed."""
-    config = load_yaml(ExperimentConfig, args.config) if args.config else preset(args.preset)
+    """The preset (or --config file, or the --env preset), then every --set, then --seed."""
+    env_id = getattr(args, "env", None)
+    if args.config:
+        config = load_yaml(ExperimentConfig, args.config)
+    elif env_id is not None:
+        config = gym_preset(env_id, base=args.preset)
+    else:
+        config = preset(args.preset or "default")
     overrides = list(args.overrides)
+    if env_id is not None and args.config:
+        overrides.append(f"env.env_id={env_id}")
     if args.seed is not None:
         overrides.append(f"train.seed={args.seed}")
     return apply_overrides(config, overrides)
