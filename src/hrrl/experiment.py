@@ -164,9 +164,7 @@ def preset(name: str) -> ExperimentConfig:
             # window of 8 max-size actions). With 0.99 the far-regime values depend on distances
             # the encoder cannot see, the small action gaps drown in that noise, and efficiency
             # decays with training (measured: 0.65 vs 1.00 after 50k steps, seeds 1 and 2).
-            agent=AgentConfig(
-                target_update="soft", tau=0.01, target_update_interval=1, gamma=0.9
-            ),
+            agent=AgentConfig(target_update="soft", tau=0.01, target_update_interval=1, gamma=0.9),
         )
     return ExperimentConfig(
         preset="baseline",
