@@ -228,8 +228,9 @@ class Trainer:
         t0, steps0, updates0 = self._rate_window
         dt = max(elapsed - t0, 1e-9)
         c, log = self.counters, self.logger
-        log.record("perf/env_steps_per_s", (c.env_steps - steps0) / dt)
-        log.record("perf/updates_per_s", (c.updates - updates0) / dt)
+        if c.env_steps > steps0:  # the closing dump can follow a regular one at the same step
+            log.record("perf/env_steps_per_s", (c.env_steps - steps0) / dt)
+            log.record("perf/updates_per_s", (c.updates - updates0) / dt)
         log.record("perf/replay_size", len(self.replay))
         log.record("rollout/stage", self.task.stage)
         log.record("rollout/episodes", c.episodes)
