@@ -27,7 +27,6 @@ from hrrl import checkpoint_io
 from hrrl.checkpoint import (
     CHECKPOINT_SCHEMA_VERSION,
     CheckpointConfig,
-    CheckpointManager,
     CheckpointPayload,
     CheckpointSaveError,
     CheckpointWarning,
@@ -37,6 +36,7 @@ from hrrl.checkpoint import (
     resolve_checkpoint,
     save_checkpoint,
 )
+from hrrl.checkpoint_manager import CheckpointManager
 from hrrl.errors import CheckpointError, ConfigError
 
 REPO = Path(__file__).resolve().parents[1]

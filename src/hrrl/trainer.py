@@ -22,7 +22,8 @@ import torch
 
 from hrrl import state_tree
 from hrrl.agent import DQNAgent, LearnStats
-from hrrl.checkpoint import OPTIMIZER_PREFIX, CheckpointManager, CheckpointPayload
+from hrrl.checkpoint import OPTIMIZER_PREFIX, CheckpointPayload
+from hrrl.checkpoint_manager import CheckpointManager
 from hrrl.config import save_yaml, to_dict
 from hrrl.experiment import ExperimentConfig
 from hrrl.exploration import make_exploration
