@@ -50,7 +50,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except (HrrlError, ValueError, FileNotFoundError, IsADirectoryError, PermissionError) as exc:
-        print(f"hrrl {args.command}: error: {exc}", file=sys.stderr)
+        message = " ".join(str(exc).split())  # one line, whatever the exception wrote
+        print(f"hrrl {args.command}: error: {message}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print(f"hrrl {args.command}: interrupted", file=sys.stderr)

@@ -170,8 +170,12 @@ def save_yaml(config: Any, path: Path) -> None:
 
 
 def load_yaml(cls: type[T], path: Path) -> T:
+    """A config from a YAML file; malformed YAML is a :class:`ConfigError` naming the file."""
     with open(path, encoding="utf-8") as fh:
-        data = yaml.safe_load(fh) or {}
+        try:
+            data = yaml.safe_load(fh) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
     return from_dict(cls, data)
 
 
