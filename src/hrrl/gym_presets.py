@@ -69,7 +69,8 @@ def cartpole() -> ExperimentConfig:
     return _gym(
         "CartPole-v1",
         agent={"network": "mlp", "hidden": 256, "lr": 1e-3, "batch_size": 64, "gamma": 0.99},
-        replay={"capacity": 100_000, "beta_steps": 12_000},
+        # alpha 0.4 (not 0.6): 3 seeds at 50k steps gave 322 / 500 / 317 against 202 / 363 / 170.
+        replay={"capacity": 100_000, "beta_steps": 12_000, "alpha": 0.4},
         exploration={"start": 1.0, "end": 0.04, "decay_steps": 8_000},
         train={"total_env_steps": 50_000, "num_envs": 8, "updates_per_train": 2},
     )
