@@ -15,12 +15,60 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 # Make `import hrrl` work when a script is run from a checkout without an installed package
 # (an installed or PYTHONPATH copy wins, so `PYTHONPATH=/other/src` benchmarks another version).
 _SRC = Path(__file__).resolve().parent.parent / "src"
 if importlib.util.find_spec("hrrl") is None and _SRC.is_dir():
     sys.path.insert(0, str(_SRC))
+
+
+#: RL-Zoo DQN hyper-parameters (rl-baselines3-zoo hyperparams/dqn.yml): n_timesteps is the budget.
+ZOO: dict[str, dict[str, Any]] = {
+    "CartPole-v1": {
+        "n_timesteps": 50_000,
+        "learning_rate": 2.3e-3,
+        "batch_size": 64,
+        "buffer_size": 100_000,
+        "learning_starts": 1_000,
+        "gamma": 0.99,
+        "target_update_interval": 10,
+        "train_freq": 256,
+        "gradient_steps": 128,
+        "exploration_fraction": 0.16,
+        "exploration_final_eps": 0.04,
+        "policy_kwargs": {"net_arch": [256, 256]},
+    },
+    "Acrobot-v1": {
+        "n_timesteps": 100_000,
+        "learning_rate": 6.3e-4,
+        "batch_size": 128,
+        "buffer_size": 50_000,
+        "learning_starts": 0,
+        "gamma": 0.99,
+        "target_update_interval": 250,
+        "train_freq": 4,
+        "gradient_steps": -1,
+        "exploration_fraction": 0.12,
+        "exploration_final_eps": 0.1,
+        "policy_kwargs": {"net_arch": [256, 256]},
+    },
+    "MountainCar-v0": {
+        "n_timesteps": 120_000,
+        "learning_rate": 4e-3,
+        "batch_size": 128,
+        "buffer_size": 10_000,
+        "learning_starts": 1_000,
+        "gamma": 0.98,
+        "target_update_interval": 600,
+        "train_freq": 16,
+        "gradient_steps": 8,
+        "exploration_fraction": 0.2,
+        "exploration_final_eps": 0.07,
+        "policy_kwargs": {"net_arch": [256, 256]},
+    },
+}
 
 
 def timed(fn: Callable[[], object], repeats: int) -> tuple[float, float]:

@@ -6,7 +6,7 @@ load), train
 * hrrl with its tuned preset (:mod:`hrrl.gym_presets`: Double DQN, prioritized replay, clipping
   with the guard, linear exploration), periodic evaluation off so its wall time is training only;
 * SB3's ``DQN`` with RL-Zoo's tuned hyper-parameters (``hyperparams/dqn.yml`` of
-  rl-baselines3-zoo, listed in :data:`ZOO` below),
+  rl-baselines3-zoo, listed in ``_common.ZOO``),
 
 for the same number of environment steps (RL-Zoo's ``n_timesteps``: CartPole-v1 50k, Acrobot-v1
 100k, MountainCar-v0 120k, times ``--budget-scale``), then play the *final* greedy policy of each
@@ -36,6 +36,8 @@ from typing import Any
 import numpy as np
 import torch
 
+import _common  # noqa: F401  (puts src/ on sys.path)
+from _common import ZOO
 from hrrl.config import apply_overrides
 from hrrl.gym_presets import gym_preset
 from hrrl.gym_task import make_env, play_episodes
@@ -43,52 +45,6 @@ from hrrl.trainer import Trainer
 
 #: First seed of the evaluation episodes (both libraries play the same starts).
 EVAL_SEED = 1_000_000
-
-#: RL-Zoo DQN hyper-parameters (rl-baselines3-zoo hyperparams/dqn.yml): n_timesteps is the budget.
-ZOO: dict[str, dict[str, Any]] = {
-    "CartPole-v1": {
-        "n_timesteps": 50_000,
-        "learning_rate": 2.3e-3,
-        "batch_size": 64,
-        "buffer_size": 100_000,
-        "learning_starts": 1_000,
-        "gamma": 0.99,
-        "target_update_interval": 10,
-        "train_freq": 256,
-        "gradient_steps": 128,
-        "exploration_fraction": 0.16,
-        "exploration_final_eps": 0.04,
-        "policy_kwargs": {"net_arch": [256, 256]},
-    },
-    "Acrobot-v1": {
-        "n_timesteps": 100_000,
-        "learning_rate": 6.3e-4,
-        "batch_size": 128,
-        "buffer_size": 50_000,
-        "learning_starts": 0,
-        "gamma": 0.99,
-        "target_update_interval": 250,
-        "train_freq": 4,
-        "gradient_steps": -1,
-        "exploration_fraction": 0.12,
-        "exploration_final_eps": 0.1,
-        "policy_kwargs": {"net_arch": [256, 256]},
-    },
-    "MountainCar-v0": {
-        "n_timesteps": 120_000,
-        "learning_rate": 4e-3,
-        "batch_size": 128,
-        "buffer_size": 10_000,
-        "learning_starts": 1_000,
-        "gamma": 0.98,
-        "target_update_interval": 600,
-        "train_freq": 16,
-        "gradient_steps": 8,
-        "exploration_fraction": 0.2,
-        "exploration_final_eps": 0.07,
-        "policy_kwargs": {"net_arch": [256, 256]},
-    },
-}
 
 
 @dataclass

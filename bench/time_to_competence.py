@@ -50,7 +50,7 @@ import numpy as np
 import torch
 
 import _common  # noqa: F401  (puts src/ on sys.path)
-from _common import machine, table
+from _common import ZOO, machine, table
 from hrrl.config import apply_overrides
 from hrrl.curriculum import Curriculum, CurriculumConfig
 from hrrl.encoders import EncodedObservation, make_encoder
@@ -64,19 +64,8 @@ from hrrl.trainer import Trainer
 
 FAMILIES = ("in_range", "dense", "trap", "wall", "endgame")
 ARMS = ("default", "default-tuned", "baseline", "sb3-defaults", "sb3-zoo")
-ZOO: dict[str, Any] = {
-    "learning_rate": 2.3e-3,
-    "buffer_size": 100_000,
-    "learning_starts": 1000,
-    "batch_size": 64,
-    "gamma": 0.99,
-    "target_update_interval": 10,
-    "train_freq": 256,
-    "gradient_steps": 128,
-    "exploration_fraction": 0.16,
-    "exploration_final_eps": 0.04,
-    "policy_kwargs": {"net_arch": [256, 256]},
-}
+#: The RL-Zoo CartPole-v1 DQN setting, without its step budget.
+ZOO_SETTING: dict[str, Any] = {k: v for k, v in ZOO["CartPole-v1"].items() if k != "n_timesteps"}
 
 
 @dataclass
@@ -185,7 +174,7 @@ def run_sb3(name: str, seed: int, args: argparse.Namespace, suite: Sequence[Puzz
     _, factory = make_stack(
         encoder_name="relational", reward="ordered", planner="constraint", actions=(1, 3, 5)
     )
-    kwargs = dict(ZOO) if name == "sb3-zoo" else {}
+    kwargs = dict(ZOO_SETTING) if name == "sb3-zoo" else {}
     model = DQN("MlpPolicy", sb3_env(seed), seed=seed, device="cpu", verbose=0, **kwargs)
     run, clock = Run(arm=name.replace("-", " "), seed=seed), Clock()
 

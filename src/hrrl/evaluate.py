@@ -24,9 +24,7 @@ from hrrl.hierarchy import HierarchyWrapper
 from hrrl.puzzle import Puzzle, Status
 from hrrl.solver import optimal_steps
 from hrrl.suite import FamilyRow, Result, summarize
-
-#: Maps a batch of observations to a batch of action indices.
-PolicyFn = Callable[[np.ndarray], np.ndarray]
+from hrrl.task import PolicyFn
 
 
 def make_env(

@@ -1,16 +1,8 @@
 """The experiment config (one frozen dataclass per component) and the two presets (DESIGN §3).
 
 ``baseline`` is the original prototype, faithfully; ``default`` turns every fix on. Each fix is
-its own switch, so an ablation arm is a preset plus one override::
-
-    no-double        agent.double=false
-    no-per           replay.kind=uniform
-    no-clip          agent.max_grad_norm=null guard.enabled=false
-    no-adaptive-eps  exploration.kind=decay
-    legacy-reward    env.reward=legacy
-    paper-encoder    env.encoder=paper
-    no-hierarchy     env.planner=none
-    no-curriculum    curriculum.stages=[<last stage>]
+its own switch, so an ablation arm is a preset plus one override (the arms and their overrides
+are listed once, in :mod:`hrrl.ablation`).
 """
 
 from __future__ import annotations

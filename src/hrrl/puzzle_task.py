@@ -110,9 +110,9 @@ class PuzzleTask:
         ``Q*`` is that of the target-only reward, and the figure is indicative only.
         """
         diffs: list[float] = []
+        env = self.env_factory()
         for puzzle in self._probes:
             table = optimal_values(puzzle, self._reward, self._gamma)
-            env = self.env_factory()
             obs, _ = env.reset(options={"puzzle": puzzle})
             done = False
             while not done:
@@ -122,7 +122,7 @@ class PuzzleTask:
                 diffs.append(float(q[action] - table.q_at(x, t)[action]))
                 obs, _, terminated, truncated, _ = env.step(action)
                 done = terminated or truncated
-            env.close()
+        env.close()
         return float(np.mean(diffs)) if diffs else float("nan")
 
     def state_dict(self) -> dict[str, Any]:
