@@ -123,3 +123,46 @@ def test_config_is_validated() -> None:
         GuardConfig(window=10, min_history=20)
     with pytest.raises(ConfigError, match="snapshot_interval"):
         GuardConfig(snapshot_interval=0)
+
+
+def test_new_target_forgets_the_loss_and_td_scales() -> None:
+    guard = Guard(GuardConfig(window=4, min_history=2))
+    model, target, opt = parts()
+    for loss in (1e-6, 1e-6):
+        guard.accept(loss, model, target, opt)
+        guard.record_td(torch.tensor([1e-3]), torch.tensor([1e-3]))
+    assert guard.check_loss(1.0, 1.0) == "loss_spike"
+    assert guard.screen(torch.tensor([1.0, 1e-4])) is not None
+    guard.new_target()
+    assert guard.check_loss(1.0, 1.0) is None  # the new target's loss level is learnt anew
+    assert guard.screen(torch.tensor([1.0, 1e-4])) is None
+
+
+def test_a_scale_every_batch_exceeds_is_forgotten_after_patience() -> None:
+    guard = Guard(GuardConfig(window=4, min_history=2, spike_patience=3, screen_factor=10.0))
+    for _ in range(2):
+        guard.record_td(torch.tensor([0.01]), torch.tensor([0.0]))
+    td = torch.tensor([1.0, 2.0, math.nan])
+    for _ in range(2):  # whole batches above the scale: screened (and nothing recorded)
+        keep = guard.screen(td)
+        assert keep is not None and not bool(keep.any())
+    keep = guard.screen(td)  # the third in a row: the scale was stale, not the data
+    assert keep is not None and keep.tolist() == [True, True, False]  # NaN stays out
+    assert guard.counts["regime_reset"] == 1 and len(guard.td_peaks) == 0
+    # one outlier in an otherwise normal batch is still screened, and resets the count
+    for _ in range(2):
+        guard.record_td(torch.tensor([0.01]), torch.tensor([0.0]))
+    assert guard.screen(torch.tensor([0.01, 5.0])).tolist() == [True, False]  # type: ignore[union-attr]
+    assert guard.consecutive_full_screens == 0
+
+
+def test_a_td_error_the_size_of_the_values_is_learning_not_poison() -> None:
+    # Values near -45 and TD errors of a few hundredths (MountainCar-v0 before the flag): the
+    # first transition into the goal corrects Q by about 44 and must be learnt from; a reward
+    # of 5000 is still screened.
+    guard = Guard(GuardConfig(window=4, min_history=2))
+    for _ in range(2):
+        guard.record_td(torch.tensor([0.02, 0.01]), torch.tensor([-45.0, -44.0]))
+    assert guard.screen(torch.tensor([44.0, 0.01])) is None
+    keep = guard.screen(torch.tensor([5000.0, 0.01]))
+    assert keep is not None and keep.tolist() == [False, True]

@@ -283,7 +283,7 @@ class DQNAgent:
             self.n_applied += 1
             if guard is not None:
                 guard.accept(loss_value, self.online, self.target, self.optimizer)
-                guard.record_td(td_abs)
+                guard.record_td(td_abs, q_detached)
         return LearnStats(
             loss=loss_value,
             td_errors=td_abs.float().cpu().numpy(),
@@ -304,6 +304,8 @@ class DQNAgent:
         with torch.no_grad():
             if self.config.target_update == "hard":
                 self.target.load_state_dict(self.online.state_dict())
+                if self.guard is not None:
+                    self.guard.new_target()
             else:
                 for t, o in zip(self._target_params, self._online_params, strict=True):
                     t.lerp_(o, self.config.tau)

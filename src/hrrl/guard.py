@@ -16,6 +16,13 @@ loss does not raise the bar for the next. A spike that persists is a new regime,
 spikes the guard forgets its loss history and lets updates through again. Non-finite values are
 always refused.
 
+A hard target sync also starts a new regime (:meth:`Guard.new_target`): the online net had fitted
+the old target, often to a loss thousands of times below the one the new target brings, so the
+first update after every sync would read as a spike and be rolled back, snapshot target included
+(on MountainCar-v0 that froze Q at -3 for the whole run). The loss and TD-error histories restart,
+and the first ``min_history`` updates after a hard sync are checked for non-finite values only.
+Polyak syncs move the target a little at a time and keep the histories.
+
 Rejections restore the last good snapshot (online net, target net, optimizer) even when the
 offending step was never applied: a spike usually means the last updates already pushed the
 network somewhere bad, and the snapshot is the last state known to be healthy.
@@ -61,7 +68,8 @@ class GuardConfig:
     """Consecutive rejected spikes after which the new loss level is accepted as a new regime."""
     screen_factor: float = 50.0
     """Sample screening: a transition whose |TD error| exceeds screen_factor x the running
-    median of recent batches' largest |TD error| (or is not finite) is left out of the update."""
+    median of recent batches' scales (the larger of the batch's largest |TD error| and its mean
+    |Q|), or is not finite, is left out of the update."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.enabled, bool):
@@ -100,6 +108,7 @@ class Guard:
         self.n_good = 0
         self.n_restored = 0
         self.consecutive_spikes = 0
+        self.consecutive_full_screens = 0
         self._snapshot: dict[str, Any] | None = None
 
     # --- checks -------------------------------------------------------------------------------
@@ -130,10 +139,19 @@ class Guard:
         prioritized replay, the transition keeps its top priority and comes back forever; or,
         once accepted, drag the Q-function with it. Screening drops just those transitions:
 
-            keep_i = isfinite(td_i) and td_i <= screen_factor * median(recent batch max |td|)
+            keep_i = isfinite(td_i) and td_i <= screen_factor * median(recent batch scales)
+            batch scale = max(max_i |td_i|, mean_i |Q(s_i, a_i)|)
 
-        The learner gives them zero loss and reports a zero TD error, so prioritized replay
-        stops sampling them (priority eps). The history only grows from accepted batches.
+        The value level is part of the scale because a TD error as large as the values
+        themselves is learning, not poison: the first transitions into a goal state correct
+        Q from wherever bootstrapping left it (MountainCar-v0: from about -45 to -1) while the
+        TD errors around them are a few hundredths. Judged by TD errors alone, those were
+        screened out and the car never learnt to reach the flag. A poisoned reward is still
+        orders of magnitude above both.
+
+        The learner gives screened transitions zero loss and reports a zero TD error, so
+        prioritized replay stops sampling them (priority eps). The history only grows from
+        accepted batches.
         """
         if not self.config.enabled:
             return None
@@ -141,6 +159,19 @@ class Guard:
         if len(self.td_peaks) >= self.config.min_history:
             limit = self.config.screen_factor * float(np.median(np.fromiter(self.td_peaks, float)))
             keep &= td_abs <= limit
+        if len(keep) and not bool(keep.any()) and bool(torch.isfinite(td_abs).any()):
+            # A whole batch above the scale, again and again, is a scale gone stale (screened
+            # batches never update it), not poison: outliers are few and, once screened, rarely
+            # drawn again. After spike_patience such batches, forget the scale (a new regime).
+            self.consecutive_full_screens += 1
+            if self.consecutive_full_screens >= self.config.spike_patience:
+                self.td_peaks.clear()
+                self.consecutive_full_screens = 0
+                self.counts["regime_reset"] += 1
+                self.events.append({"step": step, "reason": "regime_reset", "screen": True})
+                keep = torch.isfinite(td_abs)
+        else:
+            self.consecutive_full_screens = 0
         dropped = int((~keep).sum())
         if dropped == 0:
             return None
@@ -149,10 +180,18 @@ class Guard:
         self.events.append({"step": step, "reason": "screened", "count": dropped})
         return keep
 
-    def record_td(self, td_abs: torch.Tensor) -> None:
-        """Remember the largest |TD error| of an accepted batch (the screening scale)."""
+    def new_target(self) -> None:
+        """The target net was replaced (a hard sync): forget the loss and TD-error scales."""
+        self.losses.clear()
+        self.td_peaks.clear()
+        self.consecutive_spikes = 0
+        self.consecutive_full_screens = 0
+
+    def record_td(self, td_abs: torch.Tensor, q_sa: torch.Tensor) -> None:
+        """Remember an accepted batch's scale, ``max(max |TD error|, mean |Q|)`` (see
+        :meth:`screen`)."""
         if self.config.enabled and td_abs.numel():
-            self.td_peaks.append(float(td_abs.max()))
+            self.td_peaks.append(max(float(td_abs.max()), float(q_sa.abs().mean())))
 
     def check_params(self, module: nn.Module) -> str | None:
         """``"nonfinite_params"`` if any parameter of ``module`` holds NaN or inf."""
@@ -237,6 +276,7 @@ class Guard:
             "n_good": self.n_good,
             "n_restored": self.n_restored,
             "consecutive_spikes": self.consecutive_spikes,
+            "consecutive_full_screens": self.consecutive_full_screens,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -251,3 +291,4 @@ class Guard:
         self.consecutive_spikes = int(state["consecutive_spikes"])
         self.td_peaks = deque((float(x) for x in state["td_peaks"]), maxlen=self.config.window)
         self.n_screened = int(state["n_screened"])
+        self.consecutive_full_screens = int(state.get("consecutive_full_screens", 0))
