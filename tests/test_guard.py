@@ -110,8 +110,10 @@ def test_state_dict_round_trip() -> None:
     for loss in (1.0, 2.0, 3.0):
         guard.accept(loss, model, target, opt)
     guard.reject("nonfinite_loss", step=4, loss=math.nan, model=model, target=target, optimizer=opt)
+    guard.consecutive_full_screens = 2
     other = Guard(GuardConfig(window=4, min_history=2))
     other.load_state_dict(guard.state_dict())
+    assert other.consecutive_full_screens == 2
     assert list(other.losses) == [1.0, 2.0, 3.0]
     assert other.counts == guard.counts and other.n_good == 3 and len(other.events) == 1
 
