@@ -1,17 +1,18 @@
 """Time to competence: wall time and environment steps until 95% success on a fixed suite.
 
 Competence = greedy success rate >= ``--goal`` (0.95) on a fixed generated evaluation suite
-(``generate_suite(families, 20, seed)``, played with :func:`hrrl.evaluate.play`): by default the
-five families ``in_range dense trap wall endgame`` (100 puzzles); ``--families all`` takes every
-solvable family of the held-out bar (adds ``scale``, targets up to 10,000, and ``lookahead``,
-the dense puzzles that a one-step-lookahead greedy player fails: 140 puzzles). Every arm is evaluated on that suite every
-``--eval-every`` environment steps and stops at the first evaluation that reaches the goal, or
-at its budget cap. Arms (each for ``--seeds`` seeds, run one after another in one process):
+(``generate_suite(families, 20, seed)``, played with :func:`hrrl.evaluate.play`): by default
+the five families ``in_range dense trap wall endgame`` (100 puzzles); ``--families all`` takes
+every solvable family of the held-out bar (adds ``scale``, targets up to 10,000, and
+``lookahead``, the dense puzzles that a one-step-lookahead greedy player fails: 140 puzzles).
+Every arm is evaluated on that suite every ``--eval-every`` environment steps and stops at the
+first evaluation that reaches the goal, or at its budget cap. Arms (each for ``--seeds`` seeds,
+run one after another in one process):
 
 * ``hrrl default``: ``Trainer(preset("default"))`` (relational encoder, constraint planner,
   ordered reward, prioritized replay, gated curriculum, 32 puzzles at once);
 * ``hrrl default+`` (``default-tuned``): the default preset plus ``--tuned-set`` overrides
-  (``train.learning_starts=256``: learning starts after 256 env steps instead of 1,000);
+  (by default ``train.learning_starts=64``: learning starts after 64 env steps instead of 256);
 * ``hrrl baseline``: ``preset("baseline")`` (the prototype), capped, evaluated every
   ``--eval-every-baseline`` steps (it needs far more steps; a fine cadence would be all eval);
 * ``sb3 defaults``: Stable-Baselines3 ``DQN("MlpPolicy", env)`` with its defaults;
@@ -29,10 +30,10 @@ Times: ``train s`` is wall time to the first competent evaluation *minus the tim
 evaluating* (so the evaluation cadence does not favour anyone), ``wall s`` includes it. For
 hrrl the evaluation is the trainer's whole evaluation phase: the greedy play and the
 ``train/q_bias`` diagnostic (exact DP, about 45 ms a call; until 2026-11-26 it was counted as
-training time, about 0.1 s of the 0.2 s hrrl default reported then). Every
-process uses ``torch.set_num_threads(1)`` (hrrl's ``train.threads`` default; two threads only
-oversubscribe a 2-core machine). A run that never reaches the goal counts as +inf in the median
-and reads "not reached" (with its cap).
+training time, about 0.1 s of the 0.2 s hrrl default reported then). Every process uses
+``torch.set_num_threads(1)`` (hrrl's ``train.threads`` default; two threads only oversubscribe
+a 2-core machine that is doing anything else). A run that never reaches the goal counts as
++inf in the median and reads "not reached" (with its cap).
 
 Usage::
 
@@ -289,7 +290,7 @@ def main() -> None:
     parser.add_argument(
         "--tuned-set",
         nargs="*",
-        default=["train.learning_starts=256"],
+        default=["train.learning_starts=64"],
         metavar="KEY=VALUE",
         help="overrides of the 'default-tuned' arm (hrrl default+) on top of the default preset",
     )

@@ -154,7 +154,8 @@ def test_a_scale_every_batch_exceeds_is_forgotten_after_patience() -> None:
     # one outlier in an otherwise normal batch is still screened, and resets the count
     for _ in range(2):
         guard.record_td(torch.tensor([0.01]), torch.tensor([0.0]))
-    assert guard.screen(torch.tensor([0.01, 5.0])).tolist() == [True, False]  # type: ignore[union-attr]
+    keep = guard.screen(torch.tensor([0.01, 5.0]))
+    assert keep is not None and keep.tolist() == [True, False]
     assert guard.consecutive_full_screens == 0
 
 
