@@ -155,11 +155,13 @@ class Guard:
         """
         if not self.config.enabled:
             return None
-        keep = torch.isfinite(td_abs)
+        finite = torch.isfinite(td_abs)
+        keep = finite
         if len(self.td_peaks) >= self.config.min_history:
             limit = self.config.screen_factor * float(np.median(np.fromiter(self.td_peaks, float)))
-            keep &= td_abs <= limit
-        if len(keep) and not bool(keep.any()) and bool(torch.isfinite(td_abs).any()):
+            keep = finite & (td_abs <= limit)
+        dropped = int((~keep).sum())
+        if dropped and dropped == len(keep) and bool(finite.any()):
             # A whole batch above the scale, again and again, is a scale gone stale (screened
             # batches never update it), not poison: outliers are few and, once screened, rarely
             # drawn again. After spike_patience such batches, forget the scale (a new regime).
@@ -169,10 +171,10 @@ class Guard:
                 self.consecutive_full_screens = 0
                 self.counts["regime_reset"] += 1
                 self.events.append({"step": step, "reason": "regime_reset", "screen": True})
-                keep = torch.isfinite(td_abs)
+                keep = finite
+                dropped = int((~keep).sum())
         else:
             self.consecutive_full_screens = 0
-        dropped = int((~keep).sum())
         if dropped == 0:
             return None
         self.n_screened += dropped
