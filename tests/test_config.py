@@ -199,12 +199,12 @@ def test_diff_lists_each_changed_leaf() -> None:
     base = preset("default")
     new = apply_overrides(base, ["agent.lr=0.001", "env.reward=legacy", "train.total_episodes=9"])
     assert diff(base, new) == [
-        "agent.lr: 0.0005 -> 0.001",
+        "agent.lr: 0.002 -> 0.001",
         "env.reward: 'ordered' -> 'legacy'",
         "train.total_episodes: None -> 9",
     ]
     assert diff(base, base) == []
-    assert diff(new, base)[0] == "agent.lr: 0.001 -> 0.0005"
+    assert diff(new, base)[0] == "agent.lr: 0.001 -> 0.002"
 
 
 def test_diff_between_presets_names_the_fixes() -> None:

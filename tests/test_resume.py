@@ -178,7 +178,7 @@ def test_config_drift_is_refused_with_the_list(
     args = ["resume", str(run), "--set", "agent.lr=0.001", "--set", "train.seed=7", *QUIET]
     assert main(args) == 2
     line = one_error_line(capsys.readouterr().err)
-    assert "agent.lr: 0.0005 -> 0.001" in line and "train.seed: 0 -> 7" in line
+    assert "agent.lr: 0.002 -> 0.001" in line and "train.seed: 0 -> 7" in line
     assert "--allow-config-change" in line
     assert not list((run / "checkpoints").glob(f"{ABANDONED_PREFIX}*"))  # nothing touched
     # An edited config.yaml is drift too.

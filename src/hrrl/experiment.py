@@ -156,7 +156,14 @@ def preset(name: str) -> ExperimentConfig:
             # window of 8 max-size actions). With 0.99 the far-regime values depend on distances
             # the encoder cannot see, the small action gaps drown in that noise, and efficiency
             # decays with training (measured: 0.65 vs 1.00 after 50k steps, seeds 1 and 2).
-            agent=AgentConfig(target_update="soft", tau=0.01, target_update_interval=1, gamma=0.9),
+            # lr 2e-3 and learning from the 64th env step: competent (95% on the
+            # time-to-competence suite) after 192 env steps and 20 updates, not 576-640 steps
+            # and 40-50 updates at lr 5e-4 from step 256; 10 seeds of the held-out bar (8,000
+            # puzzles each) stay at success 1.000, mean efficiency 0.9997 (0.9997 before).
+            agent=AgentConfig(
+                target_update="soft", tau=0.01, target_update_interval=1, gamma=0.9, lr=2e-3
+            ),
+            train=TrainConfig(learning_starts=64),
         )
     return ExperimentConfig(
         preset="baseline",
