@@ -271,6 +271,8 @@ def summarize(runs: list[Run], reference: str) -> str:
         if reference not in arms:
             return "-"
         mine, ref = at(rs, which)[1], at(arms[reference], which)[1]
+        if not math.isfinite(ref):
+            return "-"
         if math.isfinite(mine):
             return f"{mine / ref:.1f}x"
         spent = median([r.total_wall - r.eval_seconds for r in rs])  # a lower bound
