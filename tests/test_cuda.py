@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from hrrl.agent import AgentConfig, DQNAgent
-from hrrl.checkpoint import load_checkpoint, save_checkpoint
+from hrrl.checkpoint import CHECKPOINTS_DIR, LATEST_LINK, load_checkpoint
 from hrrl.config import apply_overrides
 from hrrl.experiment import ExperimentConfig, preset
 from hrrl.guard import Guard, GuardConfig
@@ -120,18 +120,14 @@ def test_default_preset_reaches_competence_on_cuda() -> None:
 def test_cuda_checkpoint_resumes_on_the_cpu(tmp_path: Path) -> None:
     """A checkpoint written by a GPU run loads into a CPU trainer (``train.device=cpu``) and
     training goes on there."""
-    gpu = Trainer(cuda_config("train.total_env_steps=640", "train.early_stop_success=null"))
-    gpu.run()
-    payload = gpu.payload()
-    path = save_checkpoint(
-        tmp_path,
-        gpu.counters.env_steps,
-        tensors=payload.tensors,
-        arrays=payload.arrays,
-        state=payload.state,
-        metrics={},
+    gpu = Trainer(
+        cuda_config(
+            "train.total_env_steps=640", "train.early_stop_success=null", "checkpoint.enabled=true"
+        ),
+        run_dir=tmp_path,
     )
-    loaded = load_checkpoint(path)
+    gpu.run()  # ends with a forced save: the latest checkpoint is the final state
+    loaded = load_checkpoint((tmp_path / CHECKPOINTS_DIR / LATEST_LINK).resolve())
     cpu = Trainer(apply_overrides(gpu.config, ["train.device=cpu", "train.total_env_steps=1280"]))
     cpu.load_state_dict(Trainer.state_from_checkpoint(loaded.state, loaded.tensors, loaded.arrays))
     for key, value in gpu.agent.tensor_state().items():
