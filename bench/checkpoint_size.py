@@ -27,13 +27,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hrrl.checkpoint import DATA_FILES, STATE_FILE, load_checkpoint, save_checkpoint
-from hrrl.checkpoint_io import verify_checkpoint
 from hrrl.cli import main
 from hrrl.commands.checkpoints import human_size
 from hrrl.config import apply_overrides
+from hrrl.engine.trainer import Trainer
 from hrrl.experiment import preset
-from hrrl.trainer import Trainer
+from hrrl.persistence.formats import verify_checkpoint
+from hrrl.persistence.store import DATA_FILES, STATE_FILE, load_checkpoint, save_checkpoint
 
 #: Env steps of learning after the buffer is full (so optimizer moments and priorities are real).
 LEARN_STEPS = 4_096

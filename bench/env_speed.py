@@ -7,11 +7,11 @@ and interleaved round by round (so background load hits every arm alike):
 
 * ``PuzzleEnv`` bare (raw numbers, ordered reward);
 * the full stack, scalar: ``PuzzleEnv -> HierarchyWrapper(constraint) -> EncodedObservation
-  (relational)``, as :func:`hrrl.evaluate.make_env` builds it;
+  (relational)``, as :func:`hrrl.puzzle.evaluate.make_env` builds it;
 * ``PuzzleVecEnv`` of the full stack at 64 and 256 puzzles (what training and evaluation use):
   one ``step(actions)`` advances every puzzle, then finished ones get ``reset_one``.
 
-Table 2 — the exact solver (``hrrl.solver``) at targets 10^4, 10^5, 10^6 with the paper's density
+Table 2 — the exact solver (``hrrl.puzzle.solver``) at targets 10^4, 10^5, 10^6 with the paper's density
 of forbidden numbers, reusing ``bench/solver_speed.py``.
 
 Usage::
@@ -31,11 +31,11 @@ import numpy as np
 
 import _common  # noqa: F401  (puts src/ on sys.path)
 from _common import fmt_rate, machine, table
-from hrrl.encoders import make_encoder
-from hrrl.env import PuzzleEnv, PuzzleVecEnv
-from hrrl.evaluate import make_env
-from hrrl.generate import PAPER_DENSITY, sample_puzzle
-from hrrl.puzzle import Puzzle
+from hrrl.puzzle.core import Puzzle
+from hrrl.puzzle.encoders import make_encoder
+from hrrl.puzzle.env import PuzzleEnv, PuzzleVecEnv
+from hrrl.puzzle.evaluate import make_env
+from hrrl.puzzle.generate import PAPER_DENSITY, sample_puzzle
 from solver_speed import bench_targets
 
 #: The default curriculum's last (dense) stage: targets and forbidden density.

@@ -3,7 +3,7 @@
 For each task and seed, in the same process and one after the other (so both see the same machine
 load), train
 
-* hrrl with its tuned preset (:mod:`hrrl.gym_presets`: Double DQN, prioritized replay, clipping
+* hrrl with its tuned preset (:mod:`hrrl.gym.presets`: Double DQN, prioritized replay, clipping
   with the guard, linear exploration), periodic evaluation off so its wall time is training only;
 * SB3's ``DQN`` with RL-Zoo's tuned hyper-parameters (``hyperparams/dqn.yml`` of
   rl-baselines3-zoo, listed in ``_common.ZOO``),
@@ -39,9 +39,9 @@ import torch
 import _common  # noqa: F401  (puts src/ on sys.path)
 from _common import ZOO
 from hrrl.config import apply_overrides
-from hrrl.gym_presets import gym_preset
-from hrrl.gym_task import make_env, play_episodes
-from hrrl.trainer import Trainer
+from hrrl.engine.trainer import Trainer
+from hrrl.gym.presets import gym_preset
+from hrrl.gym.task import make_env, play_episodes
 
 #: First seed of the evaluation episodes (both libraries play the same starts).
 EVAL_SEED = 1_000_000

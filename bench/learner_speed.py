@@ -39,12 +39,12 @@ from torch import nn
 
 import _common  # noqa: F401  (puts src/ on sys.path)
 from _common import fmt_rate, machine, table
-from hrrl.agent import AgentConfig, DQNAgent
-from hrrl.encoders import make_encoder
+from hrrl.engine.agent import AgentConfig, DQNAgent
+from hrrl.engine.guard import Guard
+from hrrl.engine.networks import PHASES, PhaseAdaptiveQNetwork, QOutput
+from hrrl.engine.replay.buffer import Batch
 from hrrl.experiment import preset
-from hrrl.guard import Guard
-from hrrl.networks import PHASES, PhaseAdaptiveQNetwork, QOutput
-from hrrl.replay import Batch
+from hrrl.puzzle.encoders import make_encoder
 
 
 class ForeachGuard(Guard):

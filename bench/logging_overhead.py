@@ -19,9 +19,9 @@ from pathlib import Path
 import torch
 
 from hrrl.config import apply_overrides
+from hrrl.engine.trainer import Trainer
 from hrrl.experiment import preset
-from hrrl.logger import JsonlSink, Logger, Sink, TensorBoardSink
-from hrrl.trainer import Trainer
+from hrrl.monitoring.logger import JsonlSink, Logger, Sink, TensorBoardSink
 
 ARMS = ("no sinks", "jsonl", "jsonl + tensorboard")
 

@@ -30,16 +30,16 @@ from collections.abc import Callable
 
 import _common  # noqa: F401  (puts src/ on sys.path)
 from _common import machine, table
-from hrrl.agent import DQNAgent, dqn_loss
 from hrrl.config import apply_overrides
-from hrrl.curriculum import Curriculum
-from hrrl.encoders.relational import RelationalEncoder
-from hrrl.env import PuzzleEnv, PuzzleVecEnv
+from hrrl.engine.agent import DQNAgent, dqn_loss
+from hrrl.engine.replay.buffer import ReplayBuffer
+from hrrl.engine.trainer import Trainer
 from hrrl.experiment import preset
-from hrrl.hierarchy import HierarchyWrapper
-from hrrl.puzzle_task import PuzzleTask
-from hrrl.replay import ReplayBuffer
-from hrrl.trainer import Trainer
+from hrrl.puzzle.curriculum import Curriculum
+from hrrl.puzzle.encoders.relational import RelationalEncoder
+from hrrl.puzzle.env import PuzzleEnv, PuzzleVecEnv
+from hrrl.puzzle.hierarchy import HierarchyWrapper
+from hrrl.puzzle.task import PuzzleTask
 
 #: (label, function) of the parts in the phase table; nested parts are indented.
 PARTS: tuple[tuple[str, Callable[..., object]], ...] = (

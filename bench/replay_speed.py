@@ -4,7 +4,7 @@ Three buffers hold the same transitions (float32 observations of ``--obs-dim``, 
 float32 rewards, a done flag) and are timed side by side in one process:
 
 * **hrrl**: ``make_replay(ReplayConfig(kind="prioritized"))`` (storage + ``PrioritizedSampler`` on
-  the vectorised :class:`~hrrl.sum_tree.SumTree`); ``sample`` returns the typed torch ``Batch``;
+  the vectorised :class:`~hrrl.engine.replay.sum_tree.SumTree`); ``sample`` returns the typed torch ``Batch``;
 * **cpprb**: ``cpprb.PrioritizedReplayBuffer`` (C++ segment tree), ``sample`` returns NumPy arrays;
 * **python**: :class:`PyPrioritizedReplay` below, the classic per-item ``SumTree`` of the original
   prototype and most tutorials (recursive ``_propagate`` / ``_retrieve``, a Python loop over the
@@ -35,7 +35,7 @@ import numpy as np
 
 import _common  # noqa: F401  (puts src/ on sys.path)
 from _common import machine, table
-from hrrl.replay import ReplayConfig, make_replay
+from hrrl.engine.replay.buffer import ReplayConfig, make_replay
 
 
 # --- the reference: a per-item Python sum tree, as in the prototype ------------------------------

@@ -26,10 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from hrrl.generate import FAMILIES, PAPER_DENSITY, generate_suite, sample_puzzle
-from hrrl.puzzle import Puzzle
-from hrrl.solver import optimal_path, optimal_steps
-from hrrl.suite import read_suite, solve_suite, write_suite
+from hrrl.puzzle.core import Puzzle
+from hrrl.puzzle.generate import FAMILIES, PAPER_DENSITY, generate_suite, sample_puzzle
+from hrrl.puzzle.solver import optimal_path, optimal_steps
+from hrrl.puzzle.suite import read_suite, solve_suite, write_suite
 
 
 def _timed(fn: Callable[[], object], repeats: int) -> tuple[float, float]:

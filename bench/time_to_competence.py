@@ -1,7 +1,7 @@
 """Time to competence: wall time and environment steps until 95% success on a fixed suite.
 
 Competence = greedy success rate >= ``--goal`` (0.95) on a fixed generated evaluation suite
-(``generate_suite(families, 20, seed)``, played with :func:`hrrl.evaluate.play`): by default
+(``generate_suite(families, 20, seed)``, played with :func:`hrrl.puzzle.evaluate.play`): by default
 the five families ``in_range dense trap wall endgame`` (100 puzzles); ``--families all`` takes
 every solvable family of the held-out bar (adds ``scale``, targets up to 10,000, and
 ``lookahead``, the dense puzzles that a one-step-lookahead greedy player fails: 140 puzzles).
@@ -64,15 +64,15 @@ import torch
 import _common  # noqa: F401  (puts src/ on sys.path)
 from _common import ZOO, machine, table
 from hrrl.config import apply_overrides
-from hrrl.curriculum import Curriculum, CurriculumConfig
-from hrrl.encoders import EncodedObservation, make_encoder
-from hrrl.env import PuzzleEnv
-from hrrl.evaluate import eval_metrics, make_stack, play
+from hrrl.engine.trainer import Trainer
 from hrrl.experiment import preset
-from hrrl.generate import generate_suite
-from hrrl.hierarchy import HierarchyWrapper
-from hrrl.puzzle import Puzzle
-from hrrl.trainer import Trainer
+from hrrl.puzzle.core import Puzzle
+from hrrl.puzzle.curriculum import Curriculum, CurriculumConfig
+from hrrl.puzzle.encoders import EncodedObservation, make_encoder
+from hrrl.puzzle.env import PuzzleEnv
+from hrrl.puzzle.evaluate import eval_metrics, make_stack, play
+from hrrl.puzzle.generate import generate_suite
+from hrrl.puzzle.hierarchy import HierarchyWrapper
 
 T = TypeVar("T")
 FAMILIES = ("in_range", "dense", "trap", "wall", "endgame")

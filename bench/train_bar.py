@@ -20,15 +20,15 @@ from pathlib import Path
 
 import torch
 
-from hrrl.checkpoint import BEST_LINK, CHECKPOINTS_DIR
 from hrrl.config import apply_overrides
+from hrrl.engine.trainer import Trainer
 from hrrl.experiment import preset
-from hrrl.generate import FAMILIES, generate_suite
-from hrrl.logger import Logger
-from hrrl.policy import Policy
-from hrrl.puzzle import Puzzle, Status
-from hrrl.suite import format_table, summarize
-from hrrl.trainer import Trainer
+from hrrl.inference.policy import Policy
+from hrrl.monitoring.logger import Logger
+from hrrl.persistence.store import BEST_LINK, CHECKPOINTS_DIR
+from hrrl.puzzle.core import Puzzle, Status
+from hrrl.puzzle.generate import FAMILIES, generate_suite
+from hrrl.puzzle.suite import format_table, summarize
 
 PAPER_CASES = Path(__file__).resolve().parents[2] / "shared" / "data" / "paper_cases.jsonl"
 PAPER_FALLBACK = [

@@ -16,10 +16,10 @@ import time
 import torch
 
 from hrrl.config import apply_overrides
-from hrrl.evaluate import eval_metrics, play
+from hrrl.engine.trainer import Trainer
 from hrrl.experiment import preset
-from hrrl.generate import FAMILIES, generate_suite
-from hrrl.trainer import Trainer
+from hrrl.puzzle.evaluate import eval_metrics, play
+from hrrl.puzzle.generate import FAMILIES, generate_suite
 
 
 def main() -> int:

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from hrrl.config import apply_overrides
+from hrrl.engine.trainer import Trainer
 from hrrl.experiment import ExperimentConfig, preset
-from hrrl.trainer import Trainer
 
 #: Overrides that make the default preset train in about a second on one core. Learning starts
 #: early, evaluation is 2 puzzles of each family every 400 steps, nothing stops it early.

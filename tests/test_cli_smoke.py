@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from hrrl.cli import build_parser, main
-from hrrl.puzzle import Status
-from hrrl.suite import read_results
+from hrrl.puzzle.core import Status
+from hrrl.puzzle.suite import read_results
 
 
 def _subcommands(

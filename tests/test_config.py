@@ -19,9 +19,9 @@ from hrrl.config import (
     save_yaml,
     to_dict,
 )
-from hrrl.curriculum import Stage
 from hrrl.errors import ConfigError
 from hrrl.experiment import PRESETS, ExperimentConfig, preset
+from hrrl.puzzle.curriculum import Stage
 
 
 # --- YAML -------------------------------------------------------------------------------------

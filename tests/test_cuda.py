@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 import torch
 
-from hrrl.agent import AgentConfig, DQNAgent
-from hrrl.checkpoint import CHECKPOINTS_DIR, LATEST_LINK, load_checkpoint
 from hrrl.config import apply_overrides
+from hrrl.engine.agent import AgentConfig, DQNAgent
+from hrrl.engine.guard import Guard, GuardConfig
+from hrrl.engine.replay.buffer import Batch
+from hrrl.engine.trainer import Trainer
 from hrrl.experiment import ExperimentConfig, preset
-from hrrl.guard import Guard, GuardConfig
-from hrrl.replay import Batch
-from hrrl.trainer import Trainer
+from hrrl.persistence.store import CHECKPOINTS_DIR, LATEST_LINK, load_checkpoint
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from hrrl.config import apply_overrides, diff
-from hrrl.curriculum import PAPER_STAGES, Curriculum, Stage
 from hrrl.errors import ConfigError
 from hrrl.experiment import EnvConfig, ExperimentConfig, TrainConfig, preset
+from hrrl.puzzle.curriculum import PAPER_STAGES, Curriculum, Stage
 
 
 def test_baseline_is_the_prototype_field_by_field() -> None:

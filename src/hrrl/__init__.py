@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 import gymnasium
 
-from hrrl.puzzle import Puzzle, Status
+from hrrl.puzzle.core import Puzzle, Status
 
 if TYPE_CHECKING:
-    from hrrl.policy import Policy
+    from hrrl.inference.policy import Policy
 
 __all__ = ["Policy", "Puzzle", "Status"]
 
@@ -18,11 +18,11 @@ __all__ = ["Policy", "Puzzle", "Status"]
 def __getattr__(name: str) -> Any:
     """``hrrl.Policy`` on first use: importing ``hrrl`` alone does not pull in torch."""
     if name == "Policy":
-        from hrrl.policy import Policy
+        from hrrl.inference.policy import Policy
 
         return Policy
     raise AttributeError(f"module 'hrrl' has no attribute {name!r}")
 
 
 if "hrrl/NumberPuzzle-v0" not in gymnasium.registry:
-    gymnasium.register(id="hrrl/NumberPuzzle-v0", entry_point="hrrl.env:PuzzleEnv")
+    gymnasium.register(id="hrrl/NumberPuzzle-v0", entry_point="hrrl.puzzle.env:PuzzleEnv")

@@ -2,7 +2,7 @@
 
 ``baseline`` is the original prototype, faithfully; ``default`` turns every fix on. Each fix is
 its own switch, so an ablation arm is a preset plus one override (the arms and their overrides
-are listed once, in :mod:`hrrl.ablation`).
+are listed once, in :mod:`hrrl.studies.ablation`).
 """
 
 from __future__ import annotations
@@ -11,15 +11,15 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Literal
 
-from hrrl.agent import AgentConfig
-from hrrl.checkpoint import CheckpointConfig
 from hrrl.config import check_choice, check_range
-from hrrl.curriculum import PAPER_STAGES, CurriculumConfig
+from hrrl.engine.agent import AgentConfig
+from hrrl.engine.exploration import ExplorationConfig
+from hrrl.engine.guard import GuardConfig
+from hrrl.engine.replay.buffer import ReplayConfig
 from hrrl.errors import ConfigError
-from hrrl.exploration import ExplorationConfig
-from hrrl.guard import GuardConfig
-from hrrl.puzzle import DEFAULT_ACTIONS
-from hrrl.replay import ReplayConfig
+from hrrl.persistence.store import CheckpointConfig
+from hrrl.puzzle.core import DEFAULT_ACTIONS
+from hrrl.puzzle.curriculum import PAPER_STAGES, CurriculumConfig
 
 PRESETS = ("default", "baseline")
 

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from hrrl.cli import main
-from hrrl.generate import generate_suite
-from hrrl.puzzle import Puzzle, Status
-from hrrl.suite import Result, read_results, write_suite
+from hrrl.puzzle.core import Puzzle, Status
+from hrrl.puzzle.generate import generate_suite
+from hrrl.puzzle.suite import Result, read_results, write_suite
 
 BAD_LINE = '{"id": "bad", "target": 10, "forbidden": [10]}'
 
@@ -74,7 +74,7 @@ def test_eval_marks_a_bad_line_invalid_and_plays_the_rest(
 
 
 def test_eval_results_match_the_policy(trained_run: Any, tmp_path: Path) -> None:
-    from hrrl.policy import Policy
+    from hrrl.inference.policy import Policy
 
     puzzles = generate_suite(["trap", "wall"], 2, seed=8)
     suite, output = tmp_path / "s.jsonl", tmp_path / "r.jsonl"

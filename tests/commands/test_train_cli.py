@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from hrrl.checkpoint import list_checkpoints
 from hrrl.cli import build_parser, main
 from hrrl.commands.train import resolve_config
 from hrrl.config import apply_overrides, load_yaml, save_yaml
 from hrrl.experiment import ExperimentConfig, preset
+from hrrl.persistence.store import list_checkpoints
 
 
 def _train_argv(tiny_overrides: tuple[str, ...], run_dir: Path, *extra: str) -> list[str]:

@@ -1,7 +1,7 @@
 """GAP 0, overestimation: the vanilla DQN target ``max_a Q_target(s', a)`` is biased upwards by
 noise in the estimates; the Double DQN target (online net picks, target net values) is less so.
 
-Measured against the exact ``Q*(x, t, a)`` of each puzzle (dynamic programming, ``hrrl.exact``),
+Measured against the exact ``Q*(x, t, a)`` of each puzzle (dynamic programming, ``hrrl.puzzle.exact``),
 not against another estimate. The setup isolates the target rule: one fixed dataset of
 transitions collected once with a random policy from small puzzles (rewards with zero-mean
 Gaussian noise added, so that ``E[r] `` and hence ``Q*`` are unchanged), and two agents built
@@ -17,12 +17,12 @@ import numpy as np
 import pytest
 import torch
 
-from hrrl.agent import AgentConfig, DQNAgent
-from hrrl.evaluate import make_stack
-from hrrl.exact import optimal_values
-from hrrl.generate import sample_puzzle
-from hrrl.replay import Batch
-from hrrl.rewards import make_reward
+from hrrl.engine.agent import AgentConfig, DQNAgent
+from hrrl.engine.replay.buffer import Batch
+from hrrl.puzzle.evaluate import make_stack
+from hrrl.puzzle.exact import optimal_values
+from hrrl.puzzle.generate import sample_puzzle
+from hrrl.puzzle.rewards import make_reward
 
 SEEDS = (0, 1, 2)
 GAMMA = 0.9

@@ -1,6 +1,6 @@
 """GAP 1, collapse: extreme rewards (+-5000) and NaN rewards injected into training.
 
-Same seed, same puzzles, same fault (a :class:`~hrrl.fault.FaultInjectingTask` around the
+Same seed, same puzzles, same fault (a :class:`~hrrl.studies.fault.FaultInjectingTask` around the
 puzzle task, after the agent has learnt), two settings:
 
 * the original behaviour (``agent.max_grad_norm=null guard.enabled=false``): the first NaN reward
@@ -24,12 +24,12 @@ from typing import Any
 import pytest
 import torch
 
-from hrrl.ablation import _task_seed
 from hrrl.config import apply_overrides
+from hrrl.engine.trainer import Trainer
 from hrrl.experiment import preset
-from hrrl.fault import FaultConfig, FaultInjectingTask
-from hrrl.puzzle_task import PuzzleTask
-from hrrl.trainer import Trainer
+from hrrl.puzzle.task import PuzzleTask
+from hrrl.studies.ablation import _task_seed
+from hrrl.studies.fault import FaultConfig, FaultInjectingTask
 
 SEED = 0
 ORIGINAL = ("agent.max_grad_norm=null", "guard.enabled=false")

@@ -15,14 +15,14 @@ import numpy as np
 import pytest
 import torch
 
-from hrrl.ablation import _task_seed
 from hrrl.config import apply_overrides
-from hrrl.curriculum import Curriculum
+from hrrl.engine.exploration import ExplorationConfig, make_exploration
+from hrrl.engine.trainer import Trainer
 from hrrl.experiment import preset
-from hrrl.exploration import ExplorationConfig, make_exploration
-from hrrl.puzzle import Puzzle
-from hrrl.puzzle_task import PuzzleTask
-from hrrl.trainer import Trainer
+from hrrl.puzzle.core import Puzzle
+from hrrl.puzzle.curriculum import Curriculum
+from hrrl.puzzle.task import PuzzleTask
+from hrrl.studies.ablation import _task_seed
 
 MASTERED, STALL, RISE = 300, 600, 600
 

@@ -9,8 +9,8 @@ import pytest
 
 from hrrl.cli import main
 from hrrl.commands.check_reward import CheckResult, run_checks, sample_puzzles
-from hrrl.exact import path_return
-from hrrl.rewards import make_reward
+from hrrl.puzzle.exact import path_return
+from hrrl.puzzle.rewards import make_reward
 
 SEED = 0
 PUZZLES = sample_puzzles(40, seed=SEED, max_target=60)

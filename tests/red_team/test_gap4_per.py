@@ -13,10 +13,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from hrrl.agent import AgentConfig, DQNAgent
-from hrrl.evaluate import make_stack
-from hrrl.generate import sample_puzzle
-from hrrl.replay import ArrayStorage, PrioritizedSampler, ReplayBuffer, Sampler, UniformSampler
+from hrrl.engine.agent import AgentConfig, DQNAgent
+from hrrl.engine.replay.buffer import (
+    ArrayStorage,
+    PrioritizedSampler,
+    ReplayBuffer,
+    Sampler,
+    UniformSampler,
+)
+from hrrl.puzzle.evaluate import make_stack
+from hrrl.puzzle.generate import sample_puzzle
 
 ALPHA, EPS = 0.6, 1e-6
 CONFIG = AgentConfig(network="mlp", hidden=32)

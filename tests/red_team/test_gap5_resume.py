@@ -27,10 +27,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hrrl.checkpoint import load_checkpoint
 from hrrl.config import apply_overrides
+from hrrl.engine.trainer import Trainer
 from hrrl.experiment import preset
-from hrrl.trainer import Trainer
+from hrrl.persistence.store import load_checkpoint
 
 TOTAL = 6_400
 OVERRIDES = [

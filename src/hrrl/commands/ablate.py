@@ -8,16 +8,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hrrl.ablation import DEFAULT_ARMS, make_specs, parse_arms, run_study
-from hrrl.ablation_report import write_report
 from hrrl.experiment import PRESETS
+from hrrl.studies.ablation import DEFAULT_ARMS, make_specs, parse_arms, run_study
+from hrrl.studies.ablation_report import write_report
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "ablate",
         help="ablation study: each fix switched off in turn, over seeds",
-        description="Train every arm (preset plus one override; see hrrl.ablation) on every "
+        description="Train every arm (preset plus one override; see hrrl.studies.ablation) on every "
         "seed, score each on a held-out suite, write ablation.md/.csv/.png and the claims "
         "table. Finished trials are kept in OUT/trials and not rerun.",
     )

@@ -1,12 +1,12 @@
 """``hrrl check-reward``: prove or refute a reward scheme's two promises on many puzzles, exactly.
 
 For each of a seeded set of solvable puzzles the checks run on the exact dynamic programs of
-:mod:`hrrl.exact` (every episode is accounted for; nothing is sampled):
+:mod:`hrrl.puzzle.exact` (every episode is accounted for; nothing is sampled):
 
 (a) ordering     for every episode length ``k``, the worst return of any success of length ``k``
                  beats the best return of any failure of any length (strictly).
 (b) no dawdling  the return-maximising episode is a success in exactly the optimal number of
-                 steps (:func:`hrrl.solver.optimal_steps`). The contract is undiscounted
+                 steps (:func:`hrrl.puzzle.solver.optimal_steps`). The contract is undiscounted
                  (gamma = 1); the same check at the learner's ``--gamma`` is printed for
                  information and does not change the exit code.
 
@@ -25,17 +25,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from hrrl.errors import ConfigError, field_error
-from hrrl.exact import (
+from hrrl.puzzle.core import Puzzle, Status
+from hrrl.puzzle.exact import (
     TIE_TOL,
     Episode,
     best_return_path,
     path_return,
     return_extremes,
 )
-from hrrl.generate import sample_puzzle
-from hrrl.puzzle import Puzzle, Status
-from hrrl.rewards import RewardScheme, make_reward
-from hrrl.solver import optimal_path, optimal_steps
+from hrrl.puzzle.generate import sample_puzzle
+from hrrl.puzzle.rewards import RewardScheme, make_reward
+from hrrl.puzzle.solver import optimal_path, optimal_steps
 
 #: Action sets drawn for the checked puzzles, with their probabilities.
 ACTION_SETS: tuple[tuple[int, ...], ...] = ((1, 3, 5), (2, 3), (1, 4, 7))

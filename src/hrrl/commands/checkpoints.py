@@ -19,7 +19,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from hrrl.checkpoint import (
+from hrrl.persistence.store import (
     EFFICIENCY_METRIC,
     SUCCESS_METRIC,
     CheckpointInfo,

@@ -7,8 +7,8 @@ import json
 import time
 from pathlib import Path
 
-from hrrl.compare import METHODS, Outcome, compare, format_rows, rows_json
-from hrrl.suite import read_suite
+from hrrl.puzzle.suite import read_suite
+from hrrl.studies.compare import METHODS, Outcome, compare, format_rows, rows_json
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

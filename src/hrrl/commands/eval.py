@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hrrl.logger import progress
-from hrrl.policy import Policy
-from hrrl.suite import Result, format_table, read_suite, summarize, write_results
+from hrrl.inference.policy import Policy
+from hrrl.monitoring.logger import progress
+from hrrl.puzzle.suite import Result, format_table, read_suite, summarize, write_results
 
 TABLE_COLUMNS = (
     "puzzles",
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
 
 def run_env(args: argparse.Namespace) -> int:
     """Greedy episodes of a Gymnasium task: mean return, spread, success rate."""
-    from hrrl.gym_task import evaluate_env, load_greedy_policy
+    from hrrl.gym.task import evaluate_env, load_greedy_policy
 
     if args.episodes < 1:
         raise ValueError(f"--episodes {args.episodes} is invalid: give at least 1")

@@ -1,6 +1,6 @@
 """``hrrl export CKPT --out DIR``: write an inference bundle (weights + how to play them).
 
-The bundle (``policy.safetensors`` and ``policy.json``, see :mod:`hrrl.export`) holds the online
+The bundle (``policy.safetensors`` and ``policy.json``, see :mod:`hrrl.inference.export`) holds the online
 network only, with the encoder, planner, action set and reward it was trained with;
 ``hrrl eval --checkpoint DIR``, ``hrrl solve --checkpoint DIR`` and ``hrrl.Policy.load(DIR)``
 play it.
@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from hrrl.commands.checkpoints import human_size
-from hrrl.export import MANIFEST_FILE, WEIGHTS_FILE, export_policy
+from hrrl.inference.export import MANIFEST_FILE, WEIGHTS_FILE, export_policy
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

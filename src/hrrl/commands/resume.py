@@ -2,7 +2,7 @@
 
 A run killed at any moment (even mid-save) and resumed ends with the weights an uninterrupted
 run of the same seed and config would have. ``--from STEP`` rolls back to an earlier checkpoint;
-checkpoints after it are moved to ``checkpoints/abandoned-<time>/`` (see :mod:`hrrl.resume`).
+checkpoints after it are moved to ``checkpoints/abandoned-<time>/`` (see :mod:`hrrl.persistence.resume`).
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ import sys
 import warnings
 from pathlib import Path
 
-from hrrl import checkpoint
-from hrrl.checkpoint import CheckpointWarning
 from hrrl.commands.train import train_and_report
-from hrrl.logger import make_logger
-from hrrl.resume import ResumePlan, plan_resume, restore_trainer
+from hrrl.monitoring.logger import make_logger
+from hrrl.persistence import store as checkpoint
+from hrrl.persistence.resume import ResumePlan, plan_resume, restore_trainer
+from hrrl.persistence.store import CheckpointWarning
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

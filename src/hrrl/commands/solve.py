@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 from hrrl.errors import PuzzleError
-from hrrl.policy import Policy
-from hrrl.puzzle import DEFAULT_ACTIONS, Puzzle
-from hrrl.solver import optimal_steps
+from hrrl.inference.policy import Policy
+from hrrl.puzzle.core import DEFAULT_ACTIONS, Puzzle
+from hrrl.puzzle.solver import optimal_steps
 
 
 def _int_list(text: str) -> list[int]:

@@ -21,9 +21,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 from hrrl.errors import ConfigError, PuzzleError, field_error
-from hrrl.generate import FAMILIES, check_families, iter_family
-from hrrl.puzzle import Puzzle
-from hrrl.suite import (
+from hrrl.puzzle.core import Puzzle
+from hrrl.puzzle.generate import FAMILIES, check_families, iter_family
+from hrrl.puzzle.suite import (
     format_table,
     read_suite,
     solve_entry,
@@ -32,7 +32,7 @@ from hrrl.suite import (
     write_suite,
 )
 
-#: Columns of the ``solve`` table (attributes of :class:`hrrl.suite.FamilyRow`).
+#: Columns of the ``solve`` table (attributes of :class:`hrrl.puzzle.suite.FamilyRow`).
 SOLVE_COLUMNS = ("puzzles", "solvable", "unsolvable", "invalid", "mean_optimal_steps")
 
 

@@ -7,10 +7,10 @@ import time
 from pathlib import Path
 
 from hrrl.config import apply_overrides, load_yaml
+from hrrl.engine.trainer import Trainer
 from hrrl.experiment import PRESETS, ExperimentConfig, preset
-from hrrl.gym_presets import gym_preset
-from hrrl.logger import make_logger, progress
-from hrrl.trainer import Trainer
+from hrrl.gym.presets import gym_preset
+from hrrl.monitoring.logger import make_logger, progress
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -1,0 +1,376 @@
+"""The training loop, as named phases: collect, learn, sync, evaluate, log, checkpoint.
+
+One iteration of :meth:`Trainer.run` is one *vector step*: ``num_envs`` environments advance by
+one action each, chosen in one batched forward pass; finished episodes are replaced at once by
+the task, so the batch never drains. Every random choice draws from generators seeded from
+``train.seed`` (:class:`numpy.random.SeedSequence` children), and a checkpoint holds every one of
+them, so the same seed and config give bit-identical weights on the CPU, resumed or not.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from hrrl.config import save_yaml, to_dict
+from hrrl.engine.agent import DQNAgent, LearnStats
+from hrrl.engine.exploration import make_exploration
+from hrrl.engine.guard import Guard
+from hrrl.engine.replay.buffer import make_replay
+from hrrl.engine.task import EpisodeEnd, Task
+from hrrl.experiment import ExperimentConfig
+from hrrl.monitoring.health import HealthMonitor
+from hrrl.monitoring.logger import Logger
+from hrrl.persistence import state_tree
+from hrrl.persistence.schedule import CheckpointManager
+from hrrl.persistence.store import OPTIMIZER_PREFIX, CheckpointPayload
+
+#: Version of the trainer's part of a checkpoint's ``state.json``.
+TRAINER_STATE_VERSION = 1
+
+
+@dataclass
+class Counters:
+    """Progress of the run; part of every checkpoint."""
+
+    env_steps: int = 0
+    vector_steps: int = 0
+    episodes: int = 0
+    updates: int = 0
+    evaluations: int = 0
+    evals_without_improvement: int = 0
+    best_success: float = -1.0
+    best_efficiency: float = -1.0
+    next_eval: int = 0
+    next_log: int = 0
+    best_wall_seconds: float | None = None
+
+
+@dataclass
+class TrainResult:
+    """What a finished run reports."""
+
+    counters: Counters
+    best_metrics: dict[str, float]
+    last_metrics: dict[str, float]
+    stop_reason: str
+    wall_seconds: float
+    history: list[dict[str, float]] = field(default_factory=list)
+
+    @property
+    def best_wall_seconds(self) -> float | None:
+        return self.counters.best_wall_seconds
+
+
+def _seeds(seed: int, n: int) -> list[int]:
+    return [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(n)]
+
+
+class Trainer:
+    """Builds every component from an :class:`ExperimentConfig` and runs the loop.
+
+    ``task`` defaults to the number puzzle (:class:`~hrrl.puzzle.task.PuzzleTask`); any
+    :class:`~hrrl.engine.task.Task` works. With a ``run_dir`` the trainer writes ``config.yaml`` and
+    checkpoints there (every ``checkpoint.every_steps`` environment steps, and whenever the
+    evaluation improves, which moves ``best``).
+    """
+
+    def __init__(
+        self,
+        config: ExperimentConfig,
+        *,
+        task: Task | None = None,
+        run_dir: Path | None = None,
+        logger: Logger | None = None,
+    ) -> None:
+        self.config = config
+        self.run_dir = run_dir
+        self.logger = logger or Logger([])
+        tc = config.train
+        torch.set_num_threads(tc.threads)
+        s_agent, s_replay, s_task = _seeds(tc.seed, 3)
+        if task is None and config.env.env_id is not None:
+            from hrrl.gym.task import GymTask  # any Gymnasium id, built on demand
+
+            task = GymTask.from_config(config, seed=s_task)
+        if task is None:
+            from hrrl.puzzle.task import PuzzleTask  # the home domain, built on demand
+
+            task = PuzzleTask(config, seed=s_task)
+        self.task = task
+        self.guard = Guard(config.guard) if config.guard.enabled else None
+        self.agent = DQNAgent(
+            obs_dim=task.obs_dim,
+            n_actions=task.n_actions,
+            config=config.agent,
+            seed=s_agent,
+            device=tc.device,
+            guard=self.guard,
+        )
+        self.replay = make_replay(config.replay, obs_dim=task.obs_dim, seed=s_replay)
+        self.exploration = make_exploration(config.exploration)
+        self.health = HealthMonitor(logger=self.logger)
+        self.checkpoints = (
+            CheckpointManager(run_dir, config.checkpoint) if run_dir is not None else None
+        )
+        self.counters = Counters(next_eval=tc.eval_every, next_log=tc.log_every)
+        self.obs = task.reset()
+        self.best_metrics: dict[str, float] = {}
+        self.last_metrics: dict[str, float] = {}
+        self.history: list[dict[str, float]] = []
+        self._status_counts: Counter[str] = Counter()
+        self._rollbacks_logged = 0
+        self._rate_window = (self.logger.elapsed, 0, 0)
+
+    # --- phases --------------------------------------------------------------------------------
+    def collect(self) -> None:
+        """One vector step: act, step every env, store transitions, account finished episodes."""
+        epsilon = self.exploration.epsilon
+        actions = self.agent.act(self.obs, epsilon)
+        out = self.task.step(actions)
+        # Truncation (MAX_STEPS) is not termination: the target still bootstraps from next_obs.
+        self.replay.add(self.obs, actions, out.rewards, out.next_obs, out.terminated)
+        self.counters.env_steps += self.task.num_envs
+        self.counters.vector_steps += 1
+        self.exploration.on_env_steps(self.task.num_envs)
+        self.logger.record("rollout/epsilon", epsilon)
+        for end in out.ended:
+            self._end_episode(end)
+        self.obs = out.obs
+
+    def _end_episode(self, end: EpisodeEnd) -> None:
+        self.counters.episodes += 1
+        log = self.logger
+        log.record_mean("rollout/success_rate", float(end.success))
+        log.record_mean(f"rollout/stage_{end.stage}/success_rate", float(end.success))
+        log.record_mean("rollout/episode_return", end.episode_return)
+        log.record_mean("rollout/episode_length", end.length)
+        self._status_counts[end.status] += 1
+        self.exploration.on_episode_end(success=end.success, stage=end.stage)
+        if self.task.stage != end.stage:
+            self.exploration.on_stage_change(self.task.stage)
+
+    def learn(self) -> None:
+        """Gradient steps on replayed batches; priorities follow the new TD errors; then sync."""
+        tc = self.config.train
+        if self.counters.env_steps < max(tc.learning_starts, self.config.agent.batch_size):
+            return
+        if self.counters.vector_steps % tc.train_every:
+            return
+        for _ in range(tc.updates_per_train):
+            batch = self.replay.sample(self.config.agent.batch_size)
+            stats = self.agent.learn(batch)
+            if batch.indices is not None and stats.applied:
+                self.replay.update_priorities(batch.indices, stats.td_errors)
+            self.agent.after_update()  # sync: hard copy or Polyak step on its own clock
+            self.counters.updates += 1
+            self._record_learn(stats)
+
+    def _record_learn(self, stats: LearnStats) -> None:
+        log = self.logger
+        if stats.applied:
+            log.record_mean("train/loss", stats.loss)
+            log.record_mean("train/td_error", float(np.mean(stats.td_errors)))
+            log.record_mean("train/q_mean", stats.q_mean)
+            log.record_mean("train/q_max", stats.q_max)
+        if math.isfinite(stats.grad_norm):
+            log.record_mean("train/grad_norm", stats.grad_norm)
+        log.record_mean("health/anomalies", float(stats.anomaly is not None))
+
+    def greedy(self, obs: np.ndarray) -> np.ndarray:
+        """The greedy policy (argmax Q), for evaluation; draws no random numbers."""
+        return np.asarray(self.agent.q_values(obs).argmax(axis=1), dtype=np.int64)
+
+    def evaluate(self) -> bool:
+        """Greedy play of the task's held-out evaluation; returns whether it is a new best."""
+        metrics = self.task.evaluate(self.greedy)
+        q_bias = getattr(self.task, "q_bias", None)  # where exact Q* exists (the puzzle)
+        if q_bias is not None:
+            metrics["train/q_bias"] = q_bias(self.agent.q_values)
+        c = self.counters
+        c.evaluations += 1
+        success = _finite(metrics.get("eval/success_rate"), 0.0)
+        efficiency = _finite(metrics.get("eval/efficiency"), 0.0)
+        improved = (success, efficiency) > (c.best_success, c.best_efficiency)
+        if improved:
+            c.best_success, c.best_efficiency = success, efficiency
+            c.evals_without_improvement = 0
+            c.best_wall_seconds = self.logger.elapsed
+            self.best_metrics = dict(metrics)
+        else:
+            c.evals_without_improvement += 1
+        self.last_metrics = metrics
+        self.history.append({"env_steps": c.env_steps, "wall": self.logger.elapsed, **metrics})
+        for key, value in metrics.items():
+            if math.isfinite(value):
+                self.logger.record(key, value)
+        return improved
+
+    def checkpoint(self, *, improved: bool, force: bool = False) -> Path | None:
+        """Save when due, on a new best evaluation, or when forced (end of training)."""
+        if self.checkpoints is None:
+            return None
+        step = self.counters.env_steps
+        if improved or force:
+            return self.checkpoints.save(step, self.payload, self.last_metrics)
+        return self.checkpoints.maybe_save(step, self.payload, self.last_metrics)
+
+    def log(self) -> None:
+        """Throughput, gauges and health, then one dump to every sink."""
+        elapsed = self.logger.elapsed
+        t0, steps0, updates0 = self._rate_window
+        dt = max(elapsed - t0, 1e-9)
+        c, log = self.counters, self.logger
+        if c.env_steps > steps0:  # the closing dump can follow a regular one at the same step
+            log.record("perf/env_steps_per_s", (c.env_steps - steps0) / dt)
+            log.record("perf/updates_per_s", (c.updates - updates0) / dt)
+        log.record("perf/replay_size", len(self.replay))
+        log.record("rollout/stage", self.task.stage)
+        log.record("rollout/episodes", c.episodes)
+        log.record("train/updates", c.updates)
+        for status, count in self._status_counts.items():
+            log.record(f"rollout/status/{status}", count)
+        self._status_counts.clear()
+        if self.guard is not None:
+            total = self.guard.n_restored
+            log.record("health/rollbacks", total - self._rollbacks_logged)
+            log.record("health/rollbacks_total", total)
+            self._rollbacks_logged = total
+        self.health.update(log.values(), c.env_steps)
+        log.dump(c.env_steps)
+        self._rate_window = (elapsed, c.env_steps, c.updates)
+
+    def stop_reason(self) -> str | None:
+        """Why training should stop now, or None."""
+        tc, c = self.config.train, self.counters
+        if c.env_steps >= tc.total_env_steps:
+            return "total_env_steps"
+        if tc.total_episodes is not None and c.episodes >= tc.total_episodes:
+            return "total_episodes"
+        if tc.max_wall_seconds is not None and self.logger.elapsed >= tc.max_wall_seconds:
+            return "max_wall_seconds"
+        if self.last_metrics and tc.early_stop_success is not None:
+            success = _finite(self.last_metrics.get("eval/success_rate"), 0.0)
+            eff = _finite(self.last_metrics.get("eval/efficiency"), 0.0)
+            if success >= tc.early_stop_success and eff >= tc.early_stop_efficiency:
+                return "early_stop_success"
+        patience = tc.early_stop_patience
+        if patience is not None and c.evals_without_improvement >= patience:
+            return "early_stop_patience"
+        return None
+
+    # --- the loop ------------------------------------------------------------------------------
+    def run(self, progress: Callable[[int], object] | None = None) -> TrainResult:
+        """Train until a stop condition; ``progress(n)`` hears of every ``n`` new env steps."""
+        tc, c = self.config.train, self.counters
+        while (stop := self.stop_reason()) is None:
+            self.collect()
+            self.learn()
+            improved = False
+            if c.env_steps >= c.next_eval:
+                c.next_eval += tc.eval_every
+                improved = self.evaluate()
+            # Log before the checkpoint: a save on a logging boundary then holds an empty
+            # interval and the advanced next_log, so a resumed run logs the same rows.
+            if c.env_steps >= c.next_log:
+                c.next_log += tc.log_every
+                self.log()
+            self.checkpoint(improved=improved)
+            if progress is not None:
+                progress(self.task.num_envs)
+        if not self.last_metrics:
+            self.checkpoint(improved=self.evaluate())
+        self.checkpoint(improved=False, force=True)
+        self.log()
+        return TrainResult(
+            counters=c,
+            best_metrics=self.best_metrics,
+            last_metrics=self.last_metrics,
+            stop_reason=stop,
+            wall_seconds=self.logger.elapsed,
+            history=self.history,
+        )
+
+    def write_config(self) -> None:
+        """``config.yaml`` in the run directory, before the first step, and to the logger."""
+        if self.run_dir is not None:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            save_yaml(self.config, self.run_dir / "config.yaml")
+        self.logger.log_config(to_dict(self.config))
+
+    # --- state ---------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Everything the run needs to continue bit-identically (tensors and arrays included)."""
+        return {
+            "version": TRAINER_STATE_VERSION,
+            "config": to_dict(self.config),
+            "counters": dataclasses.asdict(self.counters),
+            "agent": self.agent.state_dict(),
+            "replay": self.replay.state_dict(),
+            "exploration": self.exploration.state_dict(),
+            "task": self.task.state_dict(),
+            "obs": self.obs,
+            "best_metrics": self.best_metrics,
+            "last_metrics": self.last_metrics,
+            "history": self.history,
+            "status_counts": dict(self._status_counts),
+            "rollbacks_logged": self._rollbacks_logged,
+            "health": self.health.state_dict(),
+            "logger": self.logger.state_dict(),
+            "checkpoints": None if self.checkpoints is None else self.checkpoints.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if int(state["version"]) != TRAINER_STATE_VERSION:
+            raise ValueError(
+                f"trainer state version {state['version']!r}: this hrrl reads "
+                f"{TRAINER_STATE_VERSION}"
+            )
+        self.counters = Counters(**state["counters"])
+        self.agent.load_state_dict(state["agent"])
+        self.replay.load_state_dict(state["replay"])
+        self.exploration.load_state_dict(state["exploration"])
+        self.task.load_state_dict(state["task"])
+        self.obs = np.asarray(state["obs"], dtype=np.float32)
+        self.best_metrics = dict(state["best_metrics"])
+        self.last_metrics = dict(state["last_metrics"])
+        self.history = list(state["history"])
+        self._status_counts = Counter(state["status_counts"])
+        self._rollbacks_logged = int(state["rollbacks_logged"])
+        self.health.load_state_dict(state["health"])
+        self.logger.load_state_dict(state["logger"])
+        if self.checkpoints is not None and state["checkpoints"] is not None:
+            self.checkpoints.load_state_dict(state["checkpoints"])
+        self._rate_window = (self.logger.elapsed, self.counters.env_steps, self.counters.updates)
+
+    def payload(self) -> CheckpointPayload:
+        """The checkpoint of this moment: optimizer tensors apart, arrays to npz, rest JSON."""
+        tree, tensors, arrays = state_tree.split(self.state_dict())
+        renamed = {
+            (OPTIMIZER_PREFIX + k if ".tensors.optim." in k else k): v for k, v in tensors.items()
+        }
+        tree["tensor_keys"] = {new: old for new, old in zip(renamed, tensors, strict=True)}
+        return CheckpointPayload(tensors=renamed, arrays=arrays, state=tree)
+
+    @staticmethod
+    def state_from_checkpoint(
+        state: dict[str, Any], tensors: dict[str, torch.Tensor], arrays: dict[str, np.ndarray]
+    ) -> dict[str, Any]:
+        """Rebuild :meth:`state_dict` output from a loaded checkpoint's three parts."""
+        tree = dict(state)
+        keys = tree.pop("tensor_keys")
+        original = {keys[k]: v for k, v in tensors.items()}
+        out: dict[str, Any] = state_tree.join(tree, original, arrays)
+        return out
+
+
+def _finite(value: float | None, default: float) -> float:
+    return default if value is None or not math.isfinite(value) else float(value)

@@ -1,0 +1,1 @@
+"""Gymnasium adapter: any discrete-action Gymnasium id as a task, its exact state, tuned presets."""

@@ -1,0 +1,363 @@
+"""Any Gymnasium environment with discrete actions and Box observations as a training task.
+
+::
+
+    gymnasium.make(env_id) x num_envs ──> step(actions) in a loop ──> StepOutcome
+          env i ends (terminated | truncated) ──> next_obs[i] = its final observation,
+                                                  obs[i]      = first obs of the next episode
+
+* **Termination vs truncation.** ``terminated`` (the pole fell, the car reached the flag) ends the
+  return; ``truncated`` (the ``TimeLimit``) does not: the trainer stores it as not-terminated so
+  the TD target still bootstraps from the final observation.
+* **Success** of an episode: its return reaches the environment spec's ``reward_threshold``
+  (CartPole-v1 475, Acrobot-v1 -100, MountainCar-v0 -110). An environment without a threshold
+  has no successes (``eval/success_rate`` is NaN; the best checkpoint then follows the return).
+* **Evaluation**: ``train.eval_count`` greedy episodes seeded ``train.eval_seed + k`` (fixed, so
+  every evaluation plays the same starts), all played at once in one batched forward pass per
+  step, on environments apart from the training ones. Metrics: ``eval/mean_return``,
+  ``eval/return_std``, ``eval/mean_length``, ``eval/success_rate`` (fraction of episodes at or
+  above the threshold) and ``eval/efficiency``, the mean return normalised to the range of
+  possible episode returns, ``(R - R_min) / (R_max - R_min)`` (:data:`RETURN_RANGES`: 0 to 500
+  for CartPole-v1, -500 to 0 for Acrobot-v1, -200 to 0 for MountainCar-v0), so the trainer's and
+  the checkpoint manager's "best = success, then efficiency" ranks by return among equal success
+  rates. For an id outside that table efficiency is the raw mean return (still monotone).
+* **Exact resume**: :meth:`GymTask.state_dict` holds each environment's RNG and every
+  plain-data attribute of the env and its wrappers (:mod:`hrrl.gym.state`): the whole state of
+  the classic-control and toy-text environments, so a resumed run continues mid-episode
+  bit-identically. An env holding other objects (Box2D, MuJoCo) is marked ``exact: False``;
+  loading then restores its RNG and starts a new episode (resume at an episode boundary), and
+  the trainer's first transition for that env after the load pairs the saved observation with
+  the new episode.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import gymnasium
+import numpy as np
+from gymnasium import spaces
+
+from hrrl.engine.task import EpisodeEnd, PolicyFn, StepOutcome
+from hrrl.errors import CheckpointError, EnvironmentMismatchError
+from hrrl.gym.state import env_state, load_env_state, restored_rng
+
+if TYPE_CHECKING:
+    from hrrl.experiment import ExperimentConfig
+
+#: Version of the layout :meth:`GymTask.state_dict` returns.
+STATE_VERSION = 1
+
+#: (lowest, highest) return of one episode, for ``eval/efficiency``.
+RETURN_RANGES: dict[str, tuple[float, float]] = {
+    "CartPole-v1": (0.0, 500.0),
+    "Acrobot-v1": (-500.0, 0.0),
+    "MountainCar-v0": (-200.0, 0.0),
+}
+
+
+def check_env_spaces(env_id: str, env: gymnasium.Env[Any, Any]) -> tuple[int, int, int]:
+    """``(obs_dim, n_actions, action_start)``, or :class:`EnvironmentMismatchError` saying what
+    the engine needs: a ``Discrete`` action space and a ``Box`` observation space."""
+    need = "hrrl's DQN engine needs a Discrete action space and a Box observation space"
+    act, obs = env.action_space, env.observation_space
+    if not isinstance(act, spaces.Discrete):
+        raise EnvironmentMismatchError(
+            f"env {env_id!r} has action space {act} ({type(act).__name__}): {need}; "
+            "continuous or multi-part actions need a different algorithm (or a discretising "
+            "wrapper registered as a new id)"
+        )
+    if not isinstance(obs, spaces.Box) or obs.dtype is None or obs.dtype.kind not in "biuf":
+        raise EnvironmentMismatchError(
+            f"env {env_id!r} has observation space {obs} ({type(obs).__name__}): {need}; "
+            "flatten dict/tuple/discrete observations into one numeric vector first "
+            "(e.g. gymnasium.wrappers.FlattenObservation, registered as a new id)"
+        )
+    return int(np.prod(obs.shape)), int(act.n), int(act.start)
+
+
+def make_env(env_id: str) -> gymnasium.Env[Any, Any]:
+    """``gymnasium.make(env_id)``, with an unknown id turned into a clear error."""
+    try:
+        return gymnasium.make(env_id)
+    except gymnasium.error.Error as exc:
+        raise EnvironmentMismatchError(
+            f"env.env_id={env_id!r} cannot be made: {exc} (give a registered Gymnasium id, "
+            "e.g. CartPole-v1)"
+        ) from exc
+
+
+class GymTask:
+    """``num_envs`` copies of ``gymnasium.make(env_id)``, stepped in a batch.
+
+    Env ``i``'s first episode is seeded from ``seed`` (a :class:`numpy.random.SeedSequence`
+    child); later episodes draw from that env's own ``np_random``, as Gymnasium intends.
+    """
+
+    def __init__(
+        self,
+        env_id: str,
+        *,
+        num_envs: int,
+        seed: int,
+        eval_episodes: int = 10,
+        eval_seed: int = 0,
+    ) -> None:
+        if num_envs < 1:
+            raise ValueError(f"num_envs={num_envs!r} is invalid: it must be >= 1")
+        if eval_episodes < 0:
+            raise ValueError(f"eval_episodes={eval_episodes!r} is invalid: it must be >= 0")
+        self.env_id = env_id
+        probe = make_env(env_id)
+        self.obs_dim, self.n_actions, self._action_start = check_env_spaces(env_id, probe)
+        spec = probe.spec
+        self.reward_threshold: float | None = (
+            None if spec is None or spec.reward_threshold is None else float(spec.reward_threshold)
+        )
+        probe.close()
+        self.num_envs = num_envs
+        self.envs = [make_env(env_id) for _ in range(num_envs)]
+        self.env_seeds = [
+            int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(num_envs)
+        ]
+        self.eval_episodes = eval_episodes
+        self.eval_seed = eval_seed
+        self._eval_envs: list[gymnasium.Env[Any, Any]] = []
+        self._returns = np.zeros(num_envs)
+        self._lengths = np.zeros(num_envs, dtype=np.int64)
+
+    @classmethod
+    def from_config(cls, config: ExperimentConfig, *, seed: int) -> GymTask:
+        """The task ``config.env.env_id`` names; evaluation from ``train.eval_count`` episodes
+        seeded from ``train.eval_seed``."""
+        env_id = config.env.env_id
+        if env_id is None:
+            raise ValueError("env.env_id is None: GymTask needs a Gymnasium id")
+        tc = config.train
+        return cls(
+            env_id,
+            num_envs=tc.num_envs,
+            seed=seed,
+            eval_episodes=tc.eval_count,
+            eval_seed=tc.eval_seed,
+        )
+
+    @property
+    def stage(self) -> int:
+        return 0
+
+    def _obs(self, obs: Any) -> np.ndarray:
+        return np.asarray(obs, dtype=np.float32).reshape(self.obs_dim)
+
+    def success(self, episode_return: float) -> bool:
+        """Whether an episode's return reaches the spec's threshold."""
+        return self.reward_threshold is not None and episode_return >= self.reward_threshold
+
+    def reset(self) -> np.ndarray:
+        obs = np.empty((self.num_envs, self.obs_dim), dtype=np.float32)
+        for i, env in enumerate(self.envs):
+            first, _ = env.reset(seed=self.env_seeds[i])
+            obs[i] = self._obs(first)
+        self._returns[:] = 0.0
+        self._lengths[:] = 0
+        return obs
+
+    def step(self, actions: np.ndarray) -> StepOutcome:
+        n = self.num_envs
+        next_obs = np.empty((n, self.obs_dim), dtype=np.float32)
+        rewards = np.empty(n, dtype=np.float32)
+        terminated = np.zeros(n, dtype=np.bool_)
+        truncated = np.zeros(n, dtype=np.bool_)
+        restarts: dict[int, np.ndarray] = {}  # env index -> first obs of its next episode
+        ended: list[EpisodeEnd] = []
+        for i, env in enumerate(self.envs):
+            o, r, term, trunc, _ = env.step(int(actions[i]) + self._action_start)
+            next_obs[i] = self._obs(o)
+            rewards[i] = r
+            terminated[i], truncated[i] = term, trunc
+            self._returns[i] += float(r)
+            self._lengths[i] += 1
+            if term or trunc:
+                ret = float(self._returns[i])
+                ended.append(
+                    EpisodeEnd(
+                        env_index=i,
+                        success=self.success(ret),
+                        episode_return=ret,
+                        length=int(self._lengths[i]),
+                        status="terminated" if term else "truncated",
+                        stage=0,
+                    )
+                )
+                self._returns[i], self._lengths[i] = 0.0, 0
+                first, _ = env.reset()
+                restarts[i] = self._obs(first)
+        obs = next_obs.copy()
+        for i, first_obs in restarts.items():
+            obs[i] = first_obs
+        return StepOutcome(
+            obs=obs,
+            next_obs=next_obs,
+            rewards=rewards,
+            terminated=terminated,
+            truncated=truncated,
+            ended=ended,
+        )
+
+    # --- evaluation ----------------------------------------------------------------------------
+    def evaluate(self, policy: PolicyFn) -> dict[str, float]:
+        """Greedy episodes seeded ``eval_seed + k``, played together (see the module doc)."""
+        if self.eval_episodes == 0:
+            return {}
+        while len(self._eval_envs) < self.eval_episodes:
+            self._eval_envs.append(make_env(self.env_id))
+        returns, lengths = play_episodes(
+            policy,
+            self._eval_envs[: self.eval_episodes],
+            seeds=[self.eval_seed + k for k in range(self.eval_episodes)],
+            obs_dim=self.obs_dim,
+            action_start=self._action_start,
+        )
+        return episode_metrics(self.env_id, returns, lengths, self.reward_threshold)
+
+    # --- state ---------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "version": STATE_VERSION,
+            "env_id": self.env_id,
+            "env_seeds": list(self.env_seeds),
+            "returns": self._returns.tolist(),
+            "lengths": self._lengths.tolist(),
+            "envs": [env_state(env) for env in self.envs],
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if int(state.get("version", -1)) != STATE_VERSION:
+            raise CheckpointError(
+                f"gym task state version {state.get('version')!r}: this hrrl reads {STATE_VERSION}"
+            )
+        if state["env_id"] != self.env_id or len(state["envs"]) != self.num_envs:
+            raise CheckpointError(
+                f"saved task is {len(state['envs'])} x {state['env_id']!r}, this one "
+                f"{self.num_envs} x {self.env_id!r}: build it with the saved config"
+            )
+        self.env_seeds = [int(s) for s in state["env_seeds"]]
+        self._returns = np.asarray(state["returns"], dtype=np.float64)
+        self._lengths = np.asarray(state["lengths"], dtype=np.int64)
+        for i, (env, saved) in enumerate(zip(self.envs, state["envs"], strict=True)):
+            if saved["exact"]:
+                load_env_state(env, saved)
+                continue
+            # Episode-boundary resume: the RNG continues, the episode restarts.
+            env.reset(seed=self.env_seeds[i])
+            if saved["rng"] is not None:
+                env.unwrapped._np_random = restored_rng(saved["rng"])
+            self._returns[i], self._lengths[i] = 0.0, 0
+
+    def close(self) -> None:
+        for env in (*self.envs, *self._eval_envs):
+            env.close()
+
+
+def play_episodes(
+    policy: PolicyFn,
+    envs: Sequence[gymnasium.Env[Any, Any]],
+    *,
+    seeds: Sequence[int],
+    obs_dim: int,
+    action_start: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One greedy episode per env (reset with its seed), all advanced together; returns the
+    episode returns and lengths. Finished envs stay out of the batch."""
+    n = len(envs)
+    obs = np.empty((n, obs_dim), dtype=np.float32)
+    for k, (env, seed) in enumerate(zip(envs, seeds, strict=True)):
+        first, _ = env.reset(seed=int(seed))
+        obs[k] = np.asarray(first, dtype=np.float32).reshape(obs_dim)
+    returns = np.zeros(n)
+    lengths = np.zeros(n, dtype=np.int64)
+    live = np.ones(n, dtype=np.bool_)
+    while live.any():
+        idx = np.flatnonzero(live)
+        actions = np.asarray(policy(obs[idx])).reshape(-1)
+        for j, k in enumerate(idx.tolist()):
+            o, r, term, trunc, _ = envs[k].step(int(actions[j]) + action_start)
+            returns[k] += float(r)
+            lengths[k] += 1
+            obs[k] = np.asarray(o, dtype=np.float32).reshape(obs_dim)
+            if term or trunc:
+                live[k] = False
+    return returns, lengths
+
+
+def episode_metrics(
+    env_id: str, returns: np.ndarray, lengths: np.ndarray, threshold: float | None
+) -> dict[str, float]:
+    """``eval/*`` metrics of finished greedy episodes (definitions in the module doc)."""
+    mean = float(np.mean(returns))
+    low, high = RETURN_RANGES.get(env_id, (math.nan, math.nan))
+    efficiency = (mean - low) / (high - low) if math.isfinite(low) else mean
+    return {
+        "eval/mean_return": mean,
+        "eval/return_std": float(np.std(returns)),
+        "eval/mean_length": float(np.mean(lengths)),
+        "eval/success_rate": (
+            math.nan if threshold is None else float(np.mean(returns >= threshold))
+        ),
+        "eval/efficiency": efficiency,
+    }
+
+
+def load_greedy_policy(path: Path | str, *, env_id: str) -> tuple[PolicyFn, Path]:
+    """The greedy policy of a run or checkpoint directory trained on ``env_id``, and the
+    checkpoint it came from. Refuses a checkpoint trained on another environment."""
+    import torch
+
+    from hrrl.engine.networks import make_network
+    from hrrl.persistence.store import resolve_checkpoint
+
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path} does not exist: give a run or checkpoint directory")
+    ck = resolve_checkpoint(path)
+    config = ck.state.get("config")
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{ck.path} holds no run config: it is not an hrrl training run")
+    trained_on = config.get("env", {}).get("env_id")
+    if trained_on != env_id:
+        fix = f"pass --env {trained_on}" if trained_on else "evaluate it with --suite"
+        what = repr(trained_on) if trained_on else "the number puzzle"
+        raise EnvironmentMismatchError(f"{ck.path} was trained on {what}, not {env_id!r}: {fix}")
+    meta = ck.state["agent"]["meta"]
+    prefix = "agent.tensors.online."
+    weights = {k[len(prefix) :]: v for k, v in ck.tensors.items() if k.startswith(prefix)}
+    network = make_network(
+        config["agent"]["network"],
+        obs_dim=int(meta["obs_dim"]),
+        n_actions=int(meta["n_actions"]),
+        hidden=int(config["agent"]["hidden"]),
+        generator=torch.Generator().manual_seed(0),
+    )
+    network.load_state_dict(weights)
+    network.eval()
+
+    def greedy(obs: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            q = network(torch.as_tensor(obs, dtype=torch.float32)).q
+        return q.argmax(dim=1).numpy().astype(np.int64)
+
+    return greedy, ck.path
+
+
+def evaluate_env(
+    env_id: str, policy: PolicyFn, *, episodes: int, seed: int = 0
+) -> dict[str, float]:
+    """Play ``episodes`` greedy episodes of ``env_id`` seeded ``seed + k``; ``eval/*`` metrics."""
+    task = GymTask(env_id, num_envs=1, seed=seed, eval_episodes=episodes, eval_seed=seed)
+    try:
+        return task.evaluate(policy)
+    finally:
+        task.close()

@@ -1,0 +1,185 @@
+"""Inference bundles: a trained policy as two small files, without optimizer or replay.
+
+::
+
+    bundle/
+      policy.safetensors   the online Q-network's weights (keys as in the network's state_dict)
+      policy.json          what is needed to play them, and where they came from:
+                           {"format": "hrrl-policy", "format_version": 1,
+                            "env": {reward, encoder, planner, actions},
+                            "agent": {network, hidden}, "obs_dim", "n_actions",
+                            "weights": {"file", "sha256", "bytes"},
+                            "source": {checkpoint, step, metrics, created, git_commit,
+                                       hrrl_version}, "hrrl_version", "exported"}
+
+``policy.json`` is written last, so a directory holding it is a complete bundle. Reading checks
+the format name and version, then the size and SHA-256 of the weights, and parses them only as
+safetensors (a pickle in their place is named and refused): loading a bundle never runs code.
+``hrrl eval``, ``hrrl solve`` and :meth:`hrrl.Policy.load` accept a bundle wherever they accept a
+checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from hrrl.errors import CheckpointError
+from hrrl.persistence import formats as io
+from hrrl.persistence.store import resolve_checkpoint
+
+__all__ = [
+    "BUNDLE_FORMAT",
+    "BUNDLE_VERSION",
+    "MANIFEST_FILE",
+    "WEIGHTS_FILE",
+    "Bundle",
+    "export_policy",
+    "is_bundle",
+    "read_bundle",
+]
+
+BUNDLE_FORMAT = "hrrl-policy"
+#: Version of the bundle layout; bump it when policy.json or the file set changes meaning.
+BUNDLE_VERSION = 1
+WEIGHTS_FILE = "policy.safetensors"
+MANIFEST_FILE = "policy.json"
+#: Tensor-key prefix of the online network inside a training checkpoint.
+ONLINE_PREFIX = "agent.tensors.online."
+_ENV_KEYS = ("reward", "encoder", "planner", "actions")
+_AGENT_KEYS = ("network", "hidden")
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A verified bundle in memory: everything :meth:`hrrl.Policy.from_parts` takes."""
+
+    env: dict[str, Any]
+    agent: dict[str, Any]
+    weights: dict[str, torch.Tensor]
+    obs_dim: int
+    path: Path
+    manifest: dict[str, Any]
+
+
+def is_bundle(path: Path | str) -> bool:
+    """Whether ``path`` is a bundle directory (or its ``policy.json``)."""
+    p = Path(path)
+    return (p / MANIFEST_FILE).is_file() or (p.name == MANIFEST_FILE and p.is_file())
+
+
+def export_policy(checkpoint: Path | str, out: Path | str, *, overwrite: bool = False) -> Path:
+    """Write the bundle of ``checkpoint`` (a checkpoint dir, or a run: its best) into ``out``.
+
+    ``out`` must not exist, be empty, or (with ``overwrite``) hold a bundle already.
+    """
+    ck = resolve_checkpoint(checkpoint)
+    config = ck.state.get("config")
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{ck.path} holds no run config: it is not an hrrl training run")
+    weights = {
+        k[len(ONLINE_PREFIX) :]: v for k, v in ck.tensors.items() if k.startswith(ONLINE_PREFIX)
+    }
+    if not weights:
+        raise CheckpointError(f"{ck.path} holds no online network weights ({ONLINE_PREFIX}*)")
+    target = Path(out)
+    if target.exists():
+        if not target.is_dir():
+            raise CheckpointError(f"--out {target} is a file: give a directory")
+        if any(target.iterdir()) and not (overwrite and is_bundle(target)):
+            raise CheckpointError(
+                f"--out {target} is not empty: choose a new directory"
+                + (" (or pass --force to replace the bundle there)" if is_bundle(target) else "")
+            )
+    target.mkdir(parents=True, exist_ok=True)
+    (target / MANIFEST_FILE).unlink(missing_ok=True)  # a half-replaced bundle is no bundle
+    weights_path = target / WEIGHTS_FILE
+    tmp = target / f".{WEIGHTS_FILE}.tmp"
+    io.write_safetensors(tmp, weights, {"format": "pt", "hrrl_bundle": str(BUNDLE_VERSION)})
+    os.replace(tmp, weights_path)
+    env, agent = config["env"], config["agent"]
+    manifest = {
+        "format": BUNDLE_FORMAT,
+        "format_version": BUNDLE_VERSION,
+        "env": {key: env[key] for key in _ENV_KEYS},
+        "agent": {key: agent[key] for key in _AGENT_KEYS},
+        "obs_dim": int(ck.state["agent"]["meta"]["obs_dim"]),
+        "n_actions": len(env["actions"]),
+        "weights": {
+            "file": WEIGHTS_FILE,
+            "sha256": io.sha256_file(weights_path),
+            "bytes": weights_path.stat().st_size,
+        },
+        "source": {"checkpoint": str(ck.path), "step": ck.step, "metrics": ck.metrics, **ck.meta},
+        "hrrl_version": io.package_version(),
+        "exported": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    io.check_jsonable(manifest, MANIFEST_FILE)
+    tmp = target / f".{MANIFEST_FILE}.tmp"
+    tmp.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+    io.fsync_path(tmp)
+    os.replace(tmp, target / MANIFEST_FILE)
+    io.fsync_path(target)
+    return target
+
+
+def read_bundle(path: Path | str) -> Bundle:
+    """Verify and load a bundle; any mismatch is a :class:`CheckpointError` naming it."""
+    root = Path(path)
+    if root.name == MANIFEST_FILE:
+        root = root.parent
+    manifest = _read_manifest(root)
+    entry = manifest["weights"]
+    file = root / WEIGHTS_FILE
+    if not file.is_file():
+        raise CheckpointError(f"{root}: {WEIGHTS_FILE} is missing")
+    size = file.stat().st_size
+    if size != entry.get("bytes"):
+        raise CheckpointError(
+            f"{root}: {WEIGHTS_FILE} has {size} bytes, {entry.get('bytes')} were exported "
+            "(truncated or altered): refused, export the bundle again"
+        )
+    if io.sha256_file(file) != entry.get("sha256"):
+        raise CheckpointError(
+            f"{root}: {WEIGHTS_FILE} fails its SHA-256 check (altered): refused, export the "
+            "bundle again"
+        )
+    return Bundle(
+        env=dict(manifest["env"]),
+        agent=dict(manifest["agent"]),
+        weights=io.read_safetensors(file),
+        obs_dim=int(manifest["obs_dim"]),
+        path=root,
+        manifest=manifest,
+    )
+
+
+def _read_manifest(root: Path) -> dict[str, Any]:
+    try:
+        manifest = json.loads((root / MANIFEST_FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise CheckpointError(f"{root} is not a bundle: {MANIFEST_FILE} is missing") from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{root}: {MANIFEST_FILE} is unreadable: {exc}") from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT:
+        raise CheckpointError(f"{root}: {MANIFEST_FILE} is not an {BUNDLE_FORMAT} manifest")
+    version = manifest.get("format_version")
+    if version != BUNDLE_VERSION:
+        raise CheckpointError(
+            f"{root}: bundle format_version {version!r} is not {BUNDLE_VERSION} (exported by "
+            f"hrrl {manifest.get('hrrl_version')}; export it again with this hrrl)"
+        )
+    for key, kind in (("env", dict), ("agent", dict), ("weights", dict), ("obs_dim", int)):
+        if not isinstance(manifest.get(key), kind):
+            raise CheckpointError(f"{root}: {MANIFEST_FILE} field {key!r} is missing or invalid")
+    missing = [k for k in _ENV_KEYS if k not in manifest["env"]]
+    missing += [k for k in _AGENT_KEYS if k not in manifest["agent"]]
+    if missing:
+        raise CheckpointError(f"{root}: {MANIFEST_FILE} lacks {missing}")
+    return manifest

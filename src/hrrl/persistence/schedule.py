@@ -1,0 +1,106 @@
+"""The trainer's side of checkpointing: save on schedule, keep training when the disk says no.
+
+The store itself (layout, atomic writes, checksums, rotation, ``best``) is :mod:`hrrl.persistence.store`;
+this module only decides *when* to save and records saves that failed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from hrrl.persistence.store import (
+    CheckpointConfig,
+    CheckpointPayload,
+    CheckpointSaveError,
+    save_checkpoint,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SaveFailure:
+    """A save that did not happen: the environment step, when (UTC) and why."""
+
+    step: int
+    time: str
+    error: str
+
+
+class CheckpointManager:
+    """Saves on schedule and keeps training going when the disk says no.
+
+    A save is due when the environment step reaches ``next_due``; after any attempt, ``next_due``
+    moves to the next multiple of ``every_steps`` above the step, so a full disk costs one
+    attempt per interval, not one per step. Failed saves are logged and kept in ``failures``
+    (and in :meth:`state_dict`, so a resumed run still shows them).
+    """
+
+    def __init__(self, run_dir: Path | str, config: CheckpointConfig) -> None:
+        self.run_dir = Path(run_dir)
+        self.config = config
+        self.next_due = config.every_steps
+        self.failures: list[SaveFailure] = []
+        self.last_saved: Path | None = None
+
+    def due(self, env_step: int) -> bool:
+        return self.config.enabled and env_step >= self.next_due
+
+    def maybe_save(
+        self,
+        env_step: int,
+        provider: Callable[[], CheckpointPayload],
+        metrics: Mapping[str, Any],
+    ) -> Path | None:
+        """Save when due; ``provider`` is called only then. Returns the new directory or None."""
+        if not self.due(env_step):
+            return None
+        return self.save(env_step, provider, metrics)
+
+    def save(
+        self,
+        env_step: int,
+        provider: Callable[[], CheckpointPayload],
+        metrics: Mapping[str, Any],
+    ) -> Path | None:
+        """Save now (e.g. at the end of training); None when disabled or when the save failed."""
+        if not self.config.enabled:
+            return None
+        every = self.config.every_steps
+        self.next_due = (env_step // every + 1) * every
+        payload = provider()
+        try:
+            path = save_checkpoint(
+                self.run_dir,
+                env_step,
+                tensors=payload.tensors,
+                arrays=payload.arrays,
+                state=payload.state,
+                metrics=metrics,
+                keep_last=self.config.keep_last,
+                replace=True,
+            )
+        except CheckpointSaveError as exc:
+            now = datetime.now(UTC).isoformat(timespec="seconds")
+            self.failures.append(SaveFailure(step=env_step, time=now, error=str(exc)))
+            logger.warning("checkpoint at step %d failed, training goes on: %s", env_step, exc)
+            return None
+        self.last_saved = path
+        return path
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "next_due": self.next_due,
+            "failures": [[f.step, f.time, f.error] for f in self.failures],
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.next_due = int(state["next_due"])
+        self.failures = [
+            SaveFailure(step=int(s), time=str(t), error=str(e)) for s, t, e in state["failures"]
+        ]

@@ -1,0 +1,397 @@
+"""Checkpoints: atomic, verified, pickle-free snapshots of a run (DESIGN §4).
+
+The store is generic: it knows tensors, numpy arrays and JSON, never puzzles or agents. The
+trainer gathers its ``state_dict()`` parts into a :class:`CheckpointPayload`; this module decides
+how they land on disk::
+
+    runs/<name>/checkpoints/
+      step-000050000/
+        model.safetensors      every tensor whose key does NOT start with "optimizer."
+                               (by convention "online.*", "target.*")
+        optimizer.safetensors  every tensor whose key starts with "optimizer."
+        replay.npz             the numpy arrays (replay storage, priorities), allow_pickle=False
+        state.json             schema and package version, git commit, UTC time, step, metrics,
+                               SHA-256 and size of the three files above, and the JSON state
+      step-000100000/ ...
+      best   -> step-...       highest (eval/success_rate, eval/efficiency), never rotated away
+      latest -> step-...       the most recent completed save
+
+Crash safety: a save writes everything into a hidden ``.tmp-*`` sibling, fsyncs each file and the
+directory, renames it to ``step-*`` in one ``os.rename``, and only then moves ``latest`` and
+``best`` (each an ``os.replace`` of a fresh symlink). A crash at any instant leaves either no new
+``step-*`` directory or a complete one; earlier checkpoints are never touched before the new one
+is in place. Rotation then deletes the oldest beyond ``keep_last``, except the ``best`` one.
+One writer per run directory is assumed (a save sweeps stale ``.tmp-*`` / ``.trash-*`` entries).
+
+Loading verifies every SHA-256 before parsing anything, and parses only safetensors, ``.npz``
+with ``allow_pickle=False`` and JSON, so a crafted pickle is refused even when an attacker has
+also rewritten the checksums in ``state.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import uuid
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from hrrl.errors import CheckpointError, ConfigError, field_error
+from hrrl.persistence import formats as io
+from hrrl.persistence.formats import (
+    CHECKPOINT_SCHEMA_VERSION,
+    CHECKPOINTS_DIR,
+    DATA_FILES,
+    MODEL_FILE,
+    OPTIMIZER_FILE,
+    REPLAY_FILE,
+    STATE_FILE,
+    checkpoints_dir,
+    verify_checkpoint,
+)
+
+__all__ = [
+    "BEST_LINK",
+    "CHECKPOINTS_DIR",
+    "CHECKPOINT_SCHEMA_VERSION",
+    "DATA_FILES",
+    "LATEST_LINK",
+    "MODEL_FILE",
+    "OPTIMIZER_FILE",
+    "OPTIMIZER_PREFIX",
+    "REPLAY_FILE",
+    "STATE_FILE",
+    "CheckpointConfig",
+    "CheckpointInfo",
+    "CheckpointPayload",
+    "CheckpointSaveError",
+    "CheckpointWarning",
+    "LoadedCheckpoint",
+    "checkpoints_dir",
+    "find_latest_valid",
+    "list_checkpoints",
+    "load_checkpoint",
+    "refresh_links",
+    "resolve_checkpoint",
+    "save_checkpoint",
+    "verify_checkpoint",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Tensor keys with this prefix go to optimizer.safetensors, all others to model.safetensors.
+OPTIMIZER_PREFIX = "optimizer."
+LATEST_LINK = "latest"
+BEST_LINK = "best"
+#: Metric keys ranking checkpoints for ``best``: success first, efficiency breaks ties.
+SUCCESS_METRIC = "eval/success_rate"
+EFFICIENCY_METRIC = "eval/efficiency"
+
+
+class CheckpointWarning(UserWarning):
+    """A checkpoint was skipped (corrupt, truncated, altered) and an older one used instead."""
+
+
+class CheckpointSaveError(CheckpointError):
+    """A save failed for a reason outside the program (disk full, no permission)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckpointConfig:
+    """When to save and how many checkpoints to keep."""
+
+    every_steps: int = 50_000
+    """Save a checkpoint every this many environment steps."""
+    keep_last: int = 3
+    """Keep this many most recent checkpoints; older ones are deleted, except the best."""
+    enabled: bool = True
+    """Write checkpoints at all (off for quick experiments and tests)."""
+
+    def __post_init__(self) -> None:
+        for name in ("every_steps", "keep_last"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise field_error(ConfigError, name, value, "use a positive integer")
+        if not isinstance(self.enabled, bool):
+            raise field_error(ConfigError, "enabled", self.enabled, "use true or false")
+
+
+@dataclass(frozen=True)
+class CheckpointPayload:
+    """What the trainer hands over: tensors, arrays and JSON state (see module doc for keys)."""
+
+    tensors: dict[str, torch.Tensor]
+    arrays: dict[str, np.ndarray]
+    state: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class LoadedCheckpoint:
+    """A verified checkpoint in memory. ``tensors`` merges model and optimizer tensors (CPU)."""
+
+    tensors: dict[str, torch.Tensor]
+    arrays: dict[str, np.ndarray]
+    state: dict[str, Any]
+    metrics: dict[str, Any]
+    path: Path
+    step: int
+    meta: dict[str, Any] = field(default_factory=dict)
+    """schema_version, hrrl_version, git_commit, created."""
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    """One row of :func:`list_checkpoints`."""
+
+    step: int
+    path: Path
+    created: str | None
+    metrics: dict[str, Any]
+    size_bytes: int
+    valid: bool
+    reason: str | None
+    is_best: bool
+    is_latest: bool
+
+
+# --- save -------------------------------------------------------------------------------------
+
+
+def _rank(metrics: Mapping[str, Any]) -> tuple[float, float] | None:
+    """Sort key for ``best``; None when the checkpoint carries no evaluation."""
+
+    def number(key: str) -> float | None:
+        value = metrics.get(key)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return None
+        return float(value) if math.isfinite(value) else None
+
+    success = number(SUCCESS_METRIC)
+    if success is None:
+        return None
+    efficiency = number(EFFICIENCY_METRIC)
+    return (success, -math.inf if efficiency is None else efficiency)
+
+
+def _best_name(ckdir: Path) -> str | None:
+    """Directory with the highest rank (earliest step on ties), from each state.json."""
+    best: tuple[tuple[float, float], str] | None = None
+    for _, path in io.step_dirs(ckdir):
+        try:
+            rank = _rank(io.read_manifest(path)["metrics"])
+        except CheckpointError:
+            continue
+        if rank is not None and (best is None or rank > best[0]):
+            best = (rank, path.name)
+    return None if best is None else best[1]
+
+
+def refresh_links(run_dir: Path | str, *, latest: str | None = None) -> None:
+    """Point ``latest`` at ``latest`` (default: the newest step) and ``best`` at the best rank.
+
+    Used after every save, and after a rollback moved checkpoints away. With no ranked
+    checkpoint ``best`` stays where it is, unless its target is gone: a dangling link is removed.
+    """
+    ckdir = checkpoints_dir(run_dir)
+    names = [path.name for _, path in io.step_dirs(ckdir)]
+    for link, name in (
+        (LATEST_LINK, latest or (names[-1] if names else None)),
+        (BEST_LINK, _best_name(ckdir)),
+    ):
+        current = io.link_target(ckdir / link)
+        if name is None and current is not None and current not in names:
+            (ckdir / link).unlink()
+        elif name is not None and name != current:
+            io.atomic_symlink(ckdir / link, name)
+
+
+def _rotate(ckdir: Path, keep_last: int | None) -> None:
+    """Delete stale temporaries and all but the newest ``keep_last`` (never best or latest)."""
+    for entry in ckdir.iterdir():
+        if entry.name.startswith((".tmp-", ".trash-")) and entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+        elif entry.name.startswith((f".{LATEST_LINK}.tmp-", f".{BEST_LINK}.tmp-")):
+            entry.unlink(missing_ok=True)
+    if keep_last is None:
+        return
+    protected = {io.link_target(ckdir / BEST_LINK), io.link_target(ckdir / LATEST_LINK)}
+    for _, path in io.step_dirs(ckdir)[:-keep_last]:
+        if path.name not in protected:
+            io.remove_tree(path)
+
+
+def save_checkpoint(
+    run_dir: Path | str,
+    step: int,
+    *,
+    tensors: Mapping[str, torch.Tensor],
+    arrays: Mapping[str, np.ndarray],
+    state: Mapping[str, Any],
+    metrics: Mapping[str, Any],
+    keep_last: int | None = None,
+    replace: bool = False,
+) -> Path:
+    """Write ``runs/<name>/checkpoints/step-{step:09d}/`` atomically and move the links.
+
+    ``replace`` lets a resumed run overwrite a same-step checkpoint left by an abandoned
+    timeline. Bad input raises :class:`CheckpointError` before anything is written; a failing
+    file system raises :class:`CheckpointSaveError` after removing the temporary directory.
+    """
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise CheckpointError(f"step={step!r} is invalid: use a non-negative integer")
+    io.check_jsonable(dict(state), "state")
+    io.check_jsonable(dict(metrics), "metrics")
+    model = {k: v for k, v in tensors.items() if not k.startswith(OPTIMIZER_PREFIX)}
+    optim = {k: v for k, v in tensors.items() if k.startswith(OPTIMIZER_PREFIX)}
+    ckdir = Path(run_dir) / CHECKPOINTS_DIR
+    final = ckdir / f"step-{step:09d}"
+    tmp = ckdir / f".tmp-{final.name}-{uuid.uuid4().hex}"
+    try:
+        ckdir.mkdir(parents=True, exist_ok=True)
+        if final.exists() and not replace:
+            raise CheckpointError(f"{final} already exists (pass replace=True to overwrite)")
+        tmp.mkdir()
+        tag = {"format": "pt", "hrrl_schema": str(CHECKPOINT_SCHEMA_VERSION)}
+        io.write_safetensors(tmp / MODEL_FILE, model, tag)
+        io.write_safetensors(tmp / OPTIMIZER_FILE, optim, tag)
+        io.write_npz(tmp / REPLAY_FILE, arrays)
+        files = {
+            name: {"sha256": io.sha256_file(tmp / name), "bytes": (tmp / name).stat().st_size}
+            for name in DATA_FILES
+        }
+        manifest = {
+            "schema_version": CHECKPOINT_SCHEMA_VERSION,
+            "step": step,
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "hrrl_version": io.package_version(),
+            "git_commit": io.git_commit(),
+            "metrics": dict(metrics),
+            "files": files,
+            "state": dict(state),
+        }
+        (tmp / STATE_FILE).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+        io.fsync_path(tmp / STATE_FILE)
+        io.fsync_path(tmp)
+        if final.exists():
+            io.remove_tree(final)
+        os.rename(tmp, final)
+        io.fsync_path(ckdir)
+    except BaseException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise CheckpointSaveError(f"cannot save checkpoint {final}: {exc}") from exc
+        raise
+    try:
+        refresh_links(ckdir, latest=final.name)
+    except OSError as exc:
+        raise CheckpointSaveError(f"saved {final} but could not move latest/best: {exc}") from exc
+    try:
+        _rotate(ckdir, keep_last)
+    except OSError as exc:
+        message = f"checkpoint rotation in {ckdir} failed: {exc}"
+        logger.warning(message)
+        warnings.warn(message, CheckpointWarning, stacklevel=2)
+    return final
+
+
+# --- load -------------------------------------------------------------------------------------
+
+
+def load_checkpoint(path: Path | str) -> LoadedCheckpoint:
+    """Verify every checksum, then load tensors, arrays and state (never through pickle)."""
+    ckpt = Path(path)
+    manifest = verify_checkpoint(ckpt)
+    model = io.read_safetensors(ckpt / MODEL_FILE)
+    optim = io.read_safetensors(ckpt / OPTIMIZER_FILE)
+    if any(k.startswith(OPTIMIZER_PREFIX) for k in model) or any(
+        not k.startswith(OPTIMIZER_PREFIX) for k in optim
+    ):
+        raise CheckpointError(f"{ckpt.name}: tensor keys are in the wrong file")
+    meta = {k: manifest.get(k) for k in ("schema_version", "hrrl_version", "git_commit", "created")}
+    return LoadedCheckpoint(
+        tensors={**model, **optim},
+        arrays=io.read_npz(ckpt / REPLAY_FILE),
+        state=manifest["state"],
+        metrics=manifest["metrics"],
+        path=ckpt,
+        step=manifest["step"],
+        meta=meta,
+    )
+
+
+def _skip(path: Path, exc: CheckpointError) -> None:
+    message = f"skipping checkpoint {path}: {exc}"
+    logger.warning(message)
+    warnings.warn(message, CheckpointWarning, stacklevel=3)
+
+
+def find_latest_valid(run_dir: Path | str) -> LoadedCheckpoint:
+    """Load the newest checkpoint (by step) that verifies, warning about each one skipped."""
+    ckdir = checkpoints_dir(run_dir)
+    candidates = io.step_dirs(ckdir)
+    for _, path in reversed(candidates):
+        try:
+            return load_checkpoint(path)
+        except CheckpointError as exc:
+            _skip(path, exc)
+    raise CheckpointError(
+        f"no valid checkpoint in {ckdir} ({len(candidates)} found, all invalid)"
+        if candidates
+        else f"no checkpoint in {ckdir}"
+    )
+
+
+def resolve_checkpoint(path: Path | str) -> LoadedCheckpoint:
+    """Load what ``path`` names: a checkpoint directory, or a run (its best, else latest valid)."""
+    target = Path(path)
+    if io.STEP_DIR.match(target.name) or (target / STATE_FILE).exists():
+        return load_checkpoint(target)
+    ckdir = checkpoints_dir(target)
+    best = ckdir / BEST_LINK
+    if best.exists():
+        try:
+            return load_checkpoint(best.resolve())
+        except CheckpointError as exc:
+            _skip(best, exc)
+    return find_latest_valid(ckdir)
+
+
+def list_checkpoints(run_dir: Path | str) -> list[CheckpointInfo]:
+    """Every ``step-*`` directory of a run, by step, verified (checksums) and described."""
+    ckdir = checkpoints_dir(run_dir)
+    best, latest = io.link_target(ckdir / BEST_LINK), io.link_target(ckdir / LATEST_LINK)
+    rows = []
+    for step, path in io.step_dirs(ckdir):
+        reason: str | None = None
+        try:
+            manifest = verify_checkpoint(path)
+        except CheckpointError as exc:
+            reason = str(exc)
+            try:
+                manifest = io.read_manifest(path)
+            except CheckpointError:
+                manifest = {}
+        rows.append(
+            CheckpointInfo(
+                step=step,
+                path=path,
+                created=manifest.get("created"),
+                metrics=dict(manifest.get("metrics") or {}),
+                size_bytes=io.directory_size(path),
+                valid=reason is None,
+                reason=reason,
+                is_best=path.name == best,
+                is_latest=path.name == latest,
+            )
+        )
+    return rows

@@ -1,0 +1,305 @@
+"""The number puzzle as a Gymnasium environment (DESIGN §1), and batched collection built on it.
+
+:class:`PuzzleEnv` is the one place an episode moves: it asks :meth:`Puzzle.status_after` (the
+single step rule in ``puzzle.py``) what a landing means and asks the reward scheme what it is
+worth. :class:`PuzzleVecEnv` steps N such environments (wrapped however the caller likes) in a
+plain loop, without Gymnasium's auto-reset, so the trainer decides which puzzle comes next.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from hrrl.errors import PuzzleError, field_error
+from hrrl.puzzle.core import DEFAULT_ACTIONS, MAX_NUMBER, MAX_STEPS_LIMIT, Puzzle, Status
+from hrrl.puzzle.rewards import RewardScheme, Transition, make_reward
+
+#: Gymnasium id registered by ``import hrrl``.
+ENV_ID = "hrrl/NumberPuzzle-v0"
+#: Draws a puzzle from the environment's own generator (``self.np_random``).
+PuzzleGenerator = Callable[[np.random.Generator], Puzzle]
+
+
+class PuzzleEnv(gym.Env[np.ndarray, np.int64]):
+    """Reach ``target`` exactly by adding actions, never landing on a forbidden number.
+
+    **Puzzles.** Each episode plays one :class:`~hrrl.puzzle.core.Puzzle`, given by
+    ``reset(options={"puzzle": p})`` or drawn as ``generator(self.np_random)``. The action set is
+    fixed when the environment is built (``actions``, default ``(1, 3, 5)``); a puzzle with a
+    different action set (other values or another order) is refused with a ``PuzzleError``.
+
+    **Action space.** ``Discrete(len(actions))``: action ``i`` adds ``actions[i]``.
+
+    **Observation space.** ``Box(int64, shape=(4,))``, the raw numbers
+    ``[current, target, step, max_steps]``, where ``step`` counts the steps taken so far::
+
+        low  = [-MAX_NUMBER,              -MAX_NUMBER, 0,               1              ]
+        high = [ MAX_NUMBER + max_action,  MAX_NUMBER, MAX_STEPS_LIMIT, MAX_STEPS_LIMIT]
+
+    (``current`` may end up to ``max_action - 1`` past the target on an overshoot.)
+
+    **Reward.** ``reward_scheme(Transition(puzzle, prev, x, step, status, goal=target))``, where
+    the scheme is ``make_reward(reward)`` for a name (``"ordered"`` by default, ``"legacy"``) or
+    the given :class:`~hrrl.puzzle.rewards.RewardScheme`. A hierarchy wrapper recomputes it with its own
+    subgoal through ``env.unwrapped.reward_scheme``.
+
+    **Episode end.** After each step, in this order (``Puzzle.status_after``): ``SUCCESS`` (hit the
+    target), ``FORBIDDEN``, ``OVERSHOOT`` end the episode with ``terminated=True``; ``MAX_STEPS``
+    (the step budget is spent) ends it with ``truncated=True, terminated=False``. Stepping an
+    ended episode raises ``gymnasium.error.ResetNeeded``.
+
+    **Info.** ``{"status": Status value (str), "current": int, "step": int}``.
+    """
+
+    metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012 (Gymnasium's class attribute)
+
+    def __init__(
+        self,
+        *,
+        reward: str | RewardScheme = "ordered",
+        generator: PuzzleGenerator | None = None,
+        actions: Iterable[int] = DEFAULT_ACTIONS,
+    ) -> None:
+        # Validate the action set exactly as a puzzle would (positive, distinct integers).
+        self.actions: tuple[int, ...] = Puzzle(
+            target=1, forbidden=frozenset(), actions=tuple(actions), max_steps=1
+        ).actions
+        self.reward_scheme: RewardScheme = (
+            make_reward(reward) if isinstance(reward, str) else reward
+        )
+        self.generator = generator
+        self.action_space = spaces.Discrete(len(self.actions))
+        high_current = MAX_NUMBER + max(self.actions)
+        self.observation_space = spaces.Box(
+            low=np.array([-MAX_NUMBER, -MAX_NUMBER, 0, 1], dtype=np.int64),
+            high=np.array(
+                [high_current, MAX_NUMBER, MAX_STEPS_LIMIT, MAX_STEPS_LIMIT], dtype=np.int64
+            ),
+            dtype=np.int64,
+        )
+        self.puzzle: Puzzle | None = None
+        self.current = 0
+        self.steps = 0
+        self.status = Status.IN_PROGRESS
+
+    # --- Gymnasium API ----------------------------------------------------------------------------
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        options = dict(options or {})
+        puzzle = options.pop("puzzle", None)
+        if options:
+            raise ValueError(
+                f"reset options {sorted(options)} are unknown: the only option is 'puzzle'"
+            )
+        if puzzle is None:
+            if self.generator is None:
+                raise PuzzleError(
+                    "reset() needs a puzzle: pass options={'puzzle': Puzzle(...)} or build "
+                    "PuzzleEnv(generator=...)"
+                )
+            puzzle = self.generator(self.np_random)
+        self.puzzle = self._accept(puzzle)
+        self.current = self.puzzle.start
+        self.steps = 0
+        self.status = Status.IN_PROGRESS
+        return self._obs(), self._info()
+
+    def step(
+        self, action: int | np.integer
+    ) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        if self.puzzle is None:
+            raise gym.error.ResetNeeded("step() before reset(): call reset() first")
+        if self.status.terminal:
+            raise gym.error.ResetNeeded(
+                f"step() after the episode ended with {self.status.value}: call reset() first"
+            )
+        if isinstance(action, bool) or not self.action_space.contains(action):
+            raise ValueError(
+                f"action={action!r} is invalid: give an integer in [0, {len(self.actions) - 1}]"
+            )
+        prev = self.current
+        self.current = prev + self.actions[int(action)]
+        self.steps += 1
+        self.status = self.puzzle.status_after(self.current, self.steps)
+        reward = self.reward_scheme(
+            Transition(
+                puzzle=self.puzzle,
+                prev=prev,
+                x=self.current,
+                step=self.steps,
+                status=self.status,
+                goal=self.puzzle.target,
+            )
+        )
+        truncated = self.status is Status.MAX_STEPS
+        terminated = self.status.terminal and not truncated
+        return self._obs(), float(reward), terminated, truncated, self._info()
+
+    # --- checkpointing ----------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """The episode in progress and the RNG, as plain data."""
+        return {
+            "puzzle": None if self.puzzle is None else self.puzzle.to_dict(),
+            "current": self.current,
+            "steps": self.steps,
+            "status": self.status.value,
+            "rng": self.np_random.bit_generator.state,
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        puzzle = state["puzzle"]
+        self.puzzle = None if puzzle is None else self._accept(Puzzle.from_dict(puzzle))
+        self.current = int(state["current"])
+        self.steps = int(state["steps"])
+        self.status = Status(state["status"])
+        rng_state = dict(state["rng"])
+        bit_generator = getattr(np.random, rng_state["bit_generator"])()
+        bit_generator.state = rng_state
+        self.np_random = np.random.Generator(bit_generator)
+
+    # --- helpers ----------------------------------------------------------------------------------
+    def _accept(self, puzzle: object) -> Puzzle:
+        if not isinstance(puzzle, Puzzle):
+            raise field_error(
+                PuzzleError, "puzzle", type(puzzle).__name__, "pass a hrrl.puzzle.core.Puzzle"
+            )
+        if puzzle.actions != self.actions:
+            raise field_error(
+                PuzzleError,
+                "actions",
+                list(puzzle.actions),
+                f"this environment plays actions {list(self.actions)} (same order); build a "
+                f"PuzzleEnv(actions={list(puzzle.actions)}) for this puzzle",
+            )
+        return puzzle
+
+    def _obs(self) -> np.ndarray:
+        assert self.puzzle is not None
+        p = self.puzzle
+        return np.array([self.current, p.target, self.steps, p.max_steps], dtype=np.int64)
+
+    def _info(self) -> dict[str, Any]:
+        return {"status": self.status.value, "current": self.current, "step": self.steps}
+
+
+class PuzzleVecEnv:
+    """N independent environments stepped in one call; a finished one waits for the caller.
+
+    Built on the scalar environments (each any ``gymnasium.Env``, typically a ``PuzzleEnv`` under
+    a hierarchy wrapper and an encoder), so the rules exist once. Unlike ``gymnasium.vector`` there
+    is no auto-reset: when env ``i`` ends, ``step`` returns its *final* observation and env ``i``
+    stays finished until ``reset_one(i, puzzle)``. Observations are stacked along axis 0.
+
+    ``step(actions)`` requires every env to be running; ``step(actions, active=mask)`` steps only
+    the masked ones (the others report their last observation, reward 0, both flags False and an
+    empty info), for the tail of an evaluation where puzzles run out before envs do.
+    """
+
+    def __init__(self, env_fns: Sequence[Callable[[], gym.Env[Any, Any]]]) -> None:
+        if not env_fns:
+            raise ValueError("env_fns=[] is invalid: give at least one environment factory")
+        self.envs: list[gym.Env[Any, Any]] = [fn() for fn in env_fns]
+        self.num_envs = len(self.envs)
+        self.running = np.zeros(self.num_envs, dtype=bool)
+        self._obs: list[Any] = [None] * self.num_envs
+
+    def reset(
+        self, puzzles: Sequence[Puzzle | None] | None = None, *, seed: int | None = None
+    ) -> tuple[np.ndarray, list[dict[str, Any]]]:
+        """Reset every env, env ``i`` with ``puzzles[i]`` (None: its generator) and seed ``seed+i``."""
+        if puzzles is not None and len(puzzles) != self.num_envs:
+            raise ValueError(
+                f"puzzles has {len(puzzles)} entries: give one per env ({self.num_envs})"
+            )
+        infos = []
+        for i in range(self.num_envs):
+            puzzle = None if puzzles is None else puzzles[i]
+            _, info = self.reset_one(i, puzzle, seed=None if seed is None else seed + i)
+            infos.append(info)
+        return self._stacked(), infos
+
+    def reset_one(
+        self, i: int, puzzle: Puzzle | None = None, *, seed: int | None = None
+    ) -> tuple[Any, dict[str, Any]]:
+        """Start env ``i`` on ``puzzle`` (None: its generator); returns its first observation."""
+        options = None if puzzle is None else {"puzzle": puzzle}
+        obs, info = self.envs[i].reset(seed=seed, options=options)
+        self._obs[i] = obs
+        self.running[i] = True
+        return obs, info
+
+    def step(
+        self, actions: np.ndarray | Sequence[int], *, active: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
+        """Step the envs: ``(obs[N], rewards[N], terminated[N], truncated[N], infos)``."""
+        actions = np.asarray(actions)
+        if actions.shape[:1] != (self.num_envs,):
+            raise ValueError(
+                f"actions has shape {actions.shape}: give one action per env ({self.num_envs},)"
+            )
+        mask = np.ones(self.num_envs, dtype=bool) if active is None else np.asarray(active, bool)
+        idle = np.flatnonzero(mask & ~self.running)
+        if idle.size:
+            raise gym.error.ResetNeeded(
+                f"env {int(idle[0])} has finished: call reset_one({int(idle[0])}, puzzle) or "
+                "leave it out with active=mask"
+            )
+        rewards = np.zeros(self.num_envs, dtype=np.float64)
+        terminated = np.zeros(self.num_envs, dtype=bool)
+        truncated = np.zeros(self.num_envs, dtype=bool)
+        infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
+        for i in np.flatnonzero(mask):
+            obs, reward, term, trunc, info = self.envs[i].step(actions[i])
+            self._obs[i] = obs
+            rewards[i], terminated[i], truncated[i], infos[i] = reward, term, trunc, info
+            if term or trunc:
+                self.running[i] = False
+        return self._stacked(), rewards, terminated, truncated, infos
+
+    def close(self) -> None:
+        for env in self.envs:
+            env.close()
+
+    # --- checkpointing ----------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Each env's layers that can be saved (outermost first), the running mask, the last obs."""
+        return {
+            "envs": [[layer.state_dict() for layer in _saveable_layers(e)] for e in self.envs],
+            "running": self.running.copy(),
+            "obs": [None if o is None else np.array(o, copy=True) for o in self._obs],
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        if len(state["envs"]) != self.num_envs:
+            raise ValueError(
+                f"state holds {len(state['envs'])} envs: this PuzzleVecEnv has {self.num_envs}"
+            )
+        for env, layer_states in zip(self.envs, state["envs"], strict=True):
+            for layer, layer_state in zip(_saveable_layers(env), layer_states, strict=True):
+                layer.load_state_dict(layer_state)
+        self.running = np.array(state["running"], dtype=bool)
+        self._obs = list(state["obs"])
+
+    def _stacked(self) -> np.ndarray:
+        if any(o is None for o in self._obs):
+            raise gym.error.ResetNeeded("some envs were never reset: call reset() first")
+        return np.stack([np.asarray(o) for o in self._obs])
+
+
+def _saveable_layers(env: gym.Env[Any, Any]) -> list[Any]:
+    """The wrapper chain from ``env`` down to the base env, keeping layers with ``state_dict``."""
+    layers: list[Any] = []
+    layer: Any = env
+    while True:
+        if callable(getattr(type(layer), "state_dict", None)):
+            layers.append(layer)
+        if not isinstance(layer, gym.Wrapper):
+            return layers
+        layer = layer.env

@@ -1,0 +1,302 @@
+"""Reward schemes: what one step of the number puzzle is worth.
+
+Two schemes, chosen by name with :func:`make_reward`:
+
+``legacy``  the original prototype, kept for the baseline preset and the ablation::
+
+                SUCCESS 100 - step | FORBIDDEN -50 | OVERSHOOT -20 | MAX_STEPS -10
+                otherwise +10 if |goal - x| < |goal - prev| ("progress") else -1
+
+            Its flaws are the point of the red-team test ``tests/red_team/test_gap3_reward.py``:
+            every non-terminal step forward earns +10, so the longest episode pays best (the
+            return-maximising policy dawdles), and a long failure outscores a short success
+            (``hrrl check-reward --reward legacy`` prints concrete cases).
+
+``ordered`` the fix (default). With ``M = max action``, ``N = max_steps``, ``T = target``::
+
+                r = (min(x, T) - prev) / M          progress, in action units
+                    - c / N                          step cost, c = 1 over a full budget
+                    + S  if SUCCESS                  S = +2
+                    + F  if FORBIDDEN, OVERSHOOT or MAX_STEPS     F = -2
+
+Why ordered is ordered (undiscounted returns, as ``hrrl check-reward`` checks them)
+------------------------------------------------------------------------------------
+The progress term is potential-based shaping (Ng, Harada & Russell 1999) with
+``Phi(x) = min(x, T) / M`` and gamma = 1: ``prev < T`` on every step (a step starts from a
+non-terminal number), so ``(min(x, T) - prev) / M = Phi(x) - Phi(prev)`` and the terms telescope
+over an episode to ``Phi(x_end) - Phi(start)``. Write ``P = gap / M`` and let ``k`` be the
+episode length (``1 <= k <= N``):
+
+* a success ends on ``T``: its return is exactly ``P + S - c k / N >= P + S - c``;
+* a failure ends on some ``x_end`` with ``min(x_end, T) <= T``: its return is
+  ``<= P + F - c / N`` (progress at most ``P``, at least one step paid).
+
+So ``success - failure >= S - F - c (1 - 1/N) > 0`` whenever ``S - F >= c > 0``. With the
+defaults (S, F, c) = (2, -2, 1) every success beats every failure by at least ``3 + 1/N``, at
+every step count, for every puzzle. And since every success has the same progress ``P``, the
+success return ``P + S - c k / N`` falls strictly with ``k``: the return-maximising policy
+reaches the target in the exact optimal number of steps (no dawdling). ``__post_init__``
+refuses constants that break ``S - F >= c > 0``.
+
+Dense yet harmless: the progress term gives feedback on every step (a sparse ``±2`` alone says
+nothing until the episode ends), but because it telescopes it cannot change which episodes rank
+above which: it adds the same ``P`` to every success and at most ``P`` to any failure. (Ng et al.'s
+exact policy invariance needs ``Phi = 0`` on absorbing states; here ``Phi(x_end)`` differs between
+terminals, and the bound above is what replaces the invariance.)
+
+Scale-free: each term is measured in action units or budget fractions, never in raw numbers:
+progress per step is in ``(0, 1]``, the step costs sum to at most ``c`` over any budget, the
+terminal is ``±2``. A puzzle at target 10,000 pays the same per-step numbers as its shape at
+target 100. (Undiscounted totals grow with ``P``; with a learning ``gamma < 1`` they are bounded.)
+
+With ``gamma < 1`` (learning) the progress term is no longer exactly potential-based
+(that would be ``gamma Phi(x) - Phi(prev)``); ``hrrl check-reward`` reports the discounted
+no-dawdling check for information. ``ordered`` ignores ``goal``: its progress is towards the
+target, so a hierarchy's subgoals cannot break the ordering above.
+
+One implementation: each scheme computes rewards for a :class:`TransitionBatch` of numpy arrays
+(what the exact dynamic programs in :mod:`hrrl.puzzle.exact` use); the scalar ``__call__`` the
+environment uses wraps its :class:`Transition` into a batch of one.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from functools import cached_property
+from typing import ClassVar, Protocol, runtime_checkable
+
+import numpy as np
+
+from hrrl.errors import ConfigError, field_error
+from hrrl.puzzle.core import Puzzle, Status
+
+#: Integer code of each status (its index here); :class:`TransitionBatch` carries codes.
+STATUS_CODES: tuple[Status, ...] = tuple(Status)
+_CODE: dict[Status, int] = {s: i for i, s in enumerate(STATUS_CODES)}
+#: Statuses a step can produce (UNSOLVABLE and INVALID are reports, never step outcomes).
+STEP_OUTCOMES: tuple[Status, ...] = (
+    Status.IN_PROGRESS,
+    Status.SUCCESS,
+    Status.FORBIDDEN,
+    Status.OVERSHOOT,
+    Status.MAX_STEPS,
+)
+_IS_OUTCOME = np.array([s in STEP_OUTCOMES for s in STATUS_CODES])
+
+
+def status_code(status: Status) -> int:
+    """The integer code of ``status`` in :data:`STATUS_CODES`."""
+    return _CODE[Status(status)]
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One step: from ``prev`` to ``x`` as the ``step``-th step (1-based), with its ``status``.
+
+    ``goal`` is the active subgoal (the target itself without a hierarchy).
+    """
+
+    puzzle: Puzzle
+    prev: int
+    x: int
+    step: int
+    status: Status
+    goal: int
+
+
+@dataclass(frozen=True)
+class TransitionBatch:
+    """Many transitions of one puzzle as numpy arrays that broadcast against each other.
+
+    ``status`` holds codes from :func:`status_code`. The exact dynamic program builds one batch
+    of shape ``(max_steps, gap, n_actions)`` by broadcasting ``step`` ``(N, 1, 1)`` against
+    ``prev`` ``(1, gap, 1)`` and ``x`` ``(1, gap, n_actions)``.
+    """
+
+    puzzle: Puzzle
+    prev: np.ndarray
+    x: np.ndarray
+    step: np.ndarray
+    status: np.ndarray
+    goal: np.ndarray
+
+    @classmethod
+    def of(cls, t: Transition) -> TransitionBatch:
+        """A batch holding the single transition ``t`` (0-d arrays)."""
+        return cls(
+            puzzle=t.puzzle,
+            prev=np.asarray(t.prev, dtype=np.int64),
+            x=np.asarray(t.x, dtype=np.int64),
+            step=np.asarray(t.step, dtype=np.int64),
+            status=np.asarray(status_code(t.status), dtype=np.int8),
+            goal=np.asarray(t.goal, dtype=np.int64),
+        )
+
+    def checked_status(self) -> np.ndarray:
+        """The status codes, after refusing codes that are not step outcomes."""
+        codes = np.asarray(self.status)
+        if not _IS_OUTCOME[codes].all():
+            bad = sorted(
+                {STATUS_CODES[int(c)].value for c in np.unique(codes) if not _IS_OUTCOME[c]}
+            )
+            raise ValueError(
+                f"status {bad} is not the outcome of a step; rewards need one of "
+                f"{[s.value for s in STEP_OUTCOMES]}"
+            )
+        return codes
+
+
+@runtime_checkable
+class RewardScheme(Protocol):
+    """What a step is worth: ``scheme(transition) -> float``."""
+
+    def __call__(self, t: Transition) -> float: ...
+
+
+@runtime_checkable
+class BatchRewardScheme(RewardScheme, Protocol):
+    """A scheme that also prices a whole :class:`TransitionBatch` at once (float64 array)."""
+
+    def batch(self, b: TransitionBatch) -> np.ndarray: ...
+
+
+def _by_status(values: dict[Status, float]) -> np.ndarray:
+    """Lookup table indexed by status code; NaN for statuses without a value."""
+    table = np.full(len(STATUS_CODES), np.nan)
+    for status, value in values.items():
+        table[status_code(status)] = value
+    return table
+
+
+def _check_finite(obj: object) -> None:
+    for f in fields(obj):  # type: ignore[arg-type]
+        value = getattr(obj, f.name)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+        ):
+            raise field_error(ConfigError, f.name, value, "give a finite number")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LegacyReward:
+    """The original prototype's shaped reward (baseline preset); see the module docstring."""
+
+    name: ClassVar[str] = "legacy"
+
+    success: float = 100.0
+    """Reward on SUCCESS before the per-step deduction."""
+    success_step_penalty: float = 1.0
+    """Deducted from ``success`` once per step taken (SUCCESS pays ``success - this * step``)."""
+    forbidden: float = -50.0
+    """Reward for landing on a forbidden number."""
+    overshoot: float = -20.0
+    """Reward for passing the target."""
+    max_steps: float = -10.0
+    """Reward for running out of steps."""
+    progress: float = 10.0
+    """Non-terminal step that brings ``x`` closer to the goal than ``prev`` was."""
+    no_progress: float = -1.0
+    """Non-terminal step that does not."""
+
+    def __post_init__(self) -> None:
+        _check_finite(self)
+
+    @cached_property
+    def _terminal(self) -> np.ndarray:
+        return _by_status(
+            {
+                Status.SUCCESS: self.success,
+                Status.FORBIDDEN: self.forbidden,
+                Status.OVERSHOOT: self.overshoot,
+                Status.MAX_STEPS: self.max_steps,
+            }
+        )
+
+    def batch(self, b: TransitionBatch) -> np.ndarray:
+        code = b.checked_status()
+        terminal = self._terminal[code]
+        success = code == status_code(Status.SUCCESS)
+        terminal = terminal - np.where(success, self.success_step_penalty * b.step, 0.0)
+        closer = np.abs(b.goal - b.x) < np.abs(b.goal - b.prev)
+        shaped = np.where(closer, self.progress, self.no_progress)
+        in_progress = code == status_code(Status.IN_PROGRESS)
+        return np.asarray(np.where(in_progress, shaped, terminal), dtype=np.float64)
+
+    def __call__(self, t: Transition) -> float:
+        return float(self.batch(TransitionBatch.of(t)))
+
+
+@dataclass(frozen=True, kw_only=True)
+class OrderedReward:
+    """Progress in action units, a step cost over the budget, ±2 at the end (the fix).
+
+    Every success outscores every failure and the best policy takes the optimal number of steps,
+    provided ``success - failure >= step_cost > 0`` (proof in the module docstring).
+    """
+
+    name: ClassVar[str] = "ordered"
+
+    success: float = 2.0
+    """Terminal reward S on SUCCESS."""
+    failure: float = -2.0
+    """Terminal reward F on FORBIDDEN, OVERSHOOT and MAX_STEPS."""
+    step_cost: float = 1.0
+    """Total step cost c of a full budget: each step pays ``c / max_steps``."""
+
+    def __post_init__(self) -> None:
+        _check_finite(self)
+        if self.step_cost <= 0:
+            raise field_error(
+                ConfigError, "step_cost", self.step_cost, "it must be > 0 or dawdling costs nothing"
+            )
+        if self.success - self.failure < self.step_cost:
+            raise field_error(
+                ConfigError,
+                "success",
+                self.success,
+                f"success - failure must be >= step_cost ({self.step_cost}) so every success "
+                f"beats every failure (failure={self.failure})",
+            )
+
+    @cached_property
+    def _terminal(self) -> np.ndarray:
+        return _by_status(
+            {
+                Status.IN_PROGRESS: 0.0,
+                Status.SUCCESS: self.success,
+                Status.FORBIDDEN: self.failure,
+                Status.OVERSHOOT: self.failure,
+                Status.MAX_STEPS: self.failure,
+            }
+        )
+
+    def batch(self, b: TransitionBatch) -> np.ndarray:
+        p = b.puzzle
+        code = b.checked_status()
+        terminal = self._terminal[code]
+        progress = (np.minimum(b.x, p.target) - b.prev) / p.max_action
+        return np.asarray(progress - self.step_cost / p.max_steps + terminal, dtype=np.float64)
+
+    def __call__(self, t: Transition) -> float:
+        return float(self.batch(TransitionBatch.of(t)))
+
+
+#: Scheme classes by name, in the order error messages list them.
+REWARDS: dict[str, type[LegacyReward] | type[OrderedReward]] = {
+    LegacyReward.name: LegacyReward,
+    OrderedReward.name: OrderedReward,
+}
+
+
+def make_reward(name: str) -> RewardScheme:
+    """The scheme called ``name`` ("legacy" or "ordered") with its default constants."""
+    try:
+        cls = REWARDS[name]
+    except (KeyError, TypeError):
+        raise field_error(
+            ConfigError, "reward", name, f"choose one of {', '.join(REWARDS)}"
+        ) from None
+    return cls()

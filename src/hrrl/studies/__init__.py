@@ -1,0 +1,1 @@
+"""Studies over many runs: baselines, compare, the ablation and its report, fault injection."""

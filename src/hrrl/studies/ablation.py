@@ -1,0 +1,405 @@
+"""The ablation study: every arm on every seed, in parallel, resumable, then a report.
+
+An *arm* is a preset plus overrides (the table in :mod:`hrrl.experiment`), optionally with
+``+fault`` appended: the run's training rewards then pass through a
+:class:`~hrrl.studies.fault.FaultInjectingTask` (+-5000 rewards inside a window; see
+:func:`fault_for`)::
+
+    arm              overrides on --preset
+    all              (none: every fix on)
+    no-double        agent.double=false
+    no-per           replay.kind=uniform
+    no-clip          agent.max_grad_norm=null guard.enabled=false
+    no-adaptive-eps  exploration.kind=decay
+    legacy-reward    env.reward=legacy
+    paper-encoder    env.encoder=paper
+    no-hierarchy     env.planner=none
+    no-curriculum    curriculum.stages=[<last stage of the preset>]
+    baseline         the ``baseline`` preset itself (the prototype), whatever --preset is
+    <arm>+fault      <arm>, rewards corrupted in [0.1, 0.3) x budget, no early stop
+
+Every arm then gets the same study settings (:func:`study_overrides`): ``train.seed``, the step
+budget ``train.total_env_steps``, the evaluation cadence, no checkpoints, one torch thread. The
+``baseline`` preset trains 5,000 episodes at one environment; the step budget caps it too
+(whichever comes first), so in a short study the prototype is cut off early: the report says so.
+
+A *trial* (:func:`run_trial`) is a pure function of its :class:`TrialSpec`: build the config,
+train, then play the final policy on a held-out suite (every family) and on the paper's targets
+123, 278 and 431. Trials run in local processes (spawn) or as Ray tasks; either way the same spec
+gives the same numbers (wall times aside). Each finished trial is written to
+``<out>/trials/<arm>__seed<s>.json`` with the hash of everything it depends on; a restarted study
+skips trials whose file exists with the same hash.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from hrrl.config import apply_overrides, to_dict
+from hrrl.engine.trainer import Trainer
+from hrrl.errors import ConfigError
+from hrrl.experiment import ExperimentConfig, preset
+from hrrl.puzzle.core import Puzzle, Status
+from hrrl.puzzle.evaluate import eval_metrics, play
+from hrrl.puzzle.exact import path_return
+from hrrl.puzzle.generate import PAPER_DENSITY, generate_suite, sample_puzzle
+from hrrl.puzzle.rewards import make_reward
+from hrrl.puzzle.task import PuzzleTask
+from hrrl.studies.fault import FaultConfig, FaultInjectingTask
+
+#: Bump when a trial's meaning changes: old result files are then rerun.
+TRIAL_VERSION = 1
+FAULT_SUFFIX = "+fault"
+ARM_OVERRIDES: dict[str, tuple[str, ...]] = {
+    "all": (),
+    "no-double": ("agent.double=false",),
+    "no-per": ("replay.kind=uniform",),
+    "no-clip": ("agent.max_grad_norm=null", "guard.enabled=false"),
+    "no-adaptive-eps": ("exploration.kind=decay",),
+    "legacy-reward": ("env.reward=legacy",),
+    "paper-encoder": ("env.encoder=paper",),
+    "no-hierarchy": ("env.planner=none",),
+    "no-curriculum": (),  # built from the preset's last stage in arm_overrides
+    "baseline": (),  # the baseline preset
+}
+DEFAULT_ARMS: tuple[str, ...] = (*ARM_OVERRIDES, "no-clip+fault", "all+fault")
+#: The paper's headline targets (100% success claimed on each).
+PAPER_TARGETS: tuple[int, ...] = (123, 278, 431)
+#: Evaluation success that counts as "solved" for the steps-to-threshold metric.
+SUCCESS_THRESHOLD = 0.95
+#: Fault window as fractions of the step budget.
+FAULT_WINDOW = (0.1, 0.3)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrialSpec:
+    """Everything a trial depends on (its result is a pure function of this)."""
+
+    arm: str
+    """Arm name (see the module table), e.g. 'no-per' or 'no-clip+fault'."""
+    seed: int
+    """train.seed of the run."""
+    preset: str = "default"
+    """Preset the arms modify ('baseline' always uses the baseline preset)."""
+    budget_steps: int = 30_000
+    """train.total_env_steps for every arm (caps the baseline's 5,000 episodes too)."""
+    eval_every: int = 1_000
+    """Environment steps between evaluations during training (steps-to-95% resolution)."""
+    eval_count: int = 8
+    """Puzzles per family of the in-training evaluation suite."""
+    heldout_count: int = 10
+    """Puzzles per family of the held-out suite (every family) played after training."""
+    heldout_seed: int = 7
+    """Seed of the held-out suite."""
+    paper_count: int = 5
+    """Puzzles per paper target (123, 278, 431; paper density of forbidden numbers)."""
+
+    def __post_init__(self) -> None:
+        base, _ = split_arm(self.arm)
+        if base not in ARM_OVERRIDES:
+            raise ConfigError(
+                f"arm={self.arm!r} is unknown: use one of {', '.join(ARM_OVERRIDES)} "
+                f"(optionally with {FAULT_SUFFIX})"
+            )
+        for name in ("budget_steps", "eval_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name}={getattr(self, name)!r}: give an integer >= 1")
+
+    @property
+    def filename(self) -> str:
+        return f"{self.arm}__seed{self.seed}.json"
+
+
+def split_arm(arm: str) -> tuple[str, bool]:
+    """``("no-clip", True)`` for ``"no-clip+fault"``."""
+    if arm.endswith(FAULT_SUFFIX):
+        return arm[: -len(FAULT_SUFFIX)], True
+    return arm, False
+
+
+def parse_arms(text: str) -> list[str]:
+    """Comma-separated arm names, validated; repeated names refused."""
+    arms = [a.strip() for a in text.split(",") if a.strip()]
+    if not arms:
+        raise ConfigError("--arms is empty: give e.g. all,no-double")
+    for arm in arms:
+        TrialSpec(arm=arm, seed=0)  # validates the name
+    if len(set(arms)) != len(arms):
+        raise ConfigError(f"--arms {text!r} names an arm twice")
+    return arms
+
+
+def arm_overrides(arm: str, base_preset: str) -> tuple[str, list[str]]:
+    """The preset an arm starts from and its overrides (without the study settings)."""
+    base, _ = split_arm(arm)
+    if base == "baseline":
+        return "baseline", []
+    if base == "no-curriculum":
+        last = to_dict(preset(base_preset).curriculum)["stages"][-1]
+        return base_preset, [f"curriculum.stages=[{json.dumps(last)}]"]
+    return base_preset, list(ARM_OVERRIDES[base])
+
+
+def study_overrides(spec: TrialSpec) -> list[str]:
+    """Settings every arm shares in a study."""
+    out = [
+        f"train.seed={spec.seed}",
+        f"train.total_env_steps={spec.budget_steps}",
+        f"train.eval_every={spec.eval_every}",
+        f"train.eval_count={spec.eval_count}",
+        "train.threads=1",
+        "checkpoint.enabled=false",
+    ]
+    if split_arm(spec.arm)[1]:
+        out.append("train.early_stop_success=null")  # train through the fault and after it
+    return out
+
+
+def fault_for(spec: TrialSpec) -> FaultConfig | None:
+    """The fault of a ``+fault`` arm: +-5000 on 2% of rewards in [0.1, 0.3) of the budget."""
+    if not split_arm(spec.arm)[1]:
+        return None
+    lo, hi = FAULT_WINDOW
+    return FaultConfig(
+        start_step=int(lo * spec.budget_steps),
+        stop_step=int(hi * spec.budget_steps),
+        seed=spec.seed,
+    )
+
+
+def trial_config(spec: TrialSpec) -> ExperimentConfig:
+    name, overrides = arm_overrides(spec.arm, spec.preset)
+    return apply_overrides(preset(name), [*overrides, *study_overrides(spec)])
+
+
+def config_hash(spec: TrialSpec) -> str:
+    """SHA-256 of the resolved config, the fault, the evaluation settings and the version."""
+    fault = fault_for(spec)
+    blob = {
+        "version": TRIAL_VERSION,
+        "config": to_dict(trial_config(spec)),
+        "fault": None if fault is None else dataclasses.asdict(fault),
+        "spec": dataclasses.asdict(spec),
+    }
+    return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:16]
+
+
+# --- one trial ------------------------------------------------------------------------------------
+@lru_cache(maxsize=4)
+def heldout_suite(count: int, seed: int) -> tuple[Puzzle, ...]:
+    return tuple(generate_suite(["all"], count, seed))
+
+
+@lru_cache(maxsize=4)
+def paper_suite(count: int) -> tuple[Puzzle, ...]:
+    """``count`` puzzles per paper target, forbidden numbers at the paper's density."""
+    rng = np.random.default_rng(431)
+    out = []
+    for target in PAPER_TARGETS:
+        for i in range(count):
+            p = sample_puzzle(rng, target_range=(target, target), density=PAPER_DENSITY)
+            out.append(
+                dataclasses.replace(p, id=f"paper-{target}-{i}", extra={"family": str(target)})
+            )
+    return tuple(out)
+
+
+def _task_seed(seed: int) -> int:
+    """The seed Trainer gives its own PuzzleTask (third SeedSequence child), so a fault arm
+    plays the same puzzles as its arm without the fault."""
+    return int(np.random.SeedSequence(seed).spawn(3)[2].generate_state(1)[0])
+
+
+def _threshold(history: Sequence[dict[str, float]]) -> tuple[float | None, float | None]:
+    for h in history:
+        if h.get("eval/success_rate", 0.0) >= SUCCESS_THRESHOLD:
+            return float(h["env_steps"]), float(h["wall"])
+    return None, None
+
+
+def _score(trainer: Trainer, env_factory: Any, puzzles: Sequence[Puzzle]) -> dict[str, Any]:
+    results = play(trainer.greedy, puzzles, env_factory)
+    metrics, rows = eval_metrics(results, puzzles)
+    ordered = make_reward("ordered")
+    solvable = [
+        (p, r) for p, r in zip(puzzles, results, strict=True) if r.status is not Status.UNSOLVABLE
+    ]
+    returns = [path_return(p, ordered, list(r.path)).ret for p, r in solvable]
+    steps = [r.steps for _, r in solvable if r.status is Status.SUCCESS]
+    return {
+        "success_rate": metrics["eval/success_rate"],
+        "efficiency": metrics["eval/efficiency"],
+        "mean_steps": float(np.mean(steps)) if steps else math.nan,
+        "return": float(np.mean(returns)) if returns else math.nan,
+        "by_family": {row.family: row.success_rate for row in rows},
+    }
+
+
+def run_trial(spec: TrialSpec) -> dict[str, Any]:
+    """Train one arm on one seed and score it; returns a JSON-able dict (see the module doc)."""
+    torch.set_num_threads(1)
+    start = time.perf_counter()
+    config = trial_config(spec)
+    fault = fault_for(spec)
+    inner = PuzzleTask(config, seed=_task_seed(spec.seed))
+    task = inner if fault is None else FaultInjectingTask(inner, fault)
+    trainer = Trainer(config, task=task)
+    crashed: str | None = None
+    try:
+        result = trainer.run()
+        stop_reason = result.stop_reason
+    except (ValueError, RuntimeError, FloatingPointError) as exc:  # a divergence, recorded
+        crashed, stop_reason = f"{type(exc).__name__}: {exc}", "crashed"
+    steps95, wall95 = _threshold(trainer.history)
+    finite = all(bool(torch.isfinite(p).all()) for p in trainer.agent.online.parameters())
+    guard = trainer.guard
+    return {
+        "arm": spec.arm,
+        "seed": spec.seed,
+        "config_hash": config_hash(spec),
+        "spec": dataclasses.asdict(spec),
+        "stop_reason": stop_reason,
+        "crashed": crashed,
+        "params_finite": finite,
+        "env_steps": trainer.counters.env_steps,
+        "episodes": trainer.counters.episodes,
+        "updates": trainer.counters.updates,
+        "train_wall_s": trainer.logger.elapsed,
+        "steps_to_95": steps95,
+        "wall_to_95": wall95,
+        "train_best_success": max(
+            (h.get("eval/success_rate", 0.0) for h in trainer.history), default=0.0
+        ),
+        "guard_counts": None if guard is None else dict(guard.counts),
+        "fault": None
+        if not isinstance(task, FaultInjectingTask)
+        else {"extreme": task.n_extreme, "nan": task.n_nan, **dataclasses.asdict(task.config)},
+        "heldout": _score(
+            trainer, inner.env_factory, heldout_suite(spec.heldout_count, spec.heldout_seed)
+        ),
+        "paper": _score(trainer, inner.env_factory, paper_suite(spec.paper_count)),
+        "history": [
+            {
+                k: h[k]
+                for k in ("env_steps", "wall", "eval/success_rate", "eval/efficiency")
+                if k in h
+            }
+            for h in trainer.history
+        ],
+        "trial_wall_s": time.perf_counter() - start,
+    }
+
+
+# --- the study ------------------------------------------------------------------------------------
+def load_finished(path: Path, spec: TrialSpec) -> dict[str, Any] | None:
+    """The saved result of ``spec`` if its file exists and its hash matches, else None."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    ok = isinstance(data, dict) and data.get("config_hash") == config_hash(spec)
+    return data if ok else None
+
+
+def _save(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=1, allow_nan=True), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def run_study(
+    specs: Sequence[TrialSpec],
+    out_dir: Path,
+    *,
+    workers: int = 2,
+    use_ray: bool = False,
+    ray_address: str | None = None,
+    on_done: Callable[[dict[str, Any], bool], object] | None = None,
+) -> list[dict[str, Any]]:
+    """Run every spec not already finished in ``out_dir/trials``; results in spec order.
+
+    ``workers`` local processes (0: in this process), or Ray tasks when ``use_ray`` (a local
+    instance with ``workers`` CPUs, or the cluster at ``ray_address``). ``on_done(result,
+    skipped)`` hears of each trial as it finishes (or is found finished).
+    """
+    trials = out_dir / "trials"
+    trials.mkdir(parents=True, exist_ok=True)
+    results: dict[int, dict[str, Any]] = {}
+    todo: list[int] = []
+    for i, spec in enumerate(specs):
+        found = load_finished(trials / spec.filename, spec)
+        if found is None:
+            todo.append(i)
+        else:
+            results[i] = found
+            if on_done:
+                on_done(found, True)
+
+    def finish(i: int, data: dict[str, Any]) -> None:
+        _save(trials / specs[i].filename, data)
+        results[i] = data
+        if on_done:
+            on_done(data, False)
+
+    if todo and (use_ray or ray_address):
+        _run_ray(specs, todo, finish, workers=workers, address=ray_address)
+    elif todo and workers == 0:
+        for i in todo:
+            finish(i, run_trial(specs[i]))
+    elif todo:
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            futures = {pool.submit(run_trial, specs[i]): i for i in todo}
+            for future in as_completed(futures):
+                finish(futures[future], future.result())
+    return [results[i] for i in range(len(specs))]
+
+
+def _run_ray(
+    specs: Sequence[TrialSpec],
+    todo: Sequence[int],
+    finish: Callable[[int, dict[str, Any]], None],
+    *,
+    workers: int,
+    address: str | None,
+) -> None:
+    try:
+        import ray
+    except ImportError as exc:
+        raise ConfigError("--ray needs Ray: pip install 'hrrl[ray]' (or pip install ray)") from exc
+    started = not ray.is_initialized()
+    if started:
+        if address:
+            ray.init(address=address, log_to_driver=False)
+        else:
+            ray.init(num_cpus=max(1, workers), include_dashboard=False, log_to_driver=False)
+    try:
+        remote = ray.remote(num_cpus=1)(run_trial)
+        pending = {remote.remote(specs[i]): i for i in todo}
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                finish(pending.pop(ref), ray.get(ref))
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def make_specs(arms: Sequence[str], seeds: Sequence[int], **settings: Any) -> list[TrialSpec]:
+    """One spec per (arm, seed), arm-major."""
+    return [TrialSpec(arm=a, seed=s, **settings) for a in arms for s in seeds]

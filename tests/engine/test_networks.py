@@ -1,0 +1,70 @@
+"""Q-networks: shapes, the phase mixture, seeded initialisation that leaves global RNG alone."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from hrrl.engine.networks import PHASES, MLPQNetwork, PhaseAdaptiveQNetwork, QOutput, make_network
+
+
+def gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+@pytest.mark.parametrize("n_actions", [1, 2, 3, 7])
+@pytest.mark.parametrize("batch", [1, 5])
+def test_phase_adaptive_shapes_and_probabilities(n_actions: int, batch: int) -> None:
+    net = PhaseAdaptiveQNetwork(6, n_actions, hidden=16, generator=gen())
+    out = net(torch.randn(batch, 6, generator=gen(1)))
+    assert isinstance(out, QOutput)
+    assert out.q.shape == (batch, n_actions)
+    assert out.phase_probs is not None and out.phase_probs.shape == (batch, len(PHASES))
+    assert torch.allclose(out.phase_probs.sum(-1), torch.ones(batch))
+    assert bool((out.phase_probs > 0).all())
+
+
+def test_phase_adaptive_q_is_the_probability_weighted_mix_of_heads() -> None:
+    net = PhaseAdaptiveQNetwork(4, 3, hidden=8, generator=gen())
+    x = torch.randn(5, 4, generator=gen(2))
+    out = net(x)
+    z = net.trunk(x)
+    heads = [head(z) for head in net.heads]
+    assert out.phase_probs is not None
+    mix = sum(out.phase_probs[:, k : k + 1] * heads[k] for k in range(3))
+    assert torch.allclose(out.q, mix)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("n_actions", [1, 4])
+def test_mlp_shapes(n_actions: int) -> None:
+    net = MLPQNetwork(3, n_actions, hidden=8, layers=3, generator=gen())
+    out = net(torch.zeros(2, 3))
+    assert out.q.shape == (2, n_actions) and out.phase_probs is None
+    assert sum(isinstance(m, torch.nn.Linear) for m in net.modules()) == 4
+
+
+@pytest.mark.parametrize("kind", ["phase_adaptive", "mlp"])
+def test_seeded_init_is_reproducible_and_leaves_global_rng_alone(kind: str) -> None:
+    before = torch.random.get_rng_state().clone()
+    a = make_network(kind, obs_dim=5, n_actions=3, hidden=16, generator=gen(7))
+    b = make_network(kind, obs_dim=5, n_actions=3, hidden=16, generator=gen(7))
+    c = make_network(kind, obs_dim=5, n_actions=3, hidden=16, generator=gen(8))
+    assert torch.equal(torch.random.get_rng_state(), before)
+    for pa, pb, pc in zip(a.parameters(), b.parameters(), c.parameters(), strict=True):
+        assert torch.equal(pa, pb)
+        assert not torch.equal(pa, pc)
+        bound = 1 / pa.shape[-1] ** 0.5 if pa.ndim == 2 else 1.0
+        assert float(pa.detach().abs().max()) <= bound  # PyTorch's default U(-1/sqrt(fan_in), ...)
+
+
+def test_gradients_reach_every_parameter() -> None:
+    net = PhaseAdaptiveQNetwork(4, 2, hidden=8, generator=gen())
+    net(torch.randn(6, 4, generator=gen(3))).q.sum().backward()
+    assert all(p.grad is not None and bool(p.grad.abs().sum() > 0) for p in net.parameters())
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="network kind"):
+        make_network("lstm", obs_dim=2, n_actions=2, generator=gen())
+    with pytest.raises(ValueError, match="n_actions"):
+        PhaseAdaptiveQNetwork(2, 0)

@@ -1,0 +1,351 @@
+"""The training loop: determinism, exact resume, truncation in replay, stopping, metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from hrrl.config import to_dict
+from hrrl.engine.trainer import Trainer
+from hrrl.experiment import ExperimentConfig
+from hrrl.monitoring.logger import CONSOLE_KEYS, HPARAM_METRICS, KEY_GROUPS, Logger
+from hrrl.persistence.store import load_checkpoint, save_checkpoint
+from hrrl.puzzle.core import Status
+
+TinyFactory = Callable[..., ExperimentConfig]
+
+#: Parts of the trainer state that depend on the wall clock, not on the seed.
+CLOCK_KEYS = frozenset({"logger", "health", "best_wall_seconds", "wall"})
+
+
+def assert_same(a: Any, b: Any, path: str = "") -> None:
+    """Recursive equality: tensors bit-identical (torch.equal), arrays exactly equal."""
+    if isinstance(a, torch.Tensor):
+        assert isinstance(b, torch.Tensor) and a.dtype == b.dtype, path
+        assert torch.equal(a, b), f"tensor {path} differs"
+    elif isinstance(a, np.ndarray):
+        assert np.array_equal(a, np.asarray(b)), f"array {path} differs"
+    elif isinstance(a, Mapping):
+        keys = set(a) - CLOCK_KEYS
+        assert keys == set(b) - CLOCK_KEYS, f"keys of {path} differ"
+        for k in sorted(keys, key=str):
+            assert_same(a[k], b[k], f"{path}.{k}")
+    elif isinstance(a, Sequence) and not isinstance(a, str):
+        assert len(a) == len(b), f"length of {path} differs"
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert_same(x, y, f"{path}[{i}]")
+    else:
+        assert a == b or (a != a and b != b), f"{path}: {a!r} != {b!r}"
+
+
+def weights(trainer: Trainer) -> dict[str, torch.Tensor]:
+    tensors: dict[str, torch.Tensor] = trainer.agent.state_dict()["tensors"]
+    return tensors
+
+
+def train(config: ExperimentConfig, **kwargs: Any) -> Trainer:
+    trainer = Trainer(config)
+    trainer.run(**kwargs)
+    return trainer
+
+
+@pytest.fixture(scope="module")
+def reference(tiny: TinyFactory) -> Trainer:
+    """An uninterrupted tiny run (eval at 400 and 800, learning from 160)."""
+    return train(tiny())
+
+
+# --- determinism and resume ---------------------------------------------------------------------
+def test_same_seed_gives_bit_identical_weights(reference: Trainer, tiny: TinyFactory) -> None:
+    again = train(tiny())
+    assert reference.counters.updates > 100
+    online = weights(reference)
+    assert any(k.startswith("online.") for k in online) and any(
+        k.startswith("optim.") for k in online
+    )
+    assert_same(weights(reference), weights(again))
+    assert_same(reference.state_dict(), again.state_dict())
+
+
+def test_different_seed_gives_different_weights(reference: Trainer, tiny: TinyFactory) -> None:
+    other = train(tiny("train.seed=1"))
+    a, b = weights(reference), weights(other)
+    assert a.keys() == b.keys()
+    assert not all(torch.equal(a[k], b[k]) for k in a if k.startswith("online."))
+
+
+def test_resume_from_a_saved_checkpoint_continues_bit_identically(
+    reference: Trainer, tiny: TinyFactory, tmp_path: Path
+) -> None:
+    config = tiny()
+    saved: list[Path] = []
+    first = Trainer(config)
+
+    def save_midway(_: int) -> None:
+        # Between two vector steps, past the start of learning, before the first evaluation.
+        if first.counters.env_steps == 320 and not saved:
+            payload = first.payload()
+            saved.append(
+                save_checkpoint(
+                    tmp_path,
+                    first.counters.env_steps,
+                    tensors=payload.tensors,
+                    arrays=payload.arrays,
+                    state=payload.state,
+                    metrics={},
+                )
+            )
+
+    first.run(progress=save_midway)
+    assert saved
+    # Saving mid-run does not disturb the run.
+    assert_same(weights(first), weights(reference))
+
+    loaded = load_checkpoint(saved[0])
+    resumed = Trainer(config)
+    resumed.load_state_dict(
+        Trainer.state_from_checkpoint(loaded.state, loaded.tensors, loaded.arrays)
+    )
+    assert resumed.counters.env_steps == 320 and resumed.counters.updates > 0
+    resumed.run()
+    assert_same(weights(resumed), weights(reference))
+    assert_same(resumed.state_dict(), reference.state_dict())
+
+
+def test_state_dict_version_is_checked(reference: Trainer, tiny: TinyFactory) -> None:
+    state = reference.state_dict()
+    state["version"] = 99
+    with pytest.raises(ValueError, match="trainer state version 99"):
+        Trainer(tiny()).load_state_dict(state)
+
+
+# --- replay holds truncation as not-terminated ---------------------------------------------------
+def _scripted(tiny: TinyFactory, target: int, action: int) -> tuple[Trainer, list[Any]]:
+    """Two envs on puzzles with this target and no forbidden numbers, always playing ``action``."""
+    config = tiny(
+        "train.num_envs=2",
+        "train.learning_starts=1000000",
+        f"curriculum.stages=[{{targets: [{target}, {target}], forbidden: [0, 0]}}]",
+    )
+    trainer = Trainer(config)
+    trainer.agent.act = lambda obs, epsilon: np.full(len(obs), action, dtype=np.int64)  # type: ignore[method-assign]
+    outcomes = []
+    original = trainer.task.step
+
+    def step(actions: np.ndarray) -> Any:
+        out = original(actions)
+        outcomes.append(out)
+        return out
+
+    trainer.task.step = step  # type: ignore[method-assign]
+    return trainer, outcomes
+
+
+def test_truncation_is_stored_as_not_terminated(tiny: TinyFactory) -> None:
+    # Target 60, optimum 12 steps, max_steps max(24, 12 + 20) = 32; always +1 reaches 32 < 60.
+    trainer, outcomes = _scripted(tiny, target=60, action=0)
+    for _ in range(40):
+        trainer.collect()
+    storage = trainer.replay.storage
+    assert len(storage) == 80
+    ends = [(k, e) for k, out in enumerate(outcomes) for e in out.ended]
+    assert [k for k, _ in ends] == [31, 31]
+    assert all(e.status == Status.MAX_STEPS.value and e.length == 32 for _, e in ends)
+    assert outcomes[31].truncated.all() and not outcomes[31].terminated.any()
+    assert not storage.terminated[:80].any()
+    # The stored next_obs of the truncated step is the final observation, not the next puzzle's.
+    rows = slice(62, 64)  # vector step 32, both envs
+    assert np.array_equal(storage.next_obs[rows], outcomes[31].next_obs)
+    assert not np.array_equal(storage.next_obs[rows], storage.obs[64:66])
+    assert np.array_equal(storage.obs[64:66], outcomes[31].obs)
+
+
+def test_terminal_failure_is_stored_as_terminated(tiny: TinyFactory) -> None:
+    # Target 61 by +5: 60 after 12 steps, 65 (OVERSHOOT, terminal) at step 13.
+    trainer, outcomes = _scripted(tiny, target=61, action=2)
+    for _ in range(13):
+        trainer.collect()
+    storage = trainer.replay.storage
+    assert [e.status for e in outcomes[12].ended] == [Status.OVERSHOOT.value] * 2
+    expected = np.zeros(26, dtype=bool)
+    expected[24:26] = True
+    assert np.array_equal(storage.terminated[:26], expected)
+
+
+# --- stopping -----------------------------------------------------------------------------------
+def test_early_stop_on_success(tiny: TinyFactory) -> None:
+    config = tiny("train.early_stop_success=0.0", "train.early_stop_efficiency=0.0")
+    result = Trainer(config).run()
+    assert result.stop_reason == "early_stop_success"
+    assert result.counters.env_steps == 400 and result.counters.evaluations == 1
+
+
+def test_no_early_stop_without_a_level(tiny: TinyFactory) -> None:
+    result = Trainer(tiny("train.total_env_steps=480")).run()
+    assert result.stop_reason == "total_env_steps"
+    assert result.counters.env_steps == 480
+
+
+def test_early_stop_on_patience(tiny: TinyFactory) -> None:
+    # No learning: the greedy policy never changes, so the second evaluation cannot improve.
+    config = tiny(
+        "train.learning_starts=1000000", "train.early_stop_patience=1", "train.total_env_steps=4000"
+    )
+    result = Trainer(config).run()
+    assert result.stop_reason == "early_stop_patience"
+    assert result.counters.evaluations == 2 and result.counters.env_steps == 800
+    assert result.counters.updates == 0
+    assert result.history[0]["eval/success_rate"] == result.history[1]["eval/success_rate"]
+
+
+def test_improvement_is_success_then_efficiency(tiny: TinyFactory) -> None:
+    trainer = Trainer(tiny())
+    script = iter([(0.5, 0.9), (0.5, 0.9), (0.5, 0.95), (0.4, 1.0), (0.6, 0.1), (0.6, 0.1)])
+
+    def evaluate(policy: Any) -> dict[str, float]:
+        success, efficiency = next(script)
+        return {"eval/success_rate": success, "eval/efficiency": efficiency}
+
+    trainer.task.evaluate = evaluate  # type: ignore[method-assign]
+    improved, waits = [], []
+    for _ in range(6):
+        improved.append(trainer.evaluate())
+        waits.append(trainer.counters.evals_without_improvement)
+    assert improved == [True, False, True, False, True, False]
+    assert waits == [0, 1, 0, 1, 0, 1]
+    best = {k: v for k, v in trainer.best_metrics.items() if k.startswith("eval/")}
+    assert best == {"eval/success_rate": 0.6, "eval/efficiency": 0.1}
+    assert "train/q_bias" in trainer.best_metrics  # measured beside every evaluation
+
+
+def test_total_episodes_caps_the_run(tiny: TinyFactory) -> None:
+    result = Trainer(tiny("train.num_envs=1", "train.total_episodes=7")).run()
+    assert result.stop_reason == "total_episodes"
+    assert result.counters.episodes == 7
+
+
+def test_baseline_preset_runs_a_few_episodes(tmp_path: Path) -> None:
+    from hrrl.config import apply_overrides
+    from hrrl.experiment import preset
+
+    config = apply_overrides(
+        preset("baseline"),
+        ["train.total_episodes=40", "train.eval_count=2", "checkpoint.enabled=false"],
+    )
+    trainer = Trainer(config)
+    result = trainer.run()
+    assert result.stop_reason == "total_episodes"
+    assert result.counters.episodes == 40
+    assert result.counters.env_steps > 64 and result.counters.updates > 0
+    assert trainer.exploration.epsilon == pytest.approx(0.995**40)
+    assert trainer.task.stage == 0
+    assert "eval/success_rate" in result.last_metrics
+
+
+# --- metrics ------------------------------------------------------------------------------------
+class RecordingSink:
+    """Keeps everything a logger sends."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[int, dict[str, float]]] = []
+        self.configs: list[Mapping[str, Any]] = []
+        self.events: list[tuple[str, str, int]] = []
+        self.closed = False
+
+    def write(self, values: Mapping[str, float], step: int, elapsed: float) -> None:
+        self.rows.append((step, dict(values)))
+
+    def write_config(self, config: Mapping[str, Any]) -> None:
+        self.configs.append(config)
+
+    def write_event(self, kind: str, message: str, step: int, elapsed: float) -> None:
+        self.events.append((kind, message, step))
+
+    def close(self) -> None:
+        self.closed = True
+
+
+DOCUMENTED_KEYS = {
+    "rollout/epsilon",
+    "rollout/success_rate",
+    "rollout/episode_return",
+    "rollout/episode_length",
+    "rollout/stage",
+    "rollout/episodes",
+    "rollout/stage_0/success_rate",
+    "train/loss",
+    "train/td_error",
+    "train/q_mean",
+    "train/q_max",
+    "train/grad_norm",
+    "train/updates",
+    "eval/success_rate",
+    "eval/efficiency",
+    "eval/in_range/success_rate",
+    "eval/lookahead/success_rate",  # efficiency is NaN (not logged) while a family has no success
+    "perf/env_steps_per_s",
+    "perf/updates_per_s",
+    "perf/replay_size",
+    "health/anomalies",
+    "health/rollbacks",
+    "health/rollbacks_total",
+    *HPARAM_METRICS,
+    *CONSOLE_KEYS,
+}
+
+
+def test_logger_receives_the_documented_metrics(tiny: TinyFactory) -> None:
+    sink = RecordingSink()
+    config = tiny()
+    trainer = Trainer(config, logger=Logger([sink]))
+    trainer.write_config()
+    trainer.run()
+    assert sink.configs == [to_dict(config)]
+    keys = {k for _, row in sink.rows for k in row}
+    assert keys >= DOCUMENTED_KEYS, sorted(DOCUMENTED_KEYS - keys)
+    assert any(k.startswith("rollout/status/") for k in keys)
+    statuses = {k.removeprefix("rollout/status/") for k in keys if k.startswith("rollout/status/")}
+    assert statuses <= {s.value for s in Status}
+    assert all(k.split("/")[0] in KEY_GROUPS for k in keys)
+    steps = [step for step, _ in sink.rows]
+    assert steps == sorted(steps) and steps[0] == 200 and steps[-1] == 800
+    for _, row in sink.rows:
+        assert 0.0 <= row.get("rollout/epsilon", 0.0) <= 1.0
+        assert 0.0 <= row.get("rollout/success_rate", 0.0) <= 1.0
+    # Counters in the last row match the run.
+    last = sink.rows[-1][1]
+    assert last["train/updates"] == trainer.counters.updates
+    assert last["rollout/episodes"] == trainer.counters.episodes
+    assert last["perf/replay_size"] == len(trainer.replay)
+
+
+def test_resumed_run_logs_the_rows_the_uninterrupted_run_logs(
+    tiny: TinyFactory, tmp_path: Path
+) -> None:
+    """A checkpoint taken on a logging boundary holds an empty interval: the resumed run's
+    ``metrics.jsonl`` rows after it are the uninterrupted run's rows (same steps, same values)."""
+    config = tiny("checkpoint.enabled=true", "checkpoint.every_steps=400")
+    full_sink = RecordingSink()
+    Trainer(config, run_dir=tmp_path / "a", logger=Logger([full_sink])).run()
+
+    loaded = load_checkpoint(tmp_path / "a" / "checkpoints" / "step-000000400")
+    resumed_sink = RecordingSink()
+    resumed = Trainer(config, run_dir=tmp_path / "b", logger=Logger([resumed_sink]))
+    resumed.load_state_dict(
+        Trainer.state_from_checkpoint(loaded.state, loaded.tensors, loaded.arrays)
+    )
+    resumed.run()
+
+    after = [(step, row) for step, row in full_sink.rows if step > 400]
+    assert [step for step, _ in resumed_sink.rows] == [step for step, _ in after]
+    for (_, want), (_, got) in zip(after, resumed_sink.rows, strict=True):
+        assert want.keys() == got.keys()
+        for key in want:
+            # Throughput, and the throughput alert it may raise, follow the wall clock.
+            if not key.startswith("perf/") and key != "health/alerts_active":
+                assert got[key] == want[key], key

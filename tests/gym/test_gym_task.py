@@ -1,0 +1,270 @@
+"""GymTask: batched stepping with final observations, termination vs truncation, success by the
+spec's threshold, seeded evaluation, exact mid-episode resume, clear refusals; and a short
+CartPole run through the trainer, checkpoints, metrics, report and the CLI."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import gymnasium
+import numpy as np
+import pytest
+import torch
+from gymnasium import spaces
+
+from hrrl import cli
+from hrrl.config import apply_overrides
+from hrrl.engine.trainer import Trainer
+from hrrl.errors import EnvironmentMismatchError
+from hrrl.experiment import ExperimentConfig
+from hrrl.gym.presets import GYM_PRESETS, gym_preset
+from hrrl.gym.task import GymTask, episode_metrics
+from hrrl.monitoring.report import write_report
+from hrrl.persistence import state_tree
+
+DICT_ID = "hrrl-test/DictObs-v0"
+
+
+class DictObsEnv(gymnasium.Env[dict[str, Any], int]):
+    """Smallest env with a Dict observation space (the engine must refuse it)."""
+
+    observation_space = spaces.Dict({"x": spaces.Box(-1.0, 1.0, (2,), dtype=np.float32)})
+    action_space = spaces.Discrete(2)
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        super().reset(seed=seed)
+        return {"x": np.zeros(2, dtype=np.float32)}, {}
+
+    def step(self, action: int) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
+        return {"x": np.zeros(2, dtype=np.float32)}, 0.0, True, False, {}
+
+
+if DICT_ID not in gymnasium.registry:
+    gymnasium.register(id=DICT_ID, entry_point=DictObsEnv)
+
+
+def tiny(env_id: str = "CartPole-v1", *extra: str) -> ExperimentConfig:
+    """The tuned preset cut down to a few thousand steps, without checkpoints."""
+    return apply_overrides(
+        gym_preset(env_id),
+        [
+            "train.total_env_steps=640",
+            "train.learning_starts=160",
+            "train.train_every=4",
+            "train.updates_per_train=2",
+            "train.eval_every=320",
+            "train.eval_count=1",
+            "train.log_every=160",
+            "exploration.decay_steps=320",
+            "agent.hidden=32",
+            "replay.capacity=2000",
+            "checkpoint.enabled=false",
+            *extra,
+        ],
+    )
+
+
+# --- the task --------------------------------------------------------------------------------
+def test_spaces_and_shapes() -> None:
+    task = GymTask("CartPole-v1", num_envs=3, seed=0, eval_episodes=2)
+    assert (task.obs_dim, task.n_actions, task.num_envs, task.stage) == (4, 2, 3, 0)
+    assert task.reward_threshold == 475.0
+    obs = task.reset()
+    assert obs.shape == (3, 4) and obs.dtype == np.float32
+    out = task.step(np.array([0, 1, 0]))
+    assert out.obs.shape == out.next_obs.shape == (3, 4)
+    assert out.rewards.tolist() == [1.0, 1.0, 1.0]
+    assert not out.terminated.any() and not out.truncated.any() and out.ended == []
+
+
+def test_same_seed_same_episodes_and_envs_differ() -> None:
+    a, b = (GymTask("CartPole-v1", num_envs=2, seed=7) for _ in range(2))
+    oa, ob = a.reset(), b.reset()
+    np.testing.assert_array_equal(oa, ob)
+    assert not np.array_equal(oa[0], oa[1])  # each env has its own seed
+
+
+def test_termination_gives_final_obs_and_a_new_episode() -> None:
+    task = GymTask("CartPole-v1", num_envs=2, seed=1)
+    task.reset()
+    ends = []
+    for t in range(1, 200):  # always push right: the pole falls within a few dozen steps
+        out = task.step(np.array([1, 1]))
+        if out.ended:
+            ends.append((t, out))
+            break
+    assert ends, "CartPole with a constant action must terminate"
+    t, out = ends[0]
+    for end in out.ended:
+        i = end.env_index
+        assert out.terminated[i] and not out.truncated[i]
+        assert end.status == "terminated" and end.length == t
+        assert end.episode_return == float(t) and not end.success  # far below 475
+        # the final observation is out of bounds (why it ended); obs is a fresh start near 0
+        assert abs(out.next_obs[i, 2]) > 0.2 or abs(out.next_obs[i, 0]) > 2.4
+        assert np.all(np.abs(out.obs[i]) <= 0.05)
+
+
+def test_truncation_is_not_termination() -> None:
+    task = GymTask("MountainCar-v0", num_envs=1, seed=0)  # 200-step limit, never reached by 0
+    task.reset()
+    for t in range(1, 201):
+        out = task.step(np.array([1]))  # "no push": the car never reaches the flag
+        if t < 200:
+            assert not out.ended
+    assert out.truncated[0] and not out.terminated[0]
+    assert out.ended[0].status == "truncated" and out.ended[0].episode_return == -200.0
+
+
+def test_success_follows_the_spec_threshold() -> None:
+    task = GymTask("Acrobot-v1", num_envs=1, seed=0)
+    assert task.reward_threshold == -100.0
+    assert task.success(-100.0) and task.success(-63.0) and not task.success(-100.5)
+
+
+def test_episode_metrics_by_hand() -> None:
+    m = episode_metrics("CartPole-v1", np.array([500.0, 450.0]), np.array([500, 450]), 475.0)
+    assert m["eval/mean_return"] == 475.0 and m["eval/success_rate"] == 0.5
+    assert m["eval/efficiency"] == pytest.approx(0.95)  # 475 / 500
+    m = episode_metrics("MountainCar-v0", np.array([-100.0, -200.0]), np.array([100, 200]), -110)
+    assert m["eval/efficiency"] == pytest.approx(0.25)  # (-150 + 200) / 200
+    m = episode_metrics("Unknown-v0", np.array([3.0]), np.array([3]), None)
+    assert math.isnan(m["eval/success_rate"]) and m["eval/efficiency"] == 3.0
+
+
+def test_evaluation_is_seeded_and_leaves_training_alone() -> None:
+    task = GymTask("CartPole-v1", num_envs=1, seed=0, eval_episodes=3, eval_seed=5)
+    task.reset()
+    before = task.state_dict()
+
+    def left(obs: np.ndarray) -> np.ndarray:
+        return np.zeros(len(obs), dtype=np.int64)
+
+    first, second = task.evaluate(left), task.evaluate(left)
+    assert first == second and first["eval/success_rate"] == 0.0
+    assert 5 <= first["eval/mean_length"] <= 20  # always pushing left falls fast
+    after = task.state_dict()
+    np.testing.assert_array_equal(
+        before["envs"][0]["layers"][-1]["attrs"]["state"],
+        after["envs"][0]["layers"][-1]["attrs"]["state"],
+    )
+
+
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "Acrobot-v1", "MountainCar-v0"])
+def test_exact_resume_mid_episode(env_id: str) -> None:
+    rng = np.random.default_rng(0)
+    actions = rng.integers(0, 3 if env_id != "CartPole-v1" else 2, size=(120, 2))
+    a = GymTask(env_id, num_envs=2, seed=3)
+    a.reset()
+    for act in actions[:37]:
+        a.step(act)
+    state = a.state_dict()
+    assert all(env["exact"] for env in state["envs"])
+    b = GymTask(env_id, num_envs=2, seed=99)  # other seed: everything must come from the state
+    b.reset()
+    tree, tensors, arrays = state_tree.split(state)  # as a checkpoint stores it
+    b.load_state_dict(state_tree.join(json.loads(json.dumps(tree)), tensors, arrays))
+    for act in actions[37:]:
+        oa, ob = a.step(act), b.step(act)
+        np.testing.assert_array_equal(oa.obs, ob.obs)
+        np.testing.assert_array_equal(oa.rewards, ob.rewards)
+        assert [e.episode_return for e in oa.ended] == [e.episode_return for e in ob.ended]
+
+
+@pytest.mark.parametrize(
+    ("env_id", "what"), [("Pendulum-v1", "action space"), (DICT_ID, "observation space")]
+)
+def test_refuses_what_it_cannot_handle(env_id: str, what: str) -> None:
+    with pytest.raises(EnvironmentMismatchError, match=what) as info:
+        GymTask(env_id, num_envs=1, seed=0)
+    assert "Discrete action space and a Box observation space" in str(info.value)
+
+
+def test_unknown_id_is_a_clear_error() -> None:
+    with pytest.raises(EnvironmentMismatchError, match="NoSuchEnv-v0"):
+        GymTask("NoSuchEnv-v0", num_envs=1, seed=0)
+
+
+def test_cli_refusal_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code = cli.main(["train", "--env", "Pendulum-v1", "--run-dir", str(tmp_path / "r"), "--quiet"])
+    assert code == 2
+    assert "Discrete action space" in capsys.readouterr().err
+
+
+# --- presets ------------------------------------------------------------------------
+def test_presets_are_the_tuned_ones_and_keep_every_fix() -> None:
+    for env_id, make in GYM_PRESETS.items():
+        config = gym_preset(env_id)
+        assert config == make() and config.env.env_id == env_id
+        assert config.agent.double and config.replay.kind == "prioritized"
+        assert config.agent.max_grad_norm is not None and config.guard.enabled
+    other = gym_preset("LunarLander-v3")
+    assert other.env.env_id == "LunarLander-v3" and other.agent.network == "mlp"
+    assert gym_preset("CartPole-v1", base="baseline").agent.double is False
+
+
+# --- through the trainer ---------------------------------------------------------------------------
+def test_trainer_resume_is_exact() -> None:
+    torch.set_num_threads(1)
+    config = tiny()
+    whole = Trainer(config)
+    whole.run()
+    half = dataclasses.replace(config, train=dataclasses.replace(config.train, total_env_steps=320))
+    first = Trainer(half)
+    first.run()
+    state = first.state_dict()
+    second = Trainer(config)
+    second.load_state_dict(state)
+    second.run()
+    for key, value in whole.agent.online.state_dict().items():
+        torch.testing.assert_close(second.agent.online.state_dict()[key], value, rtol=0, atol=0)
+
+
+def test_short_cartpole_run_writes_checkpoints_metrics_and_report(tmp_path: Path) -> None:
+    torch.set_num_threads(1)
+    run_dir = tmp_path / "cartpole"
+    code = cli.main(
+        [
+            "train",
+            "--env",
+            "CartPole-v1",
+            "--run-dir",
+            str(run_dir),
+            "--quiet",
+            "--no-tensorboard",
+            *(
+                f"--set={o}"
+                for o in (
+                    "train.total_env_steps=800",
+                    "train.learning_starts=200",
+                    "train.train_every=8",
+                    "train.updates_per_train=4",
+                    "train.eval_every=400",
+                    "train.eval_count=2",
+                    "train.log_every=200",
+                    "agent.hidden=48",
+                    "checkpoint.every_steps=400",
+                )
+            ),
+        ]
+    )
+    assert code == 0
+    assert (run_dir / "config.yaml").exists()
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert any("eval/mean_return" in row for row in rows)
+    steps = sorted(p.name for p in (run_dir / "checkpoints").glob("step-*"))
+    assert steps and (run_dir / "checkpoints" / "best").exists()
+    report = write_report(run_dir)
+    assert report.html.exists() and report.html.parent == run_dir / "report"
+    code = cli.main(
+        ["eval", "--env", "CartPole-v1", "--checkpoint", str(run_dir), "--episodes", "2"]
+    )
+    assert code == 0
+    code = cli.main(["eval", "--env", "Acrobot-v1", "--checkpoint", str(run_dir)])
+    assert code == 2  # trained on CartPole

@@ -1,0 +1,104 @@
+"""Policy: load a run or a checkpoint, greedy actions, solve with a valid path."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from hrrl.errors import CheckpointError
+from hrrl.inference.policy import Policy
+from hrrl.persistence.store import load_checkpoint
+from hrrl.puzzle.core import Puzzle, Status
+from hrrl.puzzle.generate import generate_suite
+from hrrl.puzzle.solver import optimal_steps
+
+
+def _obs(policy: Policy, n: int = 64) -> np.ndarray:
+    """Real encoded observations (starts of generated puzzles) and random vectors."""
+    env = policy.env_factory()
+    real = [
+        env.reset(options={"puzzle": p})[0]
+        for p in generate_suite(["in_range", "dense"], 8, seed=3)
+    ]
+    dim = len(real[0])
+    noise = np.random.default_rng(0).normal(size=(n, dim)).astype(np.float32)
+    return np.concatenate([np.stack(real), noise])
+
+
+def assert_valid_path(puzzle: Puzzle, result_path: tuple[int, ...], status: Status) -> None:
+    """Starts at start, each step one of the actions, ends where the step rule says."""
+    path = list(result_path)
+    assert path[0] == puzzle.start
+    assert all(b - a in puzzle.actions for a, b in itertools.pairwise(path))
+    for step, x in enumerate(path[1:-1], start=1):
+        assert puzzle.status_after(x, step) is Status.IN_PROGRESS
+    assert puzzle.status_after(path[-1], len(path) - 1) is status
+
+
+def test_run_dir_and_checkpoint_dir_give_the_same_policy(trained_run: Any) -> None:
+    by_run = Policy.load(trained_run.run_dir)
+    best = (trained_run.checkpoints / "best").resolve()
+    by_dir = Policy.load(best)
+    by_str = Policy.load(str(best))
+    assert by_run.source == by_dir.source == best
+    obs = _obs(by_run)
+    assert np.array_equal(by_run.greedy(obs), by_dir.greedy(obs))
+    assert np.array_equal(by_run.greedy(obs), by_str.greedy(obs))
+    puzzles = generate_suite(["in_range", "trap"], 4, seed=11)
+    assert by_run.play(puzzles) == by_dir.play(puzzles)
+
+
+def test_latest_checkpoint_plays_like_the_trainer(trained_run: Any) -> None:
+    latest = (trained_run.checkpoints / "latest").resolve()
+    assert load_checkpoint(latest).step == trained_run.trainer.counters.env_steps
+    policy = Policy.load(latest)
+    obs = _obs(policy)
+    assert np.array_equal(policy.greedy(obs), trained_run.trainer.greedy(obs))
+    online = trained_run.trainer.agent.online.state_dict()
+    for name, tensor in policy.network.state_dict().items():
+        assert torch.equal(tensor, online[name]), name
+
+
+def test_policy_carries_the_training_stack(trained_run: Any) -> None:
+    policy = Policy.load(trained_run.run_dir)
+    assert policy.env_config == trained_run.trainer.config.env
+    assert not policy.network.training
+    actions = policy.greedy(_obs(policy, 8))
+    assert actions.dtype == np.int64 and actions.min() >= 0 and actions.max() < 3
+
+
+@pytest.mark.parametrize(
+    "puzzle",
+    [
+        Puzzle.create(target=123, forbidden=[23, 45, 67], id="paper-123"),
+        Puzzle.create(target=278, forbidden=[12, 99, 150, 151, 152], id="paper-278"),
+        Puzzle.create(target=431, forbidden=list(range(100, 431, 37)), id="paper-431"),
+        Puzzle.create(target=18, forbidden=[4, 9], start=2, id="start-2"),
+    ],
+    ids=lambda p: p.id,
+)
+def test_solve_path_is_valid(trained_run: Any, puzzle: Puzzle) -> None:
+    result = Policy.load(trained_run.run_dir).solve(puzzle)
+    assert result.id == puzzle.id
+    assert result.status is not Status.UNSOLVABLE
+    assert result.steps == len(result.path) - 1 >= 1
+    assert result.optimal_steps == optimal_steps(puzzle)
+    assert_valid_path(puzzle, result.path, result.status)
+
+
+def test_solve_unsolvable(trained_run: Any) -> None:
+    puzzle = Puzzle.create(target=40, forbidden=[1, 3, 5], id="walled")
+    result = Policy.load(trained_run.run_dir).solve(puzzle)
+    assert (result.status, result.steps, result.path) == (Status.UNSOLVABLE, 0, (0,))
+
+
+def test_load_refuses_what_is_not_a_run(tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match="does not exist"):
+        Policy.load(tmp_path / "missing")
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        Policy.load(tmp_path)

@@ -1,0 +1,192 @@
+"""Reward schemes (hrrl.puzzle.rewards) and the exact checks of their promises (hrrl check-reward)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hrrl.commands.check_reward import (
+    check_no_dawdling,
+    check_ordering,
+    sample_puzzles,
+)
+from hrrl.errors import ConfigError
+from hrrl.puzzle.core import Puzzle, Status
+from hrrl.puzzle.exact import path_return
+from hrrl.puzzle.rewards import (
+    BatchRewardScheme,
+    LegacyReward,
+    OrderedReward,
+    RewardScheme,
+    Transition,
+    TransitionBatch,
+    make_reward,
+    status_code,
+)
+from hrrl.puzzle.solver import optimal_steps
+
+# target 10, forbidden {4}, actions 1,3,5 (M = 5), budget 8 (step cost 1/8).
+P10 = Puzzle(target=10, forbidden=frozenset({4}), actions=(1, 3, 5), max_steps=8)
+
+
+def tr(prev: int, x: int, step: int, status: Status, goal: int = 10, p: Puzzle = P10) -> Transition:
+    return Transition(p, prev, x, step, status, goal)
+
+
+@pytest.mark.parametrize(
+    ("t", "want"),
+    [
+        (tr(0, 3, 1, Status.IN_PROGRESS), 10.0),  # closer to the goal
+        (tr(3, 8, 2, Status.IN_PROGRESS, goal=5), -1.0),  # |5-8| = 3 > |5-3| = 2: not closer
+        (tr(5, 10, 3, Status.SUCCESS), 97.0),  # 100 - step
+        (tr(3, 4, 2, Status.FORBIDDEN), -50.0),
+        (tr(9, 14, 5, Status.OVERSHOOT), -20.0),
+        (tr(6, 7, 8, Status.MAX_STEPS), -10.0),
+    ],
+)
+def test_legacy_hand_worked(t: Transition, want: float) -> None:
+    assert make_reward("legacy")(t) == want
+
+
+@pytest.mark.parametrize(
+    ("t", "want"),
+    [
+        (tr(0, 3, 1, Status.IN_PROGRESS), 3 / 5 - 1 / 8),
+        (tr(3, 8, 2, Status.IN_PROGRESS, goal=5), 5 / 5 - 1 / 8),  # goal is ignored
+        (tr(5, 10, 3, Status.SUCCESS), 5 / 5 - 1 / 8 + 2),
+        (tr(3, 4, 2, Status.FORBIDDEN), 1 / 5 - 1 / 8 - 2),
+        (tr(9, 14, 5, Status.OVERSHOOT), 1 / 5 - 1 / 8 - 2),  # progress capped at the target
+        (tr(6, 7, 8, Status.MAX_STEPS), 1 / 5 - 1 / 8 - 2),
+    ],
+)
+def test_ordered_hand_worked(t: Transition, want: float) -> None:
+    assert make_reward("ordered")(t) == pytest.approx(want)
+
+
+def test_ordered_success_return_telescopes() -> None:
+    # 0 -> 5 -> 6 -> 7 -> 10: progress sums to 10/5, four steps cost 4/8, +2 on success.
+    ep = path_return(P10, make_reward("ordered"), [0, 5, 6, 7, 10])
+    assert ep.status is Status.SUCCESS
+    assert ep.ret == pytest.approx(2 - 4 / 8 + 2)
+    # legacy on the same path: 3 progress steps, then 100 - 4.
+    assert path_return(P10, make_reward("legacy"), [0, 5, 6, 7, 10]).ret == 30 + 96
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    scale=st.integers(2, 200),
+    prev=st.integers(0, 9),
+    action=st.sampled_from([1, 3, 5]),
+    step=st.integers(1, 8),
+)
+def test_ordered_is_scale_free(scale: int, prev: int, action: int, step: int) -> None:
+    """The same puzzle shape at target 10 and at 10 * scale pays the same numbers."""
+    big = Puzzle(
+        target=10 * scale,
+        forbidden=frozenset({4 * scale}),
+        actions=tuple(a * scale for a in P10.actions),
+        max_steps=P10.max_steps,
+    )
+    scheme = make_reward("ordered")
+    x = prev + action
+    small_r = scheme(tr(prev, x, step, P10.status_after(x, step)))
+    big_r = scheme(
+        tr(prev * scale, x * scale, step, big.status_after(x * scale, step), goal=big.target, p=big)
+    )
+    assert big_r == pytest.approx(small_r)
+
+
+def test_batch_broadcasts_and_matches_scalar_calls() -> None:
+    for name in ("legacy", "ordered"):
+        scheme = make_reward(name)
+        assert isinstance(scheme, RewardScheme)
+        assert isinstance(scheme, BatchRewardScheme)
+        prev = np.array([[0], [3], [5]])
+        x = prev + np.array([[1, 3, 5]])
+        statuses = [[P10.status_after(int(v), 2) for v in row] for row in x]
+        codes = np.array([[status_code(s) for s in row] for row in statuses], dtype=np.int8)
+        got = scheme.batch(
+            TransitionBatch(
+                puzzle=P10, prev=prev, x=x, step=np.asarray(2), status=codes, goal=np.asarray(10)
+            )
+        )
+        want = [
+            [scheme(tr(int(p_), int(v), 2, s)) for v, s in zip(row, srow, strict=True)]
+            for p_, row, srow in zip(prev[:, 0], x, statuses, strict=True)
+        ]
+        np.testing.assert_allclose(got, want)
+
+
+def test_bad_names_constants_and_statuses_are_refused() -> None:
+    with pytest.raises(ConfigError, match="legacy, ordered"):
+        make_reward("shaped")
+    with pytest.raises(ConfigError, match="step_cost"):
+        OrderedReward(step_cost=0.0)
+    with pytest.raises(ConfigError, match="success"):
+        OrderedReward(success=0.5, failure=0.0, step_cost=1.0)
+    with pytest.raises(ConfigError, match="progress"):
+        LegacyReward(progress=float("nan"))
+    with pytest.raises(ValueError, match="UNSOLVABLE"):
+        make_reward("ordered")(tr(0, 3, 1, Status.UNSOLVABLE))
+    with pytest.raises(TypeError):
+        OrderedReward(2.0)  # type: ignore[call-arg]  # keyword-only
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        OrderedReward().success = 3.0  # type: ignore[misc]
+
+
+def test_ordered_constants_at_the_bound_still_order() -> None:
+    # S - F == c is the edge the proof allows: success >= P + S - c > P + F - c/N >= failure.
+    scheme = OrderedReward(success=0.5, failure=-0.5, step_cost=1.0)
+    puzzles = sample_puzzles(15, seed=3, max_target=30)
+    assert all(check_ordering(p, scheme) is None for p in puzzles)
+
+
+# --- the checks themselves ----------------------------------------------------------------------
+PUZZLES = sample_puzzles(25, seed=11, max_target=40)
+
+
+def test_sampled_puzzles_are_solvable_and_seeded() -> None:
+    assert all(optimal_steps(p) is not None for p in PUZZLES)
+    assert {p.actions for p in PUZZLES} == {(1, 3, 5), (2, 3), (1, 4, 7)}
+    assert sample_puzzles(5, seed=11, max_target=40) == PUZZLES[:5]
+    with pytest.raises(ConfigError, match="max_target"):
+        sample_puzzles(3, seed=0, max_target=4)
+
+
+def test_legacy_ordering_counterexamples_are_real() -> None:
+    scheme = make_reward("legacy")
+    found = [c for c in (check_ordering(p, scheme) for p in PUZZLES) if c is not None]
+    assert found
+    for c in found:
+        # Replay both episodes from scratch: a failure that scores at least a success.
+        failure = path_return(c.puzzle, scheme, c.winner.path)
+        success = path_return(c.puzzle, scheme, c.loser.path)
+        assert failure.status.failed
+        assert success.status is Status.SUCCESS
+        assert failure.ret >= success.ret
+        assert (failure.ret, success.ret) == (c.winner.ret, c.loser.ret)
+        assert "returns" in c.describe()
+
+
+def test_legacy_dawdling_counterexamples_are_real() -> None:
+    scheme = make_reward("legacy")
+    found = [c for c in (check_no_dawdling(p, scheme) for p in PUZZLES) if c is not None]
+    assert found
+    for c in found:
+        best = path_return(c.puzzle, scheme, c.winner.path)
+        shortest = path_return(c.puzzle, scheme, c.loser.path)
+        assert shortest.status is Status.SUCCESS
+        assert shortest.steps == optimal_steps(c.puzzle)
+        assert best.ret > shortest.ret
+        assert best.steps > shortest.steps
+
+
+@pytest.mark.parametrize("gamma", [1.0, 0.99])
+def test_ordered_passes_both_checks(gamma: float) -> None:
+    scheme = make_reward("ordered")
+    assert [p.id for p in PUZZLES if check_no_dawdling(p, scheme, gamma) is not None] == []
+    assert [p.id for p in PUZZLES if check_ordering(p, scheme) is not None] == []
