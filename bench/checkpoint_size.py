@@ -34,6 +34,7 @@ from hrrl.engine.trainer import Trainer
 from hrrl.experiment import preset
 from hrrl.persistence.formats import verify_checkpoint
 from hrrl.persistence.store import DATA_FILES, STATE_FILE, load_checkpoint, save_checkpoint
+from hrrl.run import build_trainer
 
 #: Env steps of learning after the buffer is full (so optimizer moments and priorities are real).
 LEARN_STEPS = 4_096
@@ -58,12 +59,12 @@ def full_buffer_trainer(capacity: int) -> Trainer:
             f"train.learning_starts={capacity}",
             f"train.total_env_steps={capacity + LEARN_STEPS}",
             f"train.eval_every={capacity + LEARN_STEPS}",
-            "train.eval_count=2",
+            "puzzle.eval_count=2",
             "train.early_stop_success=null",
             f"train.log_every={capacity + LEARN_STEPS}",
         ],
     )
-    trainer = Trainer(config)
+    trainer = build_trainer(config)
     began = time.perf_counter()
     trainer.run()
     print(
@@ -96,7 +97,7 @@ def measure(trainer: Trainer, root: Path, repeats: int) -> None:
     verify_t = _timed(lambda i: verify_checkpoint(paths[i]), repeats)
     loaded = []
     load_t = _timed(lambda i: loaded.append(load_checkpoint(paths[i])), repeats)
-    fresh = Trainer(trainer.config)
+    fresh = build_trainer(trainer.config)
 
     def restore(i: int) -> None:
         ck = loaded[i]
@@ -133,7 +134,7 @@ def listing(root: Path) -> None:
         "train.num_envs=16",
         "train.updates_per_train=1",
         "train.eval_every=800",
-        "train.eval_count=2",
+        "puzzle.eval_count=2",
         "train.early_stop_success=null",
         "checkpoint.every_steps=800",
         "checkpoint.keep_last=3",

@@ -39,9 +39,9 @@ import torch
 import _common  # noqa: F401  (puts src/ on sys.path)
 from _common import ZOO
 from hrrl.config import apply_overrides
-from hrrl.engine.trainer import Trainer
-from hrrl.gym.presets import gym_preset
+from hrrl.experiment import gym_preset
 from hrrl.gym.task import make_env, play_episodes
+from hrrl.run import build_trainer
 
 #: First seed of the evaluation episodes (both libraries play the same starts).
 EVAL_SEED = 1_000_000
@@ -79,12 +79,12 @@ def run_hrrl(env_id: str, seed: int, steps: int, episodes: int) -> tuple[float, 
             f"train.seed={seed}",
             f"train.total_env_steps={steps}",
             f"exploration.decay_steps={max(1, round(config.exploration.decay_steps * scale))}",
-            "train.eval_count=0",
+            "gym.eval_episodes=0",
             "checkpoint.enabled=false",
         ],
     )
     start, cpu = time.perf_counter(), time.process_time()
-    trainer = Trainer(config)
+    trainer = build_trainer(config)
     trainer.run()
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     return evaluate(trainer.greedy, env_id, episodes), wall, cpu

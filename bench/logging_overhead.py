@@ -19,9 +19,9 @@ from pathlib import Path
 import torch
 
 from hrrl.config import apply_overrides
-from hrrl.engine.trainer import Trainer
 from hrrl.experiment import preset
 from hrrl.monitoring.logger import JsonlSink, Logger, Sink, TensorBoardSink
+from hrrl.run import build_trainer
 
 ARMS = ("no sinks", "jsonl", "jsonl + tensorboard")
 
@@ -59,7 +59,7 @@ def main() -> None:
                 logger = Logger(sinks_for(arm, Path(tmp)))
                 start = time.perf_counter()
                 with logger:
-                    Trainer(config, logger=logger).run()
+                    build_trainer(config, logger=logger).run()
                 times[arm].append(time.perf_counter() - start)
                 jsonl = Path(tmp) / "metrics.jsonl"
                 dumps[arm] = len(jsonl.read_text().splitlines()) if jsonl.exists() else 0

@@ -40,6 +40,7 @@ from hrrl.puzzle.encoders.relational import RelationalEncoder
 from hrrl.puzzle.env import PuzzleEnv, PuzzleVecEnv
 from hrrl.puzzle.hierarchy import HierarchyWrapper
 from hrrl.puzzle.task import PuzzleTask
+from hrrl.run import build_trainer
 
 #: (label, function) of the parts in the phase table; nested parts are indented.
 PARTS: tuple[tuple[str, Callable[..., object]], ...] = (
@@ -73,7 +74,7 @@ def build(steps: int, seed: int) -> Trainer:
             f"train.eval_every={max(steps // 2, 1)}",
         ],
     )
-    return Trainer(config)
+    return build_trainer(config)
 
 
 def cumulative(stats: pstats.Stats, fn: Callable[..., object]) -> float:

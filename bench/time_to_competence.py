@@ -12,7 +12,7 @@ next ``--hold-steps`` (512) env steps stays at the goal: a policy that reaches 9
 back to 20% on the next evaluation is not yet competent. A run stops at stable competence or
 at its budget cap. Arms (each for ``--seeds`` seeds, run one after another in one process):
 
-* ``hrrl default``: ``Trainer(preset("default"))`` (relational encoder, constraint planner,
+* ``hrrl default``: ``build_trainer(preset("default"))`` (relational encoder, constraint planner,
   ordered reward, prioritized replay, gated curriculum, 32 puzzles at once);
 * ``hrrl default+`` (``default-tuned``): the default preset plus ``--tuned-set`` overrides
   (by default ``agent.lr=5e-4 train.learning_starts=256``: the default preset before
@@ -64,7 +64,6 @@ import torch
 import _common  # noqa: F401  (puts src/ on sys.path)
 from _common import ZOO, machine, table
 from hrrl.config import apply_overrides
-from hrrl.engine.trainer import Trainer
 from hrrl.experiment import preset
 from hrrl.puzzle.core import Puzzle
 from hrrl.puzzle.curriculum import Curriculum, CurriculumConfig
@@ -73,6 +72,7 @@ from hrrl.puzzle.env import PuzzleEnv
 from hrrl.puzzle.evaluate import eval_metrics, make_stack, play
 from hrrl.puzzle.generate import generate_suite
 from hrrl.puzzle.hierarchy import HierarchyWrapper
+from hrrl.run import build_trainer
 
 T = TypeVar("T")
 FAMILIES = ("in_range", "dense", "trap", "wall", "endgame")
@@ -151,9 +151,9 @@ def run_hrrl(name: str, seed: int, args: argparse.Namespace) -> Run:
     is_default = name == "default"
     overrides = [
         f"train.seed={seed}",
-        f"train.eval_families=[{', '.join(args.families)}]",
-        f"train.eval_count={args.per_family}",
-        f"train.eval_seed={args.suite_seed}",
+        f"puzzle.eval_families=[{', '.join(args.families)}]",
+        f"puzzle.eval_count={args.per_family}",
+        f"puzzle.eval_seed={args.suite_seed}",
         f"train.eval_every={args.eval_every if is_default else args.eval_every_baseline}",
         "train.early_stop_success=null",  # the run stops once record() says it is done
         f"train.total_env_steps={args.cap_steps if is_default else args.cap_steps_baseline}",
@@ -164,7 +164,7 @@ def run_hrrl(name: str, seed: int, args: argparse.Namespace) -> Run:
     if tuned:
         overrides += args.tuned_set
     config = apply_overrides(preset(name), overrides)
-    trainer = Trainer(config)
+    trainer = build_trainer(config)
     label = "hrrl default+" if tuned else f"hrrl {name}"
     run, clock = Run(arm=label, seed=seed), Clock()
     inner = trainer.evaluate

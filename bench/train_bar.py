@@ -21,7 +21,6 @@ from pathlib import Path
 import torch
 
 from hrrl.config import apply_overrides
-from hrrl.engine.trainer import Trainer
 from hrrl.experiment import preset
 from hrrl.inference.policy import Policy
 from hrrl.monitoring.logger import Logger
@@ -29,6 +28,7 @@ from hrrl.persistence.store import BEST_LINK, CHECKPOINTS_DIR
 from hrrl.puzzle.core import Puzzle, Status
 from hrrl.puzzle.generate import FAMILIES, generate_suite
 from hrrl.puzzle.suite import format_table, summarize
+from hrrl.run import build_trainer
 
 PAPER_CASES = Path(__file__).resolve().parents[2] / "shared" / "data" / "paper_cases.jsonl"
 PAPER_FALLBACK = [
@@ -52,7 +52,7 @@ def train_one(
     run_dir = root / f"{name}-{seed}"
     start_wall = time.time()
     start = time.perf_counter()
-    trainer = Trainer(config, run_dir=run_dir, logger=Logger([]))
+    trainer = build_trainer(config, run_dir=run_dir, logger=Logger([]))
     trainer.write_config()
     result = trainer.run()
     total = time.perf_counter() - start

@@ -16,10 +16,10 @@ import time
 import torch
 
 from hrrl.config import apply_overrides
-from hrrl.engine.trainer import Trainer
 from hrrl.experiment import preset
 from hrrl.puzzle.evaluate import eval_metrics, play
 from hrrl.puzzle.generate import FAMILIES, generate_suite
+from hrrl.run import build_trainer
 
 
 def main() -> int:
@@ -39,7 +39,7 @@ def main() -> int:
             [f"train.device={device}", f"train.total_env_steps={args.steps}", "train.seed=0"],
         )
         start = time.perf_counter()
-        trainer = Trainer(config)
+        trainer = build_trainer(config)
         result = trainer.run()
         wall = time.perf_counter() - start
         metrics, _ = eval_metrics(play(trainer.greedy, suite, trainer.task.env_factory), suite)

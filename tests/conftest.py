@@ -12,6 +12,7 @@ import torch
 from hrrl.config import apply_overrides
 from hrrl.engine.trainer import Trainer
 from hrrl.experiment import ExperimentConfig, preset
+from hrrl.run import build_trainer
 
 #: Overrides that make the default preset train in about a second on one core. Learning starts
 #: early, evaluation is 2 puzzles of each family every 400 steps, nothing stops it early.
@@ -21,13 +22,13 @@ TINY: tuple[str, ...] = (
     "train.learning_starts=160",
     "train.updates_per_train=2",
     "train.eval_every=400",
-    "train.eval_count=2",
+    "puzzle.eval_count=2",
     "train.log_every=200",
     "train.early_stop_success=null",
     "agent.hidden=32",
     "replay.capacity=4000",
     "replay.beta_steps=2000",
-    "curriculum.gate_window=20",
+    "puzzle.curriculum.gate_window=20",
     "checkpoint.enabled=false",
 )
 
@@ -79,7 +80,7 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory) -> TrainedRun:
     config = tiny_config(
         "train.total_env_steps=1200", "checkpoint.enabled=true", "checkpoint.every_steps=400"
     )
-    trainer = Trainer(config, run_dir=run_dir)
+    trainer = build_trainer(config, run_dir=run_dir)
     trainer.write_config()
     trainer.run()
     return TrainedRun(run_dir=run_dir, trainer=trainer)

@@ -14,13 +14,11 @@ from hrrl.config import (
     apply_overrides,
     check_range,
     diff,
-    from_dict,
-    load_yaml,
     save_yaml,
     to_dict,
 )
 from hrrl.errors import ConfigError
-from hrrl.experiment import PRESETS, ExperimentConfig, preset
+from hrrl.experiment import PRESETS, ExperimentConfig, config_from_dict, load_config, preset
 from hrrl.puzzle.curriculum import Stage
 
 
@@ -30,43 +28,44 @@ def test_yaml_round_trip_of_each_preset(name: str, tmp_path: Path) -> None:
     config = preset(name)
     path = tmp_path / "config.yaml"
     save_yaml(config, path)
-    assert load_yaml(ExperimentConfig, path) == config
+    assert load_config(path) == config
     # Plain YAML only (no python/tuple tags): any YAML reader can open a run's config.
     data = yaml.safe_load(path.read_text())
     assert data == to_dict(config)
-    assert data["env"]["actions"] == [1, 3, 5]
-    assert isinstance(data["curriculum"]["stages"], list)
+    assert data["puzzle"]["actions"] == [1, 3, 5] and data["gym"] is None
+    assert isinstance(data["puzzle"]["curriculum"]["stages"], list)
 
 
 @pytest.mark.parametrize("name", PRESETS)
 def test_dict_round_trip_restores_tuples(name: str) -> None:
-    config = from_dict(ExperimentConfig, to_dict(preset(name)))
+    config = config_from_dict(to_dict(preset(name)))
     assert config == preset(name)
-    assert isinstance(config.env.actions, tuple)
-    assert isinstance(config.curriculum.stages, tuple)
+    assert isinstance(config.puzzle.actions, tuple)
+    assert isinstance(config.puzzle.curriculum.stages, tuple)
     assert all(
-        isinstance(s, Stage) and isinstance(s.targets, tuple) for s in config.curriculum.stages
+        isinstance(s, Stage) and isinstance(s.targets, tuple)
+        for s in config.puzzle.curriculum.stages
     )
 
 
 def test_empty_yaml_is_the_default_config(tmp_path: Path) -> None:
     path = tmp_path / "empty.yaml"
     path.write_text("")
-    assert load_yaml(ExperimentConfig, path) == ExperimentConfig()
+    assert load_config(path) == ExperimentConfig()
 
 
 def test_yaml_file_with_unknown_key_names_it(tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text("agent:\n  lr: 0.001\n  lrr: 2\n")
     with pytest.raises(ConfigError, match=r"'agent\.lrr'.*known keys here are .*'lr'"):
-        load_yaml(ExperimentConfig, path)
+        load_config(path)
 
 
 def test_yaml_file_with_1e_notation_reads_a_float(tmp_path: Path) -> None:
     # PyYAML (YAML 1.1) reads 3e-4 without a dot as a string; a float field still takes it.
     path = tmp_path / "c.yaml"
     path.write_text("agent:\n  lr: 3e-4\n")
-    assert load_yaml(ExperimentConfig, path).agent.lr == 3e-4
+    assert load_config(path).agent.lr == 3e-4
 
 
 # --- --set ------------------------------------------------------------------------------------
@@ -80,8 +79,8 @@ def test_overrides_parse_yaml_typed_values() -> None:
             "train.seed=7",
             "exploration.kind=decay",
             "agent.max_grad_norm=null",
-            "train.eval_families=[in_range, dense]",
-            "curriculum.stages=[{targets: [5, 10]}, {targets: [20, 100], density: [0.1, 0.2]}]",
+            "puzzle.eval_families=[in_range, dense]",
+            "puzzle.curriculum.stages=[{targets: [5, 10]}, {targets: [20, 100], density: [0.1, 0.2]}]",
         ],
     )
     assert config.agent.lr == 3e-4 and isinstance(config.agent.lr, float)
@@ -89,8 +88,8 @@ def test_overrides_parse_yaml_typed_values() -> None:
     assert config.train.seed == 7
     assert config.exploration.kind == "decay"
     assert config.agent.max_grad_norm is None
-    assert config.train.eval_families == ("in_range", "dense")
-    assert config.curriculum.stages == (
+    assert config.puzzle.eval_families == ("in_range", "dense")
+    assert config.puzzle.curriculum.stages == (
         Stage(targets=(5, 10)),
         Stage(targets=(20, 100), density=(0.1, 0.2)),
     )
@@ -100,8 +99,8 @@ def test_overrides_parse_yaml_typed_values() -> None:
 
 
 def test_override_list_becomes_tuple_and_int_becomes_float() -> None:
-    config = apply_overrides(preset("default"), ["env.actions=[1, 3, 5]", "agent.gamma=1"])
-    assert config.env.actions == (1, 3, 5)
+    config = apply_overrides(preset("default"), ["puzzle.actions=[1, 3, 5]", "agent.gamma=1"])
+    assert config.puzzle.actions == (1, 3, 5)
     assert config.agent.gamma == 1.0 and isinstance(config.agent.gamma, float)
 
 
@@ -164,16 +163,22 @@ def test_gamma_out_of_range_names_field_and_range() -> None:
         ("agent.double=1", r"agent\.double=1 is invalid: use true or false"),
         ("checkpoint.enabled=3", r"checkpoint\.enabled=3 is invalid: use true or false"),
         ("train.device=1", r"train\.device=1 is invalid: it must be a string"),
-        ("env.actions=5", r"env\.actions=5 is invalid: give a list"),
-        ("env.actions=[1, 2.5]", r"env\.actions\[1\]=2\.5 is invalid: it must be an integer"),
-        ("env.reward=5", r"env\.reward=5 is not allowed: choose one of \['ordered', 'legacy'\]"),
+        ("puzzle.actions=5", r"puzzle\.actions=5 is invalid: give a list"),
+        ("puzzle.actions=[1, 2.5]", r"puzzle\.actions\[1\]=2\.5 is invalid: it must be an integer"),
+        (
+            "puzzle.reward=5",
+            r"puzzle\.reward=5 is not allowed: choose one of \['ordered', 'legacy'\]",
+        ),
         ("agent=3", r"agent=3 is invalid: it is a section"),
         (
-            "curriculum.stages=[{targets: [5, 10, 20]}]",
+            "puzzle.curriculum.stages=[{targets: [5, 10, 20]}]",
             r"curriculum\.stages\[0\]\.targets=\[5, 10, 20\] is invalid: give a list of 2 items",
         ),
-        ("curriculum.stages=[{targets: [5, 10], foo: 1}]", r"'curriculum\.stages\[0\]\.foo'"),
-        ("curriculum.stages=[]", r"curriculum\.stages is empty"),
+        (
+            "puzzle.curriculum.stages=[{targets: [5, 10], foo: 1}]",
+            r"'puzzle\.curriculum\.stages\[0\]\.foo'",
+        ),
+        ("puzzle.curriculum.stages=[]", r"curriculum\.stages is empty"),
         ("agent.lr=0", r"agent\.lr=0\.0 is out of range: it must be in \(0\.0, 1\.0\]"),
         ("agent.lr=.nan", r"agent\.lr=nan is out of range"),
         ("replay.kind=ring", r"replay\.kind='ring' is not allowed"),
@@ -191,16 +196,18 @@ def test_any_float_repr_overrides_exactly(gamma: float) -> None:
     # repr gives forms like 1e-05 that YAML 1.1 reads as strings; the value must still be exact.
     config = apply_overrides(preset("default"), [f"agent.gamma={gamma!r}"])
     assert config.agent.gamma == gamma
-    assert from_dict(ExperimentConfig, to_dict(config)) == config
+    assert config_from_dict(to_dict(config)) == config
 
 
 # --- diff -------------------------------------------------------------------------------------
 def test_diff_lists_each_changed_leaf() -> None:
     base = preset("default")
-    new = apply_overrides(base, ["agent.lr=0.001", "env.reward=legacy", "train.total_episodes=9"])
+    new = apply_overrides(
+        base, ["agent.lr=0.001", "puzzle.reward=legacy", "train.total_episodes=9"]
+    )
     assert diff(base, new) == [
         "agent.lr: 0.002 -> 0.001",
-        "env.reward: 'ordered' -> 'legacy'",
+        "puzzle.reward: 'ordered' -> 'legacy'",
         "train.total_episodes: None -> 9",
     ]
     assert diff(base, base) == []
@@ -215,10 +222,10 @@ def test_diff_between_presets_names_the_fixes() -> None:
         "agent.max_grad_norm",
         "replay.kind",
         "exploration.kind",
-        "env.reward",
-        "env.encoder",
-        "env.planner",
-        "curriculum.mode",
+        "puzzle.reward",
+        "puzzle.encoder",
+        "puzzle.planner",
+        "puzzle.curriculum.mode",
         "guard.enabled",
     ):
         assert key in changed

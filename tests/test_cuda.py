@@ -18,6 +18,7 @@ from hrrl.engine.replay.buffer import Batch
 from hrrl.engine.trainer import Trainer
 from hrrl.experiment import ExperimentConfig, preset
 from hrrl.persistence.store import CHECKPOINTS_DIR, LATEST_LINK, load_checkpoint
+from hrrl.run import build_trainer
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
@@ -98,7 +99,7 @@ def cuda_config(*overrides: str) -> ExperimentConfig:
             "train.device=cuda",
             "train.total_env_steps=3000",
             "train.eval_every=500",
-            "train.eval_count=8",
+            "puzzle.eval_count=8",
             "train.early_stop_success=0.95",
             "train.early_stop_efficiency=0.0",
             "checkpoint.enabled=false",
@@ -110,7 +111,7 @@ def cuda_config(*overrides: str) -> ExperimentConfig:
 def test_default_preset_reaches_competence_on_cuda() -> None:
     """The default preset on the GPU solves its evaluation suite within 3,000 env steps (on the
     CPU it takes about 500)."""
-    trainer = Trainer(cuda_config())
+    trainer = build_trainer(cuda_config())
     result = trainer.run()
     assert next(trainer.agent.online.parameters()).device.type == "cuda"
     assert result.stop_reason == "early_stop_success", result.last_metrics
@@ -120,7 +121,7 @@ def test_default_preset_reaches_competence_on_cuda() -> None:
 def test_cuda_checkpoint_resumes_on_the_cpu(tmp_path: Path) -> None:
     """A checkpoint written by a GPU run loads into a CPU trainer (``train.device=cpu``) and
     training goes on there."""
-    gpu = Trainer(
+    gpu = build_trainer(
         cuda_config(
             "train.total_env_steps=640", "train.early_stop_success=null", "checkpoint.enabled=true"
         ),
@@ -128,7 +129,9 @@ def test_cuda_checkpoint_resumes_on_the_cpu(tmp_path: Path) -> None:
     )
     gpu.run()  # ends with a forced save: the latest checkpoint is the final state
     loaded = load_checkpoint((tmp_path / CHECKPOINTS_DIR / LATEST_LINK).resolve())
-    cpu = Trainer(apply_overrides(gpu.config, ["train.device=cpu", "train.total_env_steps=1280"]))
+    cpu = build_trainer(
+        apply_overrides(gpu.config, ["train.device=cpu", "train.total_env_steps=1280"])
+    )
     cpu.load_state_dict(Trainer.state_from_checkpoint(loaded.state, loaded.tensors, loaded.arrays))
     for key, value in gpu.agent.tensor_state().items():
         assert torch.equal(cpu.agent.tensor_state()[key], value), key

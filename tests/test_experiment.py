@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from hrrl.config import apply_overrides, diff
+from hrrl.engine.config import TrainConfig
 from hrrl.errors import ConfigError
-from hrrl.experiment import EnvConfig, ExperimentConfig, TrainConfig, preset
+from hrrl.experiment import ExperimentConfig, preset, puzzle_section
+from hrrl.puzzle.config import PuzzleConfig
 from hrrl.puzzle.curriculum import PAPER_STAGES, Curriculum, Stage
+from hrrl.run import puzzle_task
 
 
 def test_baseline_is_the_prototype_field_by_field() -> None:
@@ -38,15 +42,22 @@ def test_baseline_is_the_prototype_field_by_field() -> None:
         0.01,
     )
     # Environment: legacy reward, 12 paper features, the paper's decomposition.
-    assert c.env == EnvConfig(reward="legacy", encoder="paper", planner="paper", actions=(1, 3, 5))
+    assert c.puzzle is not None and c.gym is None
+    p = c.puzzle
+    assert (p.reward, p.encoder, p.planner, p.actions) == ("legacy", "paper", "paper", (1, 3, 5))
     # Curriculum: 4 stages by episode count, 1,000 each; targets 5-10, 12-18, 20-30, 5-100 with
     # 2-5 forbidden numbers; nothing mixed in.
-    assert c.curriculum.mode == "episodes"
-    assert c.curriculum.episodes_per_stage == 1000
-    assert c.curriculum.mix_previous == 0.0
-    assert c.curriculum.stages == PAPER_STAGES
-    assert [s.targets for s in c.curriculum.stages] == [(5, 10), (12, 18), (20, 30), (5, 100)]
-    assert all(s.forbidden == (2, 5) and s.density is None for s in c.curriculum.stages)
+    assert c.puzzle.curriculum.mode == "episodes"
+    assert c.puzzle.curriculum.episodes_per_stage == 1000
+    assert c.puzzle.curriculum.mix_previous == 0.0
+    assert c.puzzle.curriculum.stages == PAPER_STAGES
+    assert [s.targets for s in c.puzzle.curriculum.stages] == [
+        (5, 10),
+        (12, 18),
+        (20, 30),
+        (5, 100),
+    ]
+    assert all(s.forbidden == (2, 5) and s.density is None for s in c.puzzle.curriculum.stages)
     # 5,000 episodes on one environment, no early stop.
     assert c.train.total_episodes == 5_000
     assert c.train.num_envs == 1
@@ -54,7 +65,7 @@ def test_baseline_is_the_prototype_field_by_field() -> None:
 
 
 def test_baseline_curriculum_switches_at_1000_2000_3000_episodes() -> None:
-    curriculum = Curriculum(preset("baseline").curriculum)
+    curriculum = Curriculum(puzzle_section(preset("baseline")).curriculum)
     switches = []
     for episode in range(1, 5_001):
         if curriculum.on_episode_end(success=episode % 2 == 0):
@@ -71,13 +82,13 @@ def test_default_has_every_fix_on() -> None:
     assert c.guard.enabled is True
     assert c.replay.kind == "prioritized"
     assert c.exploration.kind == "adaptive"
-    assert c.env.reward == "ordered"
-    assert c.env.encoder == "relational"
-    assert c.env.planner == "constraint"
-    assert c.curriculum.mode == "gated"
+    assert puzzle_section(c).reward == "ordered"
+    assert puzzle_section(c).encoder == "relational"
+    assert puzzle_section(c).planner == "constraint"
+    assert c.puzzle.curriculum.mode == "gated"
     # The paper's stages come first; later ones keep every training target at or below 100.
-    assert c.curriculum.stages[: len(PAPER_STAGES)] == PAPER_STAGES
-    assert all(s.targets[1] <= 100 for s in c.curriculum.stages)
+    assert c.puzzle.curriculum.stages[: len(PAPER_STAGES)] == PAPER_STAGES
+    assert all(s.targets[1] <= 100 for s in c.puzzle.curriculum.stages)
 
 
 @pytest.mark.parametrize(
@@ -90,12 +101,12 @@ def test_default_has_every_fix_on() -> None:
             {"agent.max_grad_norm", "guard.enabled"},
         ),
         (["exploration.kind=decay"], {"exploration.kind"}),
-        (["env.reward=legacy"], {"env.reward"}),
-        (["env.encoder=paper"], {"env.encoder"}),
-        (["env.planner=none"], {"env.planner"}),
+        (["puzzle.reward=legacy"], {"puzzle.reward"}),
+        (["puzzle.encoder=paper"], {"puzzle.encoder"}),
+        (["puzzle.planner=none"], {"puzzle.planner"}),
         (
-            ["curriculum.stages=[{targets: [20, 100], density: [0.08, 0.25]}]"],
-            {"curriculum.stages"},
+            ["puzzle.curriculum.stages=[{targets: [20, 100], density: [0.08, 0.25]}]"],
+            {"puzzle.curriculum.stages"},
         ),
     ],
 )
@@ -110,21 +121,30 @@ def test_unknown_preset_is_refused() -> None:
         preset("fast")
 
 
-def test_action_sets_must_agree() -> None:
-    with pytest.raises(ConfigError, match=r"curriculum\.actions=\[1, 3, 5\] differs from env"):
-        apply_overrides(preset("default"), ["env.actions=[1, 2]"])
-    with pytest.raises(ConfigError, match=r"set train\.eval_count=0"):
-        apply_overrides(preset("default"), ["env.actions=[1, 2]", "curriculum.actions=[1, 2]"])
-    config = apply_overrides(
-        preset("default"), ["env.actions=[1, 2]", "curriculum.actions=[1, 2]", "train.eval_count=0"]
-    )
-    assert config.env.actions == config.curriculum.actions == (1, 2)
+def test_the_curriculum_plays_the_puzzle_action_set() -> None:
+    with pytest.raises(ConfigError, match=r"set puzzle\.eval_count=0"):
+        apply_overrides(preset("default"), ["puzzle.actions=[1, 2]"])
+    with pytest.raises(ConfigError, match=r"unknown key 'actions'"):
+        apply_overrides(preset("default"), ["puzzle.curriculum.actions=[1, 2]"])
+    config = apply_overrides(preset("default"), ["puzzle.actions=[1, 2]", "puzzle.eval_count=0"])
+    task = puzzle_task(config)
+    assert task.curriculum.actions == (1, 2)
+    assert task.curriculum.sample(np.random.default_rng(0)).actions == (1, 2)
+
+
+def test_a_run_has_exactly_one_task_section() -> None:
+    with pytest.raises(ConfigError, match="exactly one task section"):
+        apply_overrides(preset("default"), ["gym={id: CartPole-v1}"])
+    with pytest.raises(ConfigError, match="exactly one task section"):
+        apply_overrides(preset("default"), ["puzzle=null"])
+    gym = apply_overrides(preset("default"), ["puzzle=null", "gym={id: CartPole-v1}"])
+    assert gym.gym is not None and gym.gym.id == "CartPole-v1" and gym.task_name == "CartPole-v1"
 
 
 @pytest.mark.parametrize("actions", [(), (1, 1), (0, 1), (-1, 3)])
 def test_env_actions_distinct_positive(actions: tuple[int, ...]) -> None:
-    with pytest.raises(ConfigError, match=r"env\.actions=.*distinct positive integers"):
-        EnvConfig(actions=actions)
+    with pytest.raises(ConfigError, match=r"puzzle\.actions=.*distinct positive integers"):
+        PuzzleConfig(actions=actions)
 
 
 @pytest.mark.parametrize(

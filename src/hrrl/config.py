@@ -7,7 +7,7 @@ on any such tree:
 * :func:`to_dict` / :func:`from_dict` turn a tree into plain data and back (tuples become lists
   in YAML and are restored from the field's annotation; unknown keys are refused by name);
 * :func:`apply_overrides` applies ``section.field=value`` strings, the value parsed as YAML
-  (``agent.lr=3e-4``, ``exploration.kind=decay``, ``env.actions=[1,3,5]``);
+  (``agent.lr=3e-4``, ``exploration.kind=decay``, ``puzzle.actions=[1,3,5]``);
 * each dataclass validates itself in ``__post_init__``, so a bad value is refused with the
   field, the value and the allowed range wherever the config comes from.
 """
@@ -215,6 +215,13 @@ def check_range(
         hi = ")" if high_open else "]"
         rng = f"{lo}{'-inf' if low is None else low}, {'inf' if high is None else high}{hi}"
         raise ConfigError(f"{name}={value!r} is out of range: it must be in {rng}")
+
+
+def check_int(name: str, value: object, *, low: int | None = None, high: int | None = None) -> None:
+    """Raise ConfigError unless ``value`` is an integer (not a bool) in ``[low, high]``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise field_error(ConfigError, name, value, "it must be an integer")
+    check_range(name, value, low=low, high=high)
 
 
 def check_choice(name: str, value: object, choices: Iterable[object]) -> None:

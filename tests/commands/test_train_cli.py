@@ -10,8 +10,8 @@ import pytest
 
 from hrrl.cli import build_parser, main
 from hrrl.commands.train import resolve_config
-from hrrl.config import apply_overrides, load_yaml, save_yaml
-from hrrl.experiment import ExperimentConfig, preset
+from hrrl.config import apply_overrides, save_yaml
+from hrrl.experiment import load_config, preset
 from hrrl.persistence.store import list_checkpoints
 
 
@@ -31,7 +31,7 @@ def test_train_writes_the_run_directory(
     assert "stopped: total_env_steps after 800 env steps" in out
     assert f"run directory: {run_dir}" in out
 
-    config = load_yaml(ExperimentConfig, run_dir / "config.yaml")
+    config = load_config(run_dir / "config.yaml")
     assert config == apply_overrides(tiny("checkpoint.enabled=true"), ["train.seed=3"])
 
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]

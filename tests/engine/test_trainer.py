@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from hrrl.experiment import ExperimentConfig
 from hrrl.monitoring.logger import CONSOLE_KEYS, HPARAM_METRICS, KEY_GROUPS, Logger
 from hrrl.persistence.store import load_checkpoint, save_checkpoint
 from hrrl.puzzle.core import Status
+from hrrl.run import build_trainer
 
 TinyFactory = Callable[..., ExperimentConfig]
 
@@ -49,7 +51,7 @@ def weights(trainer: Trainer) -> dict[str, torch.Tensor]:
 
 
 def train(config: ExperimentConfig, **kwargs: Any) -> Trainer:
-    trainer = Trainer(config)
+    trainer = build_trainer(config)
     trainer.run(**kwargs)
     return trainer
 
@@ -84,7 +86,7 @@ def test_resume_from_a_saved_checkpoint_continues_bit_identically(
 ) -> None:
     config = tiny()
     saved: list[Path] = []
-    first = Trainer(config)
+    first = build_trainer(config)
 
     def save_midway(_: int) -> None:
         # Between two vector steps, past the start of learning, before the first evaluation.
@@ -107,7 +109,7 @@ def test_resume_from_a_saved_checkpoint_continues_bit_identically(
     assert_same(weights(first), weights(reference))
 
     loaded = load_checkpoint(saved[0])
-    resumed = Trainer(config)
+    resumed = build_trainer(config)
     resumed.load_state_dict(
         Trainer.state_from_checkpoint(loaded.state, loaded.tensors, loaded.arrays)
     )
@@ -121,7 +123,7 @@ def test_state_dict_version_is_checked(reference: Trainer, tiny: TinyFactory) ->
     state = reference.state_dict()
     state["version"] = 99
     with pytest.raises(ValueError, match="trainer state version 99"):
-        Trainer(tiny()).load_state_dict(state)
+        build_trainer(tiny()).load_state_dict(state)
 
 
 # --- replay holds truncation as not-terminated ---------------------------------------------------
@@ -130,9 +132,9 @@ def _scripted(tiny: TinyFactory, target: int, action: int) -> tuple[Trainer, lis
     config = tiny(
         "train.num_envs=2",
         "train.learning_starts=1000000",
-        f"curriculum.stages=[{{targets: [{target}, {target}], forbidden: [0, 0]}}]",
+        f"puzzle.curriculum.stages=[{{targets: [{target}, {target}], forbidden: [0, 0]}}]",
     )
-    trainer = Trainer(config)
+    trainer = build_trainer(config)
     trainer.agent.act = lambda obs, epsilon: np.full(len(obs), action, dtype=np.int64)  # type: ignore[method-assign]
     outcomes = []
     original = trainer.task.step
@@ -180,13 +182,13 @@ def test_terminal_failure_is_stored_as_terminated(tiny: TinyFactory) -> None:
 # --- stopping -----------------------------------------------------------------------------------
 def test_early_stop_on_success(tiny: TinyFactory) -> None:
     config = tiny("train.early_stop_success=0.0", "train.early_stop_efficiency=0.0")
-    result = Trainer(config).run()
+    result = build_trainer(config).run()
     assert result.stop_reason == "early_stop_success"
     assert result.counters.env_steps == 400 and result.counters.evaluations == 1
 
 
 def test_no_early_stop_without_a_level(tiny: TinyFactory) -> None:
-    result = Trainer(tiny("train.total_env_steps=480")).run()
+    result = build_trainer(tiny("train.total_env_steps=480")).run()
     assert result.stop_reason == "total_env_steps"
     assert result.counters.env_steps == 480
 
@@ -196,7 +198,7 @@ def test_early_stop_on_patience(tiny: TinyFactory) -> None:
     config = tiny(
         "train.learning_starts=1000000", "train.early_stop_patience=1", "train.total_env_steps=4000"
     )
-    result = Trainer(config).run()
+    result = build_trainer(config).run()
     assert result.stop_reason == "early_stop_patience"
     assert result.counters.evaluations == 2 and result.counters.env_steps == 800
     assert result.counters.updates == 0
@@ -204,7 +206,7 @@ def test_early_stop_on_patience(tiny: TinyFactory) -> None:
 
 
 def test_improvement_is_success_then_efficiency(tiny: TinyFactory) -> None:
-    trainer = Trainer(tiny())
+    trainer = build_trainer(tiny())
     script = iter([(0.5, 0.9), (0.5, 0.9), (0.5, 0.95), (0.4, 1.0), (0.6, 0.1), (0.6, 0.1)])
 
     def evaluate(policy: Any) -> dict[str, float]:
@@ -220,11 +222,17 @@ def test_improvement_is_success_then_efficiency(tiny: TinyFactory) -> None:
     assert waits == [0, 1, 0, 1, 0, 1]
     best = {k: v for k, v in trainer.best_metrics.items() if k.startswith("eval/")}
     assert best == {"eval/success_rate": 0.6, "eval/efficiency": 0.1}
-    assert "train/q_bias" in trainer.best_metrics  # measured beside every evaluation
+
+
+def test_the_puzzle_evaluation_measures_q_bias_beside_success(tiny: TinyFactory) -> None:
+    trainer = build_trainer(tiny())
+    trainer.evaluate()
+    assert {"eval/success_rate", "eval/efficiency", "train/q_bias"} <= set(trainer.last_metrics)
+    assert math.isfinite(trainer.last_metrics["train/q_bias"])  # small eval puzzles exist
 
 
 def test_total_episodes_caps_the_run(tiny: TinyFactory) -> None:
-    result = Trainer(tiny("train.num_envs=1", "train.total_episodes=7")).run()
+    result = build_trainer(tiny("train.num_envs=1", "train.total_episodes=7")).run()
     assert result.stop_reason == "total_episodes"
     assert result.counters.episodes == 7
 
@@ -235,9 +243,9 @@ def test_baseline_preset_runs_a_few_episodes(tmp_path: Path) -> None:
 
     config = apply_overrides(
         preset("baseline"),
-        ["train.total_episodes=40", "train.eval_count=2", "checkpoint.enabled=false"],
+        ["train.total_episodes=40", "puzzle.eval_count=2", "checkpoint.enabled=false"],
     )
-    trainer = Trainer(config)
+    trainer = build_trainer(config)
     result = trainer.run()
     assert result.stop_reason == "total_episodes"
     assert result.counters.episodes == 40
@@ -302,7 +310,7 @@ DOCUMENTED_KEYS = {
 def test_logger_receives_the_documented_metrics(tiny: TinyFactory) -> None:
     sink = RecordingSink()
     config = tiny()
-    trainer = Trainer(config, logger=Logger([sink]))
+    trainer = build_trainer(config, logger=Logger([sink]))
     trainer.write_config()
     trainer.run()
     assert sink.configs == [to_dict(config)]
@@ -331,11 +339,11 @@ def test_resumed_run_logs_the_rows_the_uninterrupted_run_logs(
     ``metrics.jsonl`` rows after it are the uninterrupted run's rows (same steps, same values)."""
     config = tiny("checkpoint.enabled=true", "checkpoint.every_steps=400")
     full_sink = RecordingSink()
-    Trainer(config, run_dir=tmp_path / "a", logger=Logger([full_sink])).run()
+    build_trainer(config, run_dir=tmp_path / "a", logger=Logger([full_sink])).run()
 
     loaded = load_checkpoint(tmp_path / "a" / "checkpoints" / "step-000000400")
     resumed_sink = RecordingSink()
-    resumed = Trainer(config, run_dir=tmp_path / "b", logger=Logger([resumed_sink]))
+    resumed = build_trainer(config, run_dir=tmp_path / "b", logger=Logger([resumed_sink]))
     resumed.load_state_dict(
         Trainer.state_from_checkpoint(loaded.state, loaded.tensors, loaded.arrays)
     )

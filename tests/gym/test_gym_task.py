@@ -18,13 +18,13 @@ from gymnasium import spaces
 
 from hrrl import cli
 from hrrl.config import apply_overrides
-from hrrl.engine.trainer import Trainer
 from hrrl.errors import EnvironmentMismatchError
-from hrrl.experiment import ExperimentConfig
-from hrrl.gym.presets import GYM_PRESETS, gym_preset
+from hrrl.experiment import ExperimentConfig, gym_preset
+from hrrl.gym.presets import GYM_PRESETS
 from hrrl.gym.task import GymTask, episode_metrics
 from hrrl.monitoring.report import write_report
 from hrrl.persistence import state_tree
+from hrrl.run import build_trainer
 
 DICT_ID = "hrrl-test/DictObs-v0"
 
@@ -59,7 +59,7 @@ def tiny(env_id: str = "CartPole-v1", *extra: str) -> ExperimentConfig:
             "train.train_every=4",
             "train.updates_per_train=2",
             "train.eval_every=320",
-            "train.eval_count=1",
+            "gym.eval_episodes=1",
             "train.log_every=160",
             "exploration.decay_steps=320",
             "agent.hidden=32",
@@ -146,7 +146,7 @@ def test_evaluation_is_seeded_and_leaves_training_alone() -> None:
     def left(obs: np.ndarray) -> np.ndarray:
         return np.zeros(len(obs), dtype=np.int64)
 
-    first, second = task.evaluate(left), task.evaluate(left)
+    first, second = task.evaluate_policy(left), task.evaluate_policy(left)
     assert first == second and first["eval/success_rate"] == 0.0
     assert 5 <= first["eval/mean_length"] <= 20  # always pushing left falls fast
     after = task.state_dict()
@@ -199,13 +199,19 @@ def test_cli_refusal_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Path)
 
 # --- presets ------------------------------------------------------------------------
 def test_presets_are_the_tuned_ones_and_keep_every_fix() -> None:
-    for env_id, make in GYM_PRESETS.items():
+    for env_id, values in GYM_PRESETS.items():
         config = gym_preset(env_id)
-        assert config == make() and config.env.env_id == env_id
+        assert config.gym is not None and config.gym.id == env_id and config.puzzle is None
+        assert (
+            config.agent.lr == values.agent["lr"]
+            and config.train.total_env_steps == values.train["total_env_steps"]
+        )
         assert config.agent.double and config.replay.kind == "prioritized"
         assert config.agent.max_grad_norm is not None and config.guard.enabled
     other = gym_preset("LunarLander-v3")
-    assert other.env.env_id == "LunarLander-v3" and other.agent.network == "mlp"
+    assert (
+        other.gym is not None and other.gym.id == "LunarLander-v3" and other.agent.network == "mlp"
+    )
     assert gym_preset("CartPole-v1", base="baseline").agent.double is False
 
 
@@ -213,13 +219,13 @@ def test_presets_are_the_tuned_ones_and_keep_every_fix() -> None:
 def test_trainer_resume_is_exact() -> None:
     torch.set_num_threads(1)
     config = tiny()
-    whole = Trainer(config)
+    whole = build_trainer(config)
     whole.run()
     half = dataclasses.replace(config, train=dataclasses.replace(config.train, total_env_steps=320))
-    first = Trainer(half)
+    first = build_trainer(half)
     first.run()
     state = first.state_dict()
-    second = Trainer(config)
+    second = build_trainer(config)
     second.load_state_dict(state)
     second.run()
     for key, value in whole.agent.online.state_dict().items():
@@ -246,7 +252,7 @@ def test_short_cartpole_run_writes_checkpoints_metrics_and_report(tmp_path: Path
                     "train.train_every=8",
                     "train.updates_per_train=4",
                     "train.eval_every=400",
-                    "train.eval_count=2",
+                    "gym.eval_episodes=2",
                     "train.log_every=200",
                     "agent.hidden=48",
                     "checkpoint.every_steps=400",

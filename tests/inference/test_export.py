@@ -13,7 +13,6 @@ import torch
 from hrrl import Policy
 from hrrl.cli import main
 from hrrl.config import apply_overrides
-from hrrl.engine.trainer import Trainer
 from hrrl.errors import CheckpointError
 from hrrl.experiment import preset
 from hrrl.inference.export import (
@@ -27,6 +26,7 @@ from hrrl.inference.export import (
 from hrrl.persistence import formats as checkpoint_io
 from hrrl.puzzle.core import Puzzle
 from hrrl.puzzle.suite import write_suite
+from hrrl.run import build_trainer
 
 PUZZLES = [
     Puzzle.create(target=17, forbidden=[], id="a"),
@@ -49,12 +49,12 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "train.updates_per_train=1",
             "train.learning_starts=200",
             "train.eval_every=400",
-            "train.eval_count=2",
+            "puzzle.eval_count=2",
             "train.early_stop_success=null",
             "checkpoint.every_steps=400",
         ],
     )
-    trainer = Trainer(config, run_dir=run_dir)
+    trainer = build_trainer(config, run_dir=run_dir)
     trainer.write_config()
     trainer.run()
     return run_dir

@@ -66,7 +66,14 @@ def test_latest_checkpoint_plays_like_the_trainer(trained_run: Any) -> None:
 
 def test_policy_carries_the_training_stack(trained_run: Any) -> None:
     policy = Policy.load(trained_run.run_dir)
-    assert policy.env_config == trained_run.trainer.config.env
+    trained = trained_run.trainer.config.puzzle
+    stack = policy.env_config
+    assert (stack.reward, stack.encoder, stack.planner, stack.actions) == (
+        trained.reward,
+        trained.encoder,
+        trained.planner,
+        trained.actions,
+    )
     assert not policy.network.training
     actions = policy.greedy(_obs(policy, 8))
     assert actions.dtype == np.int64 and actions.min() >= 0 and actions.max() < 3

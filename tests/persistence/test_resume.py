@@ -20,13 +20,13 @@ import torch
 
 from hrrl.cli import main
 from hrrl.commands.train import train_and_report
-from hrrl.config import apply_overrides, load_yaml, save_yaml
-from hrrl.engine.trainer import Trainer
+from hrrl.config import apply_overrides, save_yaml
 from hrrl.errors import CheckpointError, ConfigError
-from hrrl.experiment import ExperimentConfig, preset
+from hrrl.experiment import ExperimentConfig, load_config, preset
 from hrrl.persistence import formats as checkpoint_io
-from hrrl.persistence.resume import ABANDONED_PREFIX, plan_resume, restore_trainer
+from hrrl.persistence.resume import ABANDONED_PREFIX
 from hrrl.persistence.store import CheckpointWarning, list_checkpoints, load_checkpoint
+from hrrl.run import build_trainer, plan_resume, restore_trainer
 
 TOTAL = 1_600
 OVERRIDES = [
@@ -35,7 +35,7 @@ OVERRIDES = [
     "train.updates_per_train=1",
     "train.learning_starts=200",
     "train.eval_every=400",
-    "train.eval_count=2",
+    "puzzle.eval_count=2",
     "train.early_stop_success=null",
     "train.log_every=200",
     "checkpoint.every_steps=400",
@@ -182,11 +182,9 @@ def test_config_drift_is_refused_with_the_list(
     assert "--allow-config-change" in line
     assert not list((run / "checkpoints").glob(f"{ABANDONED_PREFIX}*"))  # nothing touched
     # An edited config.yaml is drift too.
-    edited = apply_overrides(
-        load_yaml(ExperimentConfig, run / "config.yaml"), ["env.reward=legacy"]
-    )
+    edited = apply_overrides(load_config(run / "config.yaml"), ["puzzle.reward=legacy"])
     save_yaml(edited, run / "config.yaml")
-    with pytest.raises(ConfigError, match=re.escape("env.reward: 'ordered' -> 'legacy'")):
+    with pytest.raises(ConfigError, match=re.escape("puzzle.reward: 'ordered' -> 'legacy'")):
         plan_resume(run)
 
 
@@ -197,7 +195,7 @@ def test_config_drift_allowed_with_the_flag(run: Path, capsys: pytest.CaptureFix
     out = capsys.readouterr().out
     assert f"train.total_env_steps: {TOTAL} -> {longer}" in out
     assert link(run, "latest") == f"step-{longer:09d}"
-    assert load_yaml(ExperimentConfig, run / "config.yaml").train.total_env_steps == longer
+    assert load_config(run / "config.yaml").train.total_env_steps == longer
     saved: dict[str, Any] = load_checkpoint(step_dir(run, longer)).state["config"]
     assert saved["train"]["total_env_steps"] == longer
 
@@ -220,7 +218,7 @@ def test_failed_save_is_recorded_and_training_goes_on(
         real_write(path, arrays)
 
     monkeypatch.setattr(checkpoint_io, "write_npz", disk_full_once)
-    trainer = Trainer(config(), run_dir=tmp_path / "run")
+    trainer = build_trainer(config(), run_dir=tmp_path / "run")
     assert train_and_report(trainer, quiet=True) == 0
     assert trainer.counters.env_steps == TOTAL
     assert trainer.checkpoints is not None

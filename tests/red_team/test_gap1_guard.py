@@ -25,10 +25,9 @@ import pytest
 import torch
 
 from hrrl.config import apply_overrides
-from hrrl.engine.trainer import Trainer
+from hrrl.engine.trainer import RunSeeds, Trainer
 from hrrl.experiment import preset
-from hrrl.puzzle.task import PuzzleTask
-from hrrl.studies.ablation import _task_seed
+from hrrl.run import puzzle_task
 from hrrl.studies.fault import FaultConfig, FaultInjectingTask
 
 SEED = 0
@@ -45,13 +44,13 @@ def train(overrides: tuple[str, ...], fault: FaultConfig) -> dict[str, Any]:
             f"train.seed={SEED}",
             "train.total_env_steps=5000",
             "train.eval_every=1000",
-            "train.eval_count=4",
+            "puzzle.eval_count=4",
             "train.early_stop_success=null",
             "checkpoint.enabled=false",
             *overrides,
         ],
     )
-    task = FaultInjectingTask(PuzzleTask(config, seed=_task_seed(SEED)), fault)
+    task = FaultInjectingTask(puzzle_task(config, seed=RunSeeds.of(SEED).task), fault)
     trainer = Trainer(config, task=task)
     error = None
     try:

@@ -17,12 +17,11 @@ import torch
 
 from hrrl.config import apply_overrides
 from hrrl.engine.exploration import ExplorationConfig, make_exploration
-from hrrl.engine.trainer import Trainer
+from hrrl.engine.trainer import RunSeeds, Trainer
 from hrrl.experiment import preset
 from hrrl.puzzle.core import Puzzle
 from hrrl.puzzle.curriculum import Curriculum
-from hrrl.puzzle.task import PuzzleTask
-from hrrl.studies.ablation import _task_seed
+from hrrl.run import puzzle_task
 
 MASTERED, STALL, RISE = 300, 600, 600
 
@@ -93,18 +92,18 @@ def run(kind: str) -> tuple[list[float], int, int]:
             "train.seed=0",
             "train.total_env_steps=4000",
             "train.updates_per_train=2",
-            "train.eval_count=0",
+            "puzzle.eval_count=0",
             "train.num_envs=16",
             "checkpoint.enabled=false",
             f"exploration.kind={kind}",
             "exploration.stage_restart=0.3",
-            "curriculum.stages=[{targets: [5, 10]}, {targets: [20, 40]}]",
-            "curriculum.gate_window=50",
-            "curriculum.mix_previous=0.0",
+            "puzzle.curriculum.stages=[{targets: [5, 10]}, {targets: [20, 40]}]",
+            "puzzle.curriculum.gate_window=50",
+            "puzzle.curriculum.mix_previous=0.0",
         ],
     )
-    task = PuzzleTask(config, seed=_task_seed(0))
-    task.curriculum = BlockedSecondStage(config.curriculum)
+    task = puzzle_task(config, seed=RunSeeds.of(0).task)
+    task.curriculum = BlockedSecondStage(config.puzzle.curriculum)
     trainer = Trainer(config, task=task)
     eps: list[float] = []
     entered = -1

@@ -28,9 +28,9 @@ import numpy as np
 import torch
 
 from hrrl.config import apply_overrides
-from hrrl.engine.trainer import Trainer
 from hrrl.experiment import preset
 from hrrl.persistence.store import load_checkpoint
+from hrrl.run import build_trainer
 
 TOTAL = 6_400
 OVERRIDES = [
@@ -38,7 +38,7 @@ OVERRIDES = [
     "train.num_envs=16",
     "train.updates_per_train=1",
     "train.eval_every=2000",
-    "train.eval_count=2",
+    "puzzle.eval_count=2",
     "train.early_stop_success=null",
     "train.log_every=1000",
     "checkpoint.every_steps=800",
@@ -158,7 +158,7 @@ def test_sigkill_three_times_then_resume_is_bit_identical(tmp_path: Path) -> Non
 
     # The uninterrupted reference, in this process.
     config = apply_overrides(preset("default"), OVERRIDES)
-    reference = Trainer(config)
+    reference = build_trainer(config)
     reference.run()
     expected = reference.payload()
     final = load_checkpoint(ckdir / f"step-{TOTAL:09d}")

@@ -46,10 +46,10 @@ TINY = {
         ("no-per", {"replay.kind"}),
         ("no-clip", {"agent.max_grad_norm", "guard.enabled"}),
         ("no-adaptive-eps", {"exploration.kind"}),
-        ("legacy-reward", {"env.reward"}),
-        ("paper-encoder", {"env.encoder"}),
-        ("no-hierarchy", {"env.planner"}),
-        ("no-curriculum", {"curriculum.stages"}),
+        ("legacy-reward", {"puzzle.reward"}),
+        ("paper-encoder", {"puzzle.encoder"}),
+        ("no-hierarchy", {"puzzle.planner"}),
+        ("no-curriculum", {"puzzle.curriculum.stages"}),
     ],
 )
 def test_each_arm_is_the_preset_plus_its_override(arm: str, changed: set[str]) -> None:
@@ -59,8 +59,8 @@ def test_each_arm_is_the_preset_plus_its_override(arm: str, changed: set[str]) -
 
 
 def test_no_curriculum_keeps_only_the_last_stage() -> None:
-    stages = trial_config(TrialSpec(arm="no-curriculum", seed=0)).curriculum.stages
-    assert stages == (preset("default").curriculum.stages[-1],)
+    stages = trial_config(TrialSpec(arm="no-curriculum", seed=0)).puzzle.curriculum.stages
+    assert stages == (preset("default").puzzle.curriculum.stages[-1],)
 
 
 def test_baseline_arm_is_the_prototype_capped_by_the_budget() -> None:

@@ -91,7 +91,7 @@ def test_tabular_config_validated() -> None:
 
 
 def test_raw_task_shows_four_scaled_numbers() -> None:
-    config = flat_dqn_config(seed=0, env_steps=100, extra=["train.eval_count=1"])
+    config = flat_dqn_config(seed=0, env_steps=100, extra=["puzzle.eval_count=1"])
     task = raw_puzzle_task(config, seed=0)
     obs = task.reset()
     assert obs.shape == (8, 4) and task.obs_dim == 4

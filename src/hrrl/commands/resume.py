@@ -16,8 +16,8 @@ from pathlib import Path
 from hrrl.commands.train import train_and_report
 from hrrl.monitoring.logger import make_logger
 from hrrl.persistence import store as checkpoint
-from hrrl.persistence.resume import ResumePlan, plan_resume, restore_trainer
 from hrrl.persistence.store import CheckpointWarning
+from hrrl.run import ResumePlan, plan_resume, restore_trainer
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -6,11 +6,11 @@ import argparse
 import time
 from pathlib import Path
 
-from hrrl.config import apply_overrides, load_yaml
+from hrrl.config import apply_overrides
 from hrrl.engine.trainer import Trainer
-from hrrl.experiment import PRESETS, ExperimentConfig, preset
-from hrrl.gym.presets import gym_preset
+from hrrl.experiment import PRESETS, ExperimentConfig, gym_preset, load_config, preset
 from hrrl.monitoring.logger import make_logger, progress
+from hrrl.run import build_trainer
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -48,14 +48,14 @@ def resolve_config(args: argparse.Namespace) -> ExperimentConfig:
     """The preset (or --config file, or the --env preset), then every --set, then --seed."""
     env_id = getattr(args, "env", None)
     if args.config:
-        config = load_yaml(ExperimentConfig, args.config)
+        config = load_config(args.config)
     elif env_id is not None:
         config = gym_preset(env_id, base=args.preset)
     else:
         config = preset(args.preset or "default")
     overrides = list(args.overrides)
     if env_id is not None and args.config:
-        overrides.append(f"env.env_id={env_id}")
+        overrides += ["puzzle=null", f"gym={{id: {env_id}}}"]
     if args.seed is not None:
         overrides.append(f"train.seed={args.seed}")
     return apply_overrides(config, overrides)
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         )
     logger = make_logger(run_dir, tensorboard=not args.no_tensorboard, console=not args.quiet)
     with logger:
-        trainer = Trainer(config, run_dir=run_dir, logger=logger)
+        trainer = build_trainer(config, run_dir=run_dir, logger=logger)
         trainer.write_config()
         return train_and_report(trainer, quiet=args.quiet)
 

@@ -16,6 +16,18 @@ import numpy as np
 
 #: Maps a batch of observations to a batch of action indices (greedy, for evaluation).
 PolicyFn = Callable[[np.ndarray], np.ndarray]
+#: Maps a batch of observations ``(B, obs_dim)`` to their Q-values ``(B, n_actions)``.
+QFunction = Callable[[np.ndarray], np.ndarray]
+
+
+def greedy_actions(q: np.ndarray) -> np.ndarray:
+    """``argmax_a Q(s, a)`` per row, as int64 action indices (ties to the lowest index)."""
+    return np.asarray(q.argmax(axis=1), dtype=np.int64)
+
+
+def greedy_policy(q_values: QFunction) -> PolicyFn:
+    """The greedy policy of a Q-function."""
+    return lambda obs: greedy_actions(q_values(obs))
 
 
 @dataclass(frozen=True)
@@ -68,8 +80,9 @@ class Task(Protocol):
         """Advance every env by one action; finished episodes are replaced at once."""
         ...
 
-    def evaluate(self, policy: PolicyFn) -> dict[str, float]:
-        """Greedy evaluation: ``eval/success_rate``, ``eval/efficiency`` (or return) and more."""
+    def evaluate(self, q_values: QFunction) -> dict[str, float]:
+        """Held-out evaluation of a Q-function: its greedy play (``eval/success_rate``,
+        ``eval/efficiency`` or the return) and any domain measure (the puzzle's exact Q-bias)."""
         ...
 
     def state_dict(self) -> dict[str, Any]: ...

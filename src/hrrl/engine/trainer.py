@@ -22,11 +22,11 @@ import torch
 
 from hrrl.config import save_yaml, to_dict
 from hrrl.engine.agent import DQNAgent, LearnStats
+from hrrl.engine.config import EngineConfig
 from hrrl.engine.exploration import make_exploration
 from hrrl.engine.guard import Guard
 from hrrl.engine.replay.buffer import make_replay
-from hrrl.engine.task import EpisodeEnd, Task
-from hrrl.experiment import ExperimentConfig
+from hrrl.engine.task import EpisodeEnd, Task, greedy_actions
 from hrrl.monitoring.health import HealthMonitor
 from hrrl.monitoring.logger import Logger
 from hrrl.persistence import state_tree
@@ -70,24 +70,37 @@ class TrainResult:
         return self.counters.best_wall_seconds
 
 
-def _seeds(seed: int, n: int) -> list[int]:
-    return [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(n)]
+@dataclass(frozen=True)
+class RunSeeds:
+    """The seeds of a run's three random streams, children of ``train.seed``."""
+
+    agent: int
+    replay: int
+    task: int
+
+    @classmethod
+    def of(cls, seed: int) -> RunSeeds:
+        agent, replay, task = (
+            int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(3)
+        )
+        return cls(agent=agent, replay=replay, task=task)
 
 
 class Trainer:
-    """Builds every component from an :class:`ExperimentConfig` and runs the loop.
+    """Builds the engine's components from the config's engine sections and runs the loop.
 
-    ``task`` defaults to the number puzzle (:class:`~hrrl.puzzle.task.PuzzleTask`); any
-    :class:`~hrrl.engine.task.Task` works. With a ``run_dir`` the trainer writes ``config.yaml`` and
-    checkpoints there (every ``checkpoint.every_steps`` environment steps, and whenever the
-    evaluation improves, which moves ``best``).
+    ``task`` is the domain, built by the application (:func:`hrrl.run.make_task`, seeded with
+    ``RunSeeds.of(train.seed).task``); any :class:`~hrrl.engine.task.Task` works. With a
+    ``run_dir`` the trainer writes checkpoints there (every ``checkpoint.every_steps`` environment
+    steps, and whenever the evaluation improves, which moves ``best``); :meth:`write_config`
+    writes ``config.yaml``.
     """
 
     def __init__(
         self,
-        config: ExperimentConfig,
+        config: EngineConfig,
         *,
-        task: Task | None = None,
+        task: Task,
         run_dir: Path | None = None,
         logger: Logger | None = None,
     ) -> None:
@@ -96,28 +109,20 @@ class Trainer:
         self.logger = logger or Logger([])
         tc = config.train
         torch.set_num_threads(tc.threads)
-        s_agent, s_replay, s_task = _seeds(tc.seed, 3)
-        if task is None and config.env.env_id is not None:
-            from hrrl.gym.task import GymTask  # any Gymnasium id, built on demand
-
-            task = GymTask.from_config(config, seed=s_task)
-        if task is None:
-            from hrrl.puzzle.task import PuzzleTask  # the home domain, built on demand
-
-            task = PuzzleTask(config, seed=s_task)
+        seeds = RunSeeds.of(tc.seed)
         self.task = task
         self.guard = Guard(config.guard) if config.guard.enabled else None
         self.agent = DQNAgent(
             obs_dim=task.obs_dim,
             n_actions=task.n_actions,
             config=config.agent,
-            seed=s_agent,
+            seed=seeds.agent,
             device=tc.device,
             guard=self.guard,
         )
-        self.replay = make_replay(config.replay, obs_dim=task.obs_dim, seed=s_replay)
+        self.replay = make_replay(config.replay, obs_dim=task.obs_dim, seed=seeds.replay)
         self.exploration = make_exploration(config.exploration)
-        self.health = HealthMonitor(logger=self.logger)
+        self.health = HealthMonitor(config.health, logger=self.logger)
         self.checkpoints = (
             CheckpointManager(run_dir, config.checkpoint) if run_dir is not None else None
         )
@@ -187,14 +192,12 @@ class Trainer:
 
     def greedy(self, obs: np.ndarray) -> np.ndarray:
         """The greedy policy (argmax Q), for evaluation; draws no random numbers."""
-        return np.asarray(self.agent.q_values(obs).argmax(axis=1), dtype=np.int64)
+        return greedy_actions(self.agent.q_values(obs))
 
     def evaluate(self) -> bool:
-        """Greedy play of the task's held-out evaluation; returns whether it is a new best."""
-        metrics = self.task.evaluate(self.greedy)
-        q_bias = getattr(self.task, "q_bias", None)  # where exact Q* exists (the puzzle)
-        if q_bias is not None:
-            metrics["train/q_bias"] = q_bias(self.agent.q_values)
+        """The task's held-out evaluation of the current Q-function (greedy play, and whatever
+        else the domain can measure); returns whether it is a new best."""
+        metrics = self.task.evaluate(self.agent.q_values)
         c = self.counters
         c.evaluations += 1
         success = _finite(metrics.get("eval/success_rate"), 0.0)

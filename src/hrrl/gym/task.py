@@ -12,7 +12,7 @@
 * **Success** of an episode: its return reaches the environment spec's ``reward_threshold``
   (CartPole-v1 475, Acrobot-v1 -100, MountainCar-v0 -110). An environment without a threshold
   has no successes (``eval/success_rate`` is NaN; the best checkpoint then follows the return).
-* **Evaluation**: ``train.eval_count`` greedy episodes seeded ``train.eval_seed + k`` (fixed, so
+* **Evaluation**: ``gym.eval_episodes`` greedy episodes seeded ``gym.eval_seed + k`` (fixed, so
   every evaluation plays the same starts), all played at once in one batched forward pass per
   step, on environments apart from the training ones. Metrics: ``eval/mean_return``,
   ``eval/return_std``, ``eval/mean_length``, ``eval/success_rate`` (fraction of episodes at or
@@ -35,18 +35,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import gymnasium
 import numpy as np
 from gymnasium import spaces
 
-from hrrl.engine.task import EpisodeEnd, PolicyFn, StepOutcome
+from hrrl.engine.task import EpisodeEnd, PolicyFn, QFunction, StepOutcome, greedy_policy
 from hrrl.errors import CheckpointError, EnvironmentMismatchError
 from hrrl.gym.state import env_state, load_env_state, restored_rng
-
-if TYPE_CHECKING:
-    from hrrl.experiment import ExperimentConfig
 
 #: Version of the layout :meth:`GymTask.state_dict` returns.
 STATE_VERSION = 1
@@ -129,22 +126,6 @@ class GymTask:
         self._returns = np.zeros(num_envs)
         self._lengths = np.zeros(num_envs, dtype=np.int64)
 
-    @classmethod
-    def from_config(cls, config: ExperimentConfig, *, seed: int) -> GymTask:
-        """The task ``config.env.env_id`` names; evaluation from ``train.eval_count`` episodes
-        seeded from ``train.eval_seed``."""
-        env_id = config.env.env_id
-        if env_id is None:
-            raise ValueError("env.env_id is None: GymTask needs a Gymnasium id")
-        tc = config.train
-        return cls(
-            env_id,
-            num_envs=tc.num_envs,
-            seed=seed,
-            eval_episodes=tc.eval_count,
-            eval_seed=tc.eval_seed,
-        )
-
     @property
     def stage(self) -> int:
         return 0
@@ -208,7 +189,11 @@ class GymTask:
         )
 
     # --- evaluation ----------------------------------------------------------------------------
-    def evaluate(self, policy: PolicyFn) -> dict[str, float]:
+    def evaluate(self, q_values: QFunction) -> dict[str, float]:
+        """The greedy policy of ``q_values`` on the evaluation episodes."""
+        return self.evaluate_policy(greedy_policy(q_values))
+
+    def evaluate_policy(self, policy: PolicyFn) -> dict[str, float]:
         """Greedy episodes seeded ``eval_seed + k``, played together (see the module doc)."""
         if self.eval_episodes == 0:
             return {}
@@ -326,7 +311,7 @@ def load_greedy_policy(path: Path | str, *, env_id: str) -> tuple[PolicyFn, Path
     config = ck.state.get("config")
     if not isinstance(config, dict):
         raise CheckpointError(f"{ck.path} holds no run config: it is not an hrrl training run")
-    trained_on = config.get("env", {}).get("env_id")
+    trained_on = (config.get("gym") or {}).get("id") or (config.get("env") or {}).get("env_id")
     if trained_on != env_id:
         fix = f"pass --env {trained_on}" if trained_on else "evaluate it with --suite"
         what = repr(trained_on) if trained_on else "the number puzzle"
@@ -358,6 +343,6 @@ def evaluate_env(
     """Play ``episodes`` greedy episodes of ``env_id`` seeded ``seed + k``; ``eval/*`` metrics."""
     task = GymTask(env_id, num_envs=1, seed=seed, eval_episodes=episodes, eval_seed=seed)
     try:
-        return task.evaluate(policy)
+        return task.evaluate_policy(policy)
     finally:
         task.close()

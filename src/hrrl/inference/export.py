@@ -31,6 +31,7 @@ from typing import Any
 import torch
 
 from hrrl.errors import CheckpointError
+from hrrl.experiment import STACK_KEYS, saved_puzzle_section
 from hrrl.persistence import formats as io
 from hrrl.persistence.store import resolve_checkpoint
 
@@ -52,7 +53,7 @@ WEIGHTS_FILE = "policy.safetensors"
 MANIFEST_FILE = "policy.json"
 #: Tensor-key prefix of the online network inside a training checkpoint.
 ONLINE_PREFIX = "agent.tensors.online."
-_ENV_KEYS = ("reward", "encoder", "planner", "actions")
+_ENV_KEYS = STACK_KEYS
 _AGENT_KEYS = ("network", "hidden")
 
 
@@ -103,7 +104,7 @@ def export_policy(checkpoint: Path | str, out: Path | str, *, overwrite: bool = 
     tmp = target / f".{WEIGHTS_FILE}.tmp"
     io.write_safetensors(tmp, weights, {"format": "pt", "hrrl_bundle": str(BUNDLE_VERSION)})
     os.replace(tmp, weights_path)
-    env, agent = config["env"], config["agent"]
+    env, agent = saved_puzzle_section(config, ck.path), config["agent"]
     manifest = {
         "format": BUNDLE_FORMAT,
         "format_version": BUNDLE_VERSION,

@@ -16,12 +16,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from hrrl.config import from_dict
 from hrrl.engine.networks import make_network
 from hrrl.errors import CheckpointError
-from hrrl.experiment import EnvConfig
+from hrrl.experiment import saved_puzzle_section, stack_config
 from hrrl.inference.export import ONLINE_PREFIX, is_bundle, read_bundle
 from hrrl.persistence.store import resolve_checkpoint
+from hrrl.puzzle.config import PuzzleConfig
 from hrrl.puzzle.core import Puzzle
 from hrrl.puzzle.evaluate import make_stack, play
 from hrrl.puzzle.suite import Result
@@ -32,7 +32,7 @@ class Policy:
     """Greedy policy of a trained online network with its environment stack."""
 
     network: torch.nn.Module
-    env_config: EnvConfig
+    env_config: PuzzleConfig
     source: Path
 
     def __post_init__(self) -> None:
@@ -61,7 +61,8 @@ class Policy:
             k[len(ONLINE_PREFIX) :]: v for k, v in ck.tensors.items() if k.startswith(ONLINE_PREFIX)
         }
         obs_dim = int(ck.state["agent"]["meta"]["obs_dim"])
-        return cls.from_parts(config["env"], config["agent"], weights, obs_dim, source=ck.path)
+        env = saved_puzzle_section(config, ck.path)
+        return cls.from_parts(env, config["agent"], weights, obs_dim, source=ck.path)
 
     @classmethod
     def from_parts(
@@ -74,7 +75,7 @@ class Policy:
         source: Path,
     ) -> Policy:
         """Rebuild from the saved env and agent config sections and the online weights."""
-        env_config = from_dict(EnvConfig, env)
+        env_config = stack_config(env)
         network = make_network(
             agent["network"],
             obs_dim=obs_dim,

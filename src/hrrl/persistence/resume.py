@@ -24,16 +24,10 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from hrrl.config import apply_overrides, diff, from_dict, load_yaml
-from hrrl.engine.trainer import Trainer
-from hrrl.errors import CheckpointError, ConfigError
-from hrrl.experiment import ExperimentConfig
-from hrrl.monitoring.logger import Logger
+from hrrl.errors import CheckpointError
 from hrrl.persistence import formats as io
 from hrrl.persistence.store import (
     LoadedCheckpoint,
@@ -42,35 +36,11 @@ from hrrl.persistence.store import (
     refresh_links,
 )
 
-__all__ = [
-    "ABANDONED_PREFIX",
-    "CONFIG_FILE",
-    "METRICS_FILE",
-    "ResumePlan",
-    "abandon_after",
-    "config_changes",
-    "plan_resume",
-    "restore_trainer",
-    "select_checkpoint",
-]
+__all__ = ["ABANDONED_PREFIX", "CONFIG_FILE", "METRICS_FILE", "abandon_after", "select_checkpoint"]
 
 ABANDONED_PREFIX = "abandoned-"
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.jsonl"
-
-
-@dataclass(frozen=True)
-class ResumePlan:
-    """What :func:`plan_resume` decided: where to start, with which config, what was set aside."""
-
-    run_dir: Path
-    checkpoint: LoadedCheckpoint
-    config: ExperimentConfig
-    changes: list[str]
-    """``key: old -> new`` for every config field that differs from the checkpoint's."""
-    abandoned: Path | None
-    """Folder that received the checkpoints (and metric rows) after the resume point, if any."""
-    abandoned_steps: list[int]
 
 
 def select_checkpoint(run_dir: Path | str, from_step: int | None = None) -> LoadedCheckpoint:
@@ -88,15 +58,6 @@ def select_checkpoint(run_dir: Path | str, from_step: int | None = None) -> Load
         return load_checkpoint(ckdir / io.step_dir_name(from_step))
     except CheckpointError as exc:
         raise CheckpointError(f"--from {from_step}: that checkpoint is invalid: {exc}") from exc
-
-
-def config_changes(saved: dict[str, object], config: ExperimentConfig) -> list[str]:
-    """``key: saved -> new`` for every leaf where ``config`` differs from a checkpoint's config."""
-    try:
-        before = from_dict(ExperimentConfig, saved)
-    except ConfigError as exc:
-        raise CheckpointError(f"the checkpoint's saved config no longer loads: {exc}") from exc
-    return diff(before, config)
 
 
 def abandon_after(run_dir: Path | str, step: int) -> tuple[Path | None, list[int]]:
@@ -153,55 +114,3 @@ def _replace_text(path: Path, text: str) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
-
-
-def plan_resume(
-    run_dir: Path | str,
-    *,
-    from_step: int | None = None,
-    overrides: Sequence[str] = (),
-    allow_config_change: bool = False,
-) -> ResumePlan:
-    """Choose the checkpoint, check the config, then set the abandoned timeline aside.
-
-    Nothing on disk changes before the checks pass: a refused resume leaves the run as it was.
-    """
-    run = Path(run_dir)
-    checkpoint = select_checkpoint(run, from_step)
-    saved = checkpoint.state.get("config")
-    if not isinstance(saved, dict):
-        raise CheckpointError(f"{checkpoint.path} holds no run config: not an hrrl training run")
-    config_file = run / CONFIG_FILE
-    base = (
-        load_yaml(ExperimentConfig, config_file)
-        if config_file.is_file()
-        else from_dict(ExperimentConfig, saved)
-    )
-    config = apply_overrides(base, overrides)
-    changes = config_changes(saved, config)
-    if changes and not allow_config_change:
-        raise ConfigError(
-            f"the config differs from {checkpoint.path.name}'s: {'; '.join(changes)}; resume "
-            "with the saved config, or pass --allow-config-change to continue with these changes"
-        )
-    folder, moved = abandon_after(run, checkpoint.step)
-    return ResumePlan(
-        run_dir=run,
-        checkpoint=checkpoint,
-        config=config,
-        changes=changes,
-        abandoned=folder,
-        abandoned_steps=moved,
-    )
-
-
-def restore_trainer(plan: ResumePlan, *, logger: Logger | None = None) -> Trainer:
-    """A trainer in exactly the state of the plan's checkpoint, writing into the same run."""
-    trainer = Trainer(plan.config, run_dir=plan.run_dir, logger=logger)
-    ck = plan.checkpoint
-    try:
-        trainer.load_state_dict(Trainer.state_from_checkpoint(ck.state, ck.tensors, ck.arrays))
-    except (KeyError, ValueError, RuntimeError, TypeError) as exc:
-        why = "with the changed config" if plan.changes else "(the checkpoint is incomplete)"
-        raise CheckpointError(f"cannot continue from {ck.path} {why}: {exc}") from exc
-    return trainer

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hrrl.errors import PuzzleError, field_error
+from hrrl.puzzle.solver import optimal_steps
 
 DEFAULT_ACTIONS: tuple[int, ...] = (1, 3, 5)
 #: Largest number a puzzle may mention. Bigger puzzles would need arrays the size of the gap.
@@ -136,8 +137,6 @@ class Puzzle:
                 start=start,
                 id=id,
             )
-            from hrrl.puzzle.solver import optimal_steps  # solver imports this module
-
             optimal = optimal_steps(probe, ignore_max_steps=True)
             if optimal is None:
                 optimal = math.ceil((target - start) / max(action_tuple))

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from hrrl.config import check_choice, check_range
+from hrrl.config import check_choice, check_int, check_range
 from hrrl.errors import ConfigError
 from hrrl.puzzle.core import DEFAULT_ACTIONS, Puzzle
 from hrrl.puzzle.generate import sample_puzzle
@@ -79,16 +79,14 @@ class CurriculumConfig:
     """Episodes in the rolling success rate; also the minimum episodes spent in a stage."""
     mix_previous: float = 0.25
     """In the last stage, the fraction of puzzles drawn from an earlier stage."""
-    actions: tuple[int, ...] = DEFAULT_ACTIONS
-    """The action set of every training puzzle."""
 
     def __post_init__(self) -> None:
         check_choice("curriculum.mode", self.mode, ("episodes", "gated"))
         if not self.stages:
             raise ConfigError("curriculum.stages is empty: give at least one stage")
-        check_range("curriculum.episodes_per_stage", self.episodes_per_stage, low=1)
+        check_int("curriculum.episodes_per_stage", self.episodes_per_stage, low=1)
         check_range("curriculum.gate_success", self.gate_success, low=0.0, high=1.0)
-        check_range("curriculum.gate_window", self.gate_window, low=1)
+        check_int("curriculum.gate_window", self.gate_window, low=1)
         check_range("curriculum.mix_previous", self.mix_previous, low=0.0, high=1.0)
 
 
@@ -97,6 +95,8 @@ class Curriculum:
     """Stage state and puzzle sampling. Stateful parts round-trip through ``state_dict``."""
 
     config: CurriculumConfig
+    actions: tuple[int, ...] = DEFAULT_ACTIONS
+    """The action set of every puzzle drawn (the puzzle section's, never a second copy)."""
     stage: int = 0
     episodes_in_stage: int = 0
     total_episodes: int = 0
@@ -120,13 +120,13 @@ class Curriculum:
     def _sample_stage(self, stage: Stage, rng: np.random.Generator) -> Puzzle:
         if stage.density is not None:
             return sample_puzzle(
-                rng, target_range=stage.targets, density=stage.density, actions=self.config.actions
+                rng, target_range=stage.targets, density=stage.density, actions=self.actions
             )
         return sample_puzzle(
             rng,
             target_range=stage.targets,
             forbidden_count=stage.forbidden,
-            actions=self.config.actions,
+            actions=self.actions,
         )
 
     def on_episode_end(self, success: bool) -> bool:

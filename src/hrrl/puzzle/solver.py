@@ -20,9 +20,12 @@ Distances to the target are the same pass over the mirrored puzzle.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from hrrl.puzzle.core import Puzzle
+if TYPE_CHECKING:  # the value type builds on the solver (its default max_steps), not back
+    from hrrl.puzzle.core import Puzzle
 
 #: Marks a number no path reaches.
 UNREACHABLE = -1

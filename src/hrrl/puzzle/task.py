@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from hrrl.engine.task import EpisodeEnd, PolicyFn, StepOutcome
-from hrrl.experiment import ExperimentConfig
+from hrrl.engine.task import EpisodeEnd, QFunction, StepOutcome, greedy_policy
+from hrrl.puzzle.config import PuzzleConfig
 from hrrl.puzzle.core import Puzzle, Status
 from hrrl.puzzle.curriculum import Curriculum
 from hrrl.puzzle.env import PuzzleVecEnv
@@ -28,27 +27,29 @@ class PuzzleTask:
     reports is the stage it was played in.
     """
 
-    def __init__(self, config: ExperimentConfig, *, seed: int) -> None:
-        env_cfg, tc = config.env, config.train
+    def __init__(self, config: PuzzleConfig, *, num_envs: int, gamma: float, seed: int) -> None:
+        """``gamma`` is the learner's discount, for the exact ``Q*`` of the Q-bias measure."""
         self.encoder, self.env_factory = make_stack(
-            encoder_name=env_cfg.encoder,
-            reward=env_cfg.reward,
-            planner=env_cfg.planner,
-            actions=env_cfg.actions,
+            encoder_name=config.encoder,
+            reward=config.reward,
+            planner=config.planner,
+            actions=config.actions,
         )
         self.obs_dim = self.encoder.dim
-        self.n_actions = len(env_cfg.actions)
-        self.num_envs = tc.num_envs
-        self.vec = PuzzleVecEnv([self.env_factory] * tc.num_envs)
-        self.curriculum = Curriculum(config.curriculum)
+        self.n_actions = len(config.actions)
+        self.num_envs = num_envs
+        self.vec = PuzzleVecEnv([self.env_factory] * num_envs)
+        self.curriculum = Curriculum(config.curriculum, actions=config.actions)
         self.rng = np.random.default_rng(seed)
         self.env_seed = int(self.rng.integers(2**31))
         self.eval_puzzles: list[Puzzle] = (
-            generate_suite(tc.eval_families, tc.eval_count, tc.eval_seed) if tc.eval_count else []
+            generate_suite(config.eval_families, config.eval_count, config.eval_seed)
+            if config.eval_count
+            else []
         )
-        self._returns = np.zeros(tc.num_envs)
-        self._reward = make_reward(env_cfg.reward)
-        self._gamma = config.agent.gamma
+        self._returns = np.zeros(num_envs)
+        self._reward = make_reward(config.reward)
+        self._gamma = gamma
         self._probes = [p for p in self.eval_puzzles if p.target - p.start <= Q_BIAS_MAX_TARGET]
 
     @property
@@ -92,14 +93,16 @@ class PuzzleTask:
             ended=ended,
         )
 
-    def evaluate(self, policy: PolicyFn) -> dict[str, float]:
-        if not self.eval_puzzles:
-            return {}
-        results = play(policy, self.eval_puzzles, self.env_factory)
-        metrics, _ = eval_metrics(results, self.eval_puzzles)
+    def evaluate(self, q_values: QFunction) -> dict[str, float]:
+        """The greedy policy on the held-out suite (``eval/*``), and ``train/q_bias``."""
+        metrics: dict[str, float] = {}
+        if self.eval_puzzles:
+            results = play(greedy_policy(q_values), self.eval_puzzles, self.env_factory)
+            metrics, _ = eval_metrics(results, self.eval_puzzles)
+        metrics["train/q_bias"] = self.q_bias(q_values)
         return metrics
 
-    def q_bias(self, q_values: Callable[[np.ndarray], np.ndarray]) -> float:
+    def q_bias(self, q_values: QFunction) -> float:
         """Mean ``Q(s, a) - Q*(s, a)`` over the pairs the greedy policy visits on the small
         evaluation puzzles (NaN when there are none).
 

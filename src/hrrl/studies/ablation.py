@@ -11,10 +11,10 @@ An *arm* is a preset plus overrides (the table in :mod:`hrrl.experiment`), optio
     no-per           replay.kind=uniform
     no-clip          agent.max_grad_norm=null guard.enabled=false
     no-adaptive-eps  exploration.kind=decay
-    legacy-reward    env.reward=legacy
-    paper-encoder    env.encoder=paper
-    no-hierarchy     env.planner=none
-    no-curriculum    curriculum.stages=[<last stage of the preset>]
+    legacy-reward    puzzle.reward=legacy
+    paper-encoder    puzzle.encoder=paper
+    no-hierarchy     puzzle.planner=none
+    no-curriculum    puzzle.curriculum.stages=[<last stage of the preset>]
     baseline         the ``baseline`` preset itself (the prototype), whatever --preset is
     <arm>+fault      <arm>, rewards corrupted in [0.1, 0.3) x budget, no early stop
 
@@ -53,13 +53,13 @@ import torch
 from hrrl.config import apply_overrides, to_dict
 from hrrl.engine.trainer import Trainer
 from hrrl.errors import ConfigError
-from hrrl.experiment import ExperimentConfig, preset
+from hrrl.experiment import ExperimentConfig, preset, puzzle_section
 from hrrl.puzzle.core import Puzzle, Status
 from hrrl.puzzle.evaluate import eval_metrics, play
 from hrrl.puzzle.exact import path_return
 from hrrl.puzzle.generate import PAPER_DENSITY, generate_suite, sample_puzzle
 from hrrl.puzzle.rewards import make_reward
-from hrrl.puzzle.task import PuzzleTask
+from hrrl.run import puzzle_task
 from hrrl.studies.fault import FaultConfig, FaultInjectingTask
 
 #: Bump when a trial's meaning changes: old result files are then rerun.
@@ -71,9 +71,9 @@ ARM_OVERRIDES: dict[str, tuple[str, ...]] = {
     "no-per": ("replay.kind=uniform",),
     "no-clip": ("agent.max_grad_norm=null", "guard.enabled=false"),
     "no-adaptive-eps": ("exploration.kind=decay",),
-    "legacy-reward": ("env.reward=legacy",),
-    "paper-encoder": ("env.encoder=paper",),
-    "no-hierarchy": ("env.planner=none",),
+    "legacy-reward": ("puzzle.reward=legacy",),
+    "paper-encoder": ("puzzle.encoder=paper",),
+    "no-hierarchy": ("puzzle.planner=none",),
     "no-curriculum": (),  # built from the preset's last stage in arm_overrides
     "baseline": (),  # the baseline preset
 }
@@ -150,8 +150,8 @@ def arm_overrides(arm: str, base_preset: str) -> tuple[str, list[str]]:
     if base == "baseline":
         return "baseline", []
     if base == "no-curriculum":
-        last = to_dict(preset(base_preset).curriculum)["stages"][-1]
-        return base_preset, [f"curriculum.stages=[{json.dumps(last)}]"]
+        last = to_dict(puzzle_section(preset(base_preset)).curriculum)["stages"][-1]
+        return base_preset, [f"puzzle.curriculum.stages=[{json.dumps(last)}]"]
     return base_preset, list(ARM_OVERRIDES[base])
 
 
@@ -161,7 +161,7 @@ def study_overrides(spec: TrialSpec) -> list[str]:
         f"train.seed={spec.seed}",
         f"train.total_env_steps={spec.budget_steps}",
         f"train.eval_every={spec.eval_every}",
-        f"train.eval_count={spec.eval_count}",
+        f"puzzle.eval_count={spec.eval_count}",
         "train.threads=1",
         "checkpoint.enabled=false",
     ]
@@ -219,12 +219,6 @@ def paper_suite(count: int) -> tuple[Puzzle, ...]:
     return tuple(out)
 
 
-def _task_seed(seed: int) -> int:
-    """The seed Trainer gives its own PuzzleTask (third SeedSequence child), so a fault arm
-    plays the same puzzles as its arm without the fault."""
-    return int(np.random.SeedSequence(seed).spawn(3)[2].generate_state(1)[0])
-
-
 def _threshold(history: Sequence[dict[str, float]]) -> tuple[float | None, float | None]:
     for h in history:
         if h.get("eval/success_rate", 0.0) >= SUCCESS_THRESHOLD:
@@ -256,7 +250,7 @@ def run_trial(spec: TrialSpec) -> dict[str, Any]:
     start = time.perf_counter()
     config = trial_config(spec)
     fault = fault_for(spec)
-    inner = PuzzleTask(config, seed=_task_seed(spec.seed))
+    inner = puzzle_task(config)
     task = inner if fault is None else FaultInjectingTask(inner, fault)
     trainer = Trainer(config, task=task)
     crashed: str | None = None

@@ -32,7 +32,7 @@ from gymnasium import spaces
 
 from hrrl.config import apply_overrides, check_choice, check_range
 from hrrl.engine.task import PolicyFn
-from hrrl.experiment import ExperimentConfig, preset
+from hrrl.experiment import ExperimentConfig, preset, puzzle_section
 from hrrl.puzzle.core import DEFAULT_ACTIONS, Puzzle, Status
 from hrrl.puzzle.curriculum import Stage
 from hrrl.puzzle.env import PuzzleEnv
@@ -41,6 +41,7 @@ from hrrl.puzzle.generate import greedy_rollout, sample_puzzle
 from hrrl.puzzle.solver import optimal_path, optimal_steps
 from hrrl.puzzle.suite import Result
 from hrrl.puzzle.task import PuzzleTask
+from hrrl.run import puzzle_task
 
 #: The flat DQN divides every raw number by this (the largest target of its training stage).
 RAW_SCALE = 100.0
@@ -237,9 +238,9 @@ FLAT_DQN_OVERRIDES: tuple[str, ...] = (
     "exploration.decay=0.998",
     "exploration.end=0.05",
     "guard.enabled=false",
-    "env.planner=none",
-    "curriculum.mode=episodes",
-    "curriculum.stages=[{targets: [5, 100], forbidden: [2, 5]}]",
+    "puzzle.planner=none",
+    "puzzle.curriculum.mode=episodes",
+    "puzzle.curriculum.stages=[{targets: [5, 100], forbidden: [2, 5]}]",
     "train.num_envs=8",
 )
 
@@ -253,8 +254,9 @@ def flat_dqn_config(*, seed: int, env_steps: int, extra: Sequence[str] = ()) -> 
 def raw_puzzle_task(config: ExperimentConfig, *, seed: int, scale: float = RAW_SCALE) -> PuzzleTask:
     """A :class:`PuzzleTask` (curriculum, episode accounting, evaluation) whose environments
     show the scaled raw numbers instead of the encoder's features."""
-    task = PuzzleTask(config, seed=seed)
-    factory = raw_env_factory(reward=config.env.reward, scale=scale, actions=config.env.actions)
+    task = puzzle_task(config, seed=seed)
+    section = puzzle_section(config)
+    factory = raw_env_factory(reward=section.reward, scale=scale, actions=section.actions)
     task.env_factory = factory
     task.vec = type(task.vec)([factory] * task.num_envs)
     task.obs_dim = 4

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from hrrl.config import check_range
-from hrrl.engine.task import PolicyFn, StepOutcome, Task
+from hrrl.engine.task import QFunction, StepOutcome, Task
 from hrrl.errors import ConfigError
 
 #: The extreme reward of the review's failure scenario.
@@ -100,8 +100,8 @@ class FaultInjectingTask:
         self.n_extreme += int((hit & ~nan).sum())
         return dataclasses.replace(out, rewards=rewards)
 
-    def evaluate(self, policy: PolicyFn) -> dict[str, float]:
-        return self.task.evaluate(policy)
+    def evaluate(self, q_values: QFunction) -> dict[str, float]:
+        return self.task.evaluate(q_values)
 
     def state_dict(self) -> dict[str, Any]:
         return {

@@ -1,0 +1,90 @@
+"""The engine's sections of an experiment: the training schedule, and the shape of the config the
+trainer reads (any domain's experiment config with these sections will do)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from hrrl.config import check_int, check_range
+from hrrl.engine.agent import AgentConfig
+from hrrl.engine.exploration import ExplorationConfig
+from hrrl.engine.guard import GuardConfig
+from hrrl.engine.replay.buffer import ReplayConfig
+from hrrl.errors import ConfigError
+from hrrl.monitoring.health import HealthConfig
+from hrrl.persistence.store import CheckpointConfig
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig:
+    """The training loop's schedule: collection, learning, evaluation and stopping."""
+
+    seed: int = 0
+    """Seed of every random number generator in the run."""
+    num_envs: int = 32
+    """Environments collected at once (batched action selection)."""
+    total_env_steps: int = 300_000
+    """Stop after this many environment steps."""
+    total_episodes: int | None = None
+    """Stop after this many episodes as well (the prototype trains 5,000 episodes)."""
+    max_wall_seconds: float | None = None
+    """Stop after this much wall time (checked once per vector step)."""
+    learning_starts: int = 256
+    """Environment steps collected before the first learning step."""
+    train_every: int = 1
+    """Learn after every this many vector steps."""
+    updates_per_train: int = 4
+    """Gradient steps each time learning runs."""
+    eval_every: int = 10_000
+    """Environment steps between greedy evaluations (the task's held-out evaluation)."""
+    early_stop_success: float | None = 1.0
+    """Stop once evaluation success reaches this (None: never)."""
+    early_stop_efficiency: float = 0.995
+    """... and evaluation efficiency reaches this."""
+    early_stop_patience: int | None = None
+    """Stop after this many evaluations without improvement (None: never)."""
+    log_every: int = 5_000
+    """Environment steps between metric dumps."""
+    threads: int = 1
+    """torch intra-op threads (1 is fastest for these small networks on a 2-core machine)."""
+    device: str = "cpu"
+    """Torch device for the networks ('cpu' or 'cuda')."""
+
+    def __post_init__(self) -> None:
+        check_int("train.seed", self.seed, low=0)
+        check_int("train.num_envs", self.num_envs, low=1, high=4096)
+        check_int("train.total_env_steps", self.total_env_steps, low=1)
+        if self.total_episodes is not None:
+            check_int("train.total_episodes", self.total_episodes, low=1)
+        check_int("train.learning_starts", self.learning_starts, low=0)
+        check_int("train.train_every", self.train_every, low=1)
+        check_int("train.updates_per_train", self.updates_per_train, low=1)
+        check_int("train.eval_every", self.eval_every, low=1)
+        if self.early_stop_success is not None:
+            check_range("train.early_stop_success", self.early_stop_success, low=0.0, high=1.0)
+        if self.early_stop_patience is not None:
+            check_int("train.early_stop_patience", self.early_stop_patience, low=1)
+        check_int("train.log_every", self.log_every, low=1)
+        check_int("train.threads", self.threads, low=1, high=256)
+        if not (self.device == "cpu" or self.device.startswith("cuda")):
+            raise ConfigError(f"train.device={self.device!r}: use 'cpu' or 'cuda[:N]'")
+
+
+class EngineConfig(Protocol):
+    """The sections of an experiment config the trainer builds its components from."""
+
+    @property
+    def agent(self) -> AgentConfig: ...
+    @property
+    def replay(self) -> ReplayConfig: ...
+    @property
+    def exploration(self) -> ExplorationConfig: ...
+    @property
+    def guard(self) -> GuardConfig: ...
+    @property
+    def train(self) -> TrainConfig: ...
+    @property
+    def checkpoint(self) -> CheckpointConfig: ...
+    @property
+    def health(self) -> HealthConfig: ...

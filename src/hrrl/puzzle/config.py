@@ -1,0 +1,53 @@
+"""The puzzle section of an experiment: the environment as the agent sees it, the curriculum that
+feeds it, and the held-out suite it is evaluated on. A Gymnasium run carries none of it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from hrrl.config import check_choice, check_int
+from hrrl.errors import ConfigError
+from hrrl.puzzle.core import DEFAULT_ACTIONS
+from hrrl.puzzle.curriculum import CurriculumConfig
+
+
+@dataclass(frozen=True, kw_only=True)
+class PuzzleConfig:
+    """The number puzzle (DESIGN §1) as a training task."""
+
+    reward: Literal["ordered", "legacy"] = "ordered"
+    """Reward scheme: 'ordered' (every success beats every failure) or 'legacy' (the prototype)."""
+    encoder: Literal["relational", "paper"] = "relational"
+    """Observation encoder: 'relational' (scale-free, action-relative) or 'paper' (12 features)."""
+    planner: Literal["constraint", "paper", "none"] = "constraint"
+    """Subgoal decomposition: constraint-aware, the paper's rule, or none (target only)."""
+    actions: tuple[int, ...] = DEFAULT_ACTIONS
+    """The action set (each step adds one of these); training and evaluation puzzles use it."""
+    curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
+    """Which training puzzles are drawn, stage by stage."""
+    eval_families: tuple[str, ...] = ("in_range", "dense", "trap", "wall", "endgame", "lookahead")
+    """Families of the fixed evaluation suite."""
+    eval_count: int = 16
+    """Puzzles per evaluation family (0: no evaluation)."""
+    eval_seed: int = 20_261_125
+    """Seed of the evaluation suite (fixed, held out from training)."""
+
+    def __post_init__(self) -> None:
+        check_choice("puzzle.reward", self.reward, ("ordered", "legacy"))
+        check_choice("puzzle.encoder", self.encoder, ("relational", "paper"))
+        check_choice("puzzle.planner", self.planner, ("constraint", "paper", "none"))
+        if (
+            not self.actions
+            or any(a <= 0 for a in self.actions)
+            or len(set(self.actions)) != len(self.actions)
+        ):
+            raise ConfigError(f"puzzle.actions={self.actions!r}: give distinct positive integers")
+        check_int("puzzle.eval_count", self.eval_count, low=0)
+        check_int("puzzle.eval_seed", self.eval_seed, low=0)
+        if self.eval_count and self.actions != DEFAULT_ACTIONS:
+            raise ConfigError(
+                f"puzzle.actions={list(self.actions)} is invalid with puzzle.eval_count > 0: the "
+                f"evaluation families are generated with actions {list(DEFAULT_ACTIONS)}; "
+                "set puzzle.eval_count=0 for another action set"
+            )

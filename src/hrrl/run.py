@@ -1,0 +1,127 @@
+"""A run, assembled: the domain chosen from the config, the trainer built on it, resumed.
+
+This is the application layer's one place that knows both domains: :func:`make_task` picks the
+puzzle or the Gymnasium task from the config's task section, :func:`build_trainer` hands it to
+the engine, and :func:`plan_resume` / :func:`restore_trainer` continue a run from a checkpoint
+(the file side of that, choosing and setting aside checkpoints, is
+:mod:`hrrl.persistence.resume`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from hrrl.config import apply_overrides, diff
+from hrrl.engine.task import Task
+from hrrl.engine.trainer import RunSeeds, Trainer
+from hrrl.errors import CheckpointError, ConfigError
+from hrrl.experiment import ExperimentConfig, config_from_dict, load_config, puzzle_section
+from hrrl.gym.task import GymTask
+from hrrl.monitoring.logger import Logger
+from hrrl.persistence.resume import CONFIG_FILE, abandon_after, select_checkpoint
+from hrrl.persistence.store import LoadedCheckpoint
+from hrrl.puzzle.task import PuzzleTask
+
+
+def make_task(config: ExperimentConfig, *, seed: int | None = None) -> Task:
+    """The task the config's task section names; ``seed`` defaults to the run's task seed."""
+    if seed is None:
+        seed = RunSeeds.of(config.train.seed).task
+    if config.gym is not None:
+        return GymTask(
+            config.gym.id,
+            num_envs=config.train.num_envs,
+            seed=seed,
+            eval_episodes=config.gym.eval_episodes,
+            eval_seed=config.gym.eval_seed,
+        )
+    return puzzle_task(config, seed=seed)
+
+
+def puzzle_task(config: ExperimentConfig, *, seed: int | None = None) -> PuzzleTask:
+    """The puzzle task of a puzzle config (a :class:`ConfigError` for a Gymnasium one)."""
+    if seed is None:
+        seed = RunSeeds.of(config.train.seed).task
+    return PuzzleTask(
+        puzzle_section(config), num_envs=config.train.num_envs, gamma=config.agent.gamma, seed=seed
+    )
+
+
+def build_trainer(
+    config: ExperimentConfig, *, run_dir: Path | None = None, logger: Logger | None = None
+) -> Trainer:
+    """A trainer on the config's task, seeded from ``train.seed``."""
+    return Trainer(config, task=make_task(config), run_dir=run_dir, logger=logger)
+
+
+@dataclass(frozen=True)
+class ResumePlan:
+    """What :func:`plan_resume` decided: where to start, with which config, what was set aside."""
+
+    run_dir: Path
+    checkpoint: LoadedCheckpoint
+    config: ExperimentConfig
+    changes: list[str]
+    """``key: old -> new`` for every config field that differs from the checkpoint's."""
+    abandoned: Path | None
+    """Folder that received the checkpoints (and metric rows) after the resume point, if any."""
+    abandoned_steps: list[int]
+
+
+def config_changes(saved: dict[str, object], config: ExperimentConfig) -> list[str]:
+    """``key: saved -> new`` for every leaf where ``config`` differs from a checkpoint's config."""
+    try:
+        before = config_from_dict(saved)
+    except ConfigError as exc:
+        raise CheckpointError(f"the checkpoint's saved config no longer loads: {exc}") from exc
+    return diff(before, config)
+
+
+def plan_resume(
+    run_dir: Path | str,
+    *,
+    from_step: int | None = None,
+    overrides: Sequence[str] = (),
+    allow_config_change: bool = False,
+) -> ResumePlan:
+    """Choose the checkpoint, check the config, then set the abandoned timeline aside.
+
+    Nothing on disk changes before the checks pass: a refused resume leaves the run as it was.
+    """
+    run = Path(run_dir)
+    checkpoint = select_checkpoint(run, from_step)
+    saved = checkpoint.state.get("config")
+    if not isinstance(saved, dict):
+        raise CheckpointError(f"{checkpoint.path} holds no run config: not an hrrl training run")
+    config_file = run / CONFIG_FILE
+    base = load_config(config_file) if config_file.is_file() else config_from_dict(saved)
+    config = apply_overrides(base, overrides)
+    changes = config_changes(saved, config)
+    if changes and not allow_config_change:
+        raise ConfigError(
+            f"the config differs from {checkpoint.path.name}'s: {'; '.join(changes)}; resume "
+            "with the saved config, or pass --allow-config-change to continue with these changes"
+        )
+    folder, moved = abandon_after(run, checkpoint.step)
+    return ResumePlan(
+        run_dir=run,
+        checkpoint=checkpoint,
+        config=config,
+        changes=changes,
+        abandoned=folder,
+        abandoned_steps=moved,
+    )
+
+
+def restore_trainer(plan: ResumePlan, *, logger: Logger | None = None) -> Trainer:
+    """A trainer in exactly the state of the plan's checkpoint, writing into the same run."""
+    trainer = build_trainer(plan.config, run_dir=plan.run_dir, logger=logger)
+    ck = plan.checkpoint
+    try:
+        trainer.load_state_dict(Trainer.state_from_checkpoint(ck.state, ck.tensors, ck.arrays))
+    except (KeyError, ValueError, RuntimeError, TypeError) as exc:
+        why = "with the changed config" if plan.changes else "(the checkpoint is incomplete)"
+        raise CheckpointError(f"cannot continue from {ck.path} {why}: {exc}") from exc
+    return trainer
