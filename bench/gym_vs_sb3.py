@@ -40,7 +40,7 @@ import _common  # noqa: F401  (puts src/ on sys.path)
 from _common import ZOO
 from hrrl.config import apply_overrides
 from hrrl.experiment import gym_preset
-from hrrl.gym.task import make_env, play_episodes
+from hrrl.gym.task import evaluate_env
 from hrrl.run import build_trainer
 
 #: First seed of the evaluation episodes (both libraries play the same starts).
@@ -58,16 +58,7 @@ class Arm:
 
 def evaluate(policy: Any, env_id: str, episodes: int) -> float:
     """Mean return of ``episodes`` greedy episodes seeded ``EVAL_SEED + k``."""
-    envs = [make_env(env_id) for _ in range(episodes)]
-    returns, _ = play_episodes(
-        policy,
-        envs,
-        seeds=[EVAL_SEED + k for k in range(episodes)],
-        obs_dim=int(np.prod(envs[0].observation_space.shape or (1,))),
-    )
-    for env in envs:
-        env.close()
-    return float(np.mean(returns))
+    return evaluate_env(env_id, policy, episodes=episodes, seed=EVAL_SEED)["eval/mean_return"]
 
 
 def run_hrrl(env_id: str, seed: int, steps: int, episodes: int) -> tuple[float, float, float]:

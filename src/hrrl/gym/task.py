@@ -33,7 +33,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +41,7 @@ import numpy as np
 from gymnasium import spaces
 
 from hrrl.engine.task import EpisodeEnd, PolicyFn, QFunction, StepOutcome, greedy_policy
+from hrrl.engine.vec_env import EnvBatch, EpisodeStart, play_episodes
 from hrrl.errors import CheckpointError, EnvironmentMismatchError
 from hrrl.gym.state import env_state, load_env_state, restored_rng
 
@@ -117,6 +117,7 @@ class GymTask:
         probe.close()
         self.num_envs = num_envs
         self.envs = [make_env(env_id) for _ in range(num_envs)]
+        self.batch = EnvBatch(self.envs, obs_dim=self.obs_dim, action_offset=self._action_start)
         self.env_seeds = [
             int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(num_envs)
         ]
@@ -130,61 +131,43 @@ class GymTask:
     def stage(self) -> int:
         return 0
 
-    def _obs(self, obs: Any) -> np.ndarray:
-        return np.asarray(obs, dtype=np.float32).reshape(self.obs_dim)
-
     def success(self, episode_return: float) -> bool:
         """Whether an episode's return reaches the spec's threshold."""
         return self.reward_threshold is not None and episode_return >= self.reward_threshold
 
     def reset(self) -> np.ndarray:
-        obs = np.empty((self.num_envs, self.obs_dim), dtype=np.float32)
-        for i, env in enumerate(self.envs):
-            first, _ = env.reset(seed=self.env_seeds[i])
-            obs[i] = self._obs(first)
+        for i in range(self.num_envs):
+            self.batch.start(i, seed=self.env_seeds[i])
         self._returns[:] = 0.0
         self._lengths[:] = 0
-        return obs
+        return self.batch.obs.copy()
 
     def step(self, actions: np.ndarray) -> StepOutcome:
-        n = self.num_envs
-        next_obs = np.empty((n, self.obs_dim), dtype=np.float32)
-        rewards = np.empty(n, dtype=np.float32)
-        terminated = np.zeros(n, dtype=np.bool_)
-        truncated = np.zeros(n, dtype=np.bool_)
-        restarts: dict[int, np.ndarray] = {}  # env index -> first obs of its next episode
+        out = self.batch.step(actions)
+        self._returns += out.rewards
+        self._lengths += 1
+        obs = out.obs.copy()
         ended: list[EpisodeEnd] = []
-        for i, env in enumerate(self.envs):
-            o, r, term, trunc, _ = env.step(int(actions[i]) + self._action_start)
-            next_obs[i] = self._obs(o)
-            rewards[i] = r
-            terminated[i], truncated[i] = term, trunc
-            self._returns[i] += float(r)
-            self._lengths[i] += 1
-            if term or trunc:
-                ret = float(self._returns[i])
-                ended.append(
-                    EpisodeEnd(
-                        env_index=i,
-                        success=self.success(ret),
-                        episode_return=ret,
-                        length=int(self._lengths[i]),
-                        status="terminated" if term else "truncated",
-                        stage=0,
-                    )
+        for i in map(int, np.flatnonzero(out.done)):
+            ret = float(self._returns[i])
+            ended.append(
+                EpisodeEnd(
+                    env_index=i,
+                    success=self.success(ret),
+                    episode_return=ret,
+                    length=int(self._lengths[i]),
+                    status="terminated" if out.terminated[i] else "truncated",
+                    stage=0,
                 )
-                self._returns[i], self._lengths[i] = 0.0, 0
-                first, _ = env.reset()
-                restarts[i] = self._obs(first)
-        obs = next_obs.copy()
-        for i, first_obs in restarts.items():
-            obs[i] = first_obs
+            )
+            self._returns[i], self._lengths[i] = 0.0, 0
+            obs[i], _ = self.batch.start(i)  # the env's next episode, from its own np_random
         return StepOutcome(
             obs=obs,
-            next_obs=next_obs,
-            rewards=rewards,
-            terminated=terminated,
-            truncated=truncated,
+            next_obs=out.obs,
+            rewards=out.rewards.astype(np.float32),
+            terminated=out.terminated,
+            truncated=out.truncated,
             ended=ended,
         )
 
@@ -199,13 +182,16 @@ class GymTask:
             return {}
         while len(self._eval_envs) < self.eval_episodes:
             self._eval_envs.append(make_env(self.env_id))
-        returns, lengths = play_episodes(
-            policy,
+        batch = EnvBatch(
             self._eval_envs[: self.eval_episodes],
-            seeds=[self.eval_seed + k for k in range(self.eval_episodes)],
             obs_dim=self.obs_dim,
-            action_start=self._action_start,
+            action_offset=self._action_start,
         )
+        starts = [EpisodeStart(seed=self.eval_seed + k) for k in range(self.eval_episodes)]
+        returns = np.zeros(self.eval_episodes)
+        lengths = np.zeros(self.eval_episodes, dtype=np.int64)
+        for played in play_episodes(policy, batch, starts):
+            returns[played.index], lengths[played.index] = played.episode_return, played.length
         return episode_metrics(self.env_id, returns, lengths, self.reward_threshold)
 
     # --- state ---------------------------------------------------------------------------------
@@ -241,41 +227,11 @@ class GymTask:
             if saved["rng"] is not None:
                 env.unwrapped._np_random = restored_rng(saved["rng"])
             self._returns[i], self._lengths[i] = 0.0, 0
+        self.batch.running[:] = True  # every env is inside an episode again
 
     def close(self) -> None:
         for env in (*self.envs, *self._eval_envs):
             env.close()
-
-
-def play_episodes(
-    policy: PolicyFn,
-    envs: Sequence[gymnasium.Env[Any, Any]],
-    *,
-    seeds: Sequence[int],
-    obs_dim: int,
-    action_start: int = 0,
-) -> tuple[np.ndarray, np.ndarray]:
-    """One greedy episode per env (reset with its seed), all advanced together; returns the
-    episode returns and lengths. Finished envs stay out of the batch."""
-    n = len(envs)
-    obs = np.empty((n, obs_dim), dtype=np.float32)
-    for k, (env, seed) in enumerate(zip(envs, seeds, strict=True)):
-        first, _ = env.reset(seed=int(seed))
-        obs[k] = np.asarray(first, dtype=np.float32).reshape(obs_dim)
-    returns = np.zeros(n)
-    lengths = np.zeros(n, dtype=np.int64)
-    live = np.ones(n, dtype=np.bool_)
-    while live.any():
-        idx = np.flatnonzero(live)
-        actions = np.asarray(policy(obs[idx])).reshape(-1)
-        for j, k in enumerate(idx.tolist()):
-            o, r, term, trunc, _ = envs[k].step(int(actions[j]) + action_start)
-            returns[k] += float(r)
-            lengths[k] += 1
-            obs[k] = np.asarray(o, dtype=np.float32).reshape(obs_dim)
-            if term or trunc:
-                live[k] = False
-    return returns, lengths
 
 
 def episode_metrics(

@@ -2,8 +2,9 @@
 
 :class:`PuzzleEnv` is the one place an episode moves: it asks :meth:`Puzzle.status_after` (the
 single step rule in ``puzzle.py``) what a landing means and asks the reward scheme what it is
-worth. :class:`PuzzleVecEnv` steps N such environments (wrapped however the caller likes) in a
-plain loop, without Gymnasium's auto-reset, so the trainer decides which puzzle comes next.
+worth. :class:`PuzzleVecEnv` steps N such environments (wrapped however the caller likes) through the
+engine's batched loop, without Gymnasium's auto-reset, so the trainer decides which puzzle comes
+next.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from hrrl.engine.vec_env import EnvBatch
 from hrrl.errors import PuzzleError, field_error
 from hrrl.puzzle.core import DEFAULT_ACTIONS, MAX_NUMBER, MAX_STEPS_LIMIT, Puzzle, Status
 from hrrl.puzzle.rewards import RewardScheme, Transition, make_reward
@@ -190,25 +192,28 @@ class PuzzleEnv(gym.Env[np.ndarray, np.int64]):
 
 
 class PuzzleVecEnv:
-    """N independent environments stepped in one call; a finished one waits for the caller.
+    """N puzzle environments stepped in one call: the engine's :class:`EnvBatch` with puzzles.
 
-    Built on the scalar environments (each any ``gymnasium.Env``, typically a ``PuzzleEnv`` under
-    a hierarchy wrapper and an encoder), so the rules exist once. Unlike ``gymnasium.vector`` there
-    is no auto-reset: when env ``i`` ends, ``step`` returns its *final* observation and env ``i``
-    stays finished until ``reset_one(i, puzzle)``. Observations are stacked along axis 0.
-
-    ``step(actions)`` requires every env to be running; ``step(actions, active=mask)`` steps only
-    the masked ones (the others report their last observation, reward 0, both flags False and an
-    empty info), for the tail of an evaluation where puzzles run out before envs do.
+    Each env is any ``gymnasium.Env`` (typically a ``PuzzleEnv`` under a hierarchy wrapper and an
+    encoder), so the rules exist once. As in the engine's batch there is no auto-reset: when env
+    ``i`` ends, ``step`` returns its *final* observation and env ``i`` stays finished until
+    ``reset_one(i, puzzle)``. ``step(actions, active=mask)`` steps only the masked envs (the
+    others report their last observation, reward 0, both flags False and an empty info).
     """
 
     def __init__(self, env_fns: Sequence[Callable[[], gym.Env[Any, Any]]]) -> None:
         if not env_fns:
             raise ValueError("env_fns=[] is invalid: give at least one environment factory")
-        self.envs: list[gym.Env[Any, Any]] = [fn() for fn in env_fns]
-        self.num_envs = len(self.envs)
-        self.running = np.zeros(self.num_envs, dtype=bool)
-        self._obs: list[Any] = [None] * self.num_envs
+        envs: list[gym.Env[Any, Any]] = [fn() for fn in env_fns]
+        self.envs = envs
+        self.num_envs = len(envs)
+        dim = int(np.prod(envs[0].observation_space.shape or (1,)))
+        self.batch = EnvBatch(envs, obs_dim=dim)
+        self._started = np.zeros(self.num_envs, dtype=bool)
+
+    @property
+    def running(self) -> np.ndarray:
+        return self.batch.running
 
     def reset(
         self, puzzles: Sequence[Puzzle | None] | None = None, *, seed: int | None = None
@@ -223,49 +228,31 @@ class PuzzleVecEnv:
             puzzle = None if puzzles is None else puzzles[i]
             _, info = self.reset_one(i, puzzle, seed=None if seed is None else seed + i)
             infos.append(info)
-        return self._stacked(), infos
+        return self.batch.obs.copy(), infos
 
     def reset_one(
         self, i: int, puzzle: Puzzle | None = None, *, seed: int | None = None
-    ) -> tuple[Any, dict[str, Any]]:
+    ) -> tuple[np.ndarray, dict[str, Any]]:
         """Start env ``i`` on ``puzzle`` (None: its generator); returns its first observation."""
         options = None if puzzle is None else {"puzzle": puzzle}
-        obs, info = self.envs[i].reset(seed=seed, options=options)
-        self._obs[i] = obs
-        self.running[i] = True
-        return obs, info
+        self._started[i] = True
+        obs, info = self.batch.start(i, seed=seed, options=options)
+        return obs.copy(), info
 
     def step(
         self, actions: np.ndarray | Sequence[int], *, active: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
         """Step the envs: ``(obs[N], rewards[N], terminated[N], truncated[N], infos)``."""
-        actions = np.asarray(actions)
-        if actions.shape[:1] != (self.num_envs,):
-            raise ValueError(
-                f"actions has shape {actions.shape}: give one action per env ({self.num_envs},)"
-            )
-        mask = np.ones(self.num_envs, dtype=bool) if active is None else np.asarray(active, bool)
-        idle = np.flatnonzero(mask & ~self.running)
-        if idle.size:
-            raise gym.error.ResetNeeded(
-                f"env {int(idle[0])} has finished: call reset_one({int(idle[0])}, puzzle) or "
-                "leave it out with active=mask"
-            )
-        rewards = np.zeros(self.num_envs, dtype=np.float64)
-        terminated = np.zeros(self.num_envs, dtype=bool)
-        truncated = np.zeros(self.num_envs, dtype=bool)
-        infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
-        for i in np.flatnonzero(mask):
-            obs, reward, term, trunc, info = self.envs[i].step(actions[i])
-            self._obs[i] = obs
-            rewards[i], terminated[i], truncated[i], infos[i] = reward, term, trunc, info
-            if term or trunc:
-                self.running[i] = False
-        return self._stacked(), rewards, terminated, truncated, infos
+        if not self._started.all():
+            raise gym.error.ResetNeeded("some envs were never reset: call reset() first")
+        try:
+            out = self.batch.step(np.asarray(actions), active=active)
+        except RuntimeError as exc:  # a finished env asked to step
+            raise gym.error.ResetNeeded(str(exc)) from exc
+        return out.obs, out.rewards, out.terminated, out.truncated, out.infos
 
     def close(self) -> None:
-        for env in self.envs:
-            env.close()
+        self.batch.close()
 
     # --- checkpointing ----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -273,7 +260,7 @@ class PuzzleVecEnv:
         return {
             "envs": [[layer.state_dict() for layer in _saveable_layers(e)] for e in self.envs],
             "running": self.running.copy(),
-            "obs": [None if o is None else np.array(o, copy=True) for o in self._obs],
+            "obs": [row.copy() for row in self.batch.obs],
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -284,13 +271,11 @@ class PuzzleVecEnv:
         for env, layer_states in zip(self.envs, state["envs"], strict=True):
             for layer, layer_state in zip(_saveable_layers(env), layer_states, strict=True):
                 layer.load_state_dict(layer_state)
-        self.running = np.array(state["running"], dtype=bool)
-        self._obs = list(state["obs"])
-
-    def _stacked(self) -> np.ndarray:
-        if any(o is None for o in self._obs):
-            raise gym.error.ResetNeeded("some envs were never reset: call reset() first")
-        return np.stack([np.asarray(o) for o in self._obs])
+        self.batch.running[:] = np.asarray(state["running"], dtype=bool)
+        for i, row in enumerate(state["obs"]):
+            self._started[i] = row is not None
+            if row is not None:
+                self.batch.obs[i] = np.asarray(row, dtype=np.float32).reshape(self.batch.obs_dim)
 
 
 def _saveable_layers(env: gym.Env[Any, Any]) -> list[Any]:

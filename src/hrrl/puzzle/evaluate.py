@@ -4,8 +4,8 @@ The same stack serves training and evaluation, so what is measured is what was t
 
     PuzzleEnv(reward) -> HierarchyWrapper(planner) -> EncodedObservation(encoder)
 
-:func:`play` runs a policy on many puzzles at once through :class:`~hrrl.puzzle.env.PuzzleVecEnv`
-(one batched forward pass a step), reports ``UNSOLVABLE`` before any step for puzzles no path
+:func:`play` runs a policy on many puzzles at once through the engine's batched loop
+(:func:`~hrrl.engine.vec_env.play_episodes`, one batched forward pass a step), reports ``UNSOLVABLE`` before any step for puzzles no path
 solves (the exact solver is the oracle here, never the policy's helper), and records every number
 visited.
 """
@@ -16,9 +16,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import gymnasium as gym
-import numpy as np
 
 from hrrl.engine.task import PolicyFn
+from hrrl.engine.vec_env import EpisodeStart, play_episodes
 from hrrl.puzzle.core import Puzzle, Status
 from hrrl.puzzle.encoders import EncodedObservation, Encoder, make_encoder
 from hrrl.puzzle.env import PuzzleEnv, PuzzleVecEnv
@@ -88,41 +88,19 @@ def _play_solvable(
     progress: Callable[[int], object] | None,
 ) -> None:
     vec = PuzzleVecEnv([env_factory] * num_envs)
-    queue = iter(todo)
-    slot: list[tuple[int, Puzzle, int] | None] = [None] * num_envs
-    paths: list[list[int]] = [[] for _ in range(num_envs)]
-    dim = int(np.prod(vec.envs[0].observation_space.shape or (1,)))
-    obs = np.zeros((num_envs, dim), dtype=np.float32)
-    for k in range(num_envs):
-        first = next(queue)
-        slot[k] = first
-        obs[k], _ = vec.reset_one(k, first[1])
-        paths[k] = [first[1].start]
-    while vec.running.any():
-        active = vec.running.copy()
-        actions = np.zeros(num_envs, dtype=np.int64)
-        idx = np.flatnonzero(active)
-        actions[idx] = policy(obs[idx])
-        next_obs, _, terminated, truncated, infos = vec.step(actions, active=active)
-        obs = next_obs.astype(np.float32, copy=False)
-        finished = 0
-        for k in map(int, idx):
-            paths[k].append(int(infos[k]["current"]))
-            if terminated[k] or truncated[k]:
-                done = slot[k]
-                assert done is not None
-                i, puzzle, best = done
-                status = Status(infos[k]["status"])
-                results[i] = Result.from_path(puzzle, paths[k], status, best)
-                finished += 1
-                item = next(queue, None)
-                slot[k] = item
-                if item is not None:
-                    obs[k], _ = vec.reset_one(k, item[1])
-                    paths[k] = [item[1].start]
-        if progress and finished:
-            progress(finished)
+    starts = [EpisodeStart(options={"puzzle": puzzle}) for _, puzzle, _ in todo]
+    for played in play_episodes(policy, vec.batch, starts, trace=_current):
+        i, puzzle, best = todo[played.index]
+        status = Status(played.last_info["status"])
+        results[i] = Result.from_path(puzzle, [puzzle.start, *played.trace], status, best)
+        if progress:
+            progress(1)
     vec.close()
+
+
+def _current(info: dict[str, Any]) -> int:
+    """The number an env landed on this step (one entry of a result's path)."""
+    return int(info["current"])
 
 
 def eval_metrics(
