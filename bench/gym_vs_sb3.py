@@ -69,7 +69,7 @@ def run_hrrl(env_id: str, seed: int, steps: int, episodes: int) -> tuple[float, 
         [
             f"train.seed={seed}",
             f"train.total_env_steps={steps}",
-            f"exploration.decay_steps={max(1, round(config.exploration.decay_steps * scale))}",
+            f"exploration.linear.decay_steps={max(1, round(config.exploration.linear.decay_steps * scale))}",
             "gym.eval_episodes=0",
             "checkpoint.enabled=false",
         ],

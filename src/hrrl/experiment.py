@@ -21,7 +21,7 @@ import yaml
 from hrrl.config import check_choice, from_dict
 from hrrl.engine.agent import AgentConfig
 from hrrl.engine.config import TrainConfig
-from hrrl.engine.exploration import ExplorationConfig
+from hrrl.engine.exploration import KIND_FIELDS, ExplorationConfig
 from hrrl.engine.guard import GuardConfig
 from hrrl.engine.replay.buffer import ReplayConfig
 from hrrl.errors import CheckpointError, ConfigError
@@ -80,9 +80,13 @@ def migrate_config(data: Mapping[str, Any]) -> dict[str, Any]:
 
     Before the sections were grouped by owner (checkpoints and ``config.yaml`` files of 0.1), the
     puzzle fields sat in ``env`` and ``curriculum`` (with a copy of the action set), a Gymnasium
-    run was ``env.env_id``, and the evaluation suite was ``train.eval_families/count/seed``.
+    run was ``env.env_id``, the evaluation suite was ``train.eval_families/count/seed``, and the
+    exploration settings of every schedule kind shared one flat section.
     """
     out = dict(data)
+    exploration = out.get("exploration")
+    if isinstance(exploration, Mapping):
+        out["exploration"] = _sectioned_exploration(exploration)
     if "env" not in out and "curriculum" not in out:
         return out
     env = dict(out.pop("env", None) or {})
@@ -104,6 +108,17 @@ def migrate_config(data: Mapping[str, Any]) -> dict[str, Any]:
     else:
         out["puzzle"] = {**env, "curriculum": curriculum, **evaluation}
         out["gym"] = None
+    return out
+
+
+def _sectioned_exploration(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """Exploration fields of 0.1 (every kind's settings side by side) moved into their kind's
+    section; a config already in sections passes through."""
+    out = dict(flat)
+    for kind, names in KIND_FIELDS.items():
+        moved = {name: out.pop(name) for name in names if name in out}
+        if moved:
+            out[kind] = {**dict(out.get(kind) or {}), **moved}
     return out
 
 

@@ -11,9 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hrrl.engine.exploration import (
+    AdaptiveConfig,
     AdaptiveExploration,
     ExplorationConfig,
     FixedDecay,
+    LinearConfig,
     LinearSchedule,
     make_exploration,
 )
@@ -75,14 +77,18 @@ def test_drop_in_success_raises_epsilon() -> None:
 
 
 def test_mastered_stage_is_never_raised() -> None:
-    adaptive = AdaptiveExploration(ExplorationConfig(kind="adaptive", mastered_rate=0.9))
+    adaptive = AdaptiveExploration(
+        ExplorationConfig(kind="adaptive", adaptive=AdaptiveConfig(mastered_rate=0.9))
+    )
     eps = run(adaptive, [True] * 500)
     assert adaptive.scale == pytest.approx(0.8**5)  # lowered at 100, 200, ..., 500
     assert all(b <= a for a, b in itertools.pairwise(eps))
 
 
 def test_new_stage_restarts_its_schedule_and_old_stage_resumes() -> None:
-    config = ExplorationConfig(kind="adaptive", stage_restart=0.5, decay=0.9)
+    config = ExplorationConfig(
+        kind="adaptive", decay=0.9, adaptive=AdaptiveConfig(stage_restart=0.5)
+    )
     adaptive = AdaptiveExploration(config)
     assert adaptive.epsilon == 1.0
     run(adaptive, [True] * 30, stage=0)
@@ -99,14 +105,14 @@ def test_new_stage_restarts_its_schedule_and_old_stage_resumes() -> None:
 @given(st.lists(st.tuples(st.booleans(), st.integers(0, 3)), max_size=300))
 def test_adaptive_epsilon_stays_within_bounds(episodes: list[tuple[bool, int]]) -> None:
     config = ExplorationConfig(
-        kind="adaptive", start=0.8, end=0.05, stall_patience=3, min_episodes=2, window=10,
-        stage_restart=0.4,
+        kind="adaptive", start=0.8, end=0.05,
+        adaptive=AdaptiveConfig(stall_patience=3, min_episodes=2, window=10, stage_restart=0.4),
     )  # fmt: skip
     adaptive = AdaptiveExploration(config)
     for ok, stage in episodes:
         adaptive.on_episode_end(success=ok, stage=stage)
         assert 0.05 <= adaptive.epsilon <= 0.8
-        assert config.min_scale <= adaptive.scale <= config.max_scale
+        assert config.adaptive.min_scale <= adaptive.scale <= config.adaptive.max_scale
 
 
 @pytest.mark.parametrize("kind", ["decay", "adaptive"])
@@ -135,12 +141,18 @@ def test_config_is_validated() -> None:
         ExplorationConfig(decay=0.0)
     with pytest.raises(ConfigError, match=r"exploration\.kind"):
         ExplorationConfig(kind="ucb")  # type: ignore[arg-type]
-    with pytest.raises(ConfigError, match=r"exploration\.min_episodes"):
-        ExplorationConfig(window=10, min_episodes=20)
+    with pytest.raises(ConfigError, match=r"exploration\.adaptive\.min_episodes"):
+        AdaptiveConfig(window=10, min_episodes=20)
+    with pytest.raises(ConfigError, match=r"exploration\.adaptive\.stage_restart"):
+        ExplorationConfig(end=0.6, adaptive=AdaptiveConfig(stage_restart=0.5))
+    with pytest.raises(ConfigError, match=r"exploration\.linear\.decay_steps.*integer"):
+        LinearConfig(decay_steps=1.5)  # type: ignore[arg-type]
 
 
 def test_linear_schedule_by_hand() -> None:
-    sched = make_exploration(ExplorationConfig(kind="linear", start=1.0, end=0.1, decay_steps=100))
+    sched = make_exploration(
+        ExplorationConfig(kind="linear", start=1.0, end=0.1, linear=LinearConfig(decay_steps=100))
+    )
     assert isinstance(sched, LinearSchedule)
     seen = []
     for _ in range(4):

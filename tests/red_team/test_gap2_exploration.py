@@ -96,7 +96,7 @@ def run(kind: str) -> tuple[list[float], int, int]:
             "train.num_envs=16",
             "checkpoint.enabled=false",
             f"exploration.kind={kind}",
-            "exploration.stage_restart=0.3",
+            "exploration.adaptive.stage_restart=0.3",
             "puzzle.curriculum.stages=[{targets: [5, 10]}, {targets: [20, 40]}]",
             "puzzle.curriculum.gate_window=50",
             "puzzle.curriculum.mix_previous=0.0",

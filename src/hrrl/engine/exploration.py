@@ -2,7 +2,7 @@
 
 * :class:`LinearSchedule` (per environment step, as in DQN on Atari and Stable-Baselines3)::
 
-      epsilon = start + (end - start) * min(1, steps / decay_steps)
+      epsilon = start + (end - start) * min(1, steps / linear.decay_steps)
 
   For tasks whose episode lengths change by orders of magnitude while learning (CartPole: 10
   steps at first, 500 once solved), where a per-episode decay is hard to tune.
@@ -41,69 +41,96 @@
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal, Protocol
 
-from hrrl.config import check_choice, check_range
-from hrrl.errors import ConfigError, field_error
+from hrrl.config import check_choice, check_int, check_range
+
+
+@dataclass(frozen=True, kw_only=True)
+class LinearConfig:
+    """The linear schedule's own setting."""
+
+    decay_steps: int = 10_000
+    """Environment steps over which epsilon falls from start to end."""
+
+    def __post_init__(self) -> None:
+        check_int("exploration.linear.decay_steps", self.decay_steps, low=1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AdaptiveConfig:
+    """The adaptive schedule's own settings (the formulas are in the module doc)."""
+
+    stage_restart: float = 0.5
+    """Base epsilon a later curriculum stage begins at (the first begins at start)."""
+    window: int = 100
+    """Episodes in the stage's rolling success rate."""
+    min_episodes: int = 20
+    """Episodes of a stage needed before its success rate steers epsilon."""
+    stall_patience: int = 50
+    """Episodes between checks; a check without improvement raises epsilon."""
+    improve_margin: float = 0.0
+    """Rise of the success rate since the last check that counts as progress."""
+    raise_factor: float = 2.0
+    """Scale multiplier on a stall (beat decay^(2 stall_patience) for a net rise)."""
+    lower_factor: float = 0.8
+    """Scale multiplier on progress."""
+    min_scale: float = 0.25
+    """Smallest scale (epsilon >= min_scale x base, and >= end)."""
+    max_scale: float = 20.0
+    """Largest scale (epsilon <= max_scale x base, and <= start)."""
+    mastered_rate: float = 0.9
+    """A stage at or above this success rate counts as learning (never raised)."""
+
+    def __post_init__(self) -> None:
+        name = "exploration.adaptive."
+        check_range(name + "stage_restart", self.stage_restart, low=0.0, high=1.0)
+        check_int(name + "window", self.window, low=1)
+        check_int(name + "min_episodes", self.min_episodes, low=1, high=self.window)
+        check_int(name + "stall_patience", self.stall_patience, low=1)
+        check_range(name + "improve_margin", self.improve_margin, low=0.0, high=1.0)
+        check_range(name + "raise_factor", self.raise_factor, low=1.0)
+        check_range(name + "lower_factor", self.lower_factor, low=0.0, high=1.0, low_open=True)
+        check_range(name + "min_scale", self.min_scale, low=0.0, high=1.0, low_open=True)
+        check_range(name + "max_scale", self.max_scale, low=1.0)
+        check_range(name + "mastered_rate", self.mastered_rate, low=0.0, high=1.0)
 
 
 @dataclass(frozen=True, kw_only=True)
 class ExplorationConfig:
-    """The epsilon schedule."""
+    """The epsilon schedule: its kind, the range every kind shares, then each kind's settings."""
 
     kind: Literal["decay", "adaptive", "linear"] = "adaptive"
     """"decay" (fixed per-episode decay), "adaptive" (per curriculum stage, reacts to success) or
-    "linear" (start to end over decay_steps environment steps)."""
+    "linear" (start to end over linear.decay_steps environment steps)."""
     start: float = 1.0
     """Epsilon at the first episode, and the ceiling."""
     end: float = 0.01
     """Floor of epsilon."""
     decay: float = 0.995
-    """Per-episode multiplicative decay of the base schedule."""
-    decay_steps: int = 10_000
-    """Linear: environment steps over which epsilon falls from start to end."""
-    stage_restart: float = 0.5
-    """Adaptive: base epsilon a later curriculum stage begins at (the first begins at start)."""
-    window: int = 100
-    """Adaptive: episodes in the stage's rolling success rate."""
-    min_episodes: int = 20
-    """Adaptive: episodes of a stage needed before its success rate steers epsilon."""
-    stall_patience: int = 50
-    """Adaptive: episodes between checks; a check without improvement raises epsilon."""
-    improve_margin: float = 0.0
-    """Adaptive: rise of the success rate since the last check that counts as progress."""
-    raise_factor: float = 2.0
-    """Adaptive: scale multiplier on a stall (beat decay^(2 stall_patience) for a net rise)."""
-    lower_factor: float = 0.8
-    """Adaptive: scale multiplier on progress."""
-    min_scale: float = 0.25
-    """Adaptive: smallest scale (epsilon >= min_scale x base, and >= end)."""
-    max_scale: float = 20.0
-    """Adaptive: largest scale (epsilon <= max_scale x base, and <= start)."""
-    mastered_rate: float = 0.9
-    """Adaptive: a stage at or above this success rate counts as learning (never raised)."""
+    """Per-episode multiplicative decay ('decay', and the base schedule of 'adaptive')."""
+    linear: LinearConfig = field(default_factory=LinearConfig)
+    adaptive: AdaptiveConfig = field(default_factory=AdaptiveConfig)
 
     def __post_init__(self) -> None:
         check_choice("exploration.kind", self.kind, ("decay", "adaptive", "linear"))
         check_range("exploration.start", self.start, low=0.0, high=1.0)
         check_range("exploration.end", self.end, low=0.0, high=self.start)
         check_range("exploration.decay", self.decay, low=0.0, high=1.0, low_open=True)
-        check_range("exploration.stage_restart", self.stage_restart, low=self.end, high=self.start)
-        for name in ("window", "min_episodes", "stall_patience", "decay_steps"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise field_error(
-                    ConfigError, f"exploration.{name}", value, "it must be an integer"
-                )
-            check_range(f"exploration.{name}", value, low=1)
-        check_range("exploration.min_episodes", self.min_episodes, low=1, high=self.window)
-        check_range("exploration.improve_margin", self.improve_margin, low=0.0, high=1.0)
-        check_range("exploration.raise_factor", self.raise_factor, low=1.0)
-        check_range("exploration.lower_factor", self.lower_factor, low=0.0, high=1.0, low_open=True)
-        check_range("exploration.min_scale", self.min_scale, low=0.0, high=1.0, low_open=True)
-        check_range("exploration.max_scale", self.max_scale, low=1.0)
-        check_range("exploration.mastered_rate", self.mastered_rate, low=0.0, high=1.0)
+        check_range(
+            "exploration.adaptive.stage_restart",
+            self.adaptive.stage_restart,
+            low=self.end,
+            high=self.start,
+        )
+
+
+#: The fields of the adaptive and linear sections, for configs written before they had sections.
+KIND_FIELDS = {
+    "adaptive": tuple(f.name for f in fields(AdaptiveConfig)),
+    "linear": tuple(f.name for f in fields(LinearConfig)),
+}
 
 
 class Exploration(Protocol):
@@ -198,12 +225,12 @@ class AdaptiveExploration:
     def on_stage_change(self, stage: int) -> None:
         """Switch to ``stage``: a new stage starts its own schedule, a known one resumes."""
         if stage not in self.stages:
-            e0 = self.config.start if not self.stages else self.config.stage_restart
-            self.stages[stage] = _Stage(e0=e0, recent=deque(maxlen=self.config.window))
+            e0 = self.config.start if not self.stages else self.config.adaptive.stage_restart
+            self.stages[stage] = _Stage(e0=e0, recent=deque(maxlen=self.config.adaptive.window))
         self.stage = stage
 
     def on_episode_end(self, *, success: bool, stage: int) -> None:
-        c = self.config
+        c = self.config.adaptive
         if stage != self.stage:
             self.on_stage_change(stage)
         st = self.stages[stage]
@@ -219,7 +246,7 @@ class AdaptiveExploration:
             st.scale = max(c.min_scale, st.scale * c.lower_factor)
         else:
             base = self._base(st)
-            ceiling = min(c.max_scale, c.start / base) if base > 0 else c.max_scale
+            ceiling = min(c.max_scale, self.config.start / base) if base > 0 else c.max_scale
             st.scale = min(ceiling, st.scale * c.raise_factor)
         st.reference, st.settling = rate, True
 
@@ -252,7 +279,7 @@ class AdaptiveExploration:
         self.stages = {
             int(k): _Stage(
                 e0=float(s["e0"]),
-                recent=deque((bool(x) for x in s["recent"]), maxlen=self.config.window),
+                recent=deque((bool(x) for x in s["recent"]), maxlen=self.config.adaptive.window),
                 episodes=int(s["episodes"]),
                 scale=float(s["scale"]),
                 reference=None if s["reference"] is None else float(s["reference"]),
@@ -273,7 +300,7 @@ class LinearSchedule:
     @property
     def epsilon(self) -> float:
         c = self.config
-        return c.start + (c.end - c.start) * min(1.0, self.steps / c.decay_steps)
+        return c.start + (c.end - c.start) * min(1.0, self.steps / c.linear.decay_steps)
 
     def on_episode_end(self, *, success: bool, stage: int) -> None:
         """Per-step schedule: episodes are ignored."""

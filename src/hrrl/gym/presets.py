@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from hrrl.engine.exploration import LinearConfig
+
 
 @dataclass(frozen=True, kw_only=True)
 class GymPreset:
@@ -38,7 +40,7 @@ class GymPreset:
 CARTPOLE = GymPreset(
     agent={"network": "mlp", "hidden": 256, "lr": 1e-3, "batch_size": 64, "gamma": 0.99},
     replay={"capacity": 100_000, "beta_steps": 12_000, "alpha": 0.4},  # alpha: docs/tuning.md
-    exploration={"start": 1.0, "end": 0.04, "decay_steps": 8_000},
+    exploration={"start": 1.0, "end": 0.04, "linear": LinearConfig(decay_steps=8_000)},
     train={"total_env_steps": 50_000, "num_envs": 8, "updates_per_train": 2},
 )
 
@@ -47,7 +49,7 @@ CARTPOLE = GymPreset(
 ACROBOT = GymPreset(
     agent={"network": "mlp", "hidden": 256, "lr": 6.3e-4, "batch_size": 128, "gamma": 0.99},
     replay={"capacity": 50_000, "beta_steps": 25_000},
-    exploration={"start": 1.0, "end": 0.05, "decay_steps": 12_000},
+    exploration={"start": 1.0, "end": 0.05, "linear": LinearConfig(decay_steps=12_000)},
     train={"total_env_steps": 100_000, "num_envs": 8, "updates_per_train": 4},
 )
 
@@ -66,7 +68,7 @@ MOUNTAIN_CAR = GymPreset(
         "target_update_interval": 300,
     },
     replay={"capacity": 10_000, "beta_steps": 60_000},
-    exploration={"start": 1.0, "end": 0.07, "decay_steps": 24_000},
+    exploration={"start": 1.0, "end": 0.07, "linear": LinearConfig(decay_steps=24_000)},
     train={"total_env_steps": 120_000, "num_envs": 1, "train_every": 16, "updates_per_train": 8},
     guard={"spike_factor": 1000.0},
 )
@@ -76,7 +78,7 @@ MOUNTAIN_CAR = GymPreset(
 GENERIC = GymPreset(
     agent={"network": "mlp", "gamma": 0.99, "lr": 5e-4},
     replay={},
-    exploration={"end": 0.05, "decay_steps": 10_000},
+    exploration={"end": 0.05, "linear": LinearConfig(decay_steps=10_000)},
     train={"total_env_steps": 100_000},
 )
 
