@@ -51,11 +51,9 @@ class ForeachGuard(Guard):
     """The guard with its parameter check as one multi-tensor norm (same verdict: a norm is
     finite iff every entry is)."""
 
-    def check_params(self, module: nn.Module) -> str | None:
-        if not self.config.enabled:
-            return None
-        norms = torch._foreach_norm([p.detach() for p in module.parameters()])
-        return None if bool(torch.isfinite(torch.stack(norms)).all()) else "nonfinite_params"
+    def _params_finite(self) -> bool:
+        norms = torch._foreach_norm([p.detach() for p in self._modules().params])
+        return bool(torch.isfinite(torch.stack(norms)).all())
 
 
 class FusedHeadsQNetwork(nn.Module):
@@ -133,7 +131,7 @@ def build_agent(obs_dim: int, config: AgentConfig, features: frozenset[str], see
         agent.optimizer = torch.optim.Adam(params, lr=config.lr, fused=True)
     elif features & {"heads", "compile"}:
         agent.optimizer = torch.optim.Adam(params, lr=config.lr)  # the new parameters
-    guard.snapshot(agent.online, agent.target, agent.optimizer)
+    guard.attach(agent.online, agent.target, agent.optimizer)  # the replaced modules
     return agent
 
 

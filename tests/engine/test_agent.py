@@ -1,9 +1,11 @@
-"""DQN agent: TD targets by hand, clipping, the guard's recovery, target sync, determinism, state,
-and a two-state chain it must solve."""
+"""DQN agent: TD targets by hand, clipping, the guard's recovery (and the NullGuard's plain DQN),
+target sync, determinism, state, and a two-state chain it must solve."""
 
 from __future__ import annotations
 
+import copy
 import json
+import math
 import time
 from collections.abc import Iterator
 
@@ -12,8 +14,9 @@ import pytest
 import torch
 from torch import nn
 
-from hrrl.engine.agent import AgentConfig, DQNAgent, dqn_loss, td_targets
-from hrrl.engine.guard import Guard, GuardConfig
+from hrrl.engine.agent import AgentConfig, DQNAgent
+from hrrl.engine.dqn import dqn_loss, td_targets
+from hrrl.engine.guard import Guard, GuardConfig, NullGuard, UpdateGuard, make_guard
 from hrrl.engine.networks import QOutput
 from hrrl.engine.replay.buffer import Batch, ReplayConfig, make_replay
 from hrrl.errors import ConfigError
@@ -93,10 +96,13 @@ def test_importance_weights_scale_each_term() -> None:
     assert loss.item() == pytest.approx((0.5 * 0.28125 + 1.2) / 2)
 
 
-def make_agent(seed: int = 0, guard: Guard | None = None, **overrides: object) -> DQNAgent:
+def make_agent(seed: int = 0, guard: UpdateGuard | None = None, **overrides: object) -> DQNAgent:
+    """An agent guarded by ``guard``, or built without one (the default guard)."""
     fields: dict[str, object] = {"network": "mlp", "hidden": 16, "lr": 1e-2}
     fields.update(overrides)
     config = AgentConfig(**fields)  # type: ignore[arg-type]
+    if guard is None:
+        return DQNAgent(obs_dim=OBS_DIM, n_actions=N_ACTIONS, config=config, seed=seed)
     return DQNAgent(obs_dim=OBS_DIM, n_actions=N_ACTIONS, config=config, seed=seed, guard=guard)
 
 
@@ -155,6 +161,11 @@ def guarded(**kw: int) -> DQNAgent:
     return make_agent(guard=Guard(config), max_grad_norm=None)
 
 
+def guard_of(agent: DQNAgent) -> Guard:
+    assert isinstance(agent.guard, Guard)
+    return agent.guard
+
+
 def test_guard_screens_a_nan_reward() -> None:
     agent = guarded()
     for i in range(7):
@@ -165,7 +176,7 @@ def test_guard_screens_a_nan_reward() -> None:
     # The NaN transition is left out (TD error 0 for the replay), the other seven are learnt.
     assert stats.applied and stats.td_errors[3] == 0.0
     assert all(bool(torch.isfinite(p).all()) for p in agent.online.parameters())
-    assert agent.guard is not None and agent.guard.events[-1]["reason"] == "screened"
+    assert guard_of(agent).events[-1]["reason"] == "screened"
     assert agent.learn(random_batch(8)).applied  # training goes on
     # the same batch poisons an unguarded agent
     plain = make_agent(max_grad_norm=None)
@@ -185,7 +196,7 @@ def test_guard_rolls_back_nonfinite_weights() -> None:
     assert not stats.applied
     assert all(bool(torch.isfinite(p).all()) for p in agent.online.parameters())
     assert same(params(agent), snapshot)
-    assert agent.guard is not None and agent.guard.n_restored == 1
+    assert guard_of(agent).n_restored == 1
     assert agent.learn(random_batch(8)).applied  # training goes on
 
 
@@ -204,7 +215,7 @@ def test_guard_screens_extreme_rewards_and_learns_from_the_rest() -> None:
     assert stats.td_errors[poisoned.numpy()].tolist() == [0.0, 0.0]
     assert (stats.td_errors[~poisoned.numpy()] > 0).all()
     assert not same(params(agent), before)
-    assert agent.guard is not None and agent.guard.n_screened == 2
+    assert guard_of(agent).n_screened == 2
     assert all(bool(torch.isfinite(p).all()) for p in agent.online.parameters())
     # All eight poisoned: nothing to learn from, no step at all.
     extreme = random_batch(51)
@@ -219,6 +230,63 @@ def test_guard_screens_extreme_rewards_and_learns_from_the_rest() -> None:
     for i in range(10):
         plain.learn(random_batch(i))
     assert plain.learn(extreme).applied and not same(params(plain), before)
+
+
+def plain_dqn_steps(agent: DQNAgent, batches: list[Batch]) -> dict[str, torch.Tensor]:
+    """The agent's update written out with no guard at all, on copies of its nets and Adam."""
+    cfg = agent.config
+    online, target = copy.deepcopy(agent.online), copy.deepcopy(agent.target)
+    params = list(online.parameters())
+    optimizer = torch.optim.Adam(params, lr=cfg.lr, fused=True)
+    for batch in batches:
+        q_sa = online(batch.obs).q.gather(1, batch.actions.long().unsqueeze(1)).squeeze(1)
+        y = td_targets(batch, online, target, gamma=cfg.gamma, double=cfg.double)
+        loss = dqn_loss(q_sa, y, batch.weights, huber_delta=cfg.huber_delta)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(params, cfg.max_grad_norm or math.inf)
+        optimizer.step()
+    return {k: v.clone() for k, v in online.state_dict().items()}
+
+
+@pytest.mark.parametrize("max_grad_norm", [None, 0.5])
+def test_null_guard_is_plain_dqn(max_grad_norm: float | None) -> None:
+    # Guard off (make_guard's NullGuard, or no guard given): every step is the plain update.
+    batches = [random_batch(i) for i in range(6)]
+    agents = [
+        make_agent(guard=make_guard(GuardConfig(enabled=False)), max_grad_norm=max_grad_norm),
+        make_agent(max_grad_norm=max_grad_norm),
+    ]
+    expected = plain_dqn_steps(agents[0], batches)
+    for agent in agents:
+        assert isinstance(agent.guard, NullGuard)
+        assert all(agent.learn(b).applied for b in batches)
+        assert same(params(agent), expected)
+
+
+def test_null_guard_never_refuses() -> None:
+    # The poisons the guard screens or rolls back go straight through a NullGuard.
+    agent = make_agent(guard=NullGuard(), max_grad_norm=None)
+    extreme = random_batch(51)
+    extreme.rewards.copy_(torch.where(torch.arange(8) % 2 == 0, 5000.0, -5000.0))
+    bad = random_batch(99)
+    bad.rewards[3] = float("nan")
+    for batch in (extreme, bad, random_batch(1)):
+        stats = agent.learn(batch)
+        assert stats.applied and stats.anomaly is None
+    assert agent.n_applied == agent.n_learn == 3
+    assert not all(bool(torch.isfinite(p).all()) for p in agent.online.parameters())
+    assert agent.meta_state()["guard"] is None
+
+
+def test_guard_on_healthy_batches_changes_nothing() -> None:
+    # Nothing screened, nothing refused: the guarded agent ends bit-identical to the plain one.
+    batches = [random_batch(i) for i in range(30)]
+    plain, watched = make_agent(), make_agent(guard=Guard(GuardConfig(min_history=5)))
+    for batch in batches:
+        assert plain.learn(batch).applied and watched.learn(batch).applied
+    assert guard_of(watched).n_screened == 0 and guard_of(watched).n_good == 30
+    assert same(params(plain), params(watched))
 
 
 def test_hard_target_sync_every_interval() -> None:
@@ -295,7 +363,7 @@ def test_state_round_trip_continues_identically() -> None:
     meta = json.loads(json.dumps(a.meta_state()))  # must survive JSON
     b = make_agent(seed=2, guard=Guard(GuardConfig()), target_update_interval=3)
     b.load_state(tensors, meta)
-    assert b.n_learn == 15 and b.guard is not None and b.guard.n_good == 15
+    assert b.n_learn == 15 and guard_of(b).n_good == 15
     acts_a, acts_b = train(a, 5, seed=9), train(b, 5, seed=9)
     assert all(np.array_equal(x, y) for x, y in zip(acts_a, acts_b, strict=True))
     ta, tb = a.tensor_state(), b.tensor_state()
@@ -303,6 +371,16 @@ def test_state_round_trip_continues_identically() -> None:
     c = make_agent(seed=2)
     c.load_state_dict(a.state_dict())
     assert same(params(c), params(a))
+    assert c.meta_state()["guard"] is None
+    # An unguarded run's state ("guard": None) resumed guarded: a fresh history, and the loaded
+    # weights are the rollback point.
+    d = make_agent(seed=2, guard=Guard(GuardConfig()))
+    d.load_state(c.tensor_state(), json.loads(json.dumps(c.meta_state())))
+    assert same(params(d), params(a)) and guard_of(d).n_good == 0
+    with torch.no_grad():
+        next(d.online.parameters())[0, 0] = float("inf")
+    assert not d.learn(random_batch(5)).applied
+    assert same(params(d), params(a))
     with pytest.raises(ValueError, match="hidden"):
         make_agent(hidden=8).load_state_dict(a.state_dict())
 
@@ -408,10 +486,9 @@ def test_hard_target_syncs_are_a_new_regime_for_the_guard(
     for _ in range(1_000):
         stats = agent.learn(batch)
         agent.after_update()
-    assert agent.guard is not None
     if fixed:
-        assert agent.guard.counts["loss_spike"] == 0
+        assert guard_of(agent).counts["loss_spike"] == 0
         assert stats.q_mean < -4.0  # nine syncs of the -1 + 0.9 Q' backup from about 0
     else:
-        assert agent.guard.counts["loss_spike"] > 0
+        assert guard_of(agent).counts["loss_spike"] > 0
         assert stats.q_mean > -2.0

@@ -169,9 +169,19 @@ def test_priorities_refuse_nan() -> None:
 
 
 def test_uniform_ignores_priority_updates() -> None:
-    buffer = make_replay(ReplayConfig(kind="uniform", capacity=8), obs_dim=3, seed=0)
-    fill(buffer, 4)
-    buffer.update_priorities(np.arange(2), np.array([1.0, 2.0]))  # no error, no effect
+    # Same seed, same data: the draws with priority updates between them are the draws without.
+    draws = []
+    for update in (False, True):
+        buffer = make_replay(ReplayConfig(kind="uniform", capacity=8), obs_dim=3, seed=0)
+        fill(buffer, 4)
+        serials = []
+        for _ in range(5):
+            serials.append(buffer.sample(16).obs[:, 0])
+            if update:  # no error, no effect: slot 1 would dominate a prioritized draw
+                buffer.update_priorities(np.arange(2), np.array([1e-6, 1e3]))
+        draws.append(torch.cat(serials))
+    assert torch.equal(draws[0], draws[1])
+    assert set(draws[0].tolist()) == {0.0, 1.0, 2.0, 3.0}  # still every slot, uniformly
 
 
 @pytest.mark.parametrize("kind", ["uniform", "prioritized"])

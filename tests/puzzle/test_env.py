@@ -14,8 +14,9 @@ import hrrl  # noqa: F401  (registers the env id)
 from hrrl.errors import PuzzleError
 from hrrl.puzzle.core import MAX_NUMBER, Puzzle, Status
 from hrrl.puzzle.env import ENV_ID, PuzzleEnv, PuzzleVecEnv
+from hrrl.puzzle.exact import path_return, return_extremes
 from hrrl.puzzle.hierarchy import HierarchyWrapper
-from hrrl.puzzle.rewards import Transition
+from hrrl.puzzle.rewards import RewardScheme, Transition, make_reward
 
 A1, A3, A5 = 0, 1, 2  # action indices for the default actions (1, 3, 5)
 
@@ -207,10 +208,23 @@ def test_state_dict_round_trip_continues_the_same_episode() -> None:
 
 
 def test_default_reward_scheme_is_ordered() -> None:
-    env = PuzzleEnv()
-    env.reset(options={"puzzle": puzzle()})
+    # The scheme a PuzzleEnv pays by default, checked over every episode of a small puzzle by
+    # exact DP (what ``hrrl check-reward`` runs): the best failure scores below the worst success.
+    env, p = PuzzleEnv(), puzzle(target=20, max_steps=20)
+    env.reset(options={"puzzle": p})
     _, reward, *_ = env.step(A5)
     assert isinstance(reward, float)
+    assert reward == path_return(p, env.reward_scheme, [p.start, p.start + 5]).ret
+
+    def best_failure_and_worst_success(scheme: RewardScheme) -> tuple[float, float]:
+        ext = return_extremes(p, scheme)
+        return float(np.nanmax(ext.best_failure)), float(np.nanmin(ext.worst_success))
+
+    best_failure, worst_success = best_failure_and_worst_success(env.reward_scheme)
+    assert best_failure < worst_success
+    # The legacy scheme breaks it on this very puzzle (a long failure outscores a short success).
+    best_failure, worst_success = best_failure_and_worst_success(make_reward("legacy"))
+    assert best_failure > worst_success
 
 
 # --- PuzzleVecEnv ----------------------------------------------------------------------------------

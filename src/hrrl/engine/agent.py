@@ -14,11 +14,11 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from hrrl.config import check_choice, check_range
-from hrrl.engine.guard import Guard
+from hrrl.engine.dqn import dqn_loss, td_targets
+from hrrl.engine.guard import NULL_GUARD, UpdateGuard
 from hrrl.engine.networks import NETWORK_KINDS, make_network
 from hrrl.engine.replay.buffer import Batch
 from hrrl.errors import ConfigError, field_error
@@ -95,47 +95,12 @@ class LearnStats:
     anomaly: str | None
 
 
-def td_targets(
-    batch: Batch, online: nn.Module, target: nn.Module, *, gamma: float, double: bool
-) -> torch.Tensor:
-    """The TD targets of a batch (no gradient)::
-
-    y = r + gamma * (1 - terminated) * Q_target(s', argmax_a Q_online(s', a))   double
-    y = r + gamma * (1 - terminated) * max_a Q_target(s', a)                    vanilla
-    """
-    with torch.no_grad():
-        next_q = target(batch.next_obs).q
-        if double:
-            best = online(batch.next_obs).q.argmax(dim=1, keepdim=True)
-            next_v = next_q.gather(1, best).squeeze(1)
-        else:
-            next_v = next_q.max(dim=1).values
-        return batch.rewards + gamma * (1.0 - batch.terminated) * next_v
-
-
-def dqn_loss(
-    q_sa: torch.Tensor,
-    y: torch.Tensor,
-    weights: torch.Tensor | None,
-    *,
-    huber_delta: float,
-    keep: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """``mean_i w_i * huber_delta(Q_online(s_i, a_i) - y_i)`` over the kept transitions
-    (``w_i = 1`` unless prioritized replay; ``keep`` from the guard's screening)."""
-    per_item = F.huber_loss(q_sa, y, reduction="none", delta=huber_delta)
-    if weights is not None:
-        per_item = per_item * weights
-    if keep is None:
-        return per_item.mean()
-    return per_item.sum() / keep.sum().clamp(min=1)
-
-
 class DQNAgent:
-    """Online and target Q-networks, Adam, epsilon-greedy acting; optionally guarded.
+    """Online and target Q-networks, Adam, epsilon-greedy acting, and the ``guard`` of every
+    update (:func:`~hrrl.engine.guard.make_guard`; the default never refuses).
 
     The training loop calls ``act`` to collect, ``learn(batch)`` to update, then
-    ``after_update()`` to advance the target-sync clock. All randomness comes from ``seed``:
+    ``after_update()`` to tick the target-sync clock. All randomness comes from ``seed``:
     network initialisation from a ``torch.Generator``, exploration from a NumPy ``Generator``,
     so two agents built with the same seed and fed the same batches hold bit-identical weights
     (on CPU). ``torch.set_num_threads`` is left to the caller.
@@ -149,7 +114,7 @@ class DQNAgent:
         config: AgentConfig,
         seed: int,
         device: str | torch.device = "cpu",
-        guard: Guard | None = None,
+        guard: UpdateGuard = NULL_GUARD,
     ) -> None:
         for name, value in (("obs_dim", obs_dim), ("n_actions", n_actions)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -176,12 +141,11 @@ class DQNAgent:
         self.optimizer = torch.optim.Adam(self._online_params, lr=config.lr, fused=True)
         self.rng = np.random.default_rng(seed)
         self.guard = guard
+        guard.attach(self.online, self.target, self.optimizer)
         self.n_learn = 0  # learn() calls
         self.n_applied = 0  # of which the guard let through
         self.n_updates = 0  # after_update() calls: the target-sync clock
         self.n_target_syncs = 0
-        if guard is not None:
-            guard.snapshot(self.online, self.target, self.optimizer)
 
     # --- acting -------------------------------------------------------------------------------
     def q_values(self, obs: np.ndarray) -> np.ndarray:
@@ -219,84 +183,51 @@ class DQNAgent:
 
     # --- learning -----------------------------------------------------------------------------
     def learn(self, batch: Batch) -> LearnStats:
-        """One gradient step on ``batch`` (guarded when a guard is attached)."""
-        cfg = self.config
+        """One guarded gradient step on ``batch`` (the formulas in :mod:`hrrl.engine.dqn`)::
+
+        y = r + gamma * (1 - terminated) * Q_target(s', argmax_a Q_online(s', a))   (double)
+        L = sum_i w_i * huber(Q_online(s_i, a_i) - y_i) / n_kept   (the guard screens the batch)
+        """
+        cfg, guard = self.config, self.guard
         self.n_learn += 1
+        step = self.n_learn
         batch = _to_device(batch, self.device)
         q_all = self.online(batch.obs).q
         q_sa = q_all.gather(1, batch.actions.long().unsqueeze(1)).squeeze(1)
         y = td_targets(batch, self.online, self.target, gamma=cfg.gamma, double=cfg.double)
-        guard = self.guard
-        keep = None if guard is None else guard.screen((q_sa.detach() - y).abs(), step=self.n_learn)
+        keep = guard.screen((q_sa.detach() - y).abs(), step=step)
         if keep is not None:
             # A screened transition targets its own estimate: zero loss, zero gradient, zero TD
             # error (so prioritized replay stops drawing it), and no NaN can leak into the step.
             y = torch.where(keep, y, q_sa.detach())
             if not bool(keep.any()):  # nothing left to learn from: no step at all
-                assert guard is not None
-                broken = guard.check_params(self.online)  # every Q non-finite: bad weights?
-                if broken is not None:
-                    guard.reject(
-                        broken,
-                        step=self.n_learn,
-                        loss=math.nan,
-                        model=self.online,
-                        target=self.target,
-                        optimizer=self.optimizer,
-                    )
-                return LearnStats(
-                    loss=0.0,
-                    td_errors=np.zeros(len(y), dtype=np.float32),
-                    grad_norm=0.0,
-                    q_mean=float(q_sa.detach().mean()),
-                    q_max=float(q_all.detach().max()),
-                    applied=False,
-                    anomaly=broken or "screened",
+                why = guard.check_params(step=step) or "screened"  # every Q NaN: bad weights?
+                return _stats(
+                    q_sa, q_all, torch.zeros_like(y), loss=0.0, grad_norm=0.0, anomaly=why
                 )
         loss = dqn_loss(q_sa, y, batch.weights, huber_delta=cfg.huber_delta, keep=keep)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        max_norm = math.inf if cfg.max_grad_norm is None else cfg.max_grad_norm
-        grad_norm = float(nn.utils.clip_grad_norm_(self._online_params, max_norm))
+        grad_norm = self._backward_clipped(loss)
         loss_value = float(loss.detach())
-        anomaly = (
-            None if guard is None else guard.check_loss(loss_value, grad_norm, step=self.n_learn)
-        )
+        td_abs = (q_sa.detach() - y).abs()
+        anomaly = guard.check_update(loss_value, grad_norm, step=step)
         if anomaly is None:
             self.optimizer.step()
-            if guard is not None:
-                anomaly = guard.check_params(self.online)
-        if anomaly is not None:
-            assert guard is not None  # only a guard reports anomalies
-            self.optimizer.zero_grad(set_to_none=True)
-            guard.reject(
-                anomaly,
-                step=self.n_learn,
-                loss=loss_value,
-                model=self.online,
-                target=self.target,
-                optimizer=self.optimizer,
-            )
-        q_detached = q_sa.detach()
-        td_abs = (q_detached - y).abs()
+            anomaly = guard.check_step(loss_value, td_abs, q_sa.detach(), step=step)
         if anomaly is None:
             self.n_applied += 1
-            if guard is not None:
-                guard.accept(loss_value, self.online, self.target, self.optimizer)
-                guard.record_td(td_abs, q_detached)
-        return LearnStats(
-            loss=loss_value,
-            td_errors=td_abs.float().cpu().numpy(),
-            grad_norm=grad_norm,
-            q_mean=float(q_detached.mean()),
-            q_max=float(q_all.detach().max()),
-            applied=anomaly is None,
-            anomaly=anomaly,
-        )
+        return _stats(q_sa, q_all, td_abs, loss=loss_value, grad_norm=grad_norm, anomaly=anomaly)
+
+    def _backward_clipped(self, loss: torch.Tensor) -> float:
+        """Gradients of ``loss``, their global L2 norm clipped to ``max_grad_norm``; returns the
+        norm before clipping."""
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        max_norm = math.inf if self.config.max_grad_norm is None else self.config.max_grad_norm
+        return float(nn.utils.clip_grad_norm_(self._online_params, max_norm))
 
     def after_update(self) -> bool:
-        """Advance the target-sync clock; every ``target_update_interval`` calls sync the
-        target net (hard copy, or one Polyak step ``target <- (1 - tau) target + tau online``).
+        """The target sync, on its own clock: every ``target_update_interval`` calls (one per
+        update) a hard copy, or one Polyak step ``target <- (1 - tau) target + tau online``.
         Returns whether it synced."""
         self.n_updates += 1
         if self.n_updates % self.config.target_update_interval:
@@ -304,8 +235,7 @@ class DQNAgent:
         with torch.no_grad():
             if self.config.target_update == "hard":
                 self.target.load_state_dict(self.online.state_dict())
-                if self.guard is not None:
-                    self.guard.new_target()
+                self.guard.new_target()
             else:
                 for t, o in zip(self._target_params, self._online_params, strict=True):
                     t.lerp_(o, self.config.tau)
@@ -345,7 +275,7 @@ class DQNAgent:
             },
             "rng": self.rng.bit_generator.state,
             "optimizer": {"param_groups": _jsonable(opt["param_groups"]), "scalars": scalars},
-            "guard": None if self.guard is None else self.guard.state_dict(),
+            "guard": self.guard.state_dict(),  # None when unguarded
         }
 
     def load_state(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
@@ -386,10 +316,9 @@ class DQNAgent:
         self.n_updates = int(counters["n_updates"])
         self.n_target_syncs = int(counters["n_target_syncs"])
         self.rng.bit_generator.state = meta["rng"]
-        if self.guard is not None:
-            if meta.get("guard") is not None:
-                self.guard.load_state_dict(meta["guard"])
-            self.guard.snapshot(self.online, self.target, self.optimizer)
+        if meta.get("guard") is not None:  # None: saved unguarded
+            self.guard.load_state_dict(meta["guard"])
+        self.guard.snapshot()  # the loaded state is the new rollback point
 
     def state_dict(self) -> dict[str, Any]:
         """``{"tensors": tensor_state(), "meta": meta_state()}``."""
@@ -397,6 +326,27 @@ class DQNAgent:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.load_state(state["tensors"], state["meta"])
+
+
+def _stats(
+    q_sa: torch.Tensor,
+    q_all: torch.Tensor,
+    td_abs: torch.Tensor,
+    *,
+    loss: float,
+    grad_norm: float,
+    anomaly: str | None,
+) -> LearnStats:
+    """What :meth:`DQNAgent.learn` reports: ``anomaly`` None means the step was applied."""
+    return LearnStats(
+        loss=loss,
+        td_errors=td_abs.float().cpu().numpy(),
+        grad_norm=grad_norm,
+        q_mean=float(q_sa.detach().mean()),
+        q_max=float(q_all.detach().max()),
+        applied=anomaly is None,
+        anomaly=anomaly,
+    )
 
 
 def _to_device(batch: Batch, device: torch.device) -> Batch:

@@ -1,13 +1,19 @@
 """The training guard: refuse updates that would poison the network, and roll back when one did.
 
-Each learning step the agent asks the guard twice::
+A learner asks its guard three things each learning step, and nothing else::
 
-    loss, grad_norm ──> check_loss ──> "nonfinite_loss" | "nonfinite_grad" | "loss_spike" | None
-                                          │ reason: zero the gradients, restore the snapshot
-    optimizer.step()
-    parameters ──────> check_params ──> "nonfinite_params" | None
-                                          │ reason: restore the snapshot
-    good update ─────> accept(loss): loss history, snapshot every ``snapshot_interval`` good updates
+    |TD errors| ──> screen ──────> keep mask: poisoned transitions left out of the loss
+    loss, grad_norm ──> check_update ──> "nonfinite_loss" | "nonfinite_grad" | "loss_spike" | None
+    optimizer.step()                         │ a reason: drop the gradients, restore the snapshot
+    parameters ──────> check_step ───> "nonfinite_params" | None
+                                             │ a reason: restore the snapshot
+                                             │ None: a good update (loss history, TD scale,
+                                             │ a snapshot every ``snapshot_interval`` of them)
+
+Refusal, rollback and acceptance happen behind those calls: the guard holds the online net, the
+target net and the optimizer it protects (:meth:`Guard.attach`). :func:`make_guard` is the one
+place ``guard.enabled`` is read; off, the learner gets a :class:`NullGuard`, which never refuses
+and never snapshots.
 
 A loss spike is ``loss > spike_factor * median(last window good losses)``, checked only once
 ``min_history`` good losses are known. The median (not the mean) so that one large but accepted
@@ -34,7 +40,7 @@ import copy
 import math
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -84,6 +90,46 @@ class GuardConfig:
         check_range("guard.screen_factor", self.screen_factor, low=1.0, low_open=True)
 
 
+class UpdateGuard(Protocol):
+    """What the learner asks of a guard (:class:`Guard`, or :class:`NullGuard` when off).
+
+    Each check returns the reason it refused (the guard has already rolled back) or ``None``.
+    ``step`` only labels the guard's events.
+    """
+
+    def attach(self, model: nn.Module, target: nn.Module, optimizer: torch.optim.Optimizer) -> None:
+        """Protect these three (and take the first snapshot of them)."""
+
+    def screen(self, td_abs: torch.Tensor, *, step: int | None = None) -> torch.Tensor | None:
+        """The mask of the transitions to learn from, or ``None`` for all of them."""
+
+    def check_update(self, loss: float, grad_norm: float, *, step: int | None = None) -> str | None:
+        """Before the optimizer step: is this loss and gradient norm fit to apply?"""
+
+    def check_step(
+        self, loss: float, td_abs: torch.Tensor, q_sa: torch.Tensor, *, step: int | None = None
+    ) -> str | None:
+        """After the optimizer step: are the parameters sound? ``None`` accepts the update."""
+
+    def check_params(self, *, step: int | None = None, loss: float = math.nan) -> str | None:
+        """Are the parameters sound? (Without accepting anything: no step was taken.)"""
+
+    def new_target(self) -> None:
+        """The target net was replaced (a hard sync)."""
+
+    def snapshot(self) -> None:
+        """Make the current state the rollback point (after loading a checkpoint)."""
+
+    def state_dict(self) -> dict[str, Any] | None: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+def make_guard(config: GuardConfig) -> Guard | NullGuard:
+    """The guard ``config`` asks for: a :class:`Guard`, or a :class:`NullGuard` when off."""
+    return Guard(config) if config.enabled else NullGuard()
+
+
 def _clone_state(state: Any) -> Any:
     """Deep copy of a (nested) state dict with every tensor cloned."""
     if isinstance(state, torch.Tensor):
@@ -95,8 +141,19 @@ def _clone_state(state: Any) -> Any:
     return copy.deepcopy(state)
 
 
+@dataclass(frozen=True)
+class _Protected:
+    model: nn.Module
+    target: nn.Module
+    optimizer: torch.optim.Optimizer
+    params: list[nn.Parameter]  # the model's, walked once
+
+
 class Guard:
-    """Checks losses and parameters, keeps the rollback snapshot, records every event."""
+    """Checks losses and parameters, keeps the rollback snapshot, records every event.
+
+    Always checks: whether to guard at all is :func:`make_guard`'s choice.
+    """
 
     def __init__(self, config: GuardConfig) -> None:
         self.config = config
@@ -109,28 +166,16 @@ class Guard:
         self.n_restored = 0
         self.consecutive_spikes = 0
         self.consecutive_full_screens = 0
+        self._protected: _Protected | None = None
         self._snapshot: dict[str, Any] | None = None
 
-    # --- checks -------------------------------------------------------------------------------
-    def check_loss(self, loss: float, grad_norm: float, *, step: int | None = None) -> str | None:
-        """Reason to refuse this update, or ``None`` to apply it (``step`` only labels events)."""
-        if not self.config.enabled:
-            return None
-        if not math.isfinite(loss):
-            return "nonfinite_loss"
-        if not math.isfinite(grad_norm):
-            return "nonfinite_grad"
-        if len(self.losses) >= self.config.min_history:
-            median = float(np.median(np.fromiter(self.losses, dtype=np.float64)))
-            if loss > self.config.spike_factor * median:
-                if self.consecutive_spikes + 1 < self.config.spike_patience:
-                    return "loss_spike"
-                self.losses.clear()  # a persistent level: a new regime, learn from it
-                self.consecutive_spikes = 0
-                self.counts["regime_reset"] += 1
-                self.events.append({"step": step, "reason": "regime_reset", "loss": float(loss)})
-        return None
+    def attach(self, model: nn.Module, target: nn.Module, optimizer: torch.optim.Optimizer) -> None:
+        """Protect ``model`` (the online net), ``target`` and ``optimizer``; snapshot them.
+        Attach again after replacing any of them (the parameter list is taken here)."""
+        self._protected = _Protected(model, target, optimizer, list(model.parameters()))
+        self.snapshot()
 
+    # --- the three checks of a learning step --------------------------------------------------
     def screen(self, td_abs: torch.Tensor, *, step: int | None = None) -> torch.Tensor | None:
         """Mask of the transitions to learn from, or ``None`` when all of them are fine.
 
@@ -153,8 +198,6 @@ class Guard:
         prioritized replay stops sampling them (priority eps). The history only grows from
         accepted batches.
         """
-        if not self.config.enabled:
-            return None
         finite = torch.isfinite(td_abs)
         keep = finite
         if len(self.td_peaks) >= self.config.min_history:
@@ -182,6 +225,33 @@ class Guard:
         self.events.append({"step": step, "reason": "screened", "count": dropped})
         return keep
 
+    def check_update(self, loss: float, grad_norm: float, *, step: int | None = None) -> str | None:
+        """Before the optimizer step: the reason to refuse this update (its gradients are
+        dropped and the snapshot restored), or ``None`` to apply it."""
+        reason = self._update_anomaly(loss, grad_norm, step=step)
+        if reason is not None:
+            self._reject(reason, step=step, loss=loss)
+        return reason
+
+    def check_step(
+        self, loss: float, td_abs: torch.Tensor, q_sa: torch.Tensor, *, step: int | None = None
+    ) -> str | None:
+        """After the optimizer step: ``"nonfinite_params"`` (the snapshot is restored), or
+        ``None``, and the update is accepted: its loss and batch scale join the histories, and
+        every ``snapshot_interval`` accepted updates the state becomes the rollback point."""
+        reason = self.check_params(step=step, loss=loss)
+        if reason is None:
+            self._accept(loss, td_abs, q_sa)
+        return reason
+
+    def check_params(self, *, step: int | None = None, loss: float = math.nan) -> str | None:
+        """``"nonfinite_params"`` (and the snapshot restored) if any protected parameter holds
+        NaN or inf; on its own when no step was taken (every transition screened)."""
+        if self._params_finite():
+            return None
+        self._reject("nonfinite_params", step=step, loss=loss)
+        return "nonfinite_params"
+
     def new_target(self) -> None:
         """The target net was replaced (a hard sync): forget the loss and TD-error scales."""
         self.losses.clear()
@@ -189,71 +259,71 @@ class Guard:
         self.consecutive_spikes = 0
         self.consecutive_full_screens = 0
 
-    def record_td(self, td_abs: torch.Tensor, q_sa: torch.Tensor) -> None:
-        """Remember an accepted batch's scale, ``max(max |TD error|, mean |Q|)`` (see
-        :meth:`screen`)."""
-        if self.config.enabled and td_abs.numel():
-            self.td_peaks.append(max(float(td_abs.max()), float(q_sa.abs().mean())))
+    def snapshot(self) -> None:
+        """In-memory copy of the three state dicts (tensors cloned): the rollback point."""
+        p = self._modules()
+        self._snapshot = {
+            "model": _clone_state(p.model.state_dict()),
+            "target": _clone_state(p.target.state_dict()),
+            "optimizer": _clone_state(p.optimizer.state_dict()),
+        }
 
-    def check_params(self, module: nn.Module) -> str | None:
-        """``"nonfinite_params"`` if any parameter of ``module`` holds NaN or inf."""
-        if not self.config.enabled:
-            return None
+    # --- behind the checks --------------------------------------------------------------------
+    def _update_anomaly(self, loss: float, grad_norm: float, *, step: int | None) -> str | None:
+        if not math.isfinite(loss):
+            return "nonfinite_loss"
+        if not math.isfinite(grad_norm):
+            return "nonfinite_grad"
+        if len(self.losses) >= self.config.min_history:
+            median = float(np.median(np.fromiter(self.losses, dtype=np.float64)))
+            if loss > self.config.spike_factor * median:
+                if self.consecutive_spikes + 1 < self.config.spike_patience:
+                    return "loss_spike"
+                self.losses.clear()  # a persistent level: a new regime, learn from it
+                self.consecutive_spikes = 0
+                self.counts["regime_reset"] += 1
+                self.events.append({"step": step, "reason": "regime_reset", "loss": float(loss)})
+        return None
+
+    def _params_finite(self) -> bool:
         # One fused norm over every parameter is non-finite iff some entry is NaN or inf (or the
         # weights are astronomically large, which is as much an anomaly); 1.15x per update.
-        norm = torch.nn.utils.get_total_norm(list(module.parameters()))
-        return None if bool(torch.isfinite(norm)) else "nonfinite_params"
+        norm = torch.nn.utils.get_total_norm(self._modules().params)
+        return bool(torch.isfinite(norm))
 
-    # --- outcomes -----------------------------------------------------------------------------
-    def accept(
-        self, loss: float, model: nn.Module, target: nn.Module, optimizer: torch.optim.Optimizer
-    ) -> None:
-        """Record a good update; take a snapshot every ``snapshot_interval`` of them."""
-        if not self.config.enabled:
-            return
+    def _accept(self, loss: float, td_abs: torch.Tensor, q_sa: torch.Tensor) -> None:
+        """Record a good update; take a snapshot every ``snapshot_interval`` of them. The batch
+        scale ``max(max |TD error|, mean |Q|)`` feeds :meth:`screen`."""
         self.losses.append(float(loss))
         self.consecutive_spikes = 0
         self.n_good += 1
         if self.n_good % self.config.snapshot_interval == 0:
-            self.snapshot(model, target, optimizer)
+            self.snapshot()
+        if td_abs.numel():
+            self.td_peaks.append(max(float(td_abs.max()), float(q_sa.abs().mean())))
 
-    def reject(
-        self,
-        reason: str,
-        *,
-        step: int,
-        loss: float,
-        model: nn.Module,
-        target: nn.Module,
-        optimizer: torch.optim.Optimizer,
-    ) -> None:
-        """Record the event and roll back to the last snapshot."""
+    def _reject(self, reason: str, *, step: int | None, loss: float) -> None:
+        """Record the event, drop the gradients and roll back to the last snapshot."""
         self.counts[reason] = self.counts.get(reason, 0) + 1
         if reason == "loss_spike":
             self.consecutive_spikes += 1
         self.events.append({"step": step, "reason": reason, "loss": float(loss)})
-        self.restore(model, target, optimizer)
+        self._modules().optimizer.zero_grad(set_to_none=True)
+        self._restore()
 
-    def snapshot(
-        self, model: nn.Module, target: nn.Module, optimizer: torch.optim.Optimizer
-    ) -> None:
-        """In-memory copy of the three state dicts (tensors cloned)."""
-        self._snapshot = {
-            "model": _clone_state(model.state_dict()),
-            "target": _clone_state(target.state_dict()),
-            "optimizer": _clone_state(optimizer.state_dict()),
-        }
+    def _modules(self) -> _Protected:
+        if self._protected is None:
+            raise RuntimeError("Guard used before attach(): give it the modules it protects")
+        return self._protected
 
-    def restore(
-        self, model: nn.Module, target: nn.Module, optimizer: torch.optim.Optimizer
-    ) -> None:
+    def _restore(self) -> None:
         """Load the snapshot back. The optimizer gets a fresh clone: ``load_state_dict`` keeps
         the tensors it is given, and Adam updates its moments in place."""
-        if self._snapshot is None:
-            raise RuntimeError("Guard.restore before any snapshot: call snapshot() first")
-        model.load_state_dict(self._snapshot["model"])
-        target.load_state_dict(self._snapshot["target"])
-        optimizer.load_state_dict(_clone_state(self._snapshot["optimizer"]))
+        p = self._modules()
+        assert self._snapshot is not None  # attach() took one
+        p.model.load_state_dict(self._snapshot["model"])
+        p.target.load_state_dict(self._snapshot["target"])
+        p.optimizer.load_state_dict(_clone_state(self._snapshot["optimizer"]))
         self.n_restored += 1
 
     @property
@@ -294,3 +364,50 @@ class Guard:
         self.td_peaks = deque((float(x) for x in state["td_peaks"]), maxlen=self.config.window)
         self.n_screened = int(state["n_screened"])
         self.consecutive_full_screens = int(state.get("consecutive_full_screens", 0))
+
+
+class NullGuard:
+    """The guard switched off: the same calls, and every update goes through as computed.
+
+    Never refuses, never snapshots, holds nothing (so one instance can serve any learner);
+    its state is ``None``, what checkpoints of unguarded runs have always held.
+    """
+
+    n_restored = 0
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {}
+
+    def attach(self, model: nn.Module, target: nn.Module, optimizer: torch.optim.Optimizer) -> None:
+        pass
+
+    def screen(self, td_abs: torch.Tensor, *, step: int | None = None) -> torch.Tensor | None:
+        return None
+
+    def check_update(self, loss: float, grad_norm: float, *, step: int | None = None) -> str | None:
+        return None
+
+    def check_step(
+        self, loss: float, td_abs: torch.Tensor, q_sa: torch.Tensor, *, step: int | None = None
+    ) -> str | None:
+        return None
+
+    def check_params(self, *, step: int | None = None, loss: float = math.nan) -> str | None:
+        return None
+
+    def new_target(self) -> None:
+        pass
+
+    def snapshot(self) -> None:
+        pass
+
+    def state_dict(self) -> None:
+        return None
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass  # a guarded run's history, resumed unguarded: nothing to keep it in
+
+
+#: The default guard of a learner built without one.
+NULL_GUARD = NullGuard()

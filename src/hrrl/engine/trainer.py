@@ -24,7 +24,7 @@ from hrrl.config import save_yaml, to_dict
 from hrrl.engine.agent import DQNAgent, LearnStats
 from hrrl.engine.config import EngineConfig
 from hrrl.engine.exploration import make_exploration
-from hrrl.engine.guard import Guard
+from hrrl.engine.guard import make_guard
 from hrrl.engine.replay.buffer import make_replay
 from hrrl.engine.task import EpisodeEnd, Task, greedy_actions
 from hrrl.monitoring.health import HealthMonitor
@@ -111,7 +111,7 @@ class Trainer:
         torch.set_num_threads(tc.threads)
         seeds = RunSeeds.of(tc.seed)
         self.task = task
-        self.guard = Guard(config.guard) if config.guard.enabled else None
+        self.guard = make_guard(config.guard)  # guard.enabled: a Guard, or a NullGuard
         self.agent = DQNAgent(
             obs_dim=task.obs_dim,
             n_actions=task.n_actions,
@@ -164,7 +164,8 @@ class Trainer:
             self.exploration.on_stage_change(self.task.stage)
 
     def learn(self) -> None:
-        """Gradient steps on replayed batches; priorities follow the new TD errors; then sync."""
+        """Gradient steps on replayed batches, each followed by the target sync's tick;
+        priorities follow the new TD errors."""
         tc = self.config.train
         if self.counters.env_steps < max(tc.learning_starts, self.config.agent.batch_size):
             return
@@ -175,9 +176,14 @@ class Trainer:
             stats = self.agent.learn(batch)
             if batch.indices is not None and stats.applied:
                 self.replay.update_priorities(batch.indices, stats.td_errors)
-            self.agent.after_update()  # sync: hard copy or Polyak step on its own clock
+            self.sync_target()
             self.counters.updates += 1
             self._record_learn(stats)
+
+    def sync_target(self) -> None:
+        """One tick of the target-sync clock: every ``agent.target_update_interval`` updates, a
+        hard copy of the online net or one Polyak step towards it."""
+        self.agent.after_update()
 
     def _record_learn(self, stats: LearnStats) -> None:
         log = self.logger
