@@ -248,11 +248,10 @@ class Trainer:
         for status, count in self._status_counts.items():
             log.record(f"rollout/status/{status}", count)
         self._status_counts.clear()
-        if self.guard is not None:
-            total = self.guard.n_restored
-            log.record("health/rollbacks", total - self._rollbacks_logged)
-            log.record("health/rollbacks_total", total)
-            self._rollbacks_logged = total
+        total = self.guard.n_restored  # 0 for the no-op guard of an unguarded run
+        log.record("health/rollbacks", total - self._rollbacks_logged)
+        log.record("health/rollbacks_total", total)
+        self._rollbacks_logged = total
         self.health.update(log.values(), c.env_steps)
         log.dump(c.env_steps)
         self._rate_window = (elapsed, c.env_steps, c.updates)

@@ -279,7 +279,7 @@ def run_trial(spec: TrialSpec) -> dict[str, Any]:
         "train_best_success": max(
             (h.get("eval/success_rate", 0.0) for h in trainer.history), default=0.0
         ),
-        "guard_counts": None if guard is None else dict(guard.counts),
+        "guard_counts": dict(guard.counts),
         "fault": None
         if not isinstance(task, FaultInjectingTask)
         else {"extreme": task.n_extreme, "nan": task.n_nan, **dataclasses.asdict(task.config)},
