@@ -92,17 +92,40 @@ def write_safetensors(
 
     Serialised in memory (networks are small) and written by Python, so that a full disk or a
     missing permission surfaces as ``OSError`` (a failed save), while a tensor safetensors cannot
-    hold is a :class:`CheckpointError` (a bug in the caller).
+    hold is a :class:`CheckpointError` (a bug in the caller). The same tensors and metadata give
+    the same bytes (see :func:`_sort_metadata`).
     """
     prepared = _prepare_tensors(tensors)
     try:
-        data = safetensors.torch.save(prepared, metadata=metadata)
+        data = _sort_metadata(safetensors.torch.save(prepared, metadata=metadata))
     except (ValueError, TypeError, safetensors.SafetensorError) as exc:
         raise CheckpointError(f"cannot store tensors in {path.name}: {exc}") from exc
     with path.open("wb") as handle:
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
+
+
+def _sort_metadata(data: bytes) -> bytes:
+    """``data`` with its ``__metadata__`` entries in key order.
+
+    safetensors writes them from a Rust ``HashMap``, in an order that changes from one call to
+    the next, so the same save would hash differently. Only that JSON object is rewritten, in
+    place and at the same length; a header of any other shape is left as it is.
+    """
+    (length,) = struct.unpack("<Q", data[:8])
+    text = data[8 : 8 + length].decode("utf-8")
+    prefix = '{"__metadata__":'
+    if not text.startswith(prefix):
+        return data
+    metadata, end = json.JSONDecoder().raw_decode(text, len(prefix))
+    if not isinstance(metadata, dict):
+        return data
+    ordered = json.dumps(dict(sorted(metadata.items())), separators=(",", ":"), ensure_ascii=False)
+    header = (prefix + ordered + text[end:]).encode("utf-8")
+    if len(header) != length:
+        return data
+    return data[:8] + header + data[8 + length :]
 
 
 def check_safetensors(path: Path) -> dict[str, object]:
