@@ -32,8 +32,9 @@ from hrrl.commands.checkpoints import human_size
 from hrrl.config import apply_overrides
 from hrrl.engine.trainer import Trainer
 from hrrl.experiment import preset
-from hrrl.persistence.formats import verify_checkpoint
-from hrrl.persistence.store import DATA_FILES, STATE_FILE, load_checkpoint, save_checkpoint
+from hrrl.persistence.layout import DATA_FILES, STATE_FILE, verify_checkpoint
+from hrrl.persistence.payload import state_from_checkpoint
+from hrrl.persistence.store import load_checkpoint, save_checkpoint
 from hrrl.run import build_trainer
 
 #: Env steps of learning after the buffer is full (so optimizer moments and priorities are real).
@@ -101,7 +102,7 @@ def measure(trainer: Trainer, root: Path, repeats: int) -> None:
 
     def restore(i: int) -> None:
         ck = loaded[i]
-        fresh.load_state_dict(Trainer.state_from_checkpoint(ck.state, ck.tensors, ck.arrays))
+        fresh.load_state_dict(state_from_checkpoint(ck.state, ck.tensors, ck.arrays))
 
     restore_t = _timed(restore, repeats)
     want, got = trainer.payload(), fresh.payload()

@@ -24,7 +24,7 @@ from hrrl.config import apply_overrides
 from hrrl.experiment import preset
 from hrrl.inference.policy import Policy
 from hrrl.monitoring.logger import Logger
-from hrrl.persistence.store import BEST_LINK, CHECKPOINTS_DIR
+from hrrl.persistence.layout import BEST_LINK, CHECKPOINTS_DIR
 from hrrl.puzzle.core import Puzzle, Status
 from hrrl.puzzle.generate import FAMILIES, generate_suite
 from hrrl.puzzle.suite import format_table, summarize

@@ -15,9 +15,10 @@ from hrrl.config import apply_overrides
 from hrrl.engine.agent import AgentConfig, DQNAgent
 from hrrl.engine.guard import Guard, GuardConfig
 from hrrl.engine.replay.buffer import Batch
-from hrrl.engine.trainer import Trainer
 from hrrl.experiment import ExperimentConfig, preset
-from hrrl.persistence.store import CHECKPOINTS_DIR, LATEST_LINK, load_checkpoint
+from hrrl.persistence.layout import CHECKPOINTS_DIR, LATEST_LINK
+from hrrl.persistence.payload import state_from_checkpoint
+from hrrl.persistence.store import load_checkpoint
 from hrrl.run import build_trainer
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
@@ -132,7 +133,7 @@ def test_cuda_checkpoint_resumes_on_the_cpu(tmp_path: Path) -> None:
     cpu = build_trainer(
         apply_overrides(gpu.config, ["train.device=cpu", "train.total_env_steps=1280"])
     )
-    cpu.load_state_dict(Trainer.state_from_checkpoint(loaded.state, loaded.tensors, loaded.arrays))
+    cpu.load_state_dict(state_from_checkpoint(loaded.state, loaded.tensors, loaded.arrays))
     for key, value in gpu.agent.tensor_state().items():
         assert torch.equal(cpu.agent.tensor_state()[key], value), key
     updates = cpu.counters.updates

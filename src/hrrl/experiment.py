@@ -24,7 +24,7 @@ from hrrl.engine.config import TrainConfig
 from hrrl.engine.exploration import KIND_FIELDS, ExplorationConfig
 from hrrl.engine.guard import GuardConfig
 from hrrl.engine.replay.buffer import ReplayConfig
-from hrrl.errors import CheckpointError, ConfigError
+from hrrl.errors import ConfigError, EnvironmentMismatchError
 from hrrl.gym.config import GymConfig
 from hrrl.gym.presets import GENERIC, GYM_PRESETS, GymPreset
 from hrrl.monitoring.health import HealthConfig
@@ -128,12 +128,12 @@ def config_from_dict(data: Mapping[str, Any]) -> ExperimentConfig:
 
 
 def saved_puzzle_section(config: Mapping[str, Any], source: Path) -> dict[str, Any]:
-    """The puzzle section of a checkpoint's saved config (any hrrl version); a
-    :class:`CheckpointError` naming ``source`` when it was trained on a Gymnasium task."""
+    """The puzzle section of a checkpoint's saved config (any hrrl version); an
+    :class:`EnvironmentMismatchError` naming ``source`` when it was trained on a Gymnasium task."""
     section = migrate_config(config).get("puzzle")
     if not isinstance(section, Mapping):
         gym = migrate_config(config).get("gym") or {}
-        raise CheckpointError(
+        raise EnvironmentMismatchError(
             f"{source} was trained on the Gymnasium task {gym.get('id')!r}, not the number "
             f"puzzle: evaluate it with `hrrl eval --env {gym.get('id')} --checkpoint ...`"
         )

@@ -20,6 +20,7 @@ from hrrl.errors import CheckpointError, ConfigError
 from hrrl.experiment import ExperimentConfig, config_from_dict, load_config, puzzle_section
 from hrrl.gym.task import GymTask
 from hrrl.monitoring.logger import Logger
+from hrrl.persistence.payload import state_from_checkpoint
 from hrrl.persistence.resume import CONFIG_FILE, abandon_after, select_checkpoint
 from hrrl.persistence.store import LoadedCheckpoint
 from hrrl.puzzle.task import PuzzleTask
@@ -120,7 +121,7 @@ def restore_trainer(plan: ResumePlan, *, logger: Logger | None = None) -> Traine
     trainer = build_trainer(plan.config, run_dir=plan.run_dir, logger=logger)
     ck = plan.checkpoint
     try:
-        trainer.load_state_dict(Trainer.state_from_checkpoint(ck.state, ck.tensors, ck.arrays))
+        trainer.load_state_dict(state_from_checkpoint(ck.state, ck.tensors, ck.arrays))
     except (KeyError, ValueError, RuntimeError, TypeError) as exc:
         why = "with the changed config" if plan.changes else "(the checkpoint is incomplete)"
         raise CheckpointError(f"cannot continue from {ck.path} {why}: {exc}") from exc

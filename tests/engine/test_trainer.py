@@ -15,6 +15,7 @@ from hrrl.config import to_dict
 from hrrl.engine.trainer import Trainer
 from hrrl.experiment import ExperimentConfig
 from hrrl.monitoring.logger import CONSOLE_KEYS, HPARAM_METRICS, KEY_GROUPS, Logger
+from hrrl.persistence.payload import state_from_checkpoint
 from hrrl.persistence.store import load_checkpoint, save_checkpoint
 from hrrl.puzzle.core import Status
 from hrrl.run import build_trainer
@@ -110,9 +111,7 @@ def test_resume_from_a_saved_checkpoint_continues_bit_identically(
 
     loaded = load_checkpoint(saved[0])
     resumed = build_trainer(config)
-    resumed.load_state_dict(
-        Trainer.state_from_checkpoint(loaded.state, loaded.tensors, loaded.arrays)
-    )
+    resumed.load_state_dict(state_from_checkpoint(loaded.state, loaded.tensors, loaded.arrays))
     assert resumed.counters.env_steps == 320 and resumed.counters.updates > 0
     resumed.run()
     assert_same(weights(resumed), weights(reference))
@@ -344,9 +343,7 @@ def test_resumed_run_logs_the_rows_the_uninterrupted_run_logs(
     loaded = load_checkpoint(tmp_path / "a" / "checkpoints" / "step-000000400")
     resumed_sink = RecordingSink()
     resumed = build_trainer(config, run_dir=tmp_path / "b", logger=Logger([resumed_sink]))
-    resumed.load_state_dict(
-        Trainer.state_from_checkpoint(loaded.state, loaded.tensors, loaded.arrays)
-    )
+    resumed.load_state_dict(state_from_checkpoint(loaded.state, loaded.tensors, loaded.arrays))
     resumed.run()
 
     after = [(step, row) for step, row in full_sink.rows if step > 400]

@@ -25,11 +25,11 @@ from hypothesis import strategies as st
 
 from hrrl.errors import CheckpointError, ConfigError
 from hrrl.persistence import formats as checkpoint_io
+from hrrl.persistence.layout import CHECKPOINT_SCHEMA_VERSION
+from hrrl.persistence.payload import CheckpointPayload
 from hrrl.persistence.schedule import CheckpointManager
 from hrrl.persistence.store import (
-    CHECKPOINT_SCHEMA_VERSION,
     CheckpointConfig,
-    CheckpointPayload,
     CheckpointSaveError,
     CheckpointWarning,
     find_latest_valid,

@@ -69,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
 
 def run_env(args: argparse.Namespace) -> int:
     """Greedy episodes of a Gymnasium task: mean return, spread, success rate."""
-    from hrrl.gym.task import evaluate_env, load_greedy_policy
+    from hrrl.gym.task import evaluate_env
+    from hrrl.inference.gym_policy import load_greedy_policy
 
     if args.episodes < 1:
         raise ValueError(f"--episodes {args.episodes} is invalid: give at least 1")

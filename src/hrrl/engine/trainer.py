@@ -29,9 +29,8 @@ from hrrl.engine.replay.buffer import make_replay
 from hrrl.engine.task import EpisodeEnd, Task, greedy_actions
 from hrrl.monitoring.health import HealthMonitor
 from hrrl.monitoring.logger import Logger
-from hrrl.persistence import state_tree
+from hrrl.persistence.payload import CheckpointPayload, payload_from_state
 from hrrl.persistence.schedule import CheckpointManager
-from hrrl.persistence.store import OPTIMIZER_PREFIX, CheckpointPayload
 
 #: Version of the trainer's part of a checkpoint's ``state.json``.
 TRAINER_STATE_VERSION = 1
@@ -360,24 +359,8 @@ class Trainer:
         self._rate_window = (self.logger.elapsed, self.counters.env_steps, self.counters.updates)
 
     def payload(self) -> CheckpointPayload:
-        """The checkpoint of this moment: optimizer tensors apart, arrays to npz, rest JSON."""
-        tree, tensors, arrays = state_tree.split(self.state_dict())
-        renamed = {
-            (OPTIMIZER_PREFIX + k if ".tensors.optim." in k else k): v for k, v in tensors.items()
-        }
-        tree["tensor_keys"] = {new: old for new, old in zip(renamed, tensors, strict=True)}
-        return CheckpointPayload(tensors=renamed, arrays=arrays, state=tree)
-
-    @staticmethod
-    def state_from_checkpoint(
-        state: dict[str, Any], tensors: dict[str, torch.Tensor], arrays: dict[str, np.ndarray]
-    ) -> dict[str, Any]:
-        """Rebuild :meth:`state_dict` output from a loaded checkpoint's three parts."""
-        tree = dict(state)
-        keys = tree.pop("tensor_keys")
-        original = {keys[k]: v for k, v in tensors.items()}
-        out: dict[str, Any] = state_tree.join(tree, original, arrays)
-        return out
+        """The checkpoint of this moment (:func:`hrrl.persistence.payload.payload_from_state`)."""
+        return payload_from_state(self.state_dict())
 
 
 def _finite(value: float | None, default: float) -> float:

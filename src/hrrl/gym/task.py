@@ -33,7 +33,6 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Any
 
 import gymnasium
@@ -250,47 +249,6 @@ def episode_metrics(
         ),
         "eval/efficiency": efficiency,
     }
-
-
-def load_greedy_policy(path: Path | str, *, env_id: str) -> tuple[PolicyFn, Path]:
-    """The greedy policy of a run or checkpoint directory trained on ``env_id``, and the
-    checkpoint it came from. Refuses a checkpoint trained on another environment."""
-    import torch
-
-    from hrrl.engine.networks import make_network
-    from hrrl.persistence.store import resolve_checkpoint
-
-    path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"{path} does not exist: give a run or checkpoint directory")
-    ck = resolve_checkpoint(path)
-    config = ck.state.get("config")
-    if not isinstance(config, dict):
-        raise CheckpointError(f"{ck.path} holds no run config: it is not an hrrl training run")
-    trained_on = (config.get("gym") or {}).get("id") or (config.get("env") or {}).get("env_id")
-    if trained_on != env_id:
-        fix = f"pass --env {trained_on}" if trained_on else "evaluate it with --suite"
-        what = repr(trained_on) if trained_on else "the number puzzle"
-        raise EnvironmentMismatchError(f"{ck.path} was trained on {what}, not {env_id!r}: {fix}")
-    meta = ck.state["agent"]["meta"]
-    prefix = "agent.tensors.online."
-    weights = {k[len(prefix) :]: v for k, v in ck.tensors.items() if k.startswith(prefix)}
-    network = make_network(
-        config["agent"]["network"],
-        obs_dim=int(meta["obs_dim"]),
-        n_actions=int(meta["n_actions"]),
-        hidden=int(config["agent"]["hidden"]),
-        generator=torch.Generator().manual_seed(0),
-    )
-    network.load_state_dict(weights)
-    network.eval()
-
-    def greedy(obs: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            q = network(torch.as_tensor(obs, dtype=torch.float32)).q
-        return q.argmax(dim=1).numpy().astype(np.int64)
-
-    return greedy, ck.path
 
 
 def evaluate_env(

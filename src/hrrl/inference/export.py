@@ -32,7 +32,9 @@ import torch
 
 from hrrl.errors import CheckpointError
 from hrrl.experiment import STACK_KEYS, saved_puzzle_section
-from hrrl.persistence import formats as io
+from hrrl.inference.network import load_online_network, run_config
+from hrrl.persistence import formats, fs
+from hrrl.persistence.provenance import package_version
 from hrrl.persistence.store import resolve_checkpoint
 
 __all__ = [
@@ -51,8 +53,6 @@ BUNDLE_FORMAT = "hrrl-policy"
 BUNDLE_VERSION = 1
 WEIGHTS_FILE = "policy.safetensors"
 MANIFEST_FILE = "policy.json"
-#: Tensor-key prefix of the online network inside a training checkpoint.
-ONLINE_PREFIX = "agent.tensors.online."
 _ENV_KEYS = STACK_KEYS
 _AGENT_KEYS = ("network", "hidden")
 
@@ -81,14 +81,8 @@ def export_policy(checkpoint: Path | str, out: Path | str, *, overwrite: bool = 
     ``out`` must not exist, be empty, or (with ``overwrite``) hold a bundle already.
     """
     ck = resolve_checkpoint(checkpoint)
-    config = ck.state.get("config")
-    if not isinstance(config, dict):
-        raise CheckpointError(f"{ck.path} holds no run config: it is not an hrrl training run")
-    weights = {
-        k[len(ONLINE_PREFIX) :]: v for k, v in ck.tensors.items() if k.startswith(ONLINE_PREFIX)
-    }
-    if not weights:
-        raise CheckpointError(f"{ck.path} holds no online network weights ({ONLINE_PREFIX}*)")
+    config = run_config(ck)
+    weights = load_online_network(ck).state_dict()
     target = Path(out)
     if target.exists():
         if not target.is_dir():
@@ -102,7 +96,7 @@ def export_policy(checkpoint: Path | str, out: Path | str, *, overwrite: bool = 
     (target / MANIFEST_FILE).unlink(missing_ok=True)  # a half-replaced bundle is no bundle
     weights_path = target / WEIGHTS_FILE
     tmp = target / f".{WEIGHTS_FILE}.tmp"
-    io.write_safetensors(tmp, weights, {"format": "pt", "hrrl_bundle": str(BUNDLE_VERSION)})
+    formats.write_safetensors(tmp, weights, {"format": "pt", "hrrl_bundle": str(BUNDLE_VERSION)})
     os.replace(tmp, weights_path)
     env, agent = saved_puzzle_section(config, ck.path), config["agent"]
     manifest = {
@@ -114,19 +108,19 @@ def export_policy(checkpoint: Path | str, out: Path | str, *, overwrite: bool = 
         "n_actions": len(env["actions"]),
         "weights": {
             "file": WEIGHTS_FILE,
-            "sha256": io.sha256_file(weights_path),
+            "sha256": formats.sha256_file(weights_path),
             "bytes": weights_path.stat().st_size,
         },
         "source": {"checkpoint": str(ck.path), "step": ck.step, "metrics": ck.metrics, **ck.meta},
-        "hrrl_version": io.package_version(),
+        "hrrl_version": package_version(),
         "exported": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    io.check_jsonable(manifest, MANIFEST_FILE)
+    formats.check_jsonable(manifest, MANIFEST_FILE)
     tmp = target / f".{MANIFEST_FILE}.tmp"
     tmp.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-    io.fsync_path(tmp)
+    fs.fsync_path(tmp)
     os.replace(tmp, target / MANIFEST_FILE)
-    io.fsync_path(target)
+    fs.fsync_path(target)
     return target
 
 
@@ -146,7 +140,7 @@ def read_bundle(path: Path | str) -> Bundle:
             f"{root}: {WEIGHTS_FILE} has {size} bytes, {entry.get('bytes')} were exported "
             "(truncated or altered): refused, export the bundle again"
         )
-    if io.sha256_file(file) != entry.get("sha256"):
+    if formats.sha256_file(file) != entry.get("sha256"):
         raise CheckpointError(
             f"{root}: {WEIGHTS_FILE} fails its SHA-256 check (altered): refused, export the "
             "bundle again"
@@ -154,7 +148,7 @@ def read_bundle(path: Path | str) -> Bundle:
     return Bundle(
         env=dict(manifest["env"]),
         agent=dict(manifest["agent"]),
-        weights=io.read_safetensors(file),
+        weights=formats.read_safetensors(file),
         obs_dim=int(manifest["obs_dim"]),
         path=root,
         manifest=manifest,

@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from hrrl.engine.networks import make_network
 from hrrl.errors import CheckpointError
 from hrrl.experiment import saved_puzzle_section, stack_config
-from hrrl.inference.export import ONLINE_PREFIX, is_bundle, read_bundle
+from hrrl.inference.export import is_bundle, read_bundle
+from hrrl.inference.network import build_network, greedy_actions, load_online_network, run_config
 from hrrl.persistence.store import resolve_checkpoint
 from hrrl.puzzle.config import PuzzleConfig
 from hrrl.puzzle.core import Puzzle
@@ -54,15 +54,8 @@ class Policy:
             b = read_bundle(path)
             return cls.from_parts(b.env, b.agent, b.weights, b.obs_dim, source=b.path)
         ck = resolve_checkpoint(path)
-        config = ck.state.get("config")
-        if not isinstance(config, dict):
-            raise CheckpointError(f"{ck.path} holds no run config: it is not an hrrl training run")
-        weights = {
-            k[len(ONLINE_PREFIX) :]: v for k, v in ck.tensors.items() if k.startswith(ONLINE_PREFIX)
-        }
-        obs_dim = int(ck.state["agent"]["meta"]["obs_dim"])
-        env = saved_puzzle_section(config, ck.path)
-        return cls.from_parts(env, config["agent"], weights, obs_dim, source=ck.path)
+        env_config = stack_config(saved_puzzle_section(run_config(ck), ck.path))
+        return cls(network=load_online_network(ck), env_config=env_config, source=ck.path)
 
     @classmethod
     def from_parts(
@@ -76,19 +69,9 @@ class Policy:
     ) -> Policy:
         """Rebuild from the saved env and agent config sections and the online weights."""
         env_config = stack_config(env)
-        network = make_network(
-            agent["network"],
-            obs_dim=obs_dim,
-            n_actions=len(env_config.actions),
-            hidden=int(agent["hidden"]),
-            generator=torch.Generator().manual_seed(0),
+        network = build_network(
+            agent, weights, obs_dim=obs_dim, n_actions=len(env_config.actions), source=source
         )
-        try:
-            network.load_state_dict(weights)
-        except RuntimeError as exc:
-            raise CheckpointError(
-                f"{source}: the weights do not fit the saved config: {exc}"
-            ) from exc
         return cls(network=network, env_config=env_config, source=source)
 
     @property
@@ -97,9 +80,7 @@ class Policy:
 
     def greedy(self, obs: np.ndarray) -> np.ndarray:
         """``argmax_a Q(obs, a)`` for a batch of encoded observations."""
-        with torch.inference_mode():
-            q = self.network(torch.as_tensor(obs, dtype=torch.float32)).q
-        return q.argmax(dim=1).cpu().numpy().astype(np.int64)
+        return greedy_actions(self.network, obs)
 
     def play(
         self, puzzles: Sequence[Puzzle], *, progress: Callable[[int], object] | None = None

@@ -1,1 +1,2 @@
-"""Checkpoints on disk: file formats, atomic moves, layout, the store, the save schedule, the payload, resume."""
+"""Checkpoints on disk: file formats, atomic moves, layout, provenance, the store, the save
+schedule, the payload, resume."""

@@ -1,6 +1,4 @@
-"""Pickle-free file formats and crash-safe file-system moves for :mod:`hrrl.persistence.store`.
-
-Two formats, both read without ever unpickling:
+"""Pickle-free file formats for checkpoints and bundles, each read without ever unpickling.
 
 * **safetensors** (tensors): an 8-byte little-endian header length ``N``, ``N`` bytes of JSON
   naming each tensor's dtype, shape and byte range, then raw bytes. We parse the header ourselves
@@ -9,31 +7,21 @@ Two formats, both read without ever unpickling:
 * **npz** (numpy arrays): a zip of ``<key>.npy`` members written with ``allow_pickle=False`` and
   read with ``allow_pickle=False``; object arrays are refused on both sides. Written with
   :mod:`zipfile` directly (what ``np.savez`` does) so that any key, even ``file``, is allowed.
+* **JSON** (everything else): :func:`check_jsonable` refuses what JSON would change or cannot hold.
 
-And three moves, each atomic on a POSIX file system:
-
-* a finished file is ``fsync``-ed before its directory is renamed into place;
-* a symlink moves by creating a temporary link and ``os.replace``-ing it over the old one;
-* a directory is deleted by first renaming it to a hidden ``.trash-*`` name, so a half-deleted
-  tree never carries a ``step-*`` name.
+Where the files go is :mod:`hrrl.persistence.layout`; how they are moved into place,
+:mod:`hrrl.persistence.fs`.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import importlib.metadata
 import json
 import os
-import re
-import shutil
 import struct
-import subprocess
-import uuid
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import safetensors
@@ -41,16 +29,8 @@ import safetensors.torch
 import torch
 
 from hrrl.errors import CheckpointError
+from hrrl.persistence.fs import fsync_path
 
-#: Version of the on-disk layout; bump it when state.json or the file set changes meaning.
-CHECKPOINT_SCHEMA_VERSION = 1
-MODEL_FILE = "model.safetensors"
-OPTIMIZER_FILE = "optimizer.safetensors"
-REPLAY_FILE = "replay.npz"
-STATE_FILE = "state.json"
-DATA_FILES: tuple[str, ...] = (MODEL_FILE, OPTIMIZER_FILE, REPLAY_FILE)
-CHECKPOINTS_DIR = "checkpoints"
-STEP_DIR = re.compile(r"^step-(\d{9,})$")
 #: Largest safetensors header we accept (the format's own reference limit is 100 MB).
 MAX_SAFETENSORS_HEADER = 100 * 1024 * 1024
 #: Read size for hashing.
@@ -67,15 +47,6 @@ def sha256_file(path: Path) -> str:
         while chunk := handle.read(_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def fsync_path(path: Path) -> None:
-    """Flush a file's (or a directory's entries') data to stable storage."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def describe_foreign(head: bytes) -> str | None:
@@ -121,17 +92,40 @@ def write_safetensors(
 
     Serialised in memory (networks are small) and written by Python, so that a full disk or a
     missing permission surfaces as ``OSError`` (a failed save), while a tensor safetensors cannot
-    hold is a :class:`CheckpointError` (a bug in the caller).
+    hold is a :class:`CheckpointError` (a bug in the caller). The same tensors and metadata give
+    the same bytes (see :func:`_sort_metadata`).
     """
     prepared = _prepare_tensors(tensors)
     try:
-        data = safetensors.torch.save(prepared, metadata=metadata)
+        data = _sort_metadata(safetensors.torch.save(prepared, metadata=metadata))
     except (ValueError, TypeError, safetensors.SafetensorError) as exc:
         raise CheckpointError(f"cannot store tensors in {path.name}: {exc}") from exc
     with path.open("wb") as handle:
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
+
+
+def _sort_metadata(data: bytes) -> bytes:
+    """``data`` with its ``__metadata__`` entries in key order.
+
+    safetensors writes them from a Rust ``HashMap``, in an order that changes from one call to
+    the next, so the same save would hash differently. Only that JSON object is rewritten, in
+    place and at the same length; a header of any other shape is left as it is.
+    """
+    (length,) = struct.unpack("<Q", data[:8])
+    text = data[8 : 8 + length].decode("utf-8")
+    prefix = '{"__metadata__":'
+    if not text.startswith(prefix):
+        return data
+    metadata, end = json.JSONDecoder().raw_decode(text, len(prefix))
+    if not isinstance(metadata, dict):
+        return data
+    ordered = json.dumps(dict(sorted(metadata.items())), separators=(",", ":"), ensure_ascii=False)
+    header = (prefix + ordered + text[end:]).encode("utf-8")
+    if len(header) != length:
+        return data
+    return data[:8] + header + data[8 + length :]
 
 
 def check_safetensors(path: Path) -> dict[str, object]:
@@ -264,67 +258,7 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
     return out
 
 
-# --- directory moves ---------------------------------------------------------------------------
-
-
-def atomic_symlink(link: Path, target: str) -> None:
-    """Point ``link`` at ``target`` (a relative name) atomically, then fsync the directory.
-
-    ``os.replace`` of a fresh temporary link over the old one is a single rename: a reader sees
-    either the old target or the new one, never a missing link.
-    """
-    tmp = link.with_name(f".{link.name}.tmp-{uuid.uuid4().hex}")
-    os.symlink(target, tmp)
-    try:
-        os.replace(tmp, link)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_path(link.parent)
-
-
-def remove_tree(path: Path) -> None:
-    """Delete a directory tree, first renaming it to a hidden trash name (see module doc)."""
-    trash = path.with_name(f".trash-{path.name}-{uuid.uuid4().hex[:8]}")
-    os.rename(path, trash)
-    shutil.rmtree(trash)
-
-
-def directory_size(path: Path) -> int:
-    """Bytes held by the regular files directly inside ``path``."""
-    total = 0
-    for entry in os.scandir(path):
-        if entry.is_file(follow_symlinks=False):
-            total += entry.stat(follow_symlinks=False).st_size
-    return total
-
-
-# --- provenance ------------------------------------------------------------------------------
-
-
-@functools.cache
-def _git_commit(cwd: str) -> str | None:
-    try:
-        done = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    commit = done.stdout.strip()
-    return commit if done.returncode == 0 and re.fullmatch(r"[0-9a-f]{40,64}", commit) else None
-
-
-def git_commit() -> str | None:
-    """``git rev-parse HEAD`` in the current directory, or None; cached per directory."""
-    return _git_commit(str(Path.cwd()))
-
-
-@functools.cache
-def package_version() -> str:
-    try:
-        return importlib.metadata.version("hrrl")
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"
+# --- JSON ------------------------------------------------------------------------------------
 
 
 def check_jsonable(value: object, where: str) -> None:
@@ -349,102 +283,3 @@ def check_jsonable(value: object, where: str) -> None:
         "lists and str-keyed dicts (use .item() for numpy scalars, `arrays` for arrays, "
         "`tensors` for tensors)"
     )
-
-
-# --- layout helpers ----------------------------------------------------------------------------
-
-
-def step_dir_name(step: int) -> str:
-    return f"step-{step:09d}"
-
-
-def checkpoints_dir(run_dir: Path | str) -> Path:
-    """The ``checkpoints/`` folder of a run (``run_dir`` may also be that folder itself)."""
-    path = Path(run_dir)
-    if not path.is_dir():
-        raise CheckpointError(f"{path} is not a directory")
-    if (path / CHECKPOINTS_DIR).is_dir():
-        return path / CHECKPOINTS_DIR
-    if path.name == CHECKPOINTS_DIR:
-        return path
-    raise CheckpointError(f"{path} has no {CHECKPOINTS_DIR}/ folder: not a run with checkpoints")
-
-
-def step_dirs(ckdir: Path) -> list[tuple[int, Path]]:
-    """``(step, path)`` of every ``step-*`` directory, by increasing step."""
-    found = []
-    for entry in ckdir.iterdir():
-        match = STEP_DIR.match(entry.name)
-        if match and entry.is_dir() and not entry.is_symlink():
-            found.append((int(match.group(1)), entry))
-    return sorted(found)
-
-
-def link_target(link: Path) -> str | None:
-    try:
-        return Path(str(link.readlink())).name
-    except OSError:
-        return None
-
-
-def read_manifest(ckpt: Path) -> dict[str, Any]:
-    """Parse state.json and check its shape (no checksums)."""
-    try:
-        text = (ckpt / STATE_FILE).read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise CheckpointError(f"{ckpt.name}: {STATE_FILE} is missing") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{ckpt.name}: {STATE_FILE} is unreadable: {exc}") from exc
-    try:
-        manifest = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{ckpt.name}: {STATE_FILE} is not valid JSON: {exc}") from exc
-    if not isinstance(manifest, dict):
-        raise CheckpointError(f"{ckpt.name}: {STATE_FILE} is not a JSON object")
-    version = manifest.get("schema_version")
-    if version != CHECKPOINT_SCHEMA_VERSION:
-        hint = "a newer hrrl wrote it; upgrade" if isinstance(version, int) else "not an hrrl file"
-        raise CheckpointError(
-            f"{ckpt.name}: schema_version {version!r} is not {CHECKPOINT_SCHEMA_VERSION} ({hint})"
-        )
-    files = manifest.get("files")
-    if not isinstance(files, dict) or set(files) != set(DATA_FILES):
-        raise CheckpointError(f"{ckpt.name}: {STATE_FILE} must list exactly {list(DATA_FILES)}")
-    for key, kind in (("step", int), ("state", dict), ("metrics", dict)):
-        if not isinstance(manifest.get(key), kind):
-            raise CheckpointError(f"{ckpt.name}: {STATE_FILE} field {key!r} is missing or invalid")
-    match = STEP_DIR.match(ckpt.name)
-    if match and int(match.group(1)) != manifest["step"]:
-        raise CheckpointError(f"{ckpt.name}: {STATE_FILE} says step {manifest['step']}")
-    return manifest
-
-
-def verify_checkpoint(path: Path | str) -> dict[str, Any]:
-    """Check a checkpoint directory without loading its contents; return its state.json.
-
-    Checks: state.json parses with this schema version, every data file is present with the
-    recorded size and SHA-256, the safetensors headers parse and replay.npz is a zip of ``.npy``.
-    """
-    ckpt = Path(path)
-    if not ckpt.is_dir():
-        raise CheckpointError(f"{ckpt} is not a checkpoint directory")
-    manifest = read_manifest(ckpt)
-    for name in DATA_FILES:
-        entry = manifest["files"][name]
-        file = ckpt / name
-        if not file.is_file():
-            raise CheckpointError(f"{ckpt.name}: {name} is missing")
-        if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str):
-            raise CheckpointError(f"{ckpt.name}: {STATE_FILE} has no checksum for {name}")
-        size = file.stat().st_size
-        if size != entry.get("bytes"):
-            raise CheckpointError(
-                f"{ckpt.name}: {name} has {size} bytes, {entry.get('bytes')} were written "
-                "(truncated or altered)"
-            )
-        if sha256_file(file) != entry["sha256"]:
-            raise CheckpointError(f"{ckpt.name}: {name} fails its SHA-256 check (altered)")
-    check_safetensors(ckpt / MODEL_FILE)
-    check_safetensors(ckpt / OPTIMIZER_FILE)
-    check_npz(ckpt / REPLAY_FILE)
-    return manifest

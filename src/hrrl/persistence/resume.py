@@ -28,7 +28,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from hrrl.errors import CheckpointError
-from hrrl.persistence import formats as io
+from hrrl.persistence import fs
+from hrrl.persistence.layout import checkpoints_dir, step_dir_name, step_dirs
 from hrrl.persistence.store import (
     LoadedCheckpoint,
     find_latest_valid,
@@ -47,15 +48,15 @@ def select_checkpoint(run_dir: Path | str, from_step: int | None = None) -> Load
     """The newest valid checkpoint (skipped ones are warned about), or the one at ``from_step``."""
     if from_step is None:
         return find_latest_valid(run_dir)
-    ckdir = io.checkpoints_dir(run_dir)
-    steps = [step for step, _ in io.step_dirs(ckdir)]
+    ckdir = checkpoints_dir(run_dir)
+    steps = [step for step, _ in step_dirs(ckdir)]
     if from_step not in steps:
         raise CheckpointError(
             f"--from {from_step}: no checkpoint at that step in {ckdir} "
             f"(steps there: {', '.join(map(str, steps)) or 'none'})"
         )
     try:
-        return load_checkpoint(ckdir / io.step_dir_name(from_step))
+        return load_checkpoint(ckdir / step_dir_name(from_step))
     except CheckpointError as exc:
         raise CheckpointError(f"--from {from_step}: that checkpoint is invalid: {exc}") from exc
 
@@ -69,23 +70,23 @@ def abandon_after(run_dir: Path | str, step: int) -> tuple[Path | None, list[int
     resume repairs (resolving ``best`` falls back to the newest valid checkpoint).
     """
     run = Path(run_dir)
-    ckdir = io.checkpoints_dir(run)
-    later = [(s, path) for s, path in io.step_dirs(ckdir) if s > step]
+    ckdir = checkpoints_dir(run)
+    later = [(s, path) for s, path in step_dirs(ckdir) if s > step]
     rows = _metric_rows_after(run / METRICS_FILE, step)
     if not later and not rows[1]:
-        refresh_links(ckdir, latest=io.step_dir_name(step))
+        refresh_links(ckdir, latest=step_dir_name(step))
         return None, []
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
     folder = ckdir / f"{ABANDONED_PREFIX}{stamp}"
     folder.mkdir()
     for _, path in later:
         os.rename(path, folder / path.name)
-    io.fsync_path(ckdir)
+    fs.fsync_path(ckdir)
     kept, dropped = rows
     if dropped:
         (folder / METRICS_FILE).write_text("".join(dropped), encoding="utf-8")
         _replace_text(run / METRICS_FILE, "".join(kept))
-    refresh_links(ckdir, latest=io.step_dir_name(step))
+    refresh_links(ckdir, latest=step_dir_name(step))
     return folder, [s for s, _ in later]
 
 

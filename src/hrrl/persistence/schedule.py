@@ -13,12 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from hrrl.persistence.store import (
-    CheckpointConfig,
-    CheckpointPayload,
-    CheckpointSaveError,
-    save_checkpoint,
-)
+from hrrl.persistence.payload import CheckpointPayload
+from hrrl.persistence.store import CheckpointConfig, CheckpointSaveError, save_checkpoint
 
 logger = logging.getLogger(__name__)
 

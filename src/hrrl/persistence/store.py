@@ -1,20 +1,10 @@
 """Checkpoints: atomic, verified, pickle-free snapshots of a run (DESIGN §4).
 
-The store is generic: it knows tensors, numpy arrays and JSON, never puzzles or agents. The
-trainer gathers its ``state_dict()`` parts into a :class:`CheckpointPayload`; this module decides
-how they land on disk::
-
-    runs/<name>/checkpoints/
-      step-000050000/
-        model.safetensors      every tensor whose key does NOT start with "optimizer."
-                               (by convention "online.*", "target.*")
-        optimizer.safetensors  every tensor whose key starts with "optimizer."
-        replay.npz             the numpy arrays (replay storage, priorities), allow_pickle=False
-        state.json             schema and package version, git commit, UTC time, step, metrics,
-                               SHA-256 and size of the three files above, and the JSON state
-      step-000100000/ ...
-      best   -> step-...       highest (eval/success_rate, eval/efficiency), never rotated away
-      latest -> step-...       the most recent completed save
+The store is generic: it knows tensors, numpy arrays and JSON, never puzzles or agents. It writes
+and reads the layout of :mod:`hrrl.persistence.layout` (``step-*`` directories of
+``model.safetensors``, ``optimizer.safetensors``, ``replay.npz`` and ``state.json``, with the
+``best`` and ``latest`` links); the trainer's state reaches it as a
+:class:`~hrrl.persistence.payload.CheckpointPayload`.
 
 Crash safety: a save writes everything into a hidden ``.tmp-*`` sibling, fsyncs each file and the
 directory, renames it to ``step-*`` in one ``os.rename``, and only then moves ``latest`` and
@@ -47,52 +37,44 @@ import numpy as np
 import torch
 
 from hrrl.errors import CheckpointError, ConfigError, field_error
-from hrrl.persistence import formats as io
-from hrrl.persistence.formats import (
+from hrrl.persistence import formats, fs
+from hrrl.persistence.layout import (
+    BEST_LINK,
     CHECKPOINT_SCHEMA_VERSION,
     CHECKPOINTS_DIR,
     DATA_FILES,
+    LATEST_LINK,
     MODEL_FILE,
     OPTIMIZER_FILE,
+    OPTIMIZER_PREFIX,
     REPLAY_FILE,
     STATE_FILE,
+    STEP_DIR,
     checkpoints_dir,
+    link_target,
+    read_manifest,
+    step_dir_name,
+    step_dirs,
     verify_checkpoint,
 )
+from hrrl.persistence.provenance import git_commit, package_version
 
 __all__ = [
-    "BEST_LINK",
-    "CHECKPOINTS_DIR",
-    "CHECKPOINT_SCHEMA_VERSION",
-    "DATA_FILES",
-    "LATEST_LINK",
-    "MODEL_FILE",
-    "OPTIMIZER_FILE",
-    "OPTIMIZER_PREFIX",
-    "REPLAY_FILE",
-    "STATE_FILE",
     "CheckpointConfig",
     "CheckpointInfo",
-    "CheckpointPayload",
     "CheckpointSaveError",
     "CheckpointWarning",
     "LoadedCheckpoint",
-    "checkpoints_dir",
     "find_latest_valid",
     "list_checkpoints",
     "load_checkpoint",
     "refresh_links",
     "resolve_checkpoint",
     "save_checkpoint",
-    "verify_checkpoint",
 ]
 
 logger = logging.getLogger(__name__)
 
-#: Tensor keys with this prefix go to optimizer.safetensors, all others to model.safetensors.
-OPTIMIZER_PREFIX = "optimizer."
-LATEST_LINK = "latest"
-BEST_LINK = "best"
 #: Metric keys ranking checkpoints for ``best``: success first, efficiency breaks ties.
 SUCCESS_METRIC = "eval/success_rate"
 EFFICIENCY_METRIC = "eval/efficiency"
@@ -124,15 +106,6 @@ class CheckpointConfig:
                 raise field_error(ConfigError, name, value, "use a positive integer")
         if not isinstance(self.enabled, bool):
             raise field_error(ConfigError, "enabled", self.enabled, "use true or false")
-
-
-@dataclass(frozen=True)
-class CheckpointPayload:
-    """What the trainer hands over: tensors, arrays and JSON state (see module doc for keys)."""
-
-    tensors: dict[str, torch.Tensor]
-    arrays: dict[str, np.ndarray]
-    state: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -186,9 +159,9 @@ def _rank(metrics: Mapping[str, Any]) -> tuple[float, float] | None:
 def _best_name(ckdir: Path) -> str | None:
     """Directory with the highest rank (earliest step on ties), from each state.json."""
     best: tuple[tuple[float, float], str] | None = None
-    for _, path in io.step_dirs(ckdir):
+    for _, path in step_dirs(ckdir):
         try:
-            rank = _rank(io.read_manifest(path)["metrics"])
+            rank = _rank(read_manifest(path)["metrics"])
         except CheckpointError:
             continue
         if rank is not None and (best is None or rank > best[0]):
@@ -203,16 +176,16 @@ def refresh_links(run_dir: Path | str, *, latest: str | None = None) -> None:
     checkpoint ``best`` stays where it is, unless its target is gone: a dangling link is removed.
     """
     ckdir = checkpoints_dir(run_dir)
-    names = [path.name for _, path in io.step_dirs(ckdir)]
+    names = [path.name for _, path in step_dirs(ckdir)]
     for link, name in (
         (LATEST_LINK, latest or (names[-1] if names else None)),
         (BEST_LINK, _best_name(ckdir)),
     ):
-        current = io.link_target(ckdir / link)
+        current = link_target(ckdir / link)
         if name is None and current is not None and current not in names:
             (ckdir / link).unlink()
         elif name is not None and name != current:
-            io.atomic_symlink(ckdir / link, name)
+            fs.atomic_symlink(ckdir / link, name)
 
 
 def _rotate(ckdir: Path, keep_last: int | None) -> None:
@@ -224,10 +197,10 @@ def _rotate(ckdir: Path, keep_last: int | None) -> None:
             entry.unlink(missing_ok=True)
     if keep_last is None:
         return
-    protected = {io.link_target(ckdir / BEST_LINK), io.link_target(ckdir / LATEST_LINK)}
-    for _, path in io.step_dirs(ckdir)[:-keep_last]:
+    protected = {link_target(ckdir / BEST_LINK), link_target(ckdir / LATEST_LINK)}
+    for _, path in step_dirs(ckdir)[:-keep_last]:
         if path.name not in protected:
-            io.remove_tree(path)
+            fs.remove_tree(path)
 
 
 def save_checkpoint(
@@ -249,12 +222,12 @@ def save_checkpoint(
     """
     if isinstance(step, bool) or not isinstance(step, int) or step < 0:
         raise CheckpointError(f"step={step!r} is invalid: use a non-negative integer")
-    io.check_jsonable(dict(state), "state")
-    io.check_jsonable(dict(metrics), "metrics")
+    formats.check_jsonable(dict(state), "state")
+    formats.check_jsonable(dict(metrics), "metrics")
     model = {k: v for k, v in tensors.items() if not k.startswith(OPTIMIZER_PREFIX)}
     optim = {k: v for k, v in tensors.items() if k.startswith(OPTIMIZER_PREFIX)}
     ckdir = Path(run_dir) / CHECKPOINTS_DIR
-    final = ckdir / f"step-{step:09d}"
+    final = ckdir / step_dir_name(step)
     tmp = ckdir / f".tmp-{final.name}-{uuid.uuid4().hex}"
     try:
         ckdir.mkdir(parents=True, exist_ok=True)
@@ -262,30 +235,30 @@ def save_checkpoint(
             raise CheckpointError(f"{final} already exists (pass replace=True to overwrite)")
         tmp.mkdir()
         tag = {"format": "pt", "hrrl_schema": str(CHECKPOINT_SCHEMA_VERSION)}
-        io.write_safetensors(tmp / MODEL_FILE, model, tag)
-        io.write_safetensors(tmp / OPTIMIZER_FILE, optim, tag)
-        io.write_npz(tmp / REPLAY_FILE, arrays)
+        formats.write_safetensors(tmp / MODEL_FILE, model, tag)
+        formats.write_safetensors(tmp / OPTIMIZER_FILE, optim, tag)
+        formats.write_npz(tmp / REPLAY_FILE, arrays)
         files = {
-            name: {"sha256": io.sha256_file(tmp / name), "bytes": (tmp / name).stat().st_size}
+            name: {"sha256": formats.sha256_file(tmp / name), "bytes": (tmp / name).stat().st_size}
             for name in DATA_FILES
         }
         manifest = {
             "schema_version": CHECKPOINT_SCHEMA_VERSION,
             "step": step,
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            "hrrl_version": io.package_version(),
-            "git_commit": io.git_commit(),
+            "hrrl_version": package_version(),
+            "git_commit": git_commit(),
             "metrics": dict(metrics),
             "files": files,
             "state": dict(state),
         }
         (tmp / STATE_FILE).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-        io.fsync_path(tmp / STATE_FILE)
-        io.fsync_path(tmp)
+        fs.fsync_path(tmp / STATE_FILE)
+        fs.fsync_path(tmp)
         if final.exists():
-            io.remove_tree(final)
+            fs.remove_tree(final)
         os.rename(tmp, final)
-        io.fsync_path(ckdir)
+        fs.fsync_path(ckdir)
     except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(exc, OSError):
@@ -311,8 +284,8 @@ def load_checkpoint(path: Path | str) -> LoadedCheckpoint:
     """Verify every checksum, then load tensors, arrays and state (never through pickle)."""
     ckpt = Path(path)
     manifest = verify_checkpoint(ckpt)
-    model = io.read_safetensors(ckpt / MODEL_FILE)
-    optim = io.read_safetensors(ckpt / OPTIMIZER_FILE)
+    model = formats.read_safetensors(ckpt / MODEL_FILE)
+    optim = formats.read_safetensors(ckpt / OPTIMIZER_FILE)
     if any(k.startswith(OPTIMIZER_PREFIX) for k in model) or any(
         not k.startswith(OPTIMIZER_PREFIX) for k in optim
     ):
@@ -320,7 +293,7 @@ def load_checkpoint(path: Path | str) -> LoadedCheckpoint:
     meta = {k: manifest.get(k) for k in ("schema_version", "hrrl_version", "git_commit", "created")}
     return LoadedCheckpoint(
         tensors={**model, **optim},
-        arrays=io.read_npz(ckpt / REPLAY_FILE),
+        arrays=formats.read_npz(ckpt / REPLAY_FILE),
         state=manifest["state"],
         metrics=manifest["metrics"],
         path=ckpt,
@@ -338,7 +311,7 @@ def _skip(path: Path, exc: CheckpointError) -> None:
 def find_latest_valid(run_dir: Path | str) -> LoadedCheckpoint:
     """Load the newest checkpoint (by step) that verifies, warning about each one skipped."""
     ckdir = checkpoints_dir(run_dir)
-    candidates = io.step_dirs(ckdir)
+    candidates = step_dirs(ckdir)
     for _, path in reversed(candidates):
         try:
             return load_checkpoint(path)
@@ -354,7 +327,7 @@ def find_latest_valid(run_dir: Path | str) -> LoadedCheckpoint:
 def resolve_checkpoint(path: Path | str) -> LoadedCheckpoint:
     """Load what ``path`` names: a checkpoint directory, or a run (its best, else latest valid)."""
     target = Path(path)
-    if io.STEP_DIR.match(target.name) or (target / STATE_FILE).exists():
+    if STEP_DIR.match(target.name) or (target / STATE_FILE).exists():
         return load_checkpoint(target)
     ckdir = checkpoints_dir(target)
     best = ckdir / BEST_LINK
@@ -369,16 +342,16 @@ def resolve_checkpoint(path: Path | str) -> LoadedCheckpoint:
 def list_checkpoints(run_dir: Path | str) -> list[CheckpointInfo]:
     """Every ``step-*`` directory of a run, by step, verified (checksums) and described."""
     ckdir = checkpoints_dir(run_dir)
-    best, latest = io.link_target(ckdir / BEST_LINK), io.link_target(ckdir / LATEST_LINK)
+    best, latest = link_target(ckdir / BEST_LINK), link_target(ckdir / LATEST_LINK)
     rows = []
-    for step, path in io.step_dirs(ckdir):
+    for step, path in step_dirs(ckdir):
         reason: str | None = None
         try:
             manifest = verify_checkpoint(path)
         except CheckpointError as exc:
             reason = str(exc)
             try:
-                manifest = io.read_manifest(path)
+                manifest = read_manifest(path)
             except CheckpointError:
                 manifest = {}
         rows.append(
@@ -387,7 +360,7 @@ def list_checkpoints(run_dir: Path | str) -> list[CheckpointInfo]:
                 path=path,
                 created=manifest.get("created"),
                 metrics=dict(manifest.get("metrics") or {}),
-                size_bytes=io.directory_size(path),
+                size_bytes=fs.directory_size(path),
                 valid=reason is None,
                 reason=reason,
                 is_best=path.name == best,

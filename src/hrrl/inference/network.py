@@ -1,0 +1,97 @@
+"""The online Q-network of a training checkpoint, rebuilt for inference, and its greedy action.
+
+A checkpoint holds what the network needs in three places::
+
+    state["config"]["agent"]       network kind, hidden width      (the run config, saved)
+    state["agent"]["meta"]         obs_dim, n_actions              (DQNAgent.meta_state)
+    tensors "agent.tensors.online.*"  the weights, keys as in the network's state_dict
+
+:func:`load_online_network` reads the three; :func:`build_network` is the step it shares with an
+exported bundle, which carries the same parts in ``policy.json`` and ``policy.safetensors``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from hrrl.engine.networks import make_network
+from hrrl.errors import CheckpointError
+from hrrl.persistence.store import LoadedCheckpoint
+
+#: Tensor-key prefix of the online network inside a training checkpoint.
+ONLINE_PREFIX = "agent.tensors.online."
+
+
+def run_config(checkpoint: LoadedCheckpoint) -> dict[str, Any]:
+    """The run config saved in ``checkpoint``; refuses a checkpoint hrrl training did not write."""
+    config = checkpoint.state.get("config")
+    if not isinstance(config, dict):
+        raise CheckpointError(
+            f"{checkpoint.path} holds no run config: it is not an hrrl training run"
+        )
+    return config
+
+
+def online_weights(checkpoint: LoadedCheckpoint) -> dict[str, torch.Tensor]:
+    """The online network's tensors, keyed as in its ``state_dict``."""
+    weights = {
+        k[len(ONLINE_PREFIX) :]: v
+        for k, v in checkpoint.tensors.items()
+        if k.startswith(ONLINE_PREFIX)
+    }
+    if not weights:
+        raise CheckpointError(
+            f"{checkpoint.path} holds no online network weights ({ONLINE_PREFIX}*)"
+        )
+    return weights
+
+
+def build_network(
+    agent: Mapping[str, Any],
+    weights: Mapping[str, torch.Tensor],
+    *,
+    obs_dim: int,
+    n_actions: int,
+    source: Path,
+) -> torch.nn.Module:
+    """The network ``agent`` (a saved ``agent`` config section) names, holding ``weights``.
+
+    In eval mode; weights that do not fit the config are a :class:`CheckpointError`.
+    """
+    network = make_network(
+        agent["network"],
+        obs_dim=obs_dim,
+        n_actions=n_actions,
+        hidden=int(agent["hidden"]),
+        generator=torch.Generator().manual_seed(0),
+    )
+    try:
+        network.load_state_dict(dict(weights))
+    except RuntimeError as exc:
+        raise CheckpointError(f"{source}: the weights do not fit the saved config: {exc}") from exc
+    return network.eval()
+
+
+def load_online_network(checkpoint: LoadedCheckpoint) -> torch.nn.Module:
+    """The online Q-network of a loaded training checkpoint, in eval mode."""
+    agent, weights = run_config(checkpoint)["agent"], online_weights(checkpoint)
+    meta = checkpoint.state["agent"]["meta"]
+    return build_network(
+        agent,
+        weights,
+        obs_dim=int(meta["obs_dim"]),
+        n_actions=int(meta["n_actions"]),
+        source=checkpoint.path,
+    )
+
+
+def greedy_actions(network: torch.nn.Module, obs: np.ndarray) -> np.ndarray:
+    """``argmax_a Q(obs, a)`` for a batch of observations."""
+    with torch.inference_mode():
+        q = network(torch.as_tensor(obs, dtype=torch.float32)).q
+    return q.argmax(dim=1).cpu().numpy().astype(np.int64)
