@@ -14,13 +14,9 @@ import numpy as np
 import torch
 
 from hrrl.engine.agent import AgentConfig, DQNAgent
-from hrrl.engine.replay.buffer import (
-    ArrayStorage,
-    PrioritizedSampler,
-    ReplayBuffer,
-    Sampler,
-    UniformSampler,
-)
+from hrrl.engine.replay.buffer import ReplayBuffer
+from hrrl.engine.replay.samplers import PrioritizedSampler, Sampler, UniformSampler
+from hrrl.engine.replay.storage import ArrayStorage
 from hrrl.puzzle.evaluate import make_stack
 from hrrl.puzzle.generate import sample_puzzle
 

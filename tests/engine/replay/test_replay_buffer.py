@@ -6,14 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from hrrl.engine.replay.buffer import (
-    ArrayStorage,
-    PrioritizedSampler,
-    ReplayBuffer,
-    ReplayConfig,
-    UniformSampler,
-    make_replay,
-)
+from hrrl.engine.replay.buffer import ReplayBuffer, ReplayConfig, make_replay
+from hrrl.engine.replay.samplers import PrioritizedSampler, UniformSampler
+from hrrl.engine.replay.storage import ArrayStorage
 from hrrl.errors import ConfigError
 
 # Upper critical values of the chi-square distribution at significance 0.001 (any standard

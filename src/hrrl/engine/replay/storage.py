@@ -1,0 +1,105 @@
+"""Replay storage: the transitions themselves, in preallocated NumPy arrays written as a ring."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from hrrl.config import check_int
+from hrrl.engine.replay.sum_tree import MAX_CAPACITY
+
+
+class ArrayStorage:
+    """Preallocated ring buffer of transitions in NumPy arrays.
+
+    ``add`` writes a batch at the cursor and wraps around; once full, the oldest rows are
+    overwritten first. ``get(indices)`` gathers rows.
+    """
+
+    def __init__(self, capacity: int, obs_dim: int) -> None:
+        check_int("capacity", capacity, low=1, high=MAX_CAPACITY)
+        check_int("obs_dim", obs_dim, low=1)
+        self.capacity = capacity
+        self.obs_dim = obs_dim
+        self.obs = np.zeros((capacity, obs_dim), dtype=np.float32)
+        self.next_obs = np.zeros((capacity, obs_dim), dtype=np.float32)
+        self.actions = np.zeros(capacity, dtype=np.int64)
+        self.rewards = np.zeros(capacity, dtype=np.float32)
+        self.terminated = np.zeros(capacity, dtype=np.bool_)
+        self.cursor = 0
+        self.size = 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def add(
+        self,
+        obs: np.ndarray,
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        next_obs: np.ndarray,
+        terminated: np.ndarray,
+    ) -> np.ndarray:
+        """Write ``n`` transitions (leading batch dimension); returns the slots written."""
+        n = obs.shape[0]
+        if n > self.capacity:  # only the newest `capacity` rows would survive anyway
+            keep = slice(n - self.capacity, n)
+            obs, actions, rewards = obs[keep], actions[keep], rewards[keep]
+            next_obs, terminated = next_obs[keep], terminated[keep]
+            n = self.capacity
+        start = self.cursor
+        if start + n <= self.capacity:  # one contiguous run: slice writes, no index arrays
+            rows: slice | np.ndarray = slice(start, start + n)
+            slots = np.arange(start, start + n)
+        else:
+            slots = (start + np.arange(n)) % self.capacity
+            rows = slots
+        self.obs[rows] = obs
+        self.next_obs[rows] = next_obs
+        self.actions[rows] = actions
+        self.rewards[rows] = rewards
+        self.terminated[rows] = terminated
+        self.cursor = int((self.cursor + n) % self.capacity)
+        self.size = min(self.size + n, self.capacity)
+        return slots
+
+    def get(self, indices: np.ndarray) -> dict[str, np.ndarray]:
+        return {
+            "obs": self.obs[indices],
+            "actions": self.actions[indices],
+            "rewards": self.rewards[indices],
+            "next_obs": self.next_obs[indices],
+            "terminated": self.terminated[indices],
+        }
+
+    _FIELDS = ("obs", "next_obs", "actions", "rewards", "terminated")
+
+    def state_dict(self) -> dict[str, Any]:
+        """Filled rows as read-only views (no copy: valid until the next ``add``)."""
+        state: dict[str, Any] = {
+            "capacity": self.capacity,
+            "obs_dim": self.obs_dim,
+            "cursor": self.cursor,
+            "size": self.size,
+        }
+        for name in self._FIELDS:
+            view = getattr(self, name)[: self.size].view()
+            view.flags.writeable = False
+            state[name] = view
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if int(state["capacity"]) != self.capacity or int(state["obs_dim"]) != self.obs_dim:
+            raise ValueError(
+                f"saved replay has capacity {state['capacity']} and obs_dim {state['obs_dim']}, "
+                f"this one {self.capacity} and {self.obs_dim}: build it with the saved sizes"
+            )
+        size = int(state["size"])
+        for name in self._FIELDS:
+            array = np.asarray(state[name])
+            if array.shape[0] != size:
+                raise ValueError(f"saved replay field {name} has {array.shape[0]} rows, not {size}")
+            getattr(self, name)[:size] = array
+        self.size = size
+        self.cursor = int(state["cursor"])
