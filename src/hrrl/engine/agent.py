@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from hrrl.config import check_choice, check_range
+from hrrl.config import check_choice, check_int, check_range
 from hrrl.engine.dqn import dqn_loss, td_targets
 from hrrl.engine.guard import NULL_GUARD, UpdateGuard
 from hrrl.engine.networks import NETWORK_KINDS, make_network
@@ -57,10 +57,7 @@ class AgentConfig:
     def __post_init__(self) -> None:
         check_choice("agent.network", self.network, NETWORK_KINDS)
         for name in ("hidden", "batch_size", "target_update_interval"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise field_error(ConfigError, f"agent.{name}", value, "it must be an integer")
-            check_range(f"agent.{name}", value, low=1)
+            check_int(f"agent.{name}", getattr(self, name), low=1)
         check_range("agent.lr", self.lr, low=0.0, high=1.0, low_open=True)
         check_range("agent.gamma", self.gamma, low=0.0, high=1.0)
         if not isinstance(self.double, bool):

@@ -46,7 +46,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from hrrl.config import check_range
+from hrrl.config import check_int, check_range
 from hrrl.errors import ConfigError, field_error
 
 #: Most recent events kept in memory and in the state (counts cover all of them).
@@ -82,10 +82,7 @@ class GuardConfig:
             raise field_error(ConfigError, "guard.enabled", self.enabled, "use true or false")
         check_range("guard.spike_factor", self.spike_factor, low=1.0, low_open=True)
         for name in ("window", "min_history", "snapshot_interval", "spike_patience"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise field_error(ConfigError, f"guard.{name}", value, "it must be an integer")
-            check_range(f"guard.{name}", value, low=1)
+            check_int(f"guard.{name}", getattr(self, name), low=1)
         check_range("guard.min_history", self.min_history, low=1, high=self.window)
         check_range("guard.screen_factor", self.screen_factor, low=1.0, low_open=True)
 

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from hrrl.config import check_int
 from hrrl.errors import ConfigError, field_error
 from hrrl.monitoring.logger import Logger
 
@@ -76,9 +77,7 @@ class HealthConfig:
 
     def __post_init__(self) -> None:
         for name in ("stall_intervals", "throughput_window", "throughput_warmup"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise field_error(ConfigError, name, value, "use an integer >= 1")
+            check_int(f"health.{name}", getattr(self, name), low=1)
         for name, low, high in (
             ("stall_min_delta", 0.0, 1.0),
             ("stall_ignore_above", 0.0, 1.0),
