@@ -68,3 +68,24 @@ def test_bad_arguments() -> None:
         make_network("lstm", obs_dim=2, n_actions=2, generator=gen())
     with pytest.raises(ValueError, match="n_actions"):
         PhaseAdaptiveQNetwork(2, 0)
+
+
+def test_dueling_head_subtracts_the_mean_advantage() -> None:
+    net = MLPQNetwork(3, 4, hidden=8, dueling=True, generator=torch.Generator().manual_seed(1))
+    assert net.value is not None
+    with torch.no_grad():
+        net.value.weight.zero_()
+        net.value.bias.fill_(5.0)  # V(s) = 5
+        net.head.weight.zero_()
+        net.head.bias.copy_(torch.tensor([1.0, 2.0, 3.0, 6.0]))  # A = (1, 2, 3, 6), mean 3
+    q = net(torch.randn(2, 3)).q
+    assert q.tolist() == [[3.0, 4.0, 5.0, 8.0]] * 2  # V + A - mean A
+    assert q.argmax(dim=1).tolist() == [3, 3]  # the greedy action is the advantages' argmax
+
+
+def test_dueling_is_for_the_mlp_and_off_by_default() -> None:
+    plain = MLPQNetwork(3, 4, hidden=8, generator=torch.Generator().manual_seed(1))
+    assert plain.value is None
+    with pytest.raises(ValueError, match="dueling=True needs kind='mlp'"):
+        make_network("phase_adaptive", obs_dim=3, n_actions=4, dueling=True,
+                     generator=torch.Generator())  # fmt: skip

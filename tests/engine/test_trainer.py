@@ -354,3 +354,40 @@ def test_resumed_run_logs_the_rows_the_uninterrupted_run_logs(
             # Throughput, and the throughput alert it may raise, follow the wall clock.
             if not key.startswith("perf/") and key != "health/alerts_active":
                 assert got[key] == want[key], key
+
+
+def test_n_step_and_dueling_resume_bit_identically(tiny: TinyFactory, tmp_path: Path) -> None:
+    """A checkpoint between vector steps holds the n-step folder's pending transitions."""
+    config = tiny(
+        "agent.network=mlp", "agent.dueling=true", "agent.n_step=3", "train.total_env_steps=480"
+    )
+    whole = build_trainer(config)
+    whole.run()
+    saved: list[Path] = []
+    first = build_trainer(config)
+
+    def save_midway(_: int) -> None:
+        if first.counters.env_steps == 240 and not saved:
+            payload = first.payload()
+            saved.append(
+                save_checkpoint(
+                    tmp_path,
+                    first.counters.env_steps,
+                    tensors=payload.tensors,
+                    arrays=payload.arrays,
+                    state=payload.state,
+                    metrics={},
+                )
+            )
+
+    first.run(progress=save_midway)
+    loaded = load_checkpoint(saved[0])
+    resumed = build_trainer(config)
+    resumed.load_state_dict(state_from_checkpoint(loaded.state, loaded.tensors, loaded.arrays))
+    assert any(resumed.returns.state_dict()["pending"][i]["actions"] for i in range(8))
+    resumed.run()
+    assert_same(weights(resumed), weights(whole))
+    assert resumed.replay.storage.discounts is not None
+    assert set(np.unique(resumed.replay.storage.discounts[: len(resumed.replay)])) <= {
+        np.float32(g) for g in (0.9, 0.9**2, 0.9**3)
+    }

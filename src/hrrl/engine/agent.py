@@ -43,6 +43,10 @@ class AgentConfig:
     """Transitions per learning step."""
     double: bool = True
     """Double DQN target (online net picks a', target net values it); false = vanilla max."""
+    n_step: int = 1
+    """Steps of reward folded into each target (n-step returns); 1 = one-step DQN."""
+    dueling: bool = False
+    """Dueling head (mlp only): Q(s, a) = V(s) + A(s, a) - mean_a' A(s, a')."""
     max_grad_norm: float | None = 10.0
     """Clip the global gradient L2 norm to this; null = no clipping."""
     huber_delta: float = 1.0
@@ -58,6 +62,13 @@ class AgentConfig:
         check_choice("agent.network", self.network, NETWORK_KINDS)
         for name in ("hidden", "batch_size", "target_update_interval"):
             check_int(f"agent.{name}", getattr(self, name), low=1)
+        check_int("agent.n_step", self.n_step, low=1, high=100)
+        if not isinstance(self.dueling, bool):
+            raise field_error(ConfigError, "agent.dueling", self.dueling, "use true or false")
+        if self.dueling and self.network != "mlp":
+            raise field_error(
+                ConfigError, "agent.dueling", self.dueling, "a dueling head needs network=mlp"
+            )
         check_range("agent.lr", self.lr, low=0.0, high=1.0, low_open=True)
         check_range("agent.gamma", self.gamma, low=0.0, high=1.0)
         if not isinstance(self.double, bool):
@@ -128,6 +139,7 @@ class DQNAgent:
             obs_dim=obs_dim,
             n_actions=n_actions,
             hidden=config.hidden,
+            dueling=config.dueling,
             generator=gen,
         ).to(self.device)
         self.target = copy.deepcopy(self.online).requires_grad_(False)
@@ -357,6 +369,7 @@ def _to_device(batch: Batch, device: torch.device) -> Batch:
         next_obs=batch.next_obs.to(device),
         terminated=batch.terminated.to(device),
         weights=None if batch.weights is None else batch.weights.to(device),
+        discounts=None if batch.discounts is None else batch.discounts.to(device),
     )
 
 

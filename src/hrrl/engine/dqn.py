@@ -17,7 +17,9 @@ def td_targets(
     y = r + gamma * (1 - terminated) * Q_target(s', argmax_a Q_online(s', a))   double
     y = r + gamma * (1 - terminated) * max_a Q_target(s', a)                    vanilla
 
-    Double DQN lets the online net pick the next action and the target net value it, so the
+    For n-step returns ``r`` is ``sum_{j<k} gamma^j r_{t+j}``, ``s'`` is ``s_{t+k}`` and the
+    batch carries ``gamma^k`` per transition (``k = n``, or fewer at an episode's end), used in
+    place of ``gamma``. Double DQN lets the online net pick the next action and the target net value it, so the
     max over noisy estimates no longer biases the target upwards. Truncated transitions are not
     terminated: they bootstrap like any other.
     """
@@ -28,7 +30,8 @@ def td_targets(
             next_v = next_q.gather(1, best).squeeze(1)
         else:
             next_v = next_q.max(dim=1).values
-        return batch.rewards + gamma * (1.0 - batch.terminated) * next_v
+        discount = gamma if batch.discounts is None else batch.discounts
+        return batch.rewards + discount * (1.0 - batch.terminated) * next_v
 
 
 def dqn_loss(

@@ -57,7 +57,14 @@ def _check_sizes(obs_dim: int, n_actions: int, hidden: int) -> None:
 
 
 class MLPQNetwork(nn.Module):
-    """``obs -> [Linear(hidden) -> ReLU] x layers -> Linear(n_actions)``."""
+    """``obs -> [Linear(hidden) -> ReLU] x layers -> Linear(n_actions)``, or with ``dueling``
+    two heads on the trunk (Wang et al. 2016)::
+
+        Q(s, a) = V(s) + A(s, a) - mean_a' A(s, a')
+
+    The mean (not the max) is subtracted: it pins the split of Q into V and A without changing
+    which action is greedy, and keeps the advantages' scale stable.
+    """
 
     def __init__(
         self,
@@ -66,6 +73,7 @@ class MLPQNetwork(nn.Module):
         hidden: int = 256,
         layers: int = 2,
         *,
+        dueling: bool = False,
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
@@ -74,10 +82,15 @@ class MLPQNetwork(nn.Module):
             raise ValueError(f"layers={layers!r} is invalid: it must be >= 1")
         gen = generator if generator is not None else torch.Generator().manual_seed(0)
         self.trunk = _mlp([obs_dim] + [hidden] * layers, gen)
-        self.head = _linear(hidden, n_actions, gen)
+        self.head = _linear(hidden, n_actions, gen)  # the advantages, when dueling
+        self.value = _linear(hidden, 1, gen) if dueling else None
 
     def forward(self, obs: torch.Tensor) -> QOutput:
-        return QOutput(self.head(self.trunk(obs)), None)
+        z = self.trunk(obs)
+        if self.value is None:
+            return QOutput(self.head(z), None)
+        advantages = self.head(z)
+        return QOutput(self.value(z) + advantages - advantages.mean(dim=1, keepdim=True), None)
 
 
 class PhaseAdaptiveQNetwork(nn.Module):
@@ -124,11 +137,14 @@ def make_network(
     obs_dim: int,
     n_actions: int,
     hidden: int = 256,
+    dueling: bool = False,
     generator: torch.Generator,
 ) -> nn.Module:
-    """The Q-network ``kind`` names, initialised from ``generator``."""
+    """The Q-network ``kind`` names, initialised from ``generator`` (``dueling``: mlp only)."""
+    if dueling and kind != "mlp":
+        raise ValueError(f"dueling=True needs kind='mlp', got {kind!r}")
     if kind == "phase_adaptive":
         return PhaseAdaptiveQNetwork(obs_dim, n_actions, hidden, generator=generator)
     if kind == "mlp":
-        return MLPQNetwork(obs_dim, n_actions, hidden, generator=generator)
+        return MLPQNetwork(obs_dim, n_actions, hidden, dueling=dueling, generator=generator)
     raise ValueError(f"network kind={kind!r} is unknown: choose one of {list(NETWORK_KINDS)}")

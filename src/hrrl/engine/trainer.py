@@ -25,6 +25,7 @@ from hrrl.engine.agent import DQNAgent, LearnStats
 from hrrl.engine.config import EngineConfig
 from hrrl.engine.exploration import make_exploration
 from hrrl.engine.guard import make_guard
+from hrrl.engine.nstep import make_return_folder
 from hrrl.engine.replay.buffer import make_replay
 from hrrl.engine.task import EpisodeEnd, Task, greedy_actions
 from hrrl.monitoring.health import HealthMonitor
@@ -119,7 +120,15 @@ class Trainer:
             device=tc.device,
             guard=self.guard,
         )
-        self.replay = make_replay(config.replay, obs_dim=task.obs_dim, seed=seeds.replay)
+        self.returns = make_return_folder(
+            n=config.agent.n_step, gamma=config.agent.gamma, num_envs=task.num_envs
+        )
+        self.replay = make_replay(
+            config.replay,
+            obs_dim=task.obs_dim,
+            seed=seeds.replay,
+            discounts=self.returns.stores_discounts,
+        )
         self.exploration = make_exploration(config.exploration)
         self.health = HealthMonitor(config.health, logger=self.logger)
         self.checkpoints = (
@@ -141,7 +150,17 @@ class Trainer:
         actions = self.agent.act(self.obs, epsilon)
         out = self.task.step(actions)
         # Truncation (MAX_STEPS) is not termination: the target still bootstraps from next_obs.
-        self.replay.add(self.obs, actions, out.rewards, out.next_obs, out.terminated)
+        ready = self.returns.fold(
+            self.obs, actions, out.rewards, out.next_obs, out.terminated, out.truncated
+        )
+        self.replay.add(
+            ready.obs,
+            ready.actions,
+            ready.rewards,
+            ready.next_obs,
+            ready.terminated,
+            ready.discounts,
+        )
         self.counters.env_steps += self.task.num_envs
         self.counters.vector_steps += 1
         self.exploration.on_env_steps(self.task.num_envs)
@@ -322,6 +341,7 @@ class Trainer:
             "counters": dataclasses.asdict(self.counters),
             "agent": self.agent.state_dict(),
             "replay": self.replay.state_dict(),
+            "n_step": self.returns.state_dict(),
             "exploration": self.exploration.state_dict(),
             "task": self.task.state_dict(),
             "obs": self.obs,
@@ -344,6 +364,7 @@ class Trainer:
         self.counters = Counters(**state["counters"])
         self.agent.load_state_dict(state["agent"])
         self.replay.load_state_dict(state["replay"])
+        self.returns.load_state_dict(state.get("n_step", {"n": 1}))  # absent before n-step
         self.exploration.load_state_dict(state["exploration"])
         self.task.load_state_dict(state["task"])
         self.obs = np.asarray(state["obs"], dtype=np.float32)

@@ -68,6 +68,7 @@ def build_network(
         obs_dim=obs_dim,
         n_actions=n_actions,
         hidden=int(agent["hidden"]),
+        dueling=bool(agent.get("dueling", False)),
         generator=torch.Generator().manual_seed(0),
     )
     try:

@@ -72,6 +72,8 @@ class Batch:
     terminated: torch.Tensor
     indices: np.ndarray | None = None
     weights: torch.Tensor | None = None
+    discounts: torch.Tensor | None = None
+    """Per-transition bootstrap discount ``gamma^k`` of n-step returns (None: one-step, gamma)."""
 
     def __len__(self) -> int:
         return int(self.actions.shape[0])
@@ -101,10 +103,12 @@ class ReplayBuffer:
         rewards: np.ndarray,
         next_obs: np.ndarray,
         terminated: np.ndarray,
+        discounts: np.ndarray | None = None,
     ) -> np.ndarray:
         """Store ``n`` transitions given with a leading batch dimension; returns their slots.
 
-        ``obs`` and ``next_obs`` are ``(n, obs_dim)``, the others ``(n,)``.
+        ``obs`` and ``next_obs`` are ``(n, obs_dim)``, the others ``(n,)``; ``discounts`` (the
+        bootstrap discount of each n-step transition) exactly when the buffer keeps them.
         """
         obs = np.asarray(obs, dtype=np.float32)
         next_obs = np.asarray(next_obs, dtype=np.float32)
@@ -125,7 +129,9 @@ class ReplayBuffer:
             raise ValueError(f"actions must be integers, got dtype {actions.dtype}")
         if n == 0:
             return np.zeros(0, dtype=np.int64)
-        slots = self.storage.add(obs, actions, rewards, next_obs, terminated)
+        if discounts is not None:
+            discounts = np.asarray(discounts, dtype=np.float32)
+        slots = self.storage.add(obs, actions, rewards, next_obs, terminated, discounts)
         self.sampler.on_add(slots)
         return slots
 
@@ -145,6 +151,7 @@ class ReplayBuffer:
             terminated=tensor(rows["terminated"].astype(np.float32)),
             indices=indices if weights is not None else None,
             weights=None if weights is None else tensor(weights),
+            discounts=tensor(rows["discounts"]) if "discounts" in rows else None,
         )
 
     def update_priorities(self, indices: np.ndarray, td_errors: np.ndarray) -> None:
@@ -183,10 +190,16 @@ def _tensor_on(device: torch.device) -> Callable[[np.ndarray], torch.Tensor]:
 
 
 def make_replay(
-    config: ReplayConfig, *, obs_dim: int, seed: int, device: str | torch.device = "cpu"
+    config: ReplayConfig,
+    *,
+    obs_dim: int,
+    seed: int,
+    device: str | torch.device = "cpu",
+    discounts: bool = False,
 ) -> ReplayBuffer:
-    """The buffer ``config`` describes, sampling with a generator seeded by ``seed``."""
-    storage = ArrayStorage(config.capacity, obs_dim)
+    """The buffer ``config`` describes, sampling with a generator seeded by ``seed``;
+    ``discounts``: keep each transition's bootstrap discount (n-step returns)."""
+    storage = ArrayStorage(config.capacity, obs_dim, discounts=discounts)
     sampler: Sampler
     if config.kind == "uniform":
         sampler = UniformSampler(seed=seed)

@@ -17,7 +17,9 @@ class ArrayStorage:
     overwritten first. ``get(indices)`` gathers rows.
     """
 
-    def __init__(self, capacity: int, obs_dim: int) -> None:
+    def __init__(self, capacity: int, obs_dim: int, *, discounts: bool = False) -> None:
+        """``discounts``: also keep each transition's bootstrap discount (n-step returns, where
+        an episode's last transitions bootstrap over fewer than n steps)."""
         check_int("capacity", capacity, low=1, high=MAX_CAPACITY)
         check_int("obs_dim", obs_dim, low=1)
         self.capacity = capacity
@@ -27,6 +29,8 @@ class ArrayStorage:
         self.actions = np.zeros(capacity, dtype=np.int64)
         self.rewards = np.zeros(capacity, dtype=np.float32)
         self.terminated = np.zeros(capacity, dtype=np.bool_)
+        self.discounts: np.ndarray | None = np.zeros(capacity, np.float32) if discounts else None
+        self._fields = self._FIELDS + (("discounts",) if discounts else ())
         self.cursor = 0
         self.size = 0
 
@@ -40,13 +44,19 @@ class ArrayStorage:
         rewards: np.ndarray,
         next_obs: np.ndarray,
         terminated: np.ndarray,
+        discounts: np.ndarray | None = None,
     ) -> np.ndarray:
         """Write ``n`` transitions (leading batch dimension); returns the slots written."""
+        if (discounts is None) != (self.discounts is None):
+            raise ValueError(
+                "discounts must be given exactly when the storage keeps them (n-step returns)"
+            )
         n = obs.shape[0]
         if n > self.capacity:  # only the newest `capacity` rows would survive anyway
             keep = slice(n - self.capacity, n)
             obs, actions, rewards = obs[keep], actions[keep], rewards[keep]
             next_obs, terminated = next_obs[keep], terminated[keep]
+            discounts = None if discounts is None else discounts[keep]
             n = self.capacity
         start = self.cursor
         if start + n <= self.capacity:  # one contiguous run: slice writes, no index arrays
@@ -60,18 +70,14 @@ class ArrayStorage:
         self.actions[rows] = actions
         self.rewards[rows] = rewards
         self.terminated[rows] = terminated
+        if self.discounts is not None:
+            self.discounts[rows] = discounts
         self.cursor = int((self.cursor + n) % self.capacity)
         self.size = min(self.size + n, self.capacity)
         return slots
 
     def get(self, indices: np.ndarray) -> dict[str, np.ndarray]:
-        return {
-            "obs": self.obs[indices],
-            "actions": self.actions[indices],
-            "rewards": self.rewards[indices],
-            "next_obs": self.next_obs[indices],
-            "terminated": self.terminated[indices],
-        }
+        return {name: getattr(self, name)[indices] for name in self._fields}
 
     _FIELDS = ("obs", "next_obs", "actions", "rewards", "terminated")
 
@@ -83,7 +89,7 @@ class ArrayStorage:
             "cursor": self.cursor,
             "size": self.size,
         }
-        for name in self._FIELDS:
+        for name in self._fields:
             view = getattr(self, name)[: self.size].view()
             view.flags.writeable = False
             state[name] = view
@@ -96,7 +102,7 @@ class ArrayStorage:
                 f"this one {self.capacity} and {self.obs_dim}: build it with the saved sizes"
             )
         size = int(state["size"])
-        for name in self._FIELDS:
+        for name in self._fields:
             array = np.asarray(state[name])
             if array.shape[0] != size:
                 raise ValueError(f"saved replay field {name} has {array.shape[0]} rows, not {size}")
