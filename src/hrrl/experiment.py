@@ -248,10 +248,12 @@ def _retarget(env_id: str, values: GymPreset) -> ExperimentConfig:
         guard=dataclasses.replace(base.guard, **values.guard),
         train=dataclasses.replace(
             base.train,
-            early_stop_success=None,
-            learning_starts=1_000,
-            eval_every=max(total // 10, 1),
-            log_every=max(total // 50, 1),
-            **values.train,
+            **{
+                "early_stop_success": None,
+                "learning_starts": 1_000,
+                "eval_every": max(total // 10, 1),
+                "log_every": max(total // 50, 1),
+                **values.train,
+            },
         ),
     )

@@ -389,9 +389,13 @@ def test_config_is_validated() -> None:
     with pytest.raises(ConfigError, match=r"agent\.gamma"):
         AgentConfig(gamma=1.5)
     with pytest.raises(ConfigError, match=r"agent\.network"):
-        AgentConfig(network="cnn")  # type: ignore[arg-type]
+        AgentConfig(network="transformer")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match=r"agent\.max_grad_norm"):
         AgentConfig(max_grad_norm=0.0)
+    with pytest.raises(ConfigError, match=r"agent\.dueling.*network=mlp"):
+        AgentConfig(dueling=True)  # the default network is phase_adaptive
+    with pytest.raises(ConfigError, match=r"agent\.n_step"):
+        AgentConfig(n_step=0)
     with pytest.raises(ConfigError, match=r"agent\.target_update"):
         AgentConfig(target_update="sometimes")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match=r"agent\.batch_size"):

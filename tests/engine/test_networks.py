@@ -89,3 +89,18 @@ def test_dueling_is_for_the_mlp_and_off_by_default() -> None:
     with pytest.raises(ValueError, match="dueling=True needs kind='mlp'"):
         make_network("phase_adaptive", obs_dim=3, n_actions=4, dueling=True,
                      generator=torch.Generator())  # fmt: skip
+
+
+def test_cnn_reads_flat_rows_as_grids() -> None:
+    shape = (10, 10, 4)
+    net = make_network(
+        "cnn", obs_dim=400, n_actions=3, hidden=32, obs_shape=shape,
+        generator=torch.Generator().manual_seed(0),
+    )  # fmt: skip
+    grids = torch.rand(5, *shape)
+    q = net(grids.reshape(5, -1)).q
+    assert q.shape == (5, 3)
+    # Each row is one grid: the Q of a row does not depend on the others in the batch.
+    assert torch.allclose(net(grids[2].reshape(1, -1)).q, q[2:3], atol=1e-6)
+    with pytest.raises(ValueError, match="needs obs_shape with 400 elements"):
+        make_network("cnn", obs_dim=400, n_actions=3, generator=torch.Generator())

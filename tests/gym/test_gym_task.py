@@ -274,3 +274,24 @@ def test_short_cartpole_run_writes_checkpoints_metrics_and_report(tmp_path: Path
     assert code == 0
     code = cli.main(["eval", "--env", "Acrobot-v1", "--checkpoint", str(run_dir)])
     assert code == 2  # trained on CartPole
+
+
+# --- LunarLander (Box2D) and MinAtar: presets train, checkpoint and resume --------------------
+@pytest.mark.parametrize(
+    ("env_id", "network"), [("LunarLander-v3", "mlp"), ("MinAtar/Breakout-v1", "cnn")]
+)
+def test_new_task_presets_train_checkpoint_and_resume(
+    env_id: str, network: str, tmp_path: Path
+) -> None:
+    pytest.importorskip("Box2D" if env_id.startswith("Lunar") else "minatar")
+    config = gym_preset(env_id)
+    assert config.agent.network == network
+    run = tmp_path / "run"
+    steps = ("train.total_env_steps=800", "train.learning_starts=200", "train.eval_every=400")
+    args = ["--run-dir", str(run), "--quiet", "--no-tensorboard"]
+    sets = [f"--set={o}" for o in (*steps, "gym.eval_episodes=1", "replay.capacity=2000")]
+    assert cli.main(["train", "--env", env_id, *args, *sets]) == 0
+    assert (run / "checkpoints" / "best").exists()
+    more = ["--set=train.total_env_steps=1200", "--allow-config-change", "--quiet"]
+    assert cli.main(["resume", str(run), *more, "--no-tensorboard"]) == 0
+    assert (run / "checkpoints" / "step-000001200").is_dir()

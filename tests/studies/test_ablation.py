@@ -98,6 +98,7 @@ class ConstantTask:
     """Two envs, reward 1 every step, an episode ends every step."""
 
     obs_dim, n_actions, num_envs, stage = 1, 2, 2, 0
+    obs_shape = (1,)
 
     def reset(self) -> np.ndarray:
         return np.zeros((2, 1), np.float32)

@@ -92,10 +92,14 @@ def train_and_report(trainer: Trainer, *, quiet: bool) -> int:
     )
     if best:
         when = result.best_wall_seconds or 0.0
-        print(
-            f"best evaluation: success {best.get('eval/success_rate', float('nan')):.3f}, "
-            f"efficiency {best.get('eval/efficiency', float('nan')):.4f} (at {when:.1f} s)"
-        )
+        if "eval/mean_return" in best:  # a Gymnasium task: its return says how well it plays
+            what = f"mean return {best['eval/mean_return']:.1f}"
+        else:
+            what = (
+                f"success {best.get('eval/success_rate', float('nan')):.3f}, "
+                f"efficiency {best.get('eval/efficiency', float('nan')):.4f}"
+            )
+        print(f"best evaluation: {what} (at {when:.1f} s)")
     if trainer.run_dir is not None:
         print(
             f"run directory: {trainer.run_dir}  (best checkpoint: {trainer.run_dir}/checkpoints/best)"

@@ -123,13 +123,16 @@ class DQNAgent:
         seed: int,
         device: str | torch.device = "cpu",
         guard: UpdateGuard = NULL_GUARD,
+        obs_shape: tuple[int, ...] | None = None,
     ) -> None:
+        """``obs_shape``: the observation's shape before flattening (a ``cnn`` needs it)."""
         for name, value in (("obs_dim", obs_dim), ("n_actions", n_actions)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}={value!r} is invalid: it must be an integer >= 1")
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise ValueError(f"seed={seed!r} is invalid: it must be an integer >= 0")
         self.obs_dim = obs_dim
+        self.obs_shape = tuple(obs_shape) if obs_shape is not None else (obs_dim,)
         self.n_actions = n_actions
         self.config = config
         self.device = torch.device(device)
@@ -140,6 +143,7 @@ class DQNAgent:
             n_actions=n_actions,
             hidden=config.hidden,
             dueling=config.dueling,
+            obs_shape=self.obs_shape,
             generator=gen,
         ).to(self.device)
         self.target = copy.deepcopy(self.online).requires_grad_(False)
@@ -285,7 +289,7 @@ class DQNAgent:
             "rng": self.rng.bit_generator.state,
             "optimizer": {"param_groups": _jsonable(opt["param_groups"]), "scalars": scalars},
             "guard": self.guard.state_dict(),  # None when unguarded
-        }
+        } | ({"obs_shape": list(self.obs_shape)} if self.obs_shape != (self.obs_dim,) else {})
 
     def load_state(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
         """Restore from :meth:`tensor_state` and :meth:`meta_state` output (both needed)."""

@@ -1,7 +1,7 @@
-"""Q-networks: a plain MLP and the phase-adaptive network (a shared trunk, three heads mixed by a
-learned phase classifier).
+"""Q-networks: a plain MLP (optionally dueling), the phase-adaptive network (a shared trunk, three
+heads mixed by a learned phase classifier) and a small CNN for grid observations.
 
-Both return a :class:`QOutput` ``(q, phase_probs)`` so the agent handles them alike.
+Each returns a :class:`QOutput` ``(q, phase_probs)`` so the agent handles them alike.
 
 Parameters are initialised from an explicit ``torch.Generator`` (PyTorch's default scheme:
 ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` for weights and biases), never from the global RNG: the
@@ -21,7 +21,7 @@ from torch.nn.utils import skip_init
 
 #: Names of the phase-adaptive network's heads, in order.
 PHASES: tuple[str, ...] = ("exploration", "navigation", "precision")
-NETWORK_KINDS: tuple[str, ...] = ("phase_adaptive", "mlp")
+NETWORK_KINDS: tuple[str, ...] = ("phase_adaptive", "mlp", "cnn")
 
 
 class QOutput(NamedTuple):
@@ -131,6 +131,61 @@ class PhaseAdaptiveQNetwork(nn.Module):
         return QOutput(q, probs)
 
 
+#: Filters of the convolution (the MinAtar paper's).
+CONV_FILTERS = 16
+
+
+def _conv(n_in: int, n_out: int, kernel: int, generator: torch.Generator) -> nn.Conv2d:
+    """``nn.Conv2d`` initialised from ``generator`` (PyTorch's default distribution)."""
+    layer = skip_init(nn.Conv2d, n_in, n_out, kernel)
+    bound = 1.0 / math.sqrt(n_in * kernel * kernel)
+    with torch.no_grad():
+        layer.weight.uniform_(-bound, bound, generator=generator)
+        assert layer.bias is not None
+        layer.bias.uniform_(-bound, bound, generator=generator)
+    return layer
+
+
+class ConvQNetwork(nn.Module):
+    """A small convolutional Q-network for image-like observations (MinAtar's 10 x 10 x C).
+
+    The engine stores observations flat (replay rows of ``obs_dim`` floats); this network takes
+    the flat rows, restores the ``(H, W, C)`` shape the task reported and reads ``C`` channels::
+
+        obs (B, H*W*C) ─> view (B, H, W, C) ─> permute (B, C, H, W)
+            ─> Conv2d(C, 16, 3) ─ ReLU ─> flatten ─> Linear(hidden) ─ ReLU ─> Linear(n_actions)
+
+    The MinAtar paper's network (Young & Tian 2019): one 3x3 convolution of 16 filters and a
+    128-unit hidden layer is enough for these small games and cheap on a CPU.
+    """
+
+    def __init__(
+        self,
+        obs_shape: tuple[int, ...],
+        n_actions: int,
+        hidden: int = 128,
+        *,
+        generator: torch.Generator,
+    ) -> None:
+        super().__init__()
+        if len(obs_shape) != 3 or min(obs_shape) < 1 or min(obs_shape[:2]) < 3:
+            raise ValueError(
+                f"obs_shape={obs_shape!r} is invalid for network=cnn: it needs (height, width, "
+                "channels) with height and width >= 3 (use network=mlp for vectors)"
+            )
+        height, width, channels = obs_shape
+        self.obs_shape = (height, width, channels)
+        self.conv = _conv(channels, CONV_FILTERS, 3, generator)
+        flat = CONV_FILTERS * (height - 2) * (width - 2)
+        self.hidden = _linear(flat, hidden, generator)
+        self.head = _linear(hidden, n_actions, generator)
+
+    def forward(self, obs: torch.Tensor) -> QOutput:
+        x = obs.view(obs.shape[0], *self.obs_shape).permute(0, 3, 1, 2)
+        z = torch.relu(self.conv(x)).flatten(1)
+        return QOutput(self.head(torch.relu(self.hidden(z))), None)
+
+
 def make_network(
     kind: Literal["phase_adaptive", "mlp"] | str,
     *,
@@ -138,11 +193,19 @@ def make_network(
     n_actions: int,
     hidden: int = 256,
     dueling: bool = False,
+    obs_shape: tuple[int, ...] | None = None,
     generator: torch.Generator,
 ) -> nn.Module:
-    """The Q-network ``kind`` names, initialised from ``generator`` (``dueling``: mlp only)."""
+    """The Q-network ``kind`` names, initialised from ``generator`` (``dueling``: mlp only;
+    ``obs_shape``: the unflattened observation shape, which ``cnn`` needs)."""
     if dueling and kind != "mlp":
         raise ValueError(f"dueling=True needs kind='mlp', got {kind!r}")
+    if kind == "cnn":
+        if obs_shape is None or math.prod(obs_shape) != obs_dim:
+            raise ValueError(
+                f"network kind='cnn' needs obs_shape with {obs_dim} elements, got {obs_shape!r}"
+            )
+        return ConvQNetwork(obs_shape, n_actions, hidden, generator=generator)
     if kind == "phase_adaptive":
         return PhaseAdaptiveQNetwork(obs_dim, n_actions, hidden, generator=generator)
     if kind == "mlp":

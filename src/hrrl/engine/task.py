@@ -64,6 +64,9 @@ class Task(Protocol):
     """A batch of ``num_envs`` environments with float32 vector observations."""
 
     obs_dim: int
+    obs_shape: tuple[int, ...]
+    """The observation's shape before flattening into ``obs_dim`` floats (``(obs_dim,)`` for a
+    vector; ``(H, W, C)`` for a grid a convolutional network reads)."""
     n_actions: int
     num_envs: int
 

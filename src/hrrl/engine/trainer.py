@@ -114,6 +114,7 @@ class Trainer:
         self.guard = make_guard(config.guard)  # guard.enabled: a Guard, or a NullGuard
         self.agent = DQNAgent(
             obs_dim=task.obs_dim,
+            obs_shape=task.obs_shape,
             n_actions=task.n_actions,
             config=config.agent,
             seed=seeds.agent,
@@ -341,7 +342,6 @@ class Trainer:
             "counters": dataclasses.asdict(self.counters),
             "agent": self.agent.state_dict(),
             "replay": self.replay.state_dict(),
-            "n_step": self.returns.state_dict(),
             "exploration": self.exploration.state_dict(),
             "task": self.task.state_dict(),
             "obs": self.obs,
@@ -353,7 +353,7 @@ class Trainer:
             "health": self.health.state_dict(),
             "logger": self.logger.state_dict(),
             "checkpoints": None if self.checkpoints is None else self.checkpoints.state_dict(),
-        }
+        } | ({"n_step": self.returns.state_dict()} if self.returns.stores_discounts else {})
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if int(state["version"]) != TRAINER_STATE_VERSION:
@@ -364,7 +364,7 @@ class Trainer:
         self.counters = Counters(**state["counters"])
         self.agent.load_state_dict(state["agent"])
         self.replay.load_state_dict(state["replay"])
-        self.returns.load_state_dict(state.get("n_step", {"n": 1}))  # absent before n-step
+        self.returns.load_state_dict(state.get("n_step", {"n": 1}))  # absent for one-step runs
         self.exploration.load_state_dict(state["exploration"])
         self.task.load_state_dict(state["task"])
         self.obs = np.asarray(state["obs"], dtype=np.float32)

@@ -73,6 +73,48 @@ MOUNTAIN_CAR = GymPreset(
     guard={"spike_factor": 1000.0},
 )
 
+#: LunarLander-v3 (Box2D, the ``box2d`` extra), 200k steps: RL-Zoo's DQN settings as the
+#: starting point (lr 6.3e-4, batch 128, replay 50k, hard target sync every 250 updates, epsilon
+#: to 0.1 over 12% of the budget) on 4 envs at 0.5 updates per env step. Not yet tuned over seeds.
+LUNAR_LANDER = GymPreset(
+    agent={
+        "network": "mlp",
+        "hidden": 256,
+        "lr": 6.3e-4,
+        "batch_size": 128,
+        "gamma": 0.99,
+        "target_update": "hard",
+        "target_update_interval": 250,
+    },
+    replay={"capacity": 50_000, "beta_steps": 100_000},
+    exploration={"start": 1.0, "end": 0.1, "linear": LinearConfig(decay_steps=24_000)},
+    train={"total_env_steps": 200_000, "num_envs": 4, "updates_per_train": 2},
+)
+
+#: MinAtar games (the ``minatar`` extra), 500k steps: the MinAtar paper's DQN as the starting
+#: point (the small CNN, lr 2.5e-4, batch 32, replay 100k, hard target sync every 1,000 updates,
+#: learning from 5k steps, epsilon to 0.1 over 100k) on 4 envs at 0.25 updates per env step.
+#: Not yet tuned over seeds.
+MINATAR = GymPreset(
+    agent={
+        "network": "cnn",
+        "hidden": 128,
+        "lr": 2.5e-4,
+        "batch_size": 32,
+        "gamma": 0.99,
+        "target_update": "hard",
+        "target_update_interval": 1_000,
+    },
+    replay={"capacity": 100_000, "beta_steps": 125_000},
+    exploration={"start": 1.0, "end": 0.1, "linear": LinearConfig(decay_steps=100_000)},
+    train={
+        "total_env_steps": 500_000,
+        "num_envs": 4,
+        "updates_per_train": 1,
+        "learning_starts": 5_000,
+    },
+)
+
 #: Any other id: an MLP, gamma 0.99, lr 5e-4 (the puzzle's 2e-3 is tuned for its first few
 #: hundred steps), linear exploration over 10k steps and a 100k-step budget.
 GENERIC = GymPreset(
@@ -87,4 +129,9 @@ GYM_PRESETS: dict[str, GymPreset] = {
     "CartPole-v1": CARTPOLE,
     "Acrobot-v1": ACROBOT,
     "MountainCar-v0": MOUNTAIN_CAR,
+    "LunarLander-v3": LUNAR_LANDER,
+    **{
+        f"MinAtar/{game}-v1": MINATAR
+        for game in ("Breakout", "Asterix", "Freeway", "Seaquest", "SpaceInvaders")
+    },
 }

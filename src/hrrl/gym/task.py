@@ -32,6 +32,7 @@
 
 from __future__ import annotations
 
+import importlib
 import math
 from typing import Any
 
@@ -75,8 +76,21 @@ def check_env_spaces(env_id: str, env: gymnasium.Env[Any, Any]) -> tuple[int, in
     return int(np.prod(obs.shape)), int(act.n), int(act.start)
 
 
+#: Id prefixes whose package registers them on demand, and the extra that installs it.
+ON_DEMAND = {"MinAtar/": ("minatar.gym", "minatar")}
+
+
 def make_env(env_id: str) -> gymnasium.Env[Any, Any]:
-    """``gymnasium.make(env_id)``, with an unknown id turned into a clear error."""
+    """``gymnasium.make(env_id)``, with an unknown id turned into a clear error. MinAtar's ids
+    are registered on first use (the ``minatar`` package registers them only when asked)."""
+    for prefix, (module, extra) in ON_DEMAND.items():
+        if env_id.startswith(prefix) and env_id not in gymnasium.registry:
+            try:
+                importlib.import_module(module).register_envs()
+            except ImportError as exc:
+                raise EnvironmentMismatchError(
+                    f"env {env_id!r} needs the {extra} package: pip install 'hrrl[{extra}]'"
+                ) from exc
     try:
         return gymnasium.make(env_id)
     except gymnasium.error.Error as exc:
@@ -109,6 +123,7 @@ class GymTask:
         self.env_id = env_id
         probe = make_env(env_id)
         self.obs_dim, self.n_actions, self._action_start = check_env_spaces(env_id, probe)
+        self.obs_shape: tuple[int, ...] = tuple(probe.observation_space.shape or (self.obs_dim,))
         spec = probe.spec
         self.reward_threshold: float | None = (
             None if spec is None or spec.reward_threshold is None else float(spec.reward_threshold)

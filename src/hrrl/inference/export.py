@@ -103,7 +103,8 @@ def export_policy(checkpoint: Path | str, out: Path | str, *, overwrite: bool = 
         "format": BUNDLE_FORMAT,
         "format_version": BUNDLE_VERSION,
         "env": {key: env[key] for key in _ENV_KEYS},
-        "agent": {key: agent[key] for key in (*_AGENT_KEYS, "dueling") if key in agent},
+        "agent": {key: agent[key] for key in _AGENT_KEYS}
+        | ({"dueling": True} if agent.get("dueling") else {}),
         "obs_dim": int(ck.state["agent"]["meta"]["obs_dim"]),
         "n_actions": len(env["actions"]),
         "weights": {

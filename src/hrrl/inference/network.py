@@ -58,6 +58,7 @@ def build_network(
     obs_dim: int,
     n_actions: int,
     source: Path,
+    obs_shape: tuple[int, ...] | None = None,
 ) -> torch.nn.Module:
     """The network ``agent`` (a saved ``agent`` config section) names, holding ``weights``.
 
@@ -69,6 +70,7 @@ def build_network(
         n_actions=n_actions,
         hidden=int(agent["hidden"]),
         dueling=bool(agent.get("dueling", False)),
+        obs_shape=obs_shape,
         generator=torch.Generator().manual_seed(0),
     )
     try:
@@ -88,6 +90,7 @@ def load_online_network(checkpoint: LoadedCheckpoint) -> torch.nn.Module:
         obs_dim=int(meta["obs_dim"]),
         n_actions=int(meta["n_actions"]),
         source=checkpoint.path,
+        obs_shape=tuple(meta.get("obs_shape") or (int(meta["obs_dim"]),)),
     )
 
 

@@ -149,11 +149,11 @@ def _rank(metrics: Mapping[str, Any]) -> tuple[float, float] | None:
             return None
         return float(value) if math.isfinite(value) else None
 
-    success = number(SUCCESS_METRIC)
-    if success is None:
+    success, efficiency = number(SUCCESS_METRIC), number(EFFICIENCY_METRIC)
+    if success is None and efficiency is None:
         return None
-    efficiency = number(EFFICIENCY_METRIC)
-    return (success, -math.inf if efficiency is None else efficiency)
+    # As the trainer ranks evaluations: a task without a success threshold (MinAtar) counts 0.
+    return (0.0 if success is None else success, -math.inf if efficiency is None else efficiency)
 
 
 def _best_name(ckdir: Path) -> str | None:

@@ -36,6 +36,7 @@ class PuzzleTask:
             actions=config.actions,
         )
         self.obs_dim = self.encoder.dim
+        self.obs_shape: tuple[int, ...] = (self.obs_dim,)
         self.n_actions = len(config.actions)
         self.num_envs = num_envs
         self.vec = PuzzleVecEnv([self.env_factory] * num_envs)

@@ -260,6 +260,7 @@ def raw_puzzle_task(config: ExperimentConfig, *, seed: int, scale: float = RAW_S
     task.env_factory = factory
     task.vec = type(task.vec)([factory] * task.num_envs)
     task.obs_dim = 4
+    task.obs_shape = (4,)
     return task
 
 

@@ -64,6 +64,7 @@ class FaultInjectingTask:
         self.task = task
         self.config = config
         self.obs_dim = task.obs_dim
+        self.obs_shape = task.obs_shape
         self.n_actions = task.n_actions
         self.num_envs = task.num_envs
         self.rng = np.random.default_rng(config.seed)
