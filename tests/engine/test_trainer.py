@@ -82,21 +82,16 @@ def test_different_seed_gives_different_weights(reference: Trainer, tiny: TinyFa
     assert not all(torch.equal(a[k], b[k]) for k in a if k.startswith("online."))
 
 
-def test_resume_from_a_saved_checkpoint_continues_bit_identically(
-    reference: Trainer, tiny: TinyFactory, tmp_path: Path
-) -> None:
-    config = tiny()
-    saved: list[Path] = []
-    first = build_trainer(config)
+def save_at(trainer: Trainer, step: int, root: Path, saved: list[Path]) -> Callable[[int], None]:
+    """A progress callback that saves ``trainer``'s checkpoint once, at env step ``step``."""
 
-    def save_midway(_: int) -> None:
-        # Between two vector steps, past the start of learning, before the first evaluation.
-        if first.counters.env_steps == 320 and not saved:
-            payload = first.payload()
+    def save(_: int) -> None:
+        if trainer.counters.env_steps == step and not saved:
+            payload = trainer.payload()
             saved.append(
                 save_checkpoint(
-                    tmp_path,
-                    first.counters.env_steps,
+                    root,
+                    step,
                     tensors=payload.tensors,
                     arrays=payload.arrays,
                     state=payload.state,
@@ -104,7 +99,17 @@ def test_resume_from_a_saved_checkpoint_continues_bit_identically(
                 )
             )
 
-    first.run(progress=save_midway)
+    return save
+
+
+def test_resume_from_a_saved_checkpoint_continues_bit_identically(
+    reference: Trainer, tiny: TinyFactory, tmp_path: Path
+) -> None:
+    config = tiny()
+    saved: list[Path] = []
+    first = build_trainer(config)
+    # Between two vector steps, past the start of learning, before the first evaluation.
+    first.run(progress=save_at(first, 320, tmp_path, saved))
     assert saved
     # Saving mid-run does not disturb the run.
     assert_same(weights(first), weights(reference))
@@ -365,22 +370,7 @@ def test_n_step_and_dueling_resume_bit_identically(tiny: TinyFactory, tmp_path: 
     whole.run()
     saved: list[Path] = []
     first = build_trainer(config)
-
-    def save_midway(_: int) -> None:
-        if first.counters.env_steps == 240 and not saved:
-            payload = first.payload()
-            saved.append(
-                save_checkpoint(
-                    tmp_path,
-                    first.counters.env_steps,
-                    tensors=payload.tensors,
-                    arrays=payload.arrays,
-                    state=payload.state,
-                    metrics={},
-                )
-            )
-
-    first.run(progress=save_midway)
+    first.run(progress=save_at(first, 240, tmp_path, saved))
     loaded = load_checkpoint(saved[0])
     resumed = build_trainer(config)
     resumed.load_state_dict(state_from_checkpoint(loaded.state, loaded.tensors, loaded.arrays))
