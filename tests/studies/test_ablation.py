@@ -26,8 +26,17 @@ from hrrl.studies.ablation import (
     run_study,
     trial_config,
 )
-from hrrl.studies.ablation_report import claims_table, mean_ci, summarize_arms, t975, write_report
+from hrrl.studies.ablation_report import (
+    ArmSummary,
+    claims_table,
+    effect,
+    mean_ci,
+    summarize_arms,
+    t975,
+    write_report,
+)
 from hrrl.studies.fault import FaultConfig, FaultInjectingTask
+from hrrl.studies.gym_trial import GYM_ARMS
 
 TINY = {
     "budget_steps": 256,
@@ -258,3 +267,34 @@ def test_all_arm_config_is_the_preset_with_study_settings() -> None:
     got = to_dict(config)
     assert got["agent"] == expected["agent"] and got["replay"] == expected["replay"]
     assert got["train"]["seed"] == 5 and got["checkpoint"]["enabled"] is False
+
+
+# --- the study on a Gymnasium task ---------------------------------------------------------
+def test_gym_study_trains_each_arm_and_reports_the_effects(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not apply to a Gymnasium task"):
+        TrialSpec(arm="paper-encoder", seed=0, env="CartPole-v1")
+    assert {"+n-step", "+dueling", "no-double", "no-per"} <= set(GYM_ARMS)
+    specs = [
+        TrialSpec(arm=arm, seed=0, env="CartPole-v1", budget_steps=600, eval_every=300,
+                  eval_count=2, heldout_count=2)
+        for arm in ("all", "+n-step")
+    ]  # fmt: skip
+    assert trial_config(specs[1]).agent.n_step == 3 and trial_config(specs[0]).gym is not None
+    trials = run_study(specs, tmp_path, workers=0)
+    for trial in trials:
+        assert trial["env"] == "CartPole-v1" and trial["env_steps"] == 600
+        assert trial["heldout"]["return"] >= 8  # a CartPole episode lasts at least 8 steps
+    text = write_report(tmp_path, trials, ["all", "+n-step"], gym=True).read_text()
+    assert "| n-step returns (n=3) | " in text and "paper" not in text.lower()
+
+
+def test_effect_interval_of_a_difference_by_hand() -> None:
+    def arm(name: str, returns: list[float]) -> ArmSummary:
+        est = mean_ci(returns)
+        return ArmSummary(arm=name, seeds=len(returns), estimates={"return": est}, reached_95=0,
+                          crashed=0, nonfinite=0, paper_by_target={})  # fmt: skip
+
+    # Means 20 and 10; each sample sd 2 over 3 seeds: se^2 = 4/3 each, t(2) = 4.303.
+    got = effect(arm("fix", [18.0, 20.0, 22.0]), arm("base", [8.0, 10.0, 12.0]), "return")
+    half = 4.302653 * (8 / 3) ** 0.5
+    assert got.startswith(f"+10.0 ± {half:.1f} ")

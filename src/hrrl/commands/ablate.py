@@ -11,6 +11,7 @@ from typing import Any
 from hrrl.experiment import PRESETS
 from hrrl.studies.ablation import DEFAULT_ARMS, make_specs, parse_arms, run_study
 from hrrl.studies.ablation_report import write_report
+from hrrl.studies.gym_trial import GYM_ARMS
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -23,7 +24,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--preset", choices=PRESETS, default="default", help="preset arms modify")
     parser.add_argument(
-        "--arms", default=",".join(DEFAULT_ARMS), help="comma-separated arms (default: all)"
+        "--arms", help="comma-separated arms (default: every arm of the puzzle or --env study)"
+    )
+    parser.add_argument(
+        "--env",
+        metavar="ID",
+        help="study a Gymnasium task (its tuned preset; arms all, no-double, no-per, no-clip, "
+        "+adaptive-eps, +n-step, +dueling) instead of the puzzle",
     )
     parser.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 per arm")
     parser.add_argument("--out", type=Path, help="output dir (default runs/ablation-<time>)")
@@ -47,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--seeds {args.seeds}: give at least 1")
     if args.workers < 0:
         raise ValueError(f"--workers {args.workers}: give 0 or more")
-    arms = parse_arms(args.arms)
+    default_arms = DEFAULT_ARMS if args.env is None else tuple(GYM_ARMS)
+    arms = parse_arms(args.arms or ",".join(default_arms), env=args.env)
     out: Path = args.out or Path("runs") / f"ablation-{time.strftime('%Y%m%d-%H%M%S')}"
     compare: dict[str, Any] | None = None
     if args.compare:
@@ -59,14 +67,18 @@ def run(args: argparse.Namespace) -> int:
         budget_steps=args.budget_steps,
         eval_every=args.eval_every,
         heldout_count=args.heldout_count,
+        env=args.env,
     )
     start = time.perf_counter()
 
     def done(trial: dict[str, Any], skipped: bool) -> None:
         what = "skip (done)" if skipped else f"{trial['trial_wall_s']:.0f}s"
+        held = trial["heldout"]
+        score = f"success {held['success_rate']:.3f}"
+        if args.env is not None:
+            score = f"return {held['return']:.1f}"
         print(
-            f"{trial['arm']:>18} seed {trial['seed']}: success "
-            f"{trial['heldout']['success_rate']:.3f} steps {trial['env_steps']} [{what}]",
+            f"{trial['arm']:>18} seed {trial['seed']}: {score} steps {trial['env_steps']} [{what}]",
             flush=True,
         )
 
@@ -81,14 +93,17 @@ def run(args: argparse.Namespace) -> int:
     wall = time.perf_counter() - start
     backend = "ray" if args.ray or args.ray_address else f"{args.workers} local processes"
     header = [
-        f"- preset `{args.preset}`, arms {', '.join(arms)}",
+        f"- {'preset `' + args.preset + '`' if args.env is None else 'task `' + args.env + '`'}"
+        f", arms {', '.join(arms)}",
         f"- seeds 0..{args.seeds - 1}; budget {args.budget_steps} env steps per trial; "
         f"evaluation every {args.eval_every} steps",
-        f"- held-out suite: {args.heldout_count} puzzles per family, every family (seed 7)",
+        f"- held-out suite: {args.heldout_count} puzzles per family, every family (seed 7)"
+        if args.env is None
+        else f"- held-out: {args.heldout_count} greedy episodes of the final policy",
         f"- {len(trials)} trials on {backend}; study wall time {wall:.0f} s "
         f"(this invocation; finished trials are reused)",
     ]
-    path = write_report(out, trials, arms, header=header, compare=compare)
+    path = write_report(out, trials, arms, header=header, compare=compare, gym=args.env is not None)
     print(path.read_text(encoding="utf-8"))
     print(f"wrote {path}, {out / 'ablation.csv'}, {out / 'ablation.png'}")
     return 0

@@ -61,6 +61,7 @@ from hrrl.puzzle.generate import PAPER_DENSITY, generate_suite, sample_puzzle
 from hrrl.puzzle.rewards import make_reward
 from hrrl.run import puzzle_task
 from hrrl.studies.fault import FaultConfig, FaultInjectingTask
+from hrrl.studies.gym_trial import GYM_ARMS, gym_trial_config, run_gym_trial
 
 #: Bump when a trial's meaning changes: old result files are then rerun.
 TRIAL_VERSION = 1
@@ -108,10 +109,18 @@ class TrialSpec:
     """Seed of the held-out suite."""
     paper_count: int = 5
     """Puzzles per paper target (123, 278, 431; paper density of forbidden numbers)."""
+    env: str | None = None
+    """A Gymnasium id to run the study on (its tuned preset, :mod:`hrrl.studies.gym_trial`);
+    None: the number puzzle."""
 
     def __post_init__(self) -> None:
-        base, _ = split_arm(self.arm)
-        if base not in ARM_OVERRIDES:
+        base, fault = split_arm(self.arm)
+        if self.env is not None and (base not in GYM_ARMS or fault):
+            raise ConfigError(
+                f"arm={self.arm!r} does not apply to a Gymnasium task: use one of "
+                f"{', '.join(GYM_ARMS)}"
+            )
+        if self.env is None and base not in ARM_OVERRIDES:
             raise ConfigError(
                 f"arm={self.arm!r} is unknown: use one of {', '.join(ARM_OVERRIDES)} "
                 f"(optionally with {FAULT_SUFFIX})"
@@ -132,13 +141,13 @@ def split_arm(arm: str) -> tuple[str, bool]:
     return arm, False
 
 
-def parse_arms(text: str) -> list[str]:
-    """Comma-separated arm names, validated; repeated names refused."""
+def parse_arms(text: str, *, env: str | None = None) -> list[str]:
+    """Comma-separated arm names, validated (for ``env``'s study, if given); repeats refused."""
     arms = [a.strip() for a in text.split(",") if a.strip()]
     if not arms:
         raise ConfigError("--arms is empty: give e.g. all,no-double")
     for arm in arms:
-        TrialSpec(arm=arm, seed=0)  # validates the name
+        TrialSpec(arm=arm, seed=0, env=env)  # validates the name
     if len(set(arms)) != len(arms):
         raise ConfigError(f"--arms {text!r} names an arm twice")
     return arms
@@ -183,6 +192,8 @@ def fault_for(spec: TrialSpec) -> FaultConfig | None:
 
 
 def trial_config(spec: TrialSpec) -> ExperimentConfig:
+    if spec.env is not None:
+        return gym_trial_config(spec)
     name, overrides = arm_overrides(spec.arm, spec.preset)
     return apply_overrides(preset(name), [*overrides, *study_overrides(spec)])
 
@@ -194,7 +205,8 @@ def config_hash(spec: TrialSpec) -> str:
         "version": TRIAL_VERSION,
         "config": to_dict(trial_config(spec)),
         "fault": None if fault is None else dataclasses.asdict(fault),
-        "spec": dataclasses.asdict(spec),
+        # A puzzle spec hashes as before the env field existed, so finished trials are kept.
+        "spec": {k: v for k, v in dataclasses.asdict(spec).items() if k != "env" or v is not None},
     }
     return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -246,6 +258,8 @@ def _score(trainer: Trainer, env_factory: Any, puzzles: Sequence[Puzzle]) -> dic
 
 def run_trial(spec: TrialSpec) -> dict[str, Any]:
     """Train one arm on one seed and score it; returns a JSON-able dict (see the module doc)."""
+    if spec.env is not None:
+        return {**run_gym_trial(spec, config_hash(spec)), "spec": dataclasses.asdict(spec)}
     torch.set_num_threads(1)
     start = time.perf_counter()
     config = trial_config(spec)

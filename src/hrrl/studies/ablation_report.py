@@ -121,11 +121,21 @@ def summarize_arms(trials: Sequence[Mapping[str, Any]], arms: Sequence[str]) -> 
     return out
 
 
-def markdown_table(summaries: Sequence[ArmSummary]) -> str:
+#: The columns of a Gymnasium study (no paper targets; the return is the task's own).
+GYM_METRICS: tuple[tuple[str, str], ...] = tuple(
+    (key, "held-out return" if key == "return" else label)
+    for key, label in METRICS
+    if key != "paper_success"
+)
+
+
+def markdown_table(
+    summaries: Sequence[ArmSummary], metrics: Sequence[tuple[str, str]] = METRICS
+) -> str:
     head = [
         "arm",
         "seeds",
-        *(label for _, label in METRICS),
+        *(label for _, label in metrics),
         "reached 95%",
         "crashed",
         "non-finite",
@@ -133,7 +143,7 @@ def markdown_table(summaries: Sequence[ArmSummary]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for s in summaries:
         cells = [s.arm, str(s.seeds)]
-        for key, _ in METRICS:
+        for key, _ in metrics:
             fmt = ".0f" if key == "steps_to_95" else ".3f" if key != "wall_to_95" else ".1f"
             cells.append(s.estimates[key].cell(fmt))
         cells += [f"{s.reached_95}/{s.seeds}", str(s.crashed), str(s.nonfinite)]
@@ -276,6 +286,43 @@ def claims_table(summaries: Sequence[ArmSummary], compare: Mapping[str, Any] | N
     return "\n".join(lines)
 
 
+def effect(fix: ArmSummary | None, without: ArmSummary | None, key: str) -> str:
+    """``fix - without`` of a metric's mean over seeds, with a 95% interval of the difference
+    (each arm's standard error from its own t-interval; the smaller arm's degrees of freedom)."""
+    if fix is None or without is None:
+        return "not measured (arm not run)"
+    a, b = fix.estimates[key], without.estimates[key]
+    if a.n == 0 or b.n == 0:
+        return "not measured"
+    diff = a.mean - b.mean
+    if a.n < 2 or b.n < 2:
+        return f"{diff:+.1f} ({fix.arm} {a.mean:.1f} vs {without.arm} {b.mean:.1f}; one seed)"
+    se = math.hypot(a.half / t975(a.n - 1), b.half / t975(b.n - 1))
+    half = t975(min(a.n, b.n) - 1) * se
+    return (
+        f"{diff:+.1f} ± {half:.1f} ({fix.arm} {a.mean:.1f} vs {without.arm} {b.mean:.1f}, "
+        f"n={a.n}/{b.n})"
+    )
+
+
+def gym_claims_table(summaries: Sequence[ArmSummary]) -> str:
+    """The review's claims about each fix, on a Gymnasium task: the effect on the final greedy
+    policy's return (and, for PER, on env steps to the 95% success mark)."""
+    get = {s.arm: s for s in summaries}.get
+    rows = [
+        ("Double DQN: +20-30% success", effect(get("all"), get("no-double"), "return")),
+        ("PER: +30-50% sample efficiency", _steps_gain(get("all"), get("no-per"))),
+        ("PER: final return", effect(get("all"), get("no-per"), "return")),
+        ("Gradient clipping prevents collapse", effect(get("all"), get("no-clip"), "return")),
+        ("Adaptive exploration: +10-20%", effect(get("+adaptive-eps"), get("all"), "return")),
+        ("n-step returns (n=3)", effect(get("+n-step"), get("all"), "return")),
+        ("Dueling head", effect(get("+dueling"), get("all"), "return")),
+    ]
+    lines = ["| claim | effect on held-out return (fix - without) |", "|---|---|"]
+    lines += [f"| {claim} | {got} |" for claim, got in rows]
+    return "\n".join(lines)
+
+
 def write_report(
     out_dir: Path,
     trials: Sequence[Mapping[str, Any]],
@@ -283,33 +330,50 @@ def write_report(
     *,
     header: Sequence[str] = (),
     compare: Mapping[str, Any] | None = None,
+    gym: bool = False,
 ) -> Path:
-    """``ablation.md``, ``ablation.csv``, ``trials.csv`` and ``ablation.png`` in ``out_dir``."""
+    """``ablation.md``, ``ablation.csv``, ``trials.csv`` and ``ablation.png`` in ``out_dir``;
+    ``gym``: a Gymnasium task's study (its notes and claims, no puzzle rows)."""
     summaries = summarize_arms(trials, arms)
     write_csv(out_dir / "ablation.csv", summaries)
     write_trials_csv(out_dir / "trials.csv", trials)
     write_chart(out_dir / "ablation.png", summaries)
-    notes = [
-        "- success and efficiency: the final policy, played greedily on the held-out suite "
-        "(every family, scale and unsolvable included; success over solvable puzzles, "
-        "efficiency = exact optimum / steps over successes).",
-        "- env steps / wall s to 95%: first in-training evaluation with success >= 0.95 "
-        "(mean over the seeds that reached it; 'reached 95%' counts them).",
-        "- held-out return: undiscounted return of the played paths under the ordered reward "
-        "(one scale for every arm, whatever reward it trained on).",
-        "- baseline: the prototype preset, capped by the same step budget (it would otherwise "
-        "train 5,000 episodes at one environment).",
-        "- +fault arms: +-5000 rewards on 2% of transitions in [10%, 30%) of the budget; they "
-        "train the full budget (no early stop).",
-        "- ± is the half-width of a 95% t-interval over seeds.",
-    ]
+    if gym:
+        notes = [
+            "- held-out success: fraction of the final greedy policy's episodes reaching the "
+            "task's reward threshold; efficiency: its mean return normalised to [0, 1] where the "
+            "task's range is known; return: its mean undiscounted return.",
+            "- env steps / wall s to 95%: first in-training evaluation with success >= 0.95.",
+            "- ± is the half-width of a 95% t-interval over seeds.",
+        ]
+        claims = gym_claims_table(summaries)
+    else:
+        claims = claims_table(summaries, compare)
+    notes = (
+        notes
+        if gym
+        else [
+            "- success and efficiency: the final policy, played greedily on the held-out suite "
+            "(every family, scale and unsolvable included; success over solvable puzzles, "
+            "efficiency = exact optimum / steps over successes).",
+            "- env steps / wall s to 95%: first in-training evaluation with success >= 0.95 "
+            "(mean over the seeds that reached it; 'reached 95%' counts them).",
+            "- held-out return: undiscounted return of the played paths under the ordered reward "
+            "(one scale for every arm, whatever reward it trained on).",
+            "- baseline: the prototype preset, capped by the same step budget (it would otherwise "
+            "train 5,000 episodes at one environment).",
+            "- +fault arms: +-5000 rewards on 2% of transitions in [10%, 30%) of the budget; they "
+            "train the full budget (no early stop).",
+            "- ± is the half-width of a 95% t-interval over seeds.",
+        ]
+    )
     text = "\n".join(
         [
             "# Ablation",
             "",
             *header,
             "",
-            markdown_table(summaries),
+            markdown_table(summaries, GYM_METRICS if gym else METRICS),
             "",
             *notes,
             "",
@@ -317,7 +381,7 @@ def write_report(
             "",
             "## Claims",
             "",
-            claims_table(summaries, compare),
+            claims,
             "",
         ]
     )
