@@ -185,13 +185,15 @@ class Trainer:
     def learn(self) -> None:
         """Gradient steps on replayed batches, each followed by the target sync's tick;
         priorities follow the new TD errors."""
-        tc = self.config.train
-        if self.counters.env_steps < max(tc.learning_starts, self.config.agent.batch_size):
+        tc, batch_size = self.config.train, self.config.agent.batch_size
+        if self.counters.env_steps < max(tc.learning_starts, batch_size):
+            return
+        if len(self.replay) < batch_size:  # n-step returns hold the newest transitions back
             return
         if self.counters.vector_steps % tc.train_every:
             return
         for _ in range(tc.updates_per_train):
-            batch = self.replay.sample(self.config.agent.batch_size)
+            batch = self.replay.sample(batch_size)
             stats = self.agent.learn(batch)
             if batch.indices is not None and stats.applied:
                 self.replay.update_priorities(batch.indices, stats.td_errors)
