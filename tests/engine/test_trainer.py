@@ -381,3 +381,20 @@ def test_n_step_and_dueling_resume_bit_identically(tiny: TinyFactory, tmp_path: 
     assert set(np.unique(resumed.replay.storage.discounts[: len(resumed.replay)])) <= {
         np.float32(g) for g in (0.9, 0.9**2, 0.9**3)
     }
+
+
+def test_n_step_waits_for_a_batch_in_the_replay(tiny: TinyFactory) -> None:
+    """32 envs, n=3: after two vector steps 64 env steps are in, but no transition is folded yet."""
+    config = tiny(
+        "train.num_envs=32", "train.learning_starts=0", "agent.n_step=3",
+        "agent.batch_size=64", "train.total_env_steps=320",
+        "puzzle.curriculum.stages=[{targets: [100, 100], forbidden: [0, 0]}]",
+    )  # fmt: skip
+    trainer = build_trainer(config)
+    trainer.collect()
+    trainer.collect()
+    assert trainer.counters.env_steps == 64 and len(trainer.replay) == 0
+    trainer.learn()  # nothing to sample yet (sampling would raise): no update
+    assert trainer.counters.updates == 0
+    trainer.run()
+    assert trainer.counters.updates > 0
