@@ -127,7 +127,7 @@ def play_method(
         trainer = Trainer(config, task=task)
         trainer.run()
         seconds = time.perf_counter() - start
-        return play(trainer.greedy, puzzles, task.env_factory), seconds
+        return play(trainer.greedy, puzzles, task.env_factory, adapt=task.adapt), seconds
     raise ConfigError(f"method={method!r} is unknown: use one of {', '.join(METHODS)}")
 
 
