@@ -34,7 +34,13 @@ from hrrl.puzzle.curriculum import PAPER_STAGES, CurriculumConfig
 
 PRESETS = ("default", "baseline")
 #: Action sets the default preset evaluates on while training (all from its training distribution).
-DEFAULT_EVAL_ACTIONS: tuple[tuple[int, ...], ...] = ((1, 3, 5), (2, 3), (1, 4, 8), (3, 6, 9))
+DEFAULT_EVAL_ACTIONS: tuple[tuple[int, ...], ...] = (
+    (1, 3, 5),
+    (2, 3),
+    (1, 4, 10),
+    (3, 6, 9),
+    (1, 6, 12),
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -192,7 +198,9 @@ def preset(name: str) -> ExperimentConfig:
                 gamma=0.9,
                 lr=2e-3,
             ),
-            train=TrainConfig(learning_starts=64),
+            train=TrainConfig(
+                learning_starts=64, early_stop_efficiency=0.999, total_env_steps=64_000
+            ),
         )
     return ExperimentConfig(
         preset="baseline",

@@ -68,3 +68,20 @@ def test_bad_arguments() -> None:
         make_network("lstm", obs_dim=2, n_actions=2, generator=gen())
     with pytest.raises(ValueError, match="n_actions"):
         PhaseAdaptiveQNetwork(2, 0)
+
+
+def test_the_slot_network_scores_each_block_with_the_same_weights() -> None:
+    from hrrl.engine.networks import SlotQNetwork
+
+    net = SlotQNetwork(12, 4, hidden=8, generator=torch.Generator().manual_seed(0))
+    block = torch.randn(3)
+    other = torch.randn(3)
+    obs = torch.cat([block, other, block, other]).unsqueeze(0)
+    q = net(obs).q[0]
+    assert q.shape == (4,) and q[0] == q[2] and q[1] == q[3]
+    # The same weights score a task of two blocks.
+    two = SlotQNetwork(6, 2, hidden=8, generator=torch.Generator().manual_seed(0))
+    two.load_state_dict(net.state_dict())
+    assert torch.allclose(two(torch.cat([block, other]).unsqueeze(0)).q[0], q[:2])
+    with pytest.raises(ValueError, match="equal blocks"):
+        SlotQNetwork(10, 4)

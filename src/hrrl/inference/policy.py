@@ -19,11 +19,12 @@ import torch
 from hrrl.errors import CheckpointError
 from hrrl.experiment import saved_puzzle_section, stack_config
 from hrrl.inference.export import is_bundle, read_bundle
-from hrrl.inference.network import build_network, greedy_actions, load_online_network, run_config
+from hrrl.inference.network import GreedyCache, build_network, load_online_network, run_config
 from hrrl.persistence.store import resolve_checkpoint
 from hrrl.puzzle.config import PuzzleConfig
 from hrrl.puzzle.core import Puzzle
 from hrrl.puzzle.evaluate import PlayHooks, make_stack, n_actions_of, play, stack_adapter
+from hrrl.puzzle.rewards import Unscored
 from hrrl.puzzle.suite import Result
 
 
@@ -40,13 +41,15 @@ class Policy:
 
     def __post_init__(self) -> None:
         self.network.eval()
+        # Play needs statuses and paths, not rewards: the stack prices no step.
         self.encoder, self._factory = make_stack(
             encoder_name=self.env_config.encoder,
-            reward=self.env_config.reward,
+            reward=Unscored(),
             planner=self.env_config.planner,
             actions=self.env_config.actions,
         )
         self._adapt = stack_adapter(self.encoder)
+        self._greedy = GreedyCache(self.network)
 
     @property
     def any_action_set(self) -> bool:
@@ -99,8 +102,8 @@ class Policy:
         return self._factory
 
     def greedy(self, obs: np.ndarray) -> np.ndarray:
-        """``argmax_a Q(obs, a)`` for a batch of encoded observations."""
-        return greedy_actions(self.network, obs)
+        """``argmax_a Q(obs, a)`` for a batch of encoded observations (memoised, exact)."""
+        return self._greedy(obs)
 
     def play(
         self,

@@ -133,7 +133,12 @@ class PuzzleEnv(gym.Env[np.ndarray, np.int64]):
             raise gym.error.ResetNeeded(
                 f"step() after the episode ended with {self.status.value}: call reset() first"
             )
-        if isinstance(action, bool) or not self.action_space.contains(action):
+        # A plain range check: Discrete.contains was an eighth of greedy play's time.
+        if (
+            isinstance(action, bool)
+            or not isinstance(action, (int, np.integer))
+            or not 0 <= action < self._n_slots
+        ):
             raise ValueError(
                 f"action={action!r} is invalid: give an integer in [0, {self._n_slots - 1}]"
             )

@@ -26,6 +26,7 @@ from hrrl.puzzle.encoders import EncodedObservation, Encoder, make_encoder
 from hrrl.puzzle.encoders.slots import unsupported_reason
 from hrrl.puzzle.env import PuzzleEnv, PuzzleVecEnv
 from hrrl.puzzle.hierarchy import HierarchyWrapper
+from hrrl.puzzle.rewards import RewardScheme
 from hrrl.puzzle.solver import optimal_steps
 from hrrl.puzzle.suite import FamilyRow, Result, summarize
 
@@ -55,7 +56,7 @@ class PlayHooks:
 def make_env(
     *,
     encoder: Encoder,
-    reward: str = "ordered",
+    reward: str | RewardScheme = "ordered",
     planner: str = "constraint",
     actions: Sequence[int] = (1, 3, 5),
 ) -> gym.Env[Any, Any]:
@@ -69,9 +70,10 @@ def make_env(
 
 
 def make_stack(
-    *, encoder_name: str, reward: str, planner: str, actions: Sequence[int]
+    *, encoder_name: str, reward: str | RewardScheme, planner: str, actions: Sequence[int]
 ) -> tuple[Encoder, Callable[[], gym.Env[Any, Any]]]:
-    """An encoder and a factory of environments that share it."""
+    """An encoder and a factory of environments that share it (``reward`` may be a scheme, such
+    as :class:`~hrrl.puzzle.rewards.Unscored` for play only)."""
     encoder = make_encoder(encoder_name, actions=tuple(actions))
 
     def factory() -> gym.Env[Any, Any]:

@@ -51,11 +51,13 @@ from hrrl.puzzle.encoders.window import DEAD, window_costs
 #: Action slots the network scores; a puzzle of more actions is UNSUPPORTED.
 SLOTS: Final = 8
 #: The window holds this many largest-action strides: ``W = WINDOW_FACTOR * max(actions)``.
-WINDOW_FACTOR: Final = 8
+WINDOW_FACTOR: Final = 16
 #: Costs (in window crossings) are clipped here; a dead landing reads this value.
 COST_CLIP: Final = 2.0
 #: Distinct window pictures (actions, forbidden offsets, target offset) kept.
 WINDOW_CACHE_SIZE: Final = 16384
+#: Distinct whole vectors (a picture with its subgoal offset) kept.
+VECTOR_CACHE_SIZE: Final = 65536
 
 _PER_ACTION: Final = (
     ("forbidden", "lands on a forbidden number"),
@@ -103,6 +105,7 @@ class SlotEncoder:
         actions: Sequence[int] = (),
         slots: int = SLOTS,
         window_factor: int = WINDOW_FACTOR,
+        graded_edge: bool = True,
     ) -> None:
         # ``actions`` is accepted (make_encoder passes the config's) and ignored: any set plays.
         del actions
@@ -111,9 +114,12 @@ class SlotEncoder:
                 raise field_error(ConfigError, name, value, "give an integer >= 1")
         self.slots = slots
         self.window_factor = window_factor
+        self.graded_edge = graded_edge
         self.dim = slots * BLOCK
         self._forbidden = SortedForbidden()
         self._picture = functools.lru_cache(maxsize=WINDOW_CACHE_SIZE)(self._window_picture)
+        self._vector = functools.lru_cache(maxsize=VECTOR_CACHE_SIZE)(self._slot_vector)
+        self._slot_of = [np.arange(slots) % n for n in range(1, slots + 1)]
         self.feature_names: tuple[str, ...] = tuple(
             f"slot{k}.{name}" for k in range(slots) for name, _ in (*_PER_ACTION, *_SUMMARY)
         )
@@ -129,7 +135,7 @@ class SlotEncoder:
         amax = max(actions)
         w = self.window_factor * amax
         t = target_offset
-        cost = window_costs(actions, offsets, t, w)
+        cost = window_costs(actions, offsets, t, w, graded=self.graded_edge)
         blocked = set(offsets)
         live = [cost[a] for a in actions if cost[a] < DEAD]
         best = min(live) if live else DEAD
@@ -161,25 +167,35 @@ class SlotEncoder:
     def encode(self, view: PuzzleView) -> np.ndarray:
         puzzle = view.puzzle
         actions = puzzle.actions
-        n = len(actions)
-        if n > self.slots:
+        if len(actions) > self.slots:
             self.check(puzzle)
         x = view.current
         w = self.window_factor * max(actions)
+        # The window slides: a bisect into the puzzle's sorted forbidden numbers (computed once
+        # per puzzle) finds the ones in view, never a scan of the whole list.
         ordered = self._forbidden(puzzle)
         lo = bisect_right(ordered, x)
         hi = bisect_right(ordered, x + w, lo)
         offsets = tuple([f - x for f in ordered[lo:hi]]) if hi > lo else ()
-        gap = puzzle.target - x
-        rows = self._picture(actions, offsets, min(max(gap, 0), w + 1))
-        blocks = np.empty((self.slots, BLOCK), dtype=np.float32)
-        reps = -(-self.slots // n)
-        blocks[:] = np.tile(rows, (reps, 1))[: self.slots] if reps > 1 else rows
-        sub = view.subgoal - x
-        blocks[:, _SUBGOAL] = np.tile(np.asarray(actions) >= sub, reps)[: self.slots]
-        blocks[:, _SUMMARY_AT + 2] = min(max(sub, 0), w) / w
+        gap, sub = puzzle.target - x, view.subgoal - x
+        # Everything is a function of what is in view: the vector is cached by it (read-only).
+        cached = self._vector(actions, offsets, min(max(gap, 0), w + 1), min(max(sub, 0), w + 1))
+        return cached.copy()  # callers may write into what they get
+
+    def _slot_vector(
+        self, actions: tuple[int, ...], offsets: tuple[int, ...], gap: int, sub: int
+    ) -> np.ndarray:
+        """The whole vector for one picture (``gap``, ``sub`` clipped to ``[0, W + 1]``)."""
+        n, w = len(actions), self.window_factor * max(actions)
+        rows = self._picture(actions, offsets, gap)
+        slot_of = self._slot_of[n - 1]  # slot k shows action k mod n
+        blocks = rows[slot_of]
+        blocks[:, _SUBGOAL] = [actions[i] >= sub for i in slot_of.tolist()]
+        blocks[:, _SUMMARY_AT + 2] = min(sub, w) / w
         blocks[:, _SUMMARY_AT + 3] = 1.0 if 0 < sub <= w else 0.0
-        return blocks.reshape(-1)
+        out = blocks.reshape(-1)
+        out.setflags(write=False)
+        return out
 
     def encode_batch(self, views: Sequence[PuzzleView]) -> np.ndarray:
         return encode_all(self, views)
@@ -196,5 +212,6 @@ class SlotEncoder:
             "name": self.name,
             "slots": self.slots,
             "window_factor": self.window_factor,
+            "graded_edge": self.graded_edge,
             "dim": self.dim,
         }

@@ -22,21 +22,31 @@ DEAD: Final = 1 << 30
 
 
 def window_costs(
-    actions: Sequence[int], forbidden_offsets: Sequence[int], target_offset: int, window: int
-) -> list[int]:
+    actions: Sequence[int],
+    forbidden_offsets: Sequence[int],
+    target_offset: int,
+    window: int,
+    *,
+    graded: bool = False,
+) -> list[float]:
     """``cost[o]`` for offsets ``0..W+A`` (entry 0 unused); ``DEAD`` where no way on exists.
 
     ``target_offset`` is ``target - x`` clipped to ``[0, W + 1]`` (0: at or past the target,
     ``W + 1``: beyond the window); ``forbidden_offsets`` lie in ``1..W``.
+
+    ``graded``: edge cell ``W + j`` costs ``(A - j) / A`` instead of 0, the share of a full stride
+    it falls short of ``W + A``. Two landings that cross the edge in as many steps then differ by
+    how far past it they get, so "as many steps" no longer ties a short stride with a long one.
     """
     amax, t = max(actions), target_offset
     size = window + amax + 1
     forbidden = [False] * size
     for o in forbidden_offsets:
         forbidden[o] = True
-    cost = [DEAD] * size
+    cost: list[float] = [DEAD] * size
     if t > window:
-        cost[window + 1 :] = [0] * amax  # edge cells: "further on", assumed passable
+        # Edge cells: "further on", assumed passable.
+        cost[window + 1 :] = [(amax - j) / amax if graded else 0 for j in range(1, amax + 1)]
     # Cells past the target stay dead, so the backward pass starts at min(t, W).
     for o in range(min(t, window), 0, -1):
         if forbidden[o]:
@@ -44,7 +54,7 @@ def window_costs(
         if o == t:
             cost[o] = 0
             continue
-        best = DEAD
+        best: float = DEAD
         for a in actions:  # a plain loop: cheaper than min() over a generator
             c = cost[o + a]
             if c < best:
