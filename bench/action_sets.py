@@ -73,6 +73,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=100, help="puzzles per family and set")
     parser.add_argument("--suite-seed", type=int, default=14_2026)
     parser.add_argument("--set", dest="overrides", action="append", default=[])
+    parser.add_argument("--keep", type=Path, help="keep the run directories here")
     args = parser.parse_args()
     torch.set_num_threads(1)
 
@@ -89,8 +90,9 @@ def main() -> None:
     tables: dict[tuple[int, ...], dict[int, list[FamilyRow]]] = {acts: {} for acts in SETS}
     summary = []
     with tempfile.TemporaryDirectory() as tmp:
+        root = args.keep or Path(tmp)
         for seed in args.seeds:
-            policy, best_at, steps = train(seed, args.overrides, Path(tmp))
+            policy, best_at, steps = train(seed, args.overrides, root)
             paper = policy.play(cases)
             played = 0
             t0 = time.perf_counter()
