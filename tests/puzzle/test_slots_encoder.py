@@ -104,3 +104,17 @@ def test_translation_and_far_forbidden_numbers_change_nothing() -> None:
     moved = enc.encode(_view((1, 2, 7), 1500, {1003, 1009, 1040}, current=1000))
     far = enc.encode(_view((1, 2, 7), 500, {3, 9, 40, 400}, current=0))
     assert np.array_equal(base, moved) and np.array_equal(base, far)
+
+
+def test_the_slot_environment_passes_gymnasiums_checker() -> None:
+    from gymnasium.utils.env_checker import check_env
+
+    from hrrl.puzzle.action_sets import sample_action_set
+    from hrrl.puzzle.generate import sample_puzzle
+
+    def draw(rng: np.random.Generator) -> Puzzle:
+        return sample_puzzle(
+            rng, target_range=(20, 60), forbidden_count=(1, 3), actions=sample_action_set(rng)
+        )
+
+    check_env(PuzzleEnv(slots=SLOTS, generator=draw), skip_render_check=True)
