@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -83,7 +85,9 @@ def test_default_has_every_fix_on() -> None:
     assert c.replay.kind == "prioritized"
     assert c.exploration.kind == "adaptive"
     assert puzzle_section(c).reward == "ordered"
-    assert puzzle_section(c).encoder == "relational"
+    assert puzzle_section(c).encoder == "slots"
+    assert c.agent.network == "slots"
+    assert puzzle_section(c).curriculum.action_sets == "mixed"
     assert puzzle_section(c).planner == "constraint"
     assert c.puzzle.curriculum.mode == "gated"
     # The paper's stages come first; later ones keep every training target at or below 100.
@@ -102,7 +106,20 @@ def test_default_has_every_fix_on() -> None:
         ),
         (["exploration.kind=decay"], {"exploration.kind"}),
         (["puzzle.reward=legacy"], {"puzzle.reward"}),
-        (["puzzle.encoder=paper"], {"puzzle.encoder"}),
+        (
+            [
+                "puzzle.encoder=paper",
+                "agent.network=phase_adaptive",
+                "puzzle.curriculum.action_sets=fixed",
+                "puzzle.eval_actions=[]",
+            ],
+            {
+                "puzzle.encoder",
+                "agent.network",
+                "puzzle.curriculum.action_sets",
+                "puzzle.eval_actions",
+            },
+        ),
         (["puzzle.planner=none"], {"puzzle.planner"}),
         (
             ["puzzle.curriculum.stages=[{targets: [20, 100], density: [0.08, 0.25]}]"],
@@ -122,14 +139,29 @@ def test_unknown_preset_is_refused() -> None:
 
 
 def test_the_curriculum_plays_the_puzzle_action_set() -> None:
-    with pytest.raises(ConfigError, match=r"set puzzle\.eval_count=0"):
-        apply_overrides(preset("default"), ["puzzle.actions=[1, 2]"])
     with pytest.raises(ConfigError, match=r"unknown key 'actions'"):
         apply_overrides(preset("default"), ["puzzle.curriculum.actions=[1, 2]"])
-    config = apply_overrides(preset("default"), ["puzzle.actions=[1, 2]", "puzzle.eval_count=0"])
+    with pytest.raises(ConfigError, match=r"action_sets=fixed"):
+        apply_overrides(preset("default"), ["puzzle.encoder=relational"])
+    fixed = ["puzzle.actions=[1, 2]", "puzzle.curriculum.action_sets=fixed", "puzzle.eval_count=1"]
+    config = apply_overrides(preset("default"), fixed)
     task = puzzle_task(config)
     assert task.curriculum.actions == (1, 2)
     assert task.curriculum.sample(np.random.default_rng(0)).actions == (1, 2)
+
+
+def test_the_default_curriculum_mixes_action_sets_but_never_the_held_out_ones() -> None:
+    from hrrl.puzzle.action_sets import is_held_out
+
+    task = puzzle_task(preset("default"))
+    rng = np.random.default_rng(0)
+    sets = {task.curriculum.sample(rng).actions for _ in range(300)}
+    assert len(sets) > 30 and not any(is_held_out(s) for s in sets)
+    assert any(math.gcd(*s) > 1 for s in sets)
+    # The evaluation suite covers every family at each evaluation set, other sets included.
+    assert {p.actions for p in task.eval_puzzles} == set(
+        puzzle_section(preset("default")).eval_actions
+    )
 
 
 def test_a_run_has_exactly_one_task_section() -> None:

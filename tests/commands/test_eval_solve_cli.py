@@ -64,13 +64,60 @@ def test_eval_marks_a_bad_line_invalid_and_plays_the_rest(
         "solvable",
         "solved",
         "unsolvable",
+        "unsupported",
         "invalid",
         "success_rate",
         "mean_efficiency",
     ]
     assert table["in_range"][1:3] == ["3", "3"]
     assert table["unsolvable"][1:5] == ["3", "0", "0", "3"]
-    assert table["all"][1] == "7" and table["all"][5] == "1"  # one invalid line counted
+    assert table["all"][1] == "7" and table["all"][6] == "1"  # one invalid line counted
+
+
+def test_one_policy_plays_two_action_sets_and_an_unsupported_line_in_one_suite(
+    trained_run: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    nine = Puzzle.create(target=60, forbidden=[4], actions=range(1, 10), id="nine-actions")
+    puzzles = [
+        *generate_suite(["in_range"], 2, seed=4, actions=(1, 2, 7)),
+        nine,
+        *generate_suite(["in_range", "unsolvable"], 2, seed=4, actions=(2, 5)),
+        Puzzle.create(target=40, forbidden=[5], actions=[5, 3, 1], id="reordered"),
+    ]
+    suite, output = tmp_path / "mixed.jsonl", tmp_path / "mixed.results.jsonl"
+    write_suite(suite, puzzles)
+    argv = ["eval", "--checkpoint", str(trained_run.run_dir), "--suite", str(suite)]
+    assert main([*argv, "--output", str(output)]) == 0
+    results = read_results(output)
+    assert [r.id for r in results] == [p.id for p in puzzles]
+    by_id = {r.id: r for r in results}
+    unsupported = by_id["nine-actions"]
+    assert unsupported.status is Status.UNSUPPORTED and unsupported.path == ()
+    assert unsupported.reason is not None and "at most 8 action slots" in unsupported.reason
+    for puzzle, result in zip(puzzles, results, strict=True):
+        if puzzle.id == "nine-actions":
+            continue
+        if puzzle.extra.get("family") == "unsolvable":
+            assert result.status is Status.UNSOLVABLE
+            continue
+        assert result.status not in (Status.UNSUPPORTED, Status.INVALID, Status.UNSOLVABLE)
+        steps = {b - a for a, b in zip(result.path, result.path[1:], strict=False)}
+        assert steps <= set(puzzle.actions), (puzzle.actions, steps)
+    table = _table(capsys.readouterr().out)
+    assert table["all"][5] == "1"  # the unsupported line is counted, not hidden
+
+
+def test_eval_resume_continues_a_killed_results_file(trained_run: Any, tmp_path: Path) -> None:
+    puzzles = generate_suite(["in_range", "trap"], 3, seed=9, actions=(1, 2, 7))
+    suite, full, partial = tmp_path / "s.jsonl", tmp_path / "full.jsonl", tmp_path / "p.jsonl"
+    write_suite(suite, puzzles)
+    argv = ["eval", "--checkpoint", str(trained_run.run_dir), "--suite", str(suite)]
+    assert main([*argv, "--output", str(full)]) == 0
+    lines = full.read_text().splitlines()
+    # A killed eval: two finished lines (out of suite order) and a torn third.
+    partial.write_text(lines[4] + "\n" + lines[1] + "\n" + lines[2][:7])
+    assert main([*argv, "--output", str(partial), "--resume"]) == 0
+    assert read_results(partial) == read_results(full)
 
 
 def test_eval_results_match_the_policy(trained_run: Any, tmp_path: Path) -> None:
@@ -143,8 +190,7 @@ def test_solve_unsolvable(trained_run: Any, capsys: pytest.CaptureFixture[str]) 
 @pytest.mark.parametrize(
     ("argv", "needle"),
     [
-        (["--target", "50", "--actions", "1,2"], "pass --actions 1,3,5"),
-        (["--target", "50", "--actions", "5,3,1"], "pass --actions 1,3,5"),
+        (["--target", "50", "--actions", "1,2,3,4,5,6,7,8,9"], "at most 8 action slots"),
         (["--target", "50", "--forbidden", "50"], "forbidden"),
         (["--target", "0"], "target"),
         (["--target", "50", "--max-steps", "0"], "max_steps"),

@@ -67,3 +67,16 @@ def test_solve_empty_suite_is_an_error(tmp_path: Path, capsys: pytest.CaptureFix
     empty.write_text("\n")
     assert main(["suite", "solve", str(empty)]) == 2
     assert "no puzzle lines" in _one_error_line(capsys)
+
+
+def test_generate_takes_action_sets(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from hrrl.cli import main
+    from hrrl.puzzle.suite import read_suite
+
+    out = tmp_path / "unseen.jsonl"
+    argv = ["suite", "generate", "--family", "trap,wall", "--count", "2", "--out", str(out)]
+    assert main([*argv, "--actions", "1,2,7", "--actions", "2,5"]) == 0
+    entries = read_suite(out)
+    assert [e.puzzle.actions for e in entries if e.puzzle] == [(1, 2, 7)] * 4 + [(2, 5)] * 4
+    assert main([*argv, "--actions", "1,1"]) == 2
+    assert "--actions" in capsys.readouterr().err

@@ -104,3 +104,20 @@ def test_cnn_reads_flat_rows_as_grids() -> None:
     assert torch.allclose(net(grids[2].reshape(1, -1)).q, q[2:3], atol=1e-6)
     with pytest.raises(ValueError, match="needs obs_shape with 400 elements"):
         make_network("cnn", obs_dim=400, n_actions=3, generator=torch.Generator())
+
+
+def test_the_slot_network_scores_each_block_with_the_same_weights() -> None:
+    from hrrl.engine.networks import SlotQNetwork
+
+    net = SlotQNetwork(12, 4, hidden=8, generator=torch.Generator().manual_seed(0))
+    block = torch.randn(3)
+    other = torch.randn(3)
+    obs = torch.cat([block, other, block, other]).unsqueeze(0)
+    q = net(obs).q[0]
+    assert q.shape == (4,) and q[0] == q[2] and q[1] == q[3]
+    # The same weights score a task of two blocks.
+    two = SlotQNetwork(6, 2, hidden=8, generator=torch.Generator().manual_seed(0))
+    two.load_state_dict(net.state_dict())
+    assert torch.allclose(two(torch.cat([block, other]).unsqueeze(0)).q[0], q[:2])
+    with pytest.raises(ValueError, match="equal blocks"):
+        SlotQNetwork(10, 4)

@@ -136,6 +136,7 @@ def _scripted(tiny: TinyFactory, target: int, action: int) -> tuple[Trainer, lis
     config = tiny(
         "train.num_envs=2",
         "train.learning_starts=1000000",
+        "puzzle.curriculum.action_sets=fixed",  # actions 1, 3, 5: index 0 adds 1, 2 adds 5
         f"puzzle.curriculum.stages=[{{targets: [{target}, {target}], forbidden: [0, 0]}}]",
     )
     trainer = build_trainer(config)

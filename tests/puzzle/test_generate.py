@@ -202,3 +202,27 @@ def test_sample_puzzle_density_and_determinism() -> None:
 def test_sample_puzzle_refuses_bad_arguments(kwargs: dict[str, object]) -> None:
     with pytest.raises(ConfigError):
         sample_puzzle(np.random.default_rng(0), **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "actions", [(1, 2, 7), (2, 5), (2, 4, 6), (3, 4), (1, 4, 6, 9), (1, 5, 11)]
+)
+def test_every_family_is_defined_for_any_action_set(actions: tuple[int, ...]) -> None:
+    from hrrl.puzzle.generate import unsolvable_kinds, wall_length
+    from hrrl.puzzle.solver import optimal_steps
+
+    suite = generate_suite(list(FAMILIES), 3, seed=5, actions=actions)
+    assert len({p.id for p in suite}) == len(suite)
+    for p in suite:
+        assert p.actions == actions
+        solvable = optimal_steps(p) is not None
+        assert solvable == (p.extra["family"] != "unsolvable"), p.id
+        if p.extra["family"] == "wall":
+            length = wall_length(actions)
+            for b in p.extra["walls"]:
+                assert all(b + i in p.forbidden for i in range(length))
+                assert b - 1 not in p.forbidden and b + length not in p.forbidden
+    kinds = {p.extra["kind"] for p in generate_suite(["unsolvable"], 40, 1, actions=actions)}
+    assert kinds == set(unsolvable_kinds(actions))
+    # The default set keeps its puzzles: another set draws from its own stream.
+    assert generate_suite(["in_range"], 2, 5) == generate_suite(["in_range"], 2, 5, (1, 3, 5))

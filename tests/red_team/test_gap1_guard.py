@@ -31,6 +31,17 @@ from hrrl.run import puzzle_task
 from hrrl.studies.fault import FaultConfig, FaultInjectingTask
 
 SEED = 0
+#: The stack this gap was shown on: the relational encoder and 3-head network on actions 1, 3, 5
+#: (the default preset before issue 14). The slot network of today's default, trained the same
+#: 5,000 steps, kept success 1.0 through the +-5000 rewards even without the guard (measured:
+#: five evaluations at 1.0), so it cannot show this failure; the guard still screens the poison.
+PRE_SLOTS = (
+    "puzzle.encoder=relational",
+    "agent.network=phase_adaptive",
+    "agent.hidden=256",
+    "puzzle.curriculum.action_sets=fixed",
+    "puzzle.eval_actions=[]",
+)
 ORIGINAL = ("agent.max_grad_norm=null", "guard.enabled=false")
 FAULT = FaultConfig(start_step=2_500, stop_step=3_500, rate=0.02, nan_share=0.5, seed=SEED)
 EXTREME_ONLY = dataclasses.replace(FAULT, nan_share=0.0)
@@ -47,6 +58,7 @@ def train(overrides: tuple[str, ...], fault: FaultConfig) -> dict[str, Any]:
             "puzzle.eval_count=4",
             "train.early_stop_success=null",
             "checkpoint.enabled=false",
+            *PRE_SLOTS,
             *overrides,
         ],
     )

@@ -56,7 +56,15 @@ TINY = {
         ("no-clip", {"agent.max_grad_norm", "guard.enabled"}),
         ("no-adaptive-eps", {"exploration.kind"}),
         ("legacy-reward", {"puzzle.reward"}),
-        ("paper-encoder", {"puzzle.encoder"}),
+        (
+            "paper-encoder",
+            {
+                "puzzle.encoder",
+                "agent.network",
+                "puzzle.curriculum.action_sets",
+                "puzzle.eval_actions",
+            },
+        ),
         ("no-hierarchy", {"puzzle.planner"}),
         ("no-curriculum", {"puzzle.curriculum.stages"}),
     ],

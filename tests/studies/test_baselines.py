@@ -111,7 +111,9 @@ def test_compare_cheap_methods() -> None:
 
 def test_compare_cli_every_method(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     suite = tmp_path / "suite.jsonl"
-    write_suite(suite, generate_suite(["in_range"], 3, 2))
+    # A mixed suite: two lines of another action set never abort the comparison.
+    puzzles = [*generate_suite(["in_range"], 3, 2), *generate_suite(["in_range"], 2, 2, (1, 2, 7))]
+    write_suite(suite, puzzles)
     out = tmp_path / "compare.json"
     assert main(["compare", "--suite", str(suite), "--budget", "200", "--json", str(out)]) == 0
     text = capsys.readouterr().out
@@ -119,6 +121,16 @@ def test_compare_cli_every_method(tmp_path: Path, capsys: pytest.CaptureFixture[
         assert f"| {method} |" in text
     data = json.loads(out.read_text())
     assert {r["method"] for r in data["rows"]} >= {"random", "exact"} and data["budget"] == 200
+    unsupported = {r["method"]: r["unsupported"] for r in data["rows"]}
+    assert unsupported == {
+        "random": 2,
+        "greedy": 0,
+        "tabular-q": 2,
+        "flat-dqn": 2,
+        "prototype": 2,
+        "hrrl": 0,
+        "exact": 0,
+    }
 
 
 def test_compare_cli_bad_suite(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

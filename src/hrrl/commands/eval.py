@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import json
+import time
 from pathlib import Path
+from typing import Any
 
+from hrrl.config import check_int
+from hrrl.errors import HrrlError
 from hrrl.inference.policy import Policy
 from hrrl.monitoring.logger import progress
+from hrrl.puzzle.core import Puzzle
+from hrrl.puzzle.evaluate import PlayHooks
 from hrrl.puzzle.suite import Result, format_table, read_suite, summarize, write_results
 
 TABLE_COLUMNS = (
@@ -14,24 +21,41 @@ TABLE_COLUMNS = (
     "solvable",
     "solved",
     "unsolvable",
+    "unsupported",
     "invalid",
     "success_rate",
     "mean_efficiency",
 )
+#: Seconds between progress-bar refreshes of the steps/s and largest-running figures.
+REFRESH_S = 0.5
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "eval",
         help="evaluate a checkpoint on a suite",
-        description="Play every puzzle of a suite greedily; unsolvable ones are reported "
-        "UNSOLVABLE before any step, invalid lines INVALID with the reason.",
+        description="Play every puzzle of a suite greedily, many at once (one batched forward "
+        "pass a step), each with its own action set; unsolvable ones are reported UNSOLVABLE "
+        "before any step, invalid lines INVALID and lines this policy cannot play UNSUPPORTED, "
+        "each with the reason. Results are written as each puzzle finishes (a killed eval keeps "
+        "them; --resume continues), then the file is rewritten in suite order.",
     )
     parser.add_argument(
         "--checkpoint", type=Path, required=True, help="run dir, checkpoint dir or bundle"
     )
     parser.add_argument("--suite", type=Path, help="suite file (JSON Lines); not with --env")
     parser.add_argument("--output", type=Path, help="results file to write (JSON Lines)")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the results already in --output (a killed eval's) and play the rest",
+    )
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads (default 1: fastest here)"
+    )
+    parser.add_argument(
+        "--batch", type=int, default=128, help="puzzles played at once (default 128)"
+    )
     parser.add_argument(
         "--env", metavar="ID", help="Gymnasium id the checkpoint was trained on: report returns"
     )
@@ -44,25 +68,98 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(func=run)
 
 
+class SuiteProgress:
+    """The eval bar: puzzles done, env steps/s, and the largest puzzle still running."""
+
+    def __init__(self, bar: Any) -> None:
+        self.bar = bar
+        self.running: dict[str, int] = {}
+        self.steps = 0
+        self._began = time.perf_counter()
+        self._shown = 0.0
+
+    def started(self, puzzle: Puzzle) -> None:
+        self.running[puzzle.id] = puzzle.gap
+
+    def finished(self, _: int, result: Result) -> None:
+        self.running.pop(result.id, None)
+        self.bar.update(1)
+
+    def stepped(self, n: int) -> None:
+        self.steps += n
+        now = time.perf_counter()
+        if now - self._shown >= REFRESH_S:
+            self._shown = now
+            largest = max(self.running.values(), default=0)
+            rate = self.steps / max(now - self._began, 1e-9)
+            self.bar.set_postfix_str(
+                f"{rate:,.0f} env steps/s, largest running gap {largest:,}", refresh=False
+            )
+
+
+def read_partial(path: Path) -> dict[str, Result]:
+    """The results a killed eval left in ``path`` (a torn last line is dropped), by id."""
+    done: dict[str, Result] = {}
+    if not path.exists():
+        return done
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            try:
+                result = Result.from_dict(json.loads(line))
+            except (json.JSONDecodeError, HrrlError):
+                continue
+            done[result.id] = result
+    return done
+
+
 def run(args: argparse.Namespace) -> int:
     if args.env is not None:
         return run_env(args)
     if args.suite is None:
         raise ValueError("give --suite FILE (a puzzle suite) or --env ID (a Gymnasium task)")
+    if args.resume and args.output is None:
+        raise ValueError("--resume continues the --output file: give --output FILE")
+    check_int("--threads", args.threads, low=1, high=256)
+    check_int("--batch", args.batch, low=1)
     policy = Policy.load(args.checkpoint)
+    policy.threads = args.threads
     entries = read_suite(args.suite)
     if not entries:
         raise ValueError(f"--suite {args.suite} holds no puzzles")
-    puzzles = [e.puzzle for e in entries if e.puzzle is not None]
-    with progress(len(puzzles), "eval", unit="puzzle") as bar:
-        played = iter(policy.play(puzzles, progress=bar.update))
+    done = read_partial(args.output) if args.resume else {}
+    todo = [e.puzzle for e in entries if e.puzzle is not None and e.id not in done]
+    partial = None
+    if args.output is not None:
+        if args.resume:  # keep what survived (a torn last line is gone), then append
+            write_results(args.output, list(done.values()))
+        else:
+            args.output.parent.mkdir(parents=True, exist_ok=True)
+        partial = open(args.output, "a" if args.resume else "w", encoding="utf-8")  # noqa: SIM115
+    try:
+        with progress(len(todo), "eval", unit="puzzle") as bar:
+            shown = SuiteProgress(bar)
+
+            def finished(i: int, result: Result) -> None:
+                shown.finished(i, result)
+                done[result.id] = result
+                if partial is not None:
+                    partial.write(json.dumps(result.to_dict()) + "\n")
+                    partial.flush()
+
+            hooks = PlayHooks(started=shown.started, finished=finished, stepped=shown.stepped)
+            policy.play(todo, hooks=hooks, num_envs=args.batch)
+    finally:
+        if partial is not None:
+            partial.close()
     results: list[Result] = [
-        next(played) if e.puzzle is not None else Result.invalid(e.id, e.reason or "invalid")
+        done[e.id] if e.puzzle is not None else Result.invalid(e.id, e.reason or "invalid")
         for e in entries
     ]
     if args.output:
-        write_results(args.output, results)
+        write_results(args.output, results)  # the final file, in suite order
     print(f"policy: {policy.source}")
+    if policy.any_action_set:
+        print("plays any action set of up to 8 actions")
     print(format_table(summarize(results, entries), TABLE_COLUMNS))
     return 0
 

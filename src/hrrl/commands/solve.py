@@ -6,9 +6,10 @@ import argparse
 import json
 from pathlib import Path
 
+from hrrl.config import check_int
 from hrrl.errors import PuzzleError
 from hrrl.inference.policy import Policy
-from hrrl.puzzle.core import DEFAULT_ACTIONS, Puzzle
+from hrrl.puzzle.core import Puzzle
 from hrrl.puzzle.solver import optimal_steps
 
 
@@ -33,7 +34,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--target", type=int, required=True)
     parser.add_argument("--forbidden", type=_int_list, default=[], help="e.g. 23,45,67")
     parser.add_argument(
-        "--actions", type=_int_list, default=list(DEFAULT_ACTIONS), help="e.g. 1,3,5"
+        "--actions",
+        type=_int_list,
+        default=None,
+        help="e.g. 1,2,7 (default: the checkpoint's training set; a slot policy plays any set "
+        "of up to 8 actions)",
+    )
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads (default 1: fastest here)"
     )
     parser.add_argument("--start", type=int, default=0)
     parser.add_argument("--max-steps", type=int, help="default max(2*optimal, optimal+20)")
@@ -42,26 +50,34 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    check_int("--threads", args.threads, low=1, high=256)
+    policy = Policy.load(args.checkpoint)
+    policy.threads = args.threads
+    actions = list(policy.env_config.actions) if args.actions is None else args.actions
     puzzle = Puzzle.create(
         target=args.target,
         forbidden=args.forbidden,
-        actions=args.actions,
+        actions=actions,
         start=args.start,
         max_steps=args.max_steps,
         id="cli",
     )
-    policy = Policy.load(args.checkpoint)
-    if tuple(puzzle.actions) != tuple(policy.env_config.actions):
-        raise PuzzleError(
-            f"actions={list(puzzle.actions)} but this policy was trained for "
-            f"{list(policy.env_config.actions)}: pass --actions {','.join(map(str, policy.env_config.actions))}"
-        )
+    reason = policy.unsupported_reason(puzzle)
+    if reason is not None:
+        trained = ",".join(map(str, policy.env_config.actions))
+        raise PuzzleError(f"actions={list(puzzle.actions)}: {reason}; pass --actions {trained}")
     result = policy.solve(puzzle)
     if args.json:
         print(json.dumps(result.to_dict()))
         return 0
     best = optimal_steps(puzzle)
+    plays = (
+        "this policy plays any action set of up to 8 actions"
+        if policy.any_action_set
+        else f"this policy plays actions {list(policy.env_config.actions)} only"
+    )
     print(f"status: {result.status.value}")
     print(f"steps:  {result.steps}" + (f"  (optimal {best})" if best is not None else ""))
     print(f"path:   {' -> '.join(map(str, result.path))}")
+    print(f"actions: {list(puzzle.actions)}  ({plays})")
     return 0

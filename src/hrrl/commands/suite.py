@@ -3,6 +3,7 @@
 Examples::
 
     hrrl suite generate --family scale,trap --count 500 --seed 7 --out suites/test.jsonl
+    hrrl suite generate --family all --count 50 --actions 1,2,7 --actions 2,5 --out unseen.jsonl
     hrrl suite solve suites/test.jsonl --output suites/test.optimal.jsonl
 
 ``generate`` writes a JSON Lines suite (DESIGN §1) with ``count`` puzzles of each family;
@@ -22,7 +23,7 @@ from tqdm import tqdm
 
 from hrrl.errors import ConfigError, PuzzleError, field_error
 from hrrl.puzzle.core import Puzzle
-from hrrl.puzzle.generate import FAMILIES, check_families, iter_family
+from hrrl.puzzle.generate import FAMILIES, check_actions, check_families, iter_family
 from hrrl.puzzle.suite import (
     format_table,
     read_suite,
@@ -56,6 +57,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     gen.add_argument("--count", type=int, default=100, help="puzzles per family (default 100)")
     gen.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    gen.add_argument(
+        "--actions",
+        action="append",
+        default=None,
+        metavar="A,B,...",
+        help="action set of the puzzles, e.g. 1,2,7 (default 1,3,5); repeat for several sets, "
+        "each with every family",
+    )
     gen.add_argument("--out", type=Path, required=True, help="suite file to write (JSON Lines)")
 
     solve = actions.add_parser(
@@ -84,26 +93,40 @@ def _generate(args: argparse.Namespace) -> int:
         raise field_error(ConfigError, "--count", args.count, "give at least 1")
     if args.seed < 0:
         raise field_error(ConfigError, "--seed", args.seed, "give a seed >= 0")
+    action_sets = [_actions(text) for text in args.actions or ["1,3,5"]]
     began = time.perf_counter()
     with tqdm(
-        total=len(families) * args.count,
+        total=len(families) * args.count * len(action_sets),
         desc="generate",
         unit="puzzle",
         disable=_progress_disabled(),
     ) as bar:
 
         def puzzles() -> Iterator[Puzzle]:
-            for family in families:
-                for puzzle in iter_family(family, args.count, args.seed):
-                    bar.update()
-                    yield puzzle
+            for actions in action_sets:
+                for family in families:
+                    for puzzle in iter_family(family, args.count, args.seed, actions):
+                        bar.update()
+                        yield puzzle
 
         written = write_suite(args.out, puzzles())
+    sets = " ".join("{" + ",".join(map(str, a)) + "}" for a in action_sets)
     print(
-        f"wrote {written} puzzles ({len(families)} families x {args.count}, seed {args.seed}) "
-        f"to {args.out} in {time.perf_counter() - began:.1f}s"
+        f"wrote {written} puzzles ({len(families)} families x {args.count} x actions {sets}, "
+        f"seed {args.seed}) to {args.out} in {time.perf_counter() - began:.1f}s"
     )
     return 0
+
+
+def _actions(text: str) -> tuple[int, ...]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise field_error(ConfigError, "--actions", text, "give integers, e.g. 1,2,7") from None
+    try:
+        return check_actions(values)
+    except PuzzleError as exc:
+        raise field_error(ConfigError, "--actions", text, str(exc)) from None
 
 
 def _solve(args: argparse.Namespace) -> int:

@@ -31,8 +31,9 @@ STATE_VERSION = 1
 class AgentConfig:
     """The Q-network and its update rule."""
 
-    network: Literal["phase_adaptive", "mlp"] = "phase_adaptive"
-    """Q-network: "phase_adaptive" (3 heads mixed by a phase classifier) or "mlp"."""
+    network: Literal["phase_adaptive", "mlp", "slots"] = "phase_adaptive"
+    """Q-network: "phase_adaptive" (3 heads mixed by a phase classifier), "mlp", or "slots" (one
+    scorer shared by every action, the observation being one equal block per action)."""
     hidden: int = 256
     """Units in each hidden layer."""
     lr: float = 5e-4

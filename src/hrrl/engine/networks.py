@@ -1,5 +1,7 @@
 """Q-networks: a plain MLP (optionally dueling), the phase-adaptive network (a shared trunk, three
-heads mixed by a learned phase classifier) and a small CNN for grid observations.
+heads mixed by a learned phase classifier), the slot network (one shared scorer applied to each
+action's block of the observation, so one set of weights serves any number of actions) and a
+small CNN for grid observations.
 
 Each returns a :class:`QOutput` ``(q, phase_probs)`` so the agent handles them alike.
 
@@ -21,7 +23,7 @@ from torch.nn.utils import skip_init
 
 #: Names of the phase-adaptive network's heads, in order.
 PHASES: tuple[str, ...] = ("exploration", "navigation", "precision")
-NETWORK_KINDS: tuple[str, ...] = ("phase_adaptive", "mlp", "cnn")
+NETWORK_KINDS: tuple[str, ...] = ("phase_adaptive", "mlp", "slots", "cnn")
 
 
 class QOutput(NamedTuple):
@@ -131,6 +133,48 @@ class PhaseAdaptiveQNetwork(nn.Module):
         return QOutput(q, probs)
 
 
+class SlotQNetwork(nn.Module):
+    """One scorer shared by every action: the observation is ``n_actions`` equal blocks.
+
+    ::
+
+        obs (B, n_actions * block) ─> reshape (B * n_actions, block)
+        f = [Linear(hidden) ─ ReLU] x layers ─> Linear(1)
+        Q(obs, k) = f(obs[k * block : (k + 1) * block])
+
+    Nothing in the weights depends on how many actions there are or what they mean: the task
+    puts into block ``k`` whatever action ``k`` does (and a summary of the state), so the same
+    network scores a task of 3 actions or of 8. Two equal blocks get equal Q-values.
+    """
+
+    def __init__(
+        self,
+        obs_dim: int,
+        n_actions: int,
+        hidden: int = 256,
+        layers: int = 2,
+        *,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        _check_sizes(obs_dim, n_actions, hidden)
+        if obs_dim % n_actions:
+            raise ValueError(
+                f"obs_dim={obs_dim} is invalid for the slot network: it must be n_actions "
+                f"({n_actions}) equal blocks"
+            )
+        gen = generator if generator is not None else torch.Generator().manual_seed(0)
+        self.n_actions = n_actions
+        self.block = obs_dim // n_actions
+        self.trunk = _mlp([self.block] + [hidden] * layers, gen)
+        self.head = _linear(hidden, 1, gen)
+
+    def forward(self, obs: torch.Tensor) -> QOutput:
+        rows = obs.reshape(-1, self.block)
+        q = self.head(self.trunk(rows)).reshape(-1, self.n_actions)
+        return QOutput(q, None)
+
+
 #: Filters of the convolution (the MinAtar paper's).
 CONV_FILTERS = 16
 
@@ -187,7 +231,7 @@ class ConvQNetwork(nn.Module):
 
 
 def make_network(
-    kind: Literal["phase_adaptive", "mlp"] | str,
+    kind: Literal["phase_adaptive", "mlp", "slots", "cnn"] | str,
     *,
     obs_dim: int,
     n_actions: int,
@@ -210,4 +254,6 @@ def make_network(
         return PhaseAdaptiveQNetwork(obs_dim, n_actions, hidden, generator=generator)
     if kind == "mlp":
         return MLPQNetwork(obs_dim, n_actions, hidden, dueling=dueling, generator=generator)
+    if kind == "slots":
+        return SlotQNetwork(obs_dim, n_actions, hidden, generator=generator)
     raise ValueError(f"network kind={kind!r} is unknown: choose one of {list(NETWORK_KINDS)}")

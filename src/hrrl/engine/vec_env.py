@@ -138,10 +138,15 @@ def play_episodes(
     episodes: Sequence[EpisodeStart],
     *,
     trace: Callable[[dict[str, Any]], Any] | None = None,
+    on_start: Callable[[int], object] | None = None,
+    on_step: Callable[[int], object] | None = None,
 ) -> Iterator[PlayedEpisode]:
     """Play every episode once with ``policy``, ``batch.num_envs`` at a time (one batched policy
     call per step over the running envs); yields each episode as it finishes and starts the next
-    one in its env. Envs left without an episode stay out of the batch."""
+    one in its env. Envs left without an episode stay out of the batch.
+
+    ``on_start(index)`` hears each episode begin, ``on_step(n)`` each batched step of ``n`` envs
+    (for progress reports)."""
     n = batch.num_envs
     queue = iter(enumerate(episodes))
     slot: list[int | None] = [None] * n
@@ -154,6 +159,8 @@ def play_episodes(
         slot[k] = None if item is None else item[0]
         if item is not None:
             batch.start(k, seed=item[1].seed, options=item[1].options)
+            if on_start is not None:
+                on_start(item[0])
             returns[k], lengths[k], traces[k] = 0.0, 0, []
 
     for k in range(n):
@@ -164,6 +171,8 @@ def play_episodes(
         actions = np.zeros(n, dtype=np.int64)
         actions[idx] = np.asarray(policy(batch.obs[idx])).reshape(-1)
         step = batch.step(actions, active=active)
+        if on_step is not None:
+            on_step(len(idx))
         for k in map(int, idx):
             returns[k] += step.rewards[k]
             lengths[k] += 1

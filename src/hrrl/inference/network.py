@@ -99,3 +99,51 @@ def greedy_actions(network: torch.nn.Module, obs: np.ndarray) -> np.ndarray:
     with torch.inference_mode():
         q = network(torch.as_tensor(obs, dtype=torch.float32)).q
     return q.argmax(dim=1).cpu().numpy().astype(np.int64)
+
+
+#: Distinct observations a :class:`GreedyCache` remembers before it starts afresh.
+GREEDY_CACHE_SIZE = 1 << 17
+#: Batches up to this size go through the cache; larger ones straight to the network (at batch
+#: 1024 hashing the rows made play 1.5x slower; at 64 it was level; at 1, 1.4x faster).
+CACHED_BATCH = 32
+
+
+class GreedyCache:
+    """``greedy_actions`` memoised by observation: a greedy policy is a function of what it sees.
+
+    Long puzzles show the same window picture again and again (a target of 10^6 at the paper's
+    density: 92% of steps), so a small batch's forward pass covers only the observations not seen
+    before; the answer is exactly what the network would say.
+    """
+
+    def __init__(self, network: torch.nn.Module, capacity: int = GREEDY_CACHE_SIZE) -> None:
+        self.network = network
+        self.capacity = capacity
+        self._known: dict[bytes, int] = {}
+        self.hits = 0
+        self.misses = 0
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        obs = np.ascontiguousarray(obs, dtype=np.float32)
+        if len(obs) > CACHED_BATCH:  # one forward pass is cheaper than hashing every row
+            return greedy_actions(self.network, obs)
+        keys = [row.tobytes() for row in obs]
+        out = np.empty(len(keys), dtype=np.int64)
+        known = self._known
+        missing = []
+        for i, key in enumerate(keys):
+            action = known.get(key)
+            if action is None:
+                missing.append(i)
+            else:
+                out[i] = action
+        self.hits += len(keys) - len(missing)
+        self.misses += len(missing)
+        if missing:
+            if len(known) + len(missing) > self.capacity:
+                known.clear()
+            fresh = greedy_actions(self.network, obs[missing])
+            for i, action in zip(missing, fresh.tolist(), strict=True):
+                known[keys[i]] = action
+                out[i] = action
+        return out

@@ -19,11 +19,12 @@ import torch
 from hrrl.errors import CheckpointError
 from hrrl.experiment import saved_puzzle_section, stack_config
 from hrrl.inference.export import is_bundle, read_bundle
-from hrrl.inference.network import build_network, greedy_actions, load_online_network, run_config
+from hrrl.inference.network import GreedyCache, build_network, load_online_network, run_config
 from hrrl.persistence.store import resolve_checkpoint
 from hrrl.puzzle.config import PuzzleConfig
 from hrrl.puzzle.core import Puzzle
-from hrrl.puzzle.evaluate import make_stack, play
+from hrrl.puzzle.evaluate import PlayHooks, make_stack, n_actions_of, play, stack_adapter
+from hrrl.puzzle.rewards import Unscored
 from hrrl.puzzle.suite import Result
 
 
@@ -35,14 +36,30 @@ class Policy:
     env_config: PuzzleConfig
     source: Path
 
+    threads: int = 1
+    """torch intra-op threads while playing (1 is fastest for these small networks)."""
+
     def __post_init__(self) -> None:
         self.network.eval()
-        _, self._factory = make_stack(
+        # Play needs statuses and paths, not rewards: the stack prices no step.
+        self.encoder, self._factory = make_stack(
             encoder_name=self.env_config.encoder,
-            reward=self.env_config.reward,
+            reward=Unscored(),
             planner=self.env_config.planner,
             actions=self.env_config.actions,
         )
+        self._adapt = stack_adapter(self.encoder)
+        self._greedy = GreedyCache(self.network)
+
+    @property
+    def any_action_set(self) -> bool:
+        """Whether this policy plays any action set (a slot network) or only its trained one."""
+        return getattr(self.encoder, "slots", None) is not None
+
+    def unsupported_reason(self, puzzle: Puzzle) -> str | None:
+        """Why this policy cannot play ``puzzle`` (None when it can)."""
+        playable = self._adapt(puzzle)
+        return playable if isinstance(playable, str) else None
 
     @classmethod
     def load(cls, path: Path | str) -> Policy:
@@ -69,8 +86,14 @@ class Policy:
     ) -> Policy:
         """Rebuild from the saved env and agent config sections and the online weights."""
         env_config = stack_config(env)
+        encoder, _ = make_stack(
+            encoder_name=env_config.encoder,
+            reward=env_config.reward,
+            planner=env_config.planner,
+            actions=env_config.actions,
+        )
         network = build_network(
-            agent, weights, obs_dim=obs_dim, n_actions=len(env_config.actions), source=source
+            agent, weights, obs_dim=obs_dim, n_actions=n_actions_of(encoder), source=source
         )
         return cls(network=network, env_config=env_config, source=source)
 
@@ -79,14 +102,34 @@ class Policy:
         return self._factory
 
     def greedy(self, obs: np.ndarray) -> np.ndarray:
-        """``argmax_a Q(obs, a)`` for a batch of encoded observations."""
-        return greedy_actions(self.network, obs)
+        """``argmax_a Q(obs, a)`` for a batch of encoded observations (memoised, exact)."""
+        return self._greedy(obs)
 
     def play(
-        self, puzzles: Sequence[Puzzle], *, progress: Callable[[int], object] | None = None
+        self,
+        puzzles: Sequence[Puzzle],
+        *,
+        progress: Callable[[int], object] | None = None,
+        hooks: PlayHooks | None = None,
+        num_envs: int = 128,
     ) -> list[Result]:
-        """Play every puzzle greedily (UNSOLVABLE reported before any step)."""
-        return play(self.greedy, puzzles, self._factory, progress=progress)
+        """Play every puzzle greedily, up to ``num_envs`` at once with one batched forward pass
+        a step: UNSOLVABLE reported before any step, UNSUPPORTED (with the reason) for a puzzle
+        this policy cannot play, each line with its own action set."""
+        threads = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
+        try:
+            return play(
+                self.greedy,
+                puzzles,
+                self._factory,
+                num_envs=num_envs,
+                progress=progress,
+                adapt=self._adapt,
+                hooks=hooks,
+            )
+        finally:
+            torch.set_num_threads(threads)
 
     def solve(self, puzzle: Puzzle) -> Result:
         """Status, steps and path of one puzzle."""

@@ -18,8 +18,9 @@ class PuzzleConfig:
 
     reward: Literal["ordered", "legacy"] = "ordered"
     """Reward scheme: 'ordered' (every success beats every failure) or 'legacy' (the prototype)."""
-    encoder: Literal["relational", "paper"] = "relational"
-    """Observation encoder: 'relational' (scale-free, action-relative) or 'paper' (12 features)."""
+    encoder: Literal["relational", "paper", "slots"] = "relational"
+    """Observation encoder: 'relational' (scale-free, action-relative, one action set), 'slots'
+    (the same ideas per action slot: any set of up to 8 actions) or 'paper' (12 features)."""
     planner: Literal["constraint", "paper", "none"] = "constraint"
     """Subgoal decomposition: constraint-aware, the paper's rule, or none (target only)."""
     actions: tuple[int, ...] = DEFAULT_ACTIONS
@@ -28,6 +29,8 @@ class PuzzleConfig:
     """Which training puzzles are drawn, stage by stage."""
     eval_families: tuple[str, ...] = ("in_range", "dense", "trap", "wall", "endgame", "lookahead")
     """Families of the fixed evaluation suite."""
+    eval_actions: tuple[tuple[int, ...], ...] = ()
+    """Action sets of the evaluation suite, each with every family (empty: ``actions`` only)."""
     eval_count: int = 16
     """Puzzles per evaluation family (0: no evaluation)."""
     eval_seed: int = 20_261_125
@@ -35,7 +38,7 @@ class PuzzleConfig:
 
     def __post_init__(self) -> None:
         check_choice("puzzle.reward", self.reward, ("ordered", "legacy"))
-        check_choice("puzzle.encoder", self.encoder, ("relational", "paper"))
+        check_choice("puzzle.encoder", self.encoder, ("relational", "paper", "slots"))
         check_choice("puzzle.planner", self.planner, ("constraint", "paper", "none"))
         if (
             not self.actions
@@ -45,9 +48,28 @@ class PuzzleConfig:
             raise ConfigError(f"puzzle.actions={self.actions!r}: give distinct positive integers")
         check_int("puzzle.eval_count", self.eval_count, low=0)
         check_int("puzzle.eval_seed", self.eval_seed, low=0)
-        if self.eval_count and self.actions != DEFAULT_ACTIONS:
+        if self.curriculum.action_sets == "mixed" and self.encoder != "slots":
             raise ConfigError(
-                f"puzzle.actions={list(self.actions)} is invalid with puzzle.eval_count > 0: the "
-                f"evaluation families are generated with actions {list(DEFAULT_ACTIONS)}; "
-                "set puzzle.eval_count=0 for another action set"
+                f"puzzle.curriculum.action_sets='mixed' is invalid with puzzle.encoder="
+                f"{self.encoder!r}: that encoder plays one action set; use encoder 'slots' or "
+                "set puzzle.curriculum.action_sets=fixed"
             )
+        for acts in self.eval_actions:
+            if not acts or any(a <= 0 for a in acts) or len(set(acts)) != len(acts):
+                raise ConfigError(
+                    f"puzzle.eval_actions has {list(acts)!r}: give sets of distinct positive "
+                    "integers"
+                )
+        if self.encoder != "slots" and any(
+            sorted(acts) != sorted(self.actions) for acts in self.eval_actions
+        ):
+            raise ConfigError(
+                f"puzzle.eval_actions={[list(a) for a in self.eval_actions]} is invalid with "
+                f"puzzle.encoder={self.encoder!r}: that encoder plays only puzzle.actions "
+                f"{list(self.actions)}; use encoder 'slots' to evaluate other sets"
+            )
+
+    @property
+    def evaluation_sets(self) -> tuple[tuple[int, ...], ...]:
+        """The action sets the evaluation suite is generated for."""
+        return self.eval_actions or (self.actions,)

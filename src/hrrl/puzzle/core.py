@@ -41,6 +41,9 @@ class Status(enum.StrEnum):
     UNSOLVABLE = "UNSOLVABLE"
     #: Reported by the evaluator for a suite line it rejects.
     INVALID = "INVALID"
+    #: Reported by the evaluator for a valid puzzle this policy cannot play (say, more actions
+    #: than its network has slots, or another action set for a fixed-width network).
+    UNSUPPORTED = "UNSUPPORTED"
 
     @property
     def terminal(self) -> bool:

@@ -21,8 +21,9 @@ import numpy as np
 
 from hrrl.config import check_choice, check_int, check_range
 from hrrl.errors import ConfigError
+from hrrl.puzzle.action_sets import sample_action_set
 from hrrl.puzzle.core import DEFAULT_ACTIONS, Puzzle
-from hrrl.puzzle.generate import sample_puzzle
+from hrrl.puzzle.generate import sample_puzzle, scaled
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,9 +80,14 @@ class CurriculumConfig:
     """Episodes in the rolling success rate; also the minimum episodes spent in a stage."""
     mix_previous: float = 0.25
     """In the last stage, the fraction of puzzles drawn from an earlier stage."""
+    action_sets: Literal["fixed", "mixed"] = "fixed"
+    """'fixed': every puzzle plays the puzzle section's actions; 'mixed': each puzzle draws its
+    own set from the training distribution (hrrl.puzzle.action_sets: 2-5 actions, largest 2-12,
+    a quarter sharing a divisor, the held-out sets never), its targets in units of that set."""
 
     def __post_init__(self) -> None:
         check_choice("curriculum.mode", self.mode, ("episodes", "gated"))
+        check_choice("curriculum.action_sets", self.action_sets, ("fixed", "mixed"))
         if not self.stages:
             raise ConfigError("curriculum.stages is empty: give at least one stage")
         check_int("curriculum.episodes_per_stage", self.episodes_per_stage, low=1)
@@ -118,15 +124,14 @@ class Curriculum:
         return self._sample_stage(self.config.stages[index], rng)
 
     def _sample_stage(self, stage: Stage, rng: np.random.Generator) -> Puzzle:
+        actions, targets = self.actions, stage.targets
+        if self.config.action_sets == "mixed":
+            actions = sample_action_set(rng)
+            targets = (scaled(targets[0], actions), scaled(targets[1], actions))
         if stage.density is not None:
-            return sample_puzzle(
-                rng, target_range=stage.targets, density=stage.density, actions=self.actions
-            )
+            return sample_puzzle(rng, target_range=targets, density=stage.density, actions=actions)
         return sample_puzzle(
-            rng,
-            target_range=stage.targets,
-            forbidden_count=stage.forbidden,
-            actions=self.actions,
+            rng, target_range=targets, forbidden_count=stage.forbidden, actions=actions
         )
 
     def on_episode_end(self, success: bool) -> bool:

@@ -12,7 +12,9 @@ visited.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
@@ -21,34 +23,104 @@ from hrrl.engine.task import PolicyFn
 from hrrl.engine.vec_env import EpisodeStart, play_episodes
 from hrrl.puzzle.core import Puzzle, Status
 from hrrl.puzzle.encoders import EncodedObservation, Encoder, make_encoder
+from hrrl.puzzle.encoders.slots import unsupported_reason
 from hrrl.puzzle.env import PuzzleEnv, PuzzleVecEnv
 from hrrl.puzzle.hierarchy import HierarchyWrapper
+from hrrl.puzzle.rewards import RewardScheme
 from hrrl.puzzle.solver import optimal_steps
 from hrrl.puzzle.suite import FamilyRow, Result, summarize
+
+#: Turns a puzzle into the one a stack plays (the same puzzle, maybe with its actions reordered),
+#: or the reason the stack cannot play it (the line is reported UNSUPPORTED).
+Adapter = Callable[[Puzzle], "Puzzle | str"]
+
+
+def _noop(*_: object) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class PlayHooks:
+    """What a caller hears while :func:`play` runs (each hook a no-op unless given).
+
+    ``started(puzzle)`` when a puzzle's episode begins, ``finished(index, result)`` as each
+    puzzle's result is known (``index`` into the puzzles given; UNSOLVABLE and UNSUPPORTED
+    lines come first, before any step), ``stepped(n)`` after each batched step of ``n`` envs.
+    """
+
+    started: Callable[[Puzzle], object] = _noop
+    finished: Callable[[int, Result], object] = _noop
+    stepped: Callable[[int], object] = _noop
 
 
 def make_env(
     *,
     encoder: Encoder,
-    reward: str = "ordered",
+    reward: str | RewardScheme = "ordered",
     planner: str = "constraint",
     actions: Sequence[int] = (1, 3, 5),
 ) -> gym.Env[Any, Any]:
-    """The puzzle environment as the agent sees it (encoded observations, subgoals)."""
-    base = PuzzleEnv(reward=reward, actions=tuple(actions))
+    """The puzzle environment as the agent sees it (encoded observations, subgoals).
+
+    A slot encoder (``encoder.slots``) gets an environment that plays each puzzle's own actions.
+    """
+    slots = getattr(encoder, "slots", None)
+    base = PuzzleEnv(reward=reward, actions=tuple(actions), slots=slots)
     return EncodedObservation(HierarchyWrapper(base, planner=planner), encoder)
 
 
 def make_stack(
-    *, encoder_name: str, reward: str, planner: str, actions: Sequence[int]
+    *, encoder_name: str, reward: str | RewardScheme, planner: str, actions: Sequence[int]
 ) -> tuple[Encoder, Callable[[], gym.Env[Any, Any]]]:
-    """An encoder and a factory of environments that share it."""
+    """An encoder and a factory of environments that share it (``reward`` may be a scheme, such
+    as :class:`~hrrl.puzzle.rewards.Unscored` for play only)."""
     encoder = make_encoder(encoder_name, actions=tuple(actions))
 
     def factory() -> gym.Env[Any, Any]:
         return make_env(encoder=encoder, reward=reward, planner=planner, actions=actions)
 
     return encoder, factory
+
+
+def n_actions_of(encoder: Encoder) -> int:
+    """Width of the network's output for this encoder: its slots, or its action tuple's length."""
+    slots = getattr(encoder, "slots", None)
+    return int(slots) if slots is not None else len(encoder.actions)
+
+
+def stack_adapter(encoder: Encoder) -> Adapter:
+    """What a policy behind ``encoder`` can play.
+
+    A slot encoder plays any set of up to ``slots`` actions. An encoder built for one action
+    tuple (a fixed-width network: the baseline's 3 heads) plays that set in any order (the
+    puzzle is the same with its actions listed in the trained order) and nothing else.
+    """
+    slots = getattr(encoder, "slots", None)
+    if slots is not None:
+
+        def any_set(puzzle: Puzzle) -> Puzzle | str:
+            return unsupported_reason(puzzle, int(slots)) or puzzle
+
+        return any_set
+    return fixed_adapter(encoder.actions, f"one output per action (the {encoder.name} encoder)")
+
+
+def fixed_adapter(actions: Sequence[int], why: str = "one output per action") -> Adapter:
+    """A player of one action set: the same set in any order, else UNSUPPORTED (``why`` says
+    what fixes its width)."""
+    trained = tuple(actions)
+
+    def fixed(puzzle: Puzzle) -> Puzzle | str:
+        if puzzle.actions == trained:
+            return puzzle
+        if sorted(puzzle.actions) == sorted(trained):
+            return dataclasses.replace(puzzle, actions=trained)
+        return (
+            f"this policy plays only actions {list(trained)} ({why}): it cannot play "
+            f"actions {list(puzzle.actions)}"
+        )
+
+    return fixed
 
 
 def play(
@@ -58,23 +130,37 @@ def play(
     *,
     num_envs: int = 128,
     progress: Callable[[int], object] | None = None,
+    adapt: Adapter | None = None,
+    hooks: PlayHooks | None = None,
 ) -> list[Result]:
     """Play every puzzle once with ``policy``; results in the order of ``puzzles``.
 
-    ``progress(n)`` is called with the number of puzzles finished since the last call.
+    ``adapt`` (see :func:`stack_adapter`) says what the policy can play; a puzzle it cannot is
+    ``UNSUPPORTED`` with the reason and the rest still runs. ``progress(n)`` is called with the
+    number of puzzles finished since the last call; ``hooks`` hear more (:class:`PlayHooks`).
     """
+    hooks = hooks or PlayHooks()
     results: list[Result | None] = [None] * len(puzzles)
+
+    def done(i: int, result: Result) -> None:
+        results[i] = result
+        hooks.finished(i, result)
+        if progress:
+            progress(1)
+
     todo: list[tuple[int, Puzzle, int]] = []
     for i, puzzle in enumerate(puzzles):
-        best = optimal_steps(puzzle)
+        playable = puzzle if adapt is None else adapt(puzzle)
+        if isinstance(playable, str):
+            done(i, Result.unsupported(puzzle.id, playable))
+            continue
+        best = optimal_steps(playable)
         if best is None:
-            results[i] = Result.unsolvable(puzzle)
-            if progress:
-                progress(1)
+            done(i, Result.unsolvable(puzzle))
         else:
-            todo.append((i, puzzle, best))
+            todo.append((i, playable, best))
     if todo:
-        _play_solvable(policy, todo, env_factory, min(num_envs, len(todo)), results, progress)
+        _play_solvable(policy, todo, env_factory, min(num_envs, len(todo)), done, hooks)
     assert all(r is not None for r in results)
     return [r for r in results if r is not None]
 
@@ -84,17 +170,23 @@ def _play_solvable(
     todo: list[tuple[int, Puzzle, int]],
     env_factory: Callable[[], gym.Env[Any, Any]],
     num_envs: int,
-    results: list[Result | None],
-    progress: Callable[[int], object] | None,
+    done: Callable[[int, Result], None],
+    hooks: PlayHooks,
 ) -> None:
     vec = PuzzleVecEnv([env_factory] * num_envs)
     starts = [EpisodeStart(options={"puzzle": puzzle}) for _, puzzle, _ in todo]
-    for played in play_episodes(policy, vec.batch, starts, trace=_current):
+    played_all = play_episodes(
+        policy,
+        vec.batch,
+        starts,
+        trace=_current,
+        on_start=lambda k: hooks.started(todo[k][1]),
+        on_step=hooks.stepped,
+    )
+    for played in played_all:
         i, puzzle, best = todo[played.index]
         status = Status(played.last_info["status"])
-        results[i] = Result.from_path(puzzle, [puzzle.start, *played.trace], status, best)
-        if progress:
-            progress(1)
+        done(i, Result.from_path(puzzle, [puzzle.start, *played.trace], status, best))
     vec.close()
 
 

@@ -13,9 +13,14 @@ difficulty sits. Solvable families get ``max_steps = default_max_steps(optimal)`
 | `dense`      | 50..2,000    | 8-20% of the numbers                                               |
 | `trap`       | 20..300      | the greedy path runs into ``y`` with ``y + a`` forbidden for all a |
 | `endgame`    | 30..500      | most of the last 6-15 numbers below the target                     |
-| `wall`       | 60..1,000    | 1-4 blocks of four, crossed only by +5 from just below the block   |
+| `wall`       | 60..1,000    | 1-4 blocks of A-1, crossed only by +A from just below the block    |
 | `lookahead`  | 30..300      | 10-25%, and the one-step-lookahead greedy player fails             |
-| `unsolvable` | 20..500      | a block of five, a sealed target, or a budget below the optimum    |
+| `unsolvable` | 20..500      | a block of A, a sealed target, a budget below the optimum, or (a   |
+|              |              | common divisor g) a target off the residue class                   |
+
+Every family is defined for any action set: the numbers in the table are for the default
+actions (1, 3, 5; largest ``A = 5``); for another set, targets and window sizes are multiplied by
+``max(1, A / 5)``, walls are ``A - 1`` long, traps forbid ``y + a`` for each of the set's actions.
 
 The greedy players (:func:`greedy_rollout`) take the largest action whose landing survives a
 ``lookahead``-step check (neither forbidden nor past the target, and for ``lookahead >= 1`` not a
@@ -202,19 +207,36 @@ def is_dead_end(puzzle: Puzzle, x: int) -> bool:
 
 
 # --- the families -----------------------------------------------------------------------------
-Family = Callable[[np.random.Generator], Puzzle]
+#: A family draws one puzzle for an action set (every family is defined for any set).
+Family = Callable[[np.random.Generator, tuple[int, ...]], Puzzle]
 
 
-def _in_range(rng: np.random.Generator) -> Puzzle:
-    return sample_puzzle(rng, target_range=(5, 100), forbidden_count=(2, 5))
+def scaled(value: int, actions: Sequence[int]) -> int:
+    """A size written for the default actions (largest 5) in units of ``actions``: times
+    ``max(1, A / 5)``, so the default set keeps its numbers and a larger stride gets room."""
+    return math.ceil(value * max(1.0, max(actions) / max(DEFAULT_ACTIONS)))
 
 
-def _scale(rng: np.random.Generator) -> Puzzle:
-    return sample_puzzle(rng, target_range=(100, 10_000), density=PAPER_DENSITY)
+def _targets(lo: int, hi: int, actions: Sequence[int]) -> IntRange:
+    return scaled(lo, actions), scaled(hi, actions)
 
 
-def _dense(rng: np.random.Generator) -> Puzzle:
-    return sample_puzzle(rng, target_range=(50, 2_000), density=(0.08, 0.20))
+def _in_range(rng: np.random.Generator, actions: tuple[int, ...]) -> Puzzle:
+    return sample_puzzle(
+        rng, target_range=_targets(5, 100, actions), forbidden_count=(2, 5), actions=actions
+    )
+
+
+def _scale(rng: np.random.Generator, actions: tuple[int, ...]) -> Puzzle:
+    return sample_puzzle(
+        rng, target_range=_targets(100, 10_000, actions), density=PAPER_DENSITY, actions=actions
+    )
+
+
+def _dense(rng: np.random.Generator, actions: tuple[int, ...]) -> Puzzle:
+    return sample_puzzle(
+        rng, target_range=_targets(50, 2_000, actions), density=(0.08, 0.20), actions=actions
+    )
 
 
 def _background(rng: np.random.Generator, target: int, exclude: Iterable[int] = ()) -> set[int]:
@@ -223,21 +245,29 @@ def _background(rng: np.random.Generator, target: int, exclude: Iterable[int] = 
     return draw_forbidden(rng, 0, target, k, exclude)
 
 
-def _trap(rng: np.random.Generator) -> Puzzle:
+def _trap(rng: np.random.Generator, actions: tuple[int, ...]) -> Puzzle:
     """Pick ``y`` on the plain greedy path and forbid ``y + a`` for every action a.
 
     Forbidding numbers above ``y`` leaves the greedy path up to ``y`` unchanged (every landing
     it skipped was already forbidden or past the target), so the greedy player still walks to
     ``y`` and is stuck there; the puzzle is kept when a path around ``y`` exists.
+
+    A *complete* set (every multiple of its divisor up to the largest action, such as {2, 4, 6})
+    has no such trap: forbidding every ``y + a`` forbids every reachable number of a stretch no
+    action clears. There the trap is a funnel: every landing from ``y`` but the smallest is
+    forbidden, so the greedy player has to squeeze through ``y + min(actions)``.
     """
-    amax = max(DEFAULT_ACTIONS)
+    amax = max(actions)
+    funnel = is_complete(actions)
+    planted_actions = [a for a in actions if a != min(actions)] if funnel else list(actions)
+    lo, hi = _targets(20, 300, actions)
     for _ in range(MAX_TRIES):
-        target = int(rng.integers(20, 301))
+        target = int(rng.integers(lo, hi + 1))
         forbidden = _background(rng, target)
         base = Puzzle(
             target=target,
             forbidden=frozenset(forbidden),
-            actions=DEFAULT_ACTIONS,
+            actions=actions,
             max_steps=MAX_STEPS_LIMIT,
         )
         walk = greedy_rollout(base).path
@@ -245,11 +275,18 @@ def _trap(rng: np.random.Generator) -> Puzzle:
         if not spots:
             continue
         y = int(spots[int(rng.integers(len(spots)))])
-        forbidden |= {y + a for a in DEFAULT_ACTIONS}
-        puzzle = _solvable(target, forbidden, DEFAULT_ACTIONS, 0, {"trap_at": y})
-        if puzzle is not None and _greedy_trapped(puzzle, y):
+        forbidden |= {y + a for a in planted_actions}
+        extra = {"trap_at": y, **({"funnel": True} if funnel else {})}
+        puzzle = _solvable(target, forbidden, actions, 0, extra)
+        if puzzle is not None and (funnel or _greedy_trapped(puzzle, y)):
             return puzzle
-    raise PuzzleError(f"trap: no puzzle in {MAX_TRIES} draws")
+    raise PuzzleError(f"trap: no puzzle in {MAX_TRIES} draws for actions {list(actions)}")
+
+
+def is_complete(actions: Sequence[int]) -> bool:
+    """Whether ``actions`` are every multiple of their divisor up to the largest ({2, 4, 6})."""
+    g = math.gcd(*actions)
+    return set(actions) == set(range(g, max(actions) + 1, g))
 
 
 def _greedy_trapped(puzzle: Puzzle, y: int) -> bool:
@@ -261,47 +298,62 @@ def _greedy_trapped(puzzle: Puzzle, y: int) -> bool:
     )
 
 
-def _endgame(rng: np.random.Generator) -> Puzzle:
-    """Most of the last ``w`` (6-15) numbers below the target forbidden; still solvable."""
+def _endgame(rng: np.random.Generator, actions: tuple[int, ...]) -> Puzzle:
+    """Most of the last ``w`` (6-15, in units of the actions) numbers below the target forbidden;
+    still solvable."""
+    lo, hi = _targets(30, 500, actions)
+    w_lo, w_hi = _targets(6, 15, actions)
     for _ in range(MAX_TRIES):
-        target = int(rng.integers(30, 501))
-        window = int(rng.integers(6, 16))
+        target = int(rng.integers(lo, hi + 1))
+        window = int(rng.integers(w_lo, w_hi + 1))
         k = math.ceil(float(rng.uniform(0.6, 0.85)) * window)
         packed = draw_forbidden(rng, target - window - 1, target, k)
         background = draw_forbidden(
             rng, 0, target - window, max(2, round(PAPER_DENSITY * (target - window - 1)))
         )
-        puzzle = _solvable(target, packed | background, DEFAULT_ACTIONS, 0, {"window": window})
+        puzzle = _solvable(target, packed | background, actions, 0, {"window": window})
         if puzzle is not None:
             return puzzle
-    raise PuzzleError(f"endgame: no puzzle in {MAX_TRIES} draws")
+    raise PuzzleError(f"endgame: no puzzle in {MAX_TRIES} draws for actions {list(actions)}")
 
 
-#: Length of a `wall` block: the largest default action (5) is the only one that clears it.
+#: Length of a `wall` block for the default actions: only the largest action (5) clears it.
 WALL_LENGTH = 4
 
 
-def _wall(rng: np.random.Generator) -> Puzzle:
-    """1-4 blocks ``b..b+3`` forbidden with ``b - 1`` and ``b + 4`` free: from ``b - 1`` only +5
-    crosses (+1, +3 land inside); from anywhere lower every action lands short or inside."""
+def wall_length(actions: Sequence[int]) -> int:
+    """A wall is one shorter than the largest action: only that action clears it."""
+    return max(actions) - 1
+
+
+def _wall(rng: np.random.Generator, actions: tuple[int, ...]) -> Puzzle:
+    """1-4 blocks ``b..b+L-1`` (``L = A - 1``) forbidden with ``b - 1`` and ``b + L`` free: from
+    ``b - 1`` only the largest action ``A`` crosses; from anywhere lower every action lands
+    short or inside."""
+    length = wall_length(actions)
+    lo, hi = _targets(60, 1_000, actions)
+    if length < 1:
+        raise PuzzleError(f"wall: actions {list(actions)} have no wall (largest action 1)")
     for _ in range(MAX_TRIES):
-        target = int(rng.integers(60, 1_001))
+        target = int(rng.integers(lo, hi + 1))
         n_walls = int(rng.integers(1, 5))
-        # Block starts in [2, target - 6]; consecutive blocks at least WALL_LENGTH + 1 apart so
-        # the number after one block (b + 4) stays free.
-        starts = sorted(rng.choice(np.arange(2, target - 5), size=n_walls, replace=False).tolist())
-        if any(b2 - b1 < WALL_LENGTH + 1 for b1, b2 in itertools.pairwise(starts)):
+        # Block starts in [2, target - L - 2]; consecutive blocks at least L + 1 apart so the
+        # number after one block (b + L) stays free.
+        starts = sorted(
+            rng.choice(np.arange(2, target - length - 1), size=n_walls, replace=False).tolist()
+        )
+        if any(b2 - b1 < length + 1 for b1, b2 in itertools.pairwise(starts)):
             continue
-        blocks = {b + i for b in starts for i in range(WALL_LENGTH)}
-        keep = {b - 1 for b in starts} | {b + WALL_LENGTH for b in starts}
+        blocks = {b + i for b in starts for i in range(length)}
+        keep = {b - 1 for b in starts} | {b + length for b in starts}
         forbidden = blocks | _background(rng, target, exclude=blocks | keep)
-        puzzle = _solvable(target, forbidden, DEFAULT_ACTIONS, 0, {"walls": starts})
+        puzzle = _solvable(target, forbidden, actions, 0, {"walls": starts})
         if puzzle is not None:
             return puzzle
-    raise PuzzleError(f"wall: no puzzle in {MAX_TRIES} draws")
+    raise PuzzleError(f"wall: no puzzle in {MAX_TRIES} draws for actions {list(actions)}")
 
 
-def _lookahead(rng: np.random.Generator) -> Puzzle:
+def _lookahead(rng: np.random.Generator, actions: tuple[int, ...]) -> Puzzle:
     """Dense puzzles (10-25%) that the one-step-lookahead greedy player fails.
 
     Random dense puzzles rarely fool that player (about 1 in 200), so a trap is planted at a
@@ -309,16 +361,28 @@ def _lookahead(rng: np.random.Generator) -> Puzzle:
     ``y + a + b`` forbidden), and at least one is a dead end so that ``y`` itself passes the
     player's one-step check. The player walks to ``y``, sees only dead ends and forbidden
     numbers, steps onto a dead end and loses. Kept when the player is verified to fail and a path around ``y`` exists.
+
+    A complete set (see :func:`_trap`) has no dead ends, so no player falls into one; there the
+    planted trap is the funnel of :func:`_trap` on the lookahead player's path, kept when
+    solvable.
     """
-    actions = DEFAULT_ACTIONS
     reach = 2 * max(actions)
+    funnel = is_complete(actions)
+    targets = _targets(30, 300, actions)
     for _ in range(MAX_TRIES):
-        base = sample_puzzle(rng, target_range=(30, 300), density=(0.10, 0.25))
+        base = sample_puzzle(rng, target_range=targets, density=(0.10, 0.25), actions=actions)
         walk = greedy_rollout(base, lookahead=1).path
         spots = [y for y in walk[1:-1] if y + reach < base.target]
         if not spots:
             continue
         y = int(spots[int(rng.integers(len(spots)))])
+        if funnel:
+            planted = {y + a for a in actions if a != min(actions)}
+            extra = {"trap_at": y, "funnel": True}
+            puzzle = _solvable(base.target, base.forbidden | planted, actions, 0, extra)
+            if puzzle is not None:
+                return puzzle
+            continue
         dead = [a for a in actions if rng.random() < 0.5] or [
             actions[int(rng.integers(len(actions)))]
         ]
@@ -328,7 +392,7 @@ def _lookahead(rng: np.random.Generator) -> Puzzle:
         puzzle = _solvable(base.target, base.forbidden | planted, actions, 0, {"trap_at": y})
         if puzzle is not None and _lookahead_trapped(puzzle, y):
             return puzzle
-    raise PuzzleError(f"lookahead: no puzzle in {MAX_TRIES} draws")
+    raise PuzzleError(f"lookahead: no puzzle in {MAX_TRIES} draws for actions {list(actions)}")
 
 
 def _lookahead_trapped(puzzle: Puzzle, y: int) -> bool:
@@ -337,40 +401,54 @@ def _lookahead_trapped(puzzle: Puzzle, y: int) -> bool:
     return rollout.status is Status.FORBIDDEN and rollout.path[-3] == y
 
 
-#: How an `unsolvable` puzzle is made unsolvable.
+#: How an `unsolvable` puzzle is made unsolvable (any action set).
 UNSOLVABLE_KINDS = ("block", "sealed", "budget")
+#: The extra kind for action sets with a common divisor ``g > 1``: ``target - start`` not a
+#: multiple of ``g``, so no sum of actions lands on it.
+RESIDUE = "residue"
 
 
-def _unsolvable(rng: np.random.Generator) -> Puzzle:
-    """No path within ``max_steps``: a block of five forbidden numbers (no action clears it),
-    a sealed target (``target - a`` forbidden for every action), or a solvable layout whose
-    ``max_steps`` is one below its optimum."""
-    amax = max(DEFAULT_ACTIONS)
+def unsolvable_kinds(actions: Sequence[int]) -> tuple[str, ...]:
+    """The kinds of `unsolvable` puzzle an action set allows (``residue`` needs a divisor)."""
+    return (*UNSOLVABLE_KINDS, RESIDUE) if math.gcd(*actions) > 1 else UNSOLVABLE_KINDS
+
+
+def _unsolvable(rng: np.random.Generator, actions: tuple[int, ...]) -> Puzzle:
+    """No path within ``max_steps``: a block of ``A`` forbidden numbers (no action clears it), a
+    sealed target (``target - a`` forbidden for every action), a solvable layout whose
+    ``max_steps`` is one below its optimum, or (actions sharing a divisor ``g``) a target off
+    the residue class ``start mod g``."""
+    amax = max(actions)
+    kinds = unsolvable_kinds(actions)
+    g = math.gcd(*actions)
+    lo, hi = _targets(20, 500, actions)
     for _ in range(MAX_TRIES):
-        kind = UNSOLVABLE_KINDS[int(rng.integers(len(UNSOLVABLE_KINDS)))]
-        target = int(rng.integers(20, 501))
+        kind = kinds[int(rng.integers(len(kinds)))]
+        target = int(rng.integers(lo, hi + 1))
+        if kind == RESIDUE and target % g == 0:
+            target += 1 + int(rng.integers(g - 1))
         forbidden = _background(rng, target)
         max_steps = default_max_steps(math.ceil(target / amax))
         if kind == "block":
             b = int(rng.integers(1, target - amax + 1))
             forbidden |= set(range(b, b + amax))
         elif kind == "sealed":
-            forbidden |= {target - a for a in DEFAULT_ACTIONS}
-        else:
-            solvable = _solvable(target, forbidden, DEFAULT_ACTIONS, 0)
+            forbidden |= {target - a for a in actions if target - a > 0}
+        elif kind == "budget":
+            solvable = _solvable(target, forbidden, actions, 0)
             if solvable is None or solvable.extra["optimal_steps"] < 2:
                 continue
             max_steps = solvable.extra["optimal_steps"] - 1
         puzzle = Puzzle(
             target=target,
             forbidden=frozenset(forbidden),
-            actions=DEFAULT_ACTIONS,
+            actions=actions,
             max_steps=max_steps,
             extra={"kind": kind, "optimal_steps": None},
         )
         if optimal_steps(puzzle) is None:
             return puzzle
-    raise PuzzleError(f"unsolvable: no puzzle in {MAX_TRIES} draws")
+    raise PuzzleError(f"unsolvable: no puzzle in {MAX_TRIES} draws for actions {list(actions)}")
 
 
 FAMILIES: dict[str, Family] = {
@@ -400,32 +478,70 @@ def check_families(families: Sequence[str]) -> list[str]:
     return names
 
 
-def family_rng(family: str, seed: int) -> np.random.Generator:
-    """The generator of one family: seeded by ``(seed, crc32(family))``, so a family's puzzles
-    do not depend on which other families share the suite."""
-    return np.random.default_rng([seed, zlib.crc32(family.encode())])
+def family_rng(
+    family: str, seed: int, actions: Sequence[int] = DEFAULT_ACTIONS
+) -> np.random.Generator:
+    """The generator of one family: seeded by ``(seed, crc32(family))`` (and the action set, when
+    it is not the default), so a family's puzzles do not depend on which other families or
+    action sets share the suite."""
+    key = [seed, zlib.crc32(family.encode())]
+    if tuple(actions) != DEFAULT_ACTIONS:
+        key.append(zlib.crc32(actions_label(actions).encode()))
+    return np.random.default_rng(key)
 
 
-def iter_family(family: str, count: int, seed: int) -> Iterator[Puzzle]:
-    """``count`` puzzles of one family, ids ``<family>-0000`` on, deterministic for ``seed``.
+def actions_label(actions: Sequence[int]) -> str:
+    """``"1-2-7"``: an action set as it appears in puzzle ids and table rows."""
+    return "-".join(str(a) for a in actions)
+
+
+def check_actions(actions: Sequence[int]) -> tuple[int, ...]:
+    """An action set validated as a puzzle would (distinct positive integers)."""
+    return Puzzle(target=1, forbidden=frozenset(), actions=tuple(actions), max_steps=1).actions
+
+
+def iter_family(
+    family: str, count: int, seed: int, actions: Sequence[int] = DEFAULT_ACTIONS
+) -> Iterator[Puzzle]:
+    """``count`` puzzles of one family for ``actions``, deterministic for ``seed``; ids are
+    ``<family>-0000`` on (``<family>-a<1-2-7>-0000`` for another action set than the default).
 
     The arguments are checked here, before the first puzzle is asked for.
     """
     (name,) = check_families([family])
     if isinstance(count, bool) or not isinstance(count, int) or count < 0:
         raise field_error(ConfigError, "count", count, "give a whole number >= 0")
-    return _puzzles(name, count, family_rng(name, seed))
+    action_tuple = check_actions(actions)
+    return _puzzles(name, count, family_rng(name, seed, action_tuple), action_tuple)
 
 
-def _puzzles(name: str, count: int, rng: np.random.Generator) -> Iterator[Puzzle]:
+def _puzzles(
+    name: str, count: int, rng: np.random.Generator, actions: tuple[int, ...]
+) -> Iterator[Puzzle]:
     make = FAMILIES[name]
+    prefix = name if actions == DEFAULT_ACTIONS else f"{name}-a{actions_label(actions)}"
     for i in range(count):
-        puzzle = make(rng)
+        puzzle = make(rng, actions)
         yield dataclasses.replace(
-            puzzle, id=f"{name}-{i:04d}", extra={"family": name, **puzzle.extra}
+            puzzle, id=f"{prefix}-{i:04d}", extra={"family": name, **puzzle.extra}
         )
 
 
-def generate_suite(families: Sequence[str], count: int, seed: int) -> list[Puzzle]:
-    """``count`` puzzles of each family, family by family in the order given."""
-    return [p for name in check_families(families) for p in iter_family(name, count, seed)]
+def generate_suite(
+    families: Sequence[str],
+    count: int,
+    seed: int,
+    actions: Sequence[int] | Sequence[Sequence[int]] = DEFAULT_ACTIONS,
+) -> list[Puzzle]:
+    """``count`` puzzles of each family, family by family in the order given; for several action
+    sets (a sequence of sets), set by set."""
+    sets = _action_sets(actions)
+    names = check_families(families)
+    return [p for acts in sets for name in names for p in iter_family(name, count, seed, acts)]
+
+
+def _action_sets(actions: Sequence[int] | Sequence[Sequence[int]]) -> list[tuple[int, ...]]:
+    items: list[Any] = list(actions)
+    if items and all(isinstance(a, int) for a in items):
+        return [tuple(int(a) for a in items)]
+    return [tuple(int(a) for a in acts) for acts in items]

@@ -138,6 +138,8 @@ def write_suite(path: PathLike, puzzles: Iterable[Puzzle]) -> int:
 
 # --- results ----------------------------------------------------------------------------------
 _TERMINAL_RESULT = frozenset(Status) - {Status.IN_PROGRESS}
+#: Results of lines that were never played: rejected (INVALID) or beyond the policy (UNSUPPORTED).
+_NOT_PLAYED = frozenset({Status.INVALID, Status.UNSUPPORTED})
 
 
 @dataclass(frozen=True)
@@ -146,7 +148,8 @@ class Result:
 
     ``path`` is every number visited, starting with ``start`` (the last one is where the episode
     ended, forbidden or past the target included), so ``steps == len(path) - 1``. ``UNSOLVABLE``
-    has ``path == (start,)`` and ``steps == 0``; ``INVALID`` has an empty path and a ``reason``.
+    has ``path == (start,)`` and ``steps == 0``; ``INVALID`` and ``UNSUPPORTED`` have an empty path
+    and a ``reason``.
     """
 
     id: str
@@ -167,14 +170,19 @@ class Result:
             raise field_error(
                 PuzzleError, "status", self.status, "use a terminal status such as SUCCESS"
             )
-        if self.status is Status.INVALID:
+        if self.status in _NOT_PLAYED:
             if not self.reason or self.path or self.steps != 0:
                 raise field_error(
-                    PuzzleError, "reason", self.reason, "INVALID needs a reason, steps 0, no path"
+                    PuzzleError,
+                    "reason",
+                    self.reason,
+                    f"{self.status.value} needs a reason, steps 0, no path",
                 )
             return
         if self.reason is not None:
-            raise field_error(PuzzleError, "reason", self.reason, "only INVALID results carry one")
+            raise field_error(
+                PuzzleError, "reason", self.reason, "only INVALID and UNSUPPORTED results carry one"
+            )
         if self.status is Status.UNSOLVABLE and (len(self.path) != 1 or self.steps != 0):
             raise field_error(PuzzleError, "path", list(self.path), "UNSOLVABLE has path [start]")
         if self.steps != len(self.path) - 1:
@@ -186,6 +194,13 @@ class Result:
     def invalid(cls, id: str, reason: str) -> Result:
         return cls(
             id=id, status=Status.INVALID, steps=0, path=(), optimal_steps=None, reason=reason
+        )
+
+    @classmethod
+    def unsupported(cls, id: str, reason: str) -> Result:
+        """A valid puzzle the policy cannot play (DESIGN §1: path empty, ``reason`` says why)."""
+        return cls(
+            id=id, status=Status.UNSUPPORTED, steps=0, path=(), optimal_steps=None, reason=reason
         )
 
     @classmethod
@@ -320,7 +335,7 @@ def family_of(item: Puzzle | SuiteEntry | None) -> str:
 class FamilyRow:
     """Summary of the results of one family (or of every family, ``family == "all"``).
 
-    ``solvable`` counts results that are neither UNSOLVABLE nor INVALID; ``success_rate`` is
+    ``solvable`` counts results that are neither UNSOLVABLE, INVALID nor UNSUPPORTED; ``success_rate`` is
     ``solved / solvable``; ``mean_efficiency`` averages ``optimal_steps / steps`` over the
     successes; ``mean_optimal_steps`` averages the exact optimum over the solvable puzzles.
     NaN marks a mean over nothing.
@@ -335,6 +350,8 @@ class FamilyRow:
     success_rate: float
     mean_efficiency: float
     mean_optimal_steps: float
+    unsupported: int = 0
+    """Valid puzzles the policy could not play (reported UNSUPPORTED, left out of ``solvable``)."""
     statuses: Mapping[str, int] = field(default_factory=dict)
     """Count of each status in this family."""
 
@@ -365,13 +382,15 @@ def _row(family: str, results: Sequence[Result]) -> FamilyRow:
         statuses[r.status.value] = statuses.get(r.status.value, 0) + 1
     unsolvable = statuses.get(Status.UNSOLVABLE.value, 0)
     invalid = statuses.get(Status.INVALID.value, 0)
+    unsupported = statuses.get(Status.UNSUPPORTED.value, 0)
     solved = statuses.get(Status.SUCCESS.value, 0)
-    solvable = len(results) - unsolvable - invalid
+    solvable = len(results) - unsolvable - invalid - unsupported
     efficiencies = [e for r in results if (e := r.efficiency) is not None]
     optima = [
         r.optimal_steps
         for r in results
-        if r.optimal_steps is not None and r.status not in (Status.UNSOLVABLE, Status.INVALID)
+        if r.optimal_steps is not None
+        and r.status not in (Status.UNSOLVABLE, Status.INVALID, Status.UNSUPPORTED)
     ]
     return FamilyRow(
         family=family,
@@ -380,6 +399,7 @@ def _row(family: str, results: Sequence[Result]) -> FamilyRow:
         solved=solved,
         unsolvable=unsolvable,
         invalid=invalid,
+        unsupported=unsupported,
         success_rate=solved / solvable if solvable else math.nan,
         mean_efficiency=_mean(efficiencies),
         mean_optimal_steps=_mean(optima),

@@ -11,7 +11,7 @@ from hrrl.puzzle.config import PuzzleConfig
 from hrrl.puzzle.core import Puzzle, Status
 from hrrl.puzzle.curriculum import Curriculum
 from hrrl.puzzle.env import PuzzleVecEnv
-from hrrl.puzzle.evaluate import eval_metrics, make_stack, play
+from hrrl.puzzle.evaluate import eval_metrics, make_stack, n_actions_of, play, stack_adapter
 from hrrl.puzzle.exact import optimal_values
 from hrrl.puzzle.generate import generate_suite
 from hrrl.puzzle.rewards import make_reward
@@ -37,14 +37,20 @@ class PuzzleTask:
         )
         self.obs_dim = self.encoder.dim
         self.obs_shape: tuple[int, ...] = (self.obs_dim,)
-        self.n_actions = len(config.actions)
+        self.n_actions = n_actions_of(self.encoder)
+        self.adapt = stack_adapter(self.encoder)
         self.num_envs = num_envs
         self.vec = PuzzleVecEnv([self.env_factory] * num_envs)
         self.curriculum = Curriculum(config.curriculum, actions=config.actions)
         self.rng = np.random.default_rng(seed)
         self.env_seed = int(self.rng.integers(2**31))
         self.eval_puzzles: list[Puzzle] = (
-            generate_suite(config.eval_families, config.eval_count, config.eval_seed)
+            generate_suite(
+                config.eval_families,
+                config.eval_count,
+                config.eval_seed,
+                actions=config.evaluation_sets,
+            )
             if config.eval_count
             else []
         )
@@ -98,7 +104,9 @@ class PuzzleTask:
         """The greedy policy on the held-out suite (``eval/*``), and ``train/q_bias``."""
         metrics: dict[str, float] = {}
         if self.eval_puzzles:
-            results = play(greedy_policy(q_values), self.eval_puzzles, self.env_factory)
+            results = play(
+                greedy_policy(q_values), self.eval_puzzles, self.env_factory, adapt=self.adapt
+            )
             metrics, _ = eval_metrics(results, self.eval_puzzles)
         metrics["train/q_bias"] = self.q_bias(q_values)
         return metrics
@@ -123,7 +131,9 @@ class PuzzleTask:
                 q = q_values(np.asarray(obs, dtype=np.float32)[None])[0]
                 action = int(np.argmax(q))
                 x, t = env.get_wrapper_attr("current"), env.get_wrapper_attr("steps")
-                diffs.append(float(q[action] - table.q_at(x, t)[action]))
+                # Slot k plays action k mod n (the identity for a fixed-width network).
+                exact = table.q_at(x, t)[action % len(puzzle.actions)]
+                diffs.append(float(q[action] - exact))
                 obs, _, terminated, truncated, _ = env.step(action)
                 done = terminated or truncated
         env.close()

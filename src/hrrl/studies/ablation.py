@@ -73,7 +73,13 @@ ARM_OVERRIDES: dict[str, tuple[str, ...]] = {
     "no-clip": ("agent.max_grad_norm=null", "guard.enabled=false"),
     "no-adaptive-eps": ("exploration.kind=decay",),
     "legacy-reward": ("puzzle.reward=legacy",),
-    "paper-encoder": ("puzzle.encoder=paper",),
+    # The paper's 12 features play one action set: its network has one head per action.
+    "paper-encoder": (
+        "puzzle.encoder=paper",
+        "agent.network=phase_adaptive",
+        "puzzle.curriculum.action_sets=fixed",
+        "puzzle.eval_actions=[]",
+    ),
     "no-hierarchy": ("puzzle.planner=none",),
     "no-curriculum": (),  # built from the preset's last stage in arm_overrides
     "baseline": (),  # the baseline preset

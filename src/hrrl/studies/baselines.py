@@ -36,7 +36,7 @@ from hrrl.experiment import ExperimentConfig, preset, puzzle_section
 from hrrl.puzzle.core import DEFAULT_ACTIONS, Puzzle, Status
 from hrrl.puzzle.curriculum import Stage
 from hrrl.puzzle.env import PuzzleEnv
-from hrrl.puzzle.evaluate import play
+from hrrl.puzzle.evaluate import fixed_adapter, play
 from hrrl.puzzle.generate import greedy_rollout, sample_puzzle
 from hrrl.puzzle.solver import optimal_path, optimal_steps
 from hrrl.puzzle.suite import Result
@@ -86,7 +86,7 @@ def random_results(puzzles: Sequence[Puzzle], *, seed: int) -> list[Result]:
     def policy(obs: np.ndarray) -> np.ndarray:
         return np.asarray(rng.integers(0, n_actions, size=obs.shape[0]), dtype=np.int64)
 
-    return play(policy, puzzles, raw_env_factory())
+    return play(policy, puzzles, raw_env_factory(), adapt=fixed_adapter(DEFAULT_ACTIONS))
 
 
 def greedy_results(puzzles: Sequence[Puzzle]) -> list[Result]:
@@ -202,7 +202,12 @@ class TabularQ:
         )
 
     def play(self, puzzles: Sequence[Puzzle]) -> list[Result]:
-        return play(self.greedy, puzzles, raw_env_factory(reward=self.config.reward))
+        return play(
+            self.greedy,
+            puzzles,
+            raw_env_factory(reward=self.config.reward, actions=self.actions),
+            adapt=fixed_adapter(self.actions, "a table of one value per action"),
+        )
 
     def state_dict(self) -> dict[str, Any]:
         keys = sorted(self.table)
@@ -239,6 +244,9 @@ FLAT_DQN_OVERRIDES: tuple[str, ...] = (
     "exploration.end=0.05",
     "guard.enabled=false",
     "puzzle.planner=none",
+    "puzzle.encoder=paper",
+    "puzzle.curriculum.action_sets=fixed",
+    "puzzle.eval_actions=[]",
     "puzzle.curriculum.mode=episodes",
     "puzzle.curriculum.stages=[{targets: [5, 100], forbidden: [2, 5]}]",
     "train.num_envs=8",
@@ -268,4 +276,9 @@ def flat_policy(
     policy: PolicyFn, puzzles: Sequence[Puzzle], reward: str = "ordered"
 ) -> list[Result]:
     """Play a policy that reads scaled raw observations."""
-    return play(policy, puzzles, raw_env_factory(reward=reward, scale=RAW_SCALE))
+    return play(
+        policy,
+        puzzles,
+        raw_env_factory(reward=reward, scale=RAW_SCALE),
+        adapt=fixed_adapter(DEFAULT_ACTIONS, "one output per action"),
+    )

@@ -12,8 +12,11 @@ the suite; the table averages over seeds (95% t-interval where there are several
     hrrl       the default preset                budget env steps (stops early at 100% eval)
     exact      -                                 -
 
-Success is over the suite's solvable puzzles, mean steps and efficiency (exact optimum / steps)
-over the successes; training time is wall time of training alone.
+Success is over the suite's solvable puzzles that the method can play, mean steps and efficiency
+(exact optimum / steps) over the successes; training time is wall time of training alone. A
+method of one action set (every learner but hrrl, whose slot network plays any set) reports the
+suite's lines of other sets UNSUPPORTED and the ``unsupported`` column counts them; the rest of
+the suite still runs.
 """
 
 from __future__ import annotations
@@ -65,6 +68,8 @@ class Outcome:
     mean_steps: float
     efficiency: float
     train_seconds: float
+    unsupported: int = 0
+    """Suite lines this method cannot play (reported UNSUPPORTED, left out of success)."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,8 @@ class Row:
     mean_steps: Estimate
     efficiency: Estimate
     train_seconds: Estimate
+    unsupported: int = 0
+    """Suite lines this method cannot play (the same on every seed)."""
 
 
 def _outcome(results: Sequence[Result], seconds: float) -> Outcome:
@@ -86,6 +93,7 @@ def _outcome(results: Sequence[Result], seconds: float) -> Outcome:
         mean_steps=sum(steps) / len(steps) if steps else float("nan"),
         efficiency=row.mean_efficiency,
         train_seconds=seconds,
+        unsupported=row.unsupported,
     )
 
 
@@ -127,7 +135,7 @@ def play_method(
         trainer = Trainer(config, task=task)
         trainer.run()
         seconds = time.perf_counter() - start
-        return play(trainer.greedy, puzzles, task.env_factory), seconds
+        return play(trainer.greedy, puzzles, task.env_factory, adapt=task.adapt), seconds
     raise ConfigError(f"method={method!r} is unknown: use one of {', '.join(METHODS)}")
 
 
@@ -161,6 +169,7 @@ def compare(
                 mean_steps=mean_ci([o.mean_steps for o in outcomes]),
                 efficiency=mean_ci([o.efficiency for o in outcomes]),
                 train_seconds=mean_ci([o.train_seconds for o in outcomes]),
+                unsupported=max(o.unsupported for o in outcomes),
             )
         )
     return rows
@@ -168,7 +177,7 @@ def compare(
 
 def format_rows(rows: Sequence[Row]) -> str:
     """A markdown table."""
-    head = ["method", "success", "mean steps", "efficiency", "train s"]
+    head = ["method", "success", "mean steps", "efficiency", "train s", "unsupported"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [
@@ -177,6 +186,7 @@ def format_rows(rows: Sequence[Row]) -> str:
             r.mean_steps.cell(".1f"),
             r.efficiency.cell(".3f"),
             r.train_seconds.cell(".1f"),
+            str(r.unsupported),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -196,6 +206,7 @@ def rows_json(rows: Sequence[Row], *, suite: str, seeds: int, budget: int) -> di
                 "mean_steps": r.mean_steps.mean,
                 "efficiency": r.efficiency.mean,
                 "train_seconds": r.train_seconds.mean,
+                "unsupported": r.unsupported,
                 "n": r.success.n,
             }
             for r in rows

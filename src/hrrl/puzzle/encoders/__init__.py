@@ -1,7 +1,9 @@
 """Encoders: what the agent sees of a puzzle (DESIGN §2).
 
-* ``"relational"`` (default, :class:`RelationalEncoder`): scale-free and action-relative, built
-  from a bounded window ahead of the current number;
+* ``"slots"`` (default, :class:`SlotEncoder`): one block per action slot, any action set of up
+  to 8 actions, everything in units of that set;
+* ``"relational"`` (:class:`RelationalEncoder`): scale-free and action-relative, built from a
+  bounded window ahead of the current number, for one action tuple;
 * ``"paper"`` (:class:`PaperEncoder`): the original prototype's 12 features, for the baseline.
 
 Both follow the :class:`Encoder` protocol; :class:`EncodedObservation` puts one in front of a
@@ -22,9 +24,11 @@ from hrrl.puzzle.core import DEFAULT_ACTIONS
 from hrrl.puzzle.encoders.base import Encoder
 from hrrl.puzzle.encoders.paper import PaperEncoder
 from hrrl.puzzle.encoders.relational import WINDOW_FACTOR, RelationalEncoder
+from hrrl.puzzle.encoders.slots import SLOTS, SlotEncoder
 from hrrl.puzzle.encoders.wrapper import EncodedObservation
 
 _BUILDERS: Final[dict[str, Callable[..., Encoder]]] = {
+    "slots": SlotEncoder,
     "relational": RelationalEncoder,
     "paper": PaperEncoder,
 }
@@ -35,8 +39,9 @@ ENCODER_NAMES: Final[tuple[str, ...]] = tuple(_BUILDERS)
 def make_encoder(name: str, *, actions: Sequence[int] = DEFAULT_ACTIONS, **kwargs: Any) -> Encoder:
     """The encoder called ``name`` for this action tuple.
 
-    Extra keywords go to the encoder (``window_factor`` for ``"relational"``; ``"paper"`` takes
-    none).
+    Extra keywords go to the encoder (``window_factor`` for ``"relational"`` and ``"slots"``,
+    ``slots`` for ``"slots"``; ``"paper"`` takes none). ``"slots"`` ignores ``actions``: it plays
+    any set.
     """
     if name not in _BUILDERS:
         raise field_error(ConfigError, "encoder", name, f"choose one of {', '.join(ENCODER_NAMES)}")
@@ -55,10 +60,12 @@ def make_encoder(name: str, *, actions: Sequence[int] = DEFAULT_ACTIONS, **kwarg
 
 __all__ = [
     "ENCODER_NAMES",
+    "SLOTS",
     "WINDOW_FACTOR",
     "EncodedObservation",
     "Encoder",
     "PaperEncoder",
     "RelationalEncoder",
+    "SlotEncoder",
     "make_encoder",
 ]

@@ -76,6 +76,7 @@ import numpy as np
 from hrrl.errors import ConfigError, field_error
 from hrrl.puzzle.core import DEFAULT_ACTIONS, PuzzleView
 from hrrl.puzzle.encoders.base import SortedForbidden, check_view_actions, encode_all
+from hrrl.puzzle.encoders.window import DEAD, window_costs
 
 #: The window holds this many largest-action strides: ``W = WINDOW_FACTOR * max(actions)``.
 WINDOW_FACTOR: Final = 8
@@ -99,7 +100,6 @@ _SCALARS: Final = (
     ("subgoal_gap", "clip((subgoal - x) / W, 0, 1)"),
     ("subgoal_in_window", "1 if the active subgoal is within the window"),
 )
-_INF: Final = 1 << 30
 
 
 class RelationalEncoder:
@@ -141,28 +141,12 @@ class RelationalEncoder:
         ``target_offset`` is ``target - x`` clipped to ``[0, W + 1]``: 0 means x is at or past
         the target (every cell ahead is past it), ``W + 1`` means beyond the window.
         """
-        w, amax, acts = self.window, self.max_action, self.actions
+        w, acts = self.window, self.actions
         t = target_offset
-        forbidden = [False] * (w + amax + 1)
+        forbidden = [False] * (w + self.max_action + 1)
         for o in forbidden_offsets:
             forbidden[o] = True
-        cost = [_INF] * (w + amax + 1)
-        if t > w:
-            cost[w + 1 :] = [0] * amax  # edge cells: "further on", assumed passable
-        # Cells past the target stay dead, so the backward pass starts at min(t, w).
-        for o in range(min(t, w), 0, -1):
-            if forbidden[o]:
-                continue
-            if o == t:
-                cost[o] = 0
-                continue
-            best = _INF
-            for a in acts:  # a plain loop: cheaper than min() over a generator
-                c = cost[o + a]
-                if c < best:
-                    best = c
-            if best < _INF:
-                cost[o] = best + 1
+        cost = window_costs(acts, forbidden_offsets, t, w)
 
         n = len(acts)
         block = np.zeros(self._n_block, dtype=np.float32)
@@ -172,13 +156,13 @@ class RelationalEncoder:
             block[w + t : 2 * w] = 1.0  # cells t+1..W are past the target
             if t >= 1:
                 block[2 * w + t - 1] = 1.0  # the target itself
-        block[3 * w : 4 * w] = np.asarray(cost[1 : w + 1]) < _INF
+        block[3 * w : 4 * w] = np.asarray(cost[1 : w + 1]) < DEAD
         base = 4 * w
         for i, a in enumerate(acts):
             block[base + i] = forbidden[a]
             block[base + n + i] = t <= w and a > t
             block[base + 2 * n + i] = a == t
-            block[base + 3 * n + i] = cost[a] >= _INF
+            block[base + 3 * n + i] = cost[a] >= DEAD
             block[base + 4 * n + i] = min(cost[a] / self.window_factor, COST_CLIP)
         block.setflags(write=False)
         return block

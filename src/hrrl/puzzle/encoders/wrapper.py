@@ -39,7 +39,8 @@ class EncodedObservation(gym.ObservationWrapper[np.ndarray, Any, Any]):
                 if env_actions is None
                 else make_encoder(encoder, actions=tuple(env_actions))
             )
-        if env_actions is not None and tuple(env_actions) != encoder.actions:
+        # An encoder with no action tuple (the slot encoder) plays whatever the puzzle adds.
+        if env_actions is not None and encoder.actions and tuple(env_actions) != encoder.actions:
             raise field_error(
                 ConfigError,
                 "encoder.actions",
