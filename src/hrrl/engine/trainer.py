@@ -90,9 +90,12 @@ class Trainer:
 
     ``task`` is the domain, built by the application (:func:`hrrl.run.make_task`, seeded with
     ``RunSeeds.of(train.seed).task``); any :class:`~hrrl.engine.task.Task` works. With a
-    ``run_dir`` the trainer writes checkpoints there (every ``checkpoint.every_steps`` environment
-    steps, and whenever the evaluation improves, which moves ``best``); :meth:`write_config`
-    writes ``config.yaml``.
+    ``run_dir`` the trainer itself writes only checkpoints there (every
+    ``checkpoint.every_steps`` environment steps, whenever the evaluation improves, which moves
+    ``best``, and at the end). ``config.yaml`` is written when the caller calls
+    :meth:`write_config` (``hrrl train`` and ``hrrl.train`` do, before the first step), and
+    metrics go to the ``logger`` given (``make_logger(run_dir, ...)`` writes ``metrics.jsonl``;
+    the default logger writes nothing).
     """
 
     def __init__(
