@@ -8,9 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hrrl.experiment import PRESETS
-from hrrl.studies.ablation import DEFAULT_ARMS, make_specs, parse_arms, run_study
-from hrrl.studies.ablation_report import write_report
+from hrrl.commands import PRESET_NAMES
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -21,9 +19,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "seed, score each on a held-out suite, write ablation.md/.csv/.png and the claims "
         "table. Finished trials are kept in OUT/trials and not rerun.",
     )
-    parser.add_argument("--preset", choices=PRESETS, default="default", help="preset arms modify")
     parser.add_argument(
-        "--arms", default=",".join(DEFAULT_ARMS), help="comma-separated arms (default: all)"
+        "--preset", choices=PRESET_NAMES, default="default", help="preset arms modify"
+    )
+    parser.add_argument(
+        "--arms", help="comma-separated arms (default: every arm of hrrl.studies.ablation)"
     )
     parser.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 per arm")
     parser.add_argument("--out", type=Path, help="output dir (default runs/ablation-<time>)")
@@ -43,11 +43,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    from hrrl.studies.ablation import DEFAULT_ARMS, make_specs, parse_arms, run_study
+    from hrrl.studies.ablation_report import write_report
+
     if args.seeds < 1:
         raise ValueError(f"--seeds {args.seeds}: give at least 1")
     if args.workers < 0:
         raise ValueError(f"--workers {args.workers}: give 0 or more")
-    arms = parse_arms(args.arms)
+    arms = parse_arms(args.arms or ",".join(DEFAULT_ARMS))
     out: Path = args.out or Path("runs") / f"ablation-{time.strftime('%Y%m%d-%H%M%S')}"
     compare: dict[str, Any] | None = None
     if args.compare:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hrrl.commands import check_seed
 from hrrl.errors import ConfigError, field_error
 from hrrl.puzzle.core import Puzzle, Status
 from hrrl.puzzle.exact import (
@@ -197,6 +198,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_seed(args.seed)
     scheme = make_reward(args.reward)
     if args.show < 0:
         raise field_error(ConfigError, "show", args.show, "give a count >= 0")

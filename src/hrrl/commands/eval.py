@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hrrl.inference.policy import Policy
-from hrrl.monitoring.logger import progress
-from hrrl.puzzle.suite import Result, format_table, read_suite, summarize, write_results
+from hrrl.commands import check_output_file, check_seed
 
 TABLE_COLUMNS = (
     "puzzles",
@@ -45,10 +43,23 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    check_seed(args.seed)
+    check_output_file(args.output, "--output")
     if args.env is not None:
         return run_env(args)
     if args.suite is None:
         raise ValueError("give --suite FILE (a puzzle suite) or --env ID (a Gymnasium task)")
+    from hrrl.inference.policy import Policy
+    from hrrl.monitoring.logger import progress
+    from hrrl.puzzle.suite import (
+        Result,
+        format_rejected,
+        format_table,
+        read_suite,
+        summarize,
+        write_results,
+    )
+
     policy = Policy.load(args.checkpoint)
     entries = read_suite(args.suite)
     if not entries:
@@ -64,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
         write_results(args.output, results)
     print(f"policy: {policy.source}")
     print(format_table(summarize(results, entries), TABLE_COLUMNS))
+    if rejected := format_rejected(entries, args.suite):
+        print(f"\n{rejected}")
     return 0
 
 

@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 from hrrl.errors import PuzzleError
-from hrrl.inference.policy import Policy
 from hrrl.puzzle.core import DEFAULT_ACTIONS, Puzzle
 from hrrl.puzzle.solver import optimal_steps
 
@@ -30,12 +29,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--checkpoint", type=Path, required=True, help="run dir, checkpoint dir or bundle"
     )
-    parser.add_argument("--target", type=int, required=True)
-    parser.add_argument("--forbidden", type=_int_list, default=[], help="e.g. 23,45,67")
+    parser.add_argument("--target", type=int, required=True, help="the number to land on exactly")
     parser.add_argument(
-        "--actions", type=_int_list, default=list(DEFAULT_ACTIONS), help="e.g. 1,3,5"
+        "--forbidden", type=_int_list, default=[], help="numbers never to land on, e.g. 23,45,67"
     )
-    parser.add_argument("--start", type=int, default=0)
+    parser.add_argument(
+        "--actions",
+        type=_int_list,
+        default=list(DEFAULT_ACTIONS),
+        help="what one step may add (default 1,3,5; the policy's own set)",
+    )
+    parser.add_argument("--start", type=int, default=0, help="the number to start from (0)")
     parser.add_argument("--max-steps", type=int, help="default max(2*optimal, optimal+20)")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
     parser.set_defaults(func=run)
@@ -50,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
         max_steps=args.max_steps,
         id="cli",
     )
+    from hrrl.inference.policy import Policy
+
     policy = Policy.load(args.checkpoint)
     if tuple(puzzle.actions) != tuple(policy.env_config.actions):
         raise PuzzleError(

@@ -18,12 +18,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from tqdm import tqdm
-
+from hrrl.commands import check_output_file, check_seed
 from hrrl.errors import ConfigError, PuzzleError, field_error
 from hrrl.puzzle.core import Puzzle
 from hrrl.puzzle.generate import FAMILIES, check_families, iter_family
 from hrrl.puzzle.suite import (
+    format_rejected,
     format_table,
     read_suite,
     solve_entry,
@@ -79,11 +79,12 @@ def _progress_disabled() -> bool:
 
 
 def _generate(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
     families = check_families([f.strip() for f in args.family.split(",") if f.strip()])
     if args.count < 1:
         raise field_error(ConfigError, "--count", args.count, "give at least 1")
-    if args.seed < 0:
-        raise field_error(ConfigError, "--seed", args.seed, "give a seed >= 0")
+    check_seed(args.seed)
     began = time.perf_counter()
     with tqdm(
         total=len(families) * args.count,
@@ -100,13 +101,17 @@ def _generate(args: argparse.Namespace) -> int:
 
         written = write_suite(args.out, puzzles())
     print(
-        f"wrote {written} puzzles ({len(families)} families x {args.count}, seed {args.seed}) "
+        f"wrote {written} puzzles ({len(families)} {'family' if len(families) == 1 else 'families'}"
+        f" x {args.count}, seed {args.seed}) "
         f"to {args.out} in {time.perf_counter() - began:.1f}s"
     )
     return 0
 
 
 def _solve(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    check_output_file(args.output, "--output")
     entries = read_suite(args.suite)
     if not entries:
         raise PuzzleError(f"{args.suite} holds no puzzle lines")
@@ -117,11 +122,8 @@ def _solve(args: argparse.Namespace) -> int:
     if args.output is not None:
         write_results(args.output, results)
     print(format_table(summarize(results, entries), SOLVE_COLUMNS))
-    rejected = [e for e in entries if not e.valid]
-    if rejected:
-        print(f"\n{len(rejected)} INVALID line(s):")
-        for entry in rejected:
-            print(f"  line {entry.line} ({entry.id}): {entry.reason}")
+    if rejected := format_rejected(entries, args.suite):
+        print(f"\n{rejected}")
     if args.output is not None:
         print(f"\nwrote {len(results)} results to {args.output}")
     return 0

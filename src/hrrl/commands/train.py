@@ -5,22 +5,26 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from hrrl.config import apply_overrides
-from hrrl.engine.trainer import Trainer
-from hrrl.experiment import PRESETS, ExperimentConfig, gym_preset, load_config, preset
-from hrrl.monitoring.logger import make_logger, progress
-from hrrl.run import build_trainer
+from hrrl.commands import PRESET_NAMES, check_seed
+
+if TYPE_CHECKING:
+    from hrrl.engine.trainer import Trainer
+    from hrrl.experiment import ExperimentConfig
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "train",
         help="train an agent (default preset: every fix on)",
-        description="Train a preset, write runs/<name>/ (config, metrics, TensorBoard, checkpoints).",
+        description="Train a preset, write runs/<name>/ (config, metrics, TensorBoard, "
+        "checkpoints). Every field --set can change, with what it means: hrrl config show.",
     )
     parser.add_argument(
-        "--preset", choices=PRESETS, help="starting config (default: 'default', or the --env one)"
+        "--preset",
+        choices=PRESET_NAMES,
+        help="starting config (default: 'default', the --config file's own, or the --env one)",
     )
     parser.add_argument(
         "--env",
@@ -28,14 +32,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="train on a Gymnasium id (discrete actions, Box observations) instead of the puzzle; "
         "CartPole-v1, Acrobot-v1 and MountainCar-v0 start from tuned presets",
     )
-    parser.add_argument("--config", type=Path, help="a config.yaml to start from instead")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="a YAML config (whole, or only the fields to change) laid over its preset",
+    )
     parser.add_argument(
         "--set",
         dest="overrides",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override one field, e.g. --set agent.lr=3e-4 (repeatable)",
+        help="override one field, e.g. --set agent.lr=3e-4 (repeatable; applied last)",
     )
     parser.add_argument("--seed", type=int, help="shortcut for --set train.seed=N")
     parser.add_argument("--run-dir", type=Path, help="run directory (default runs/<preset>-<time>)")
@@ -45,10 +54,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def resolve_config(args: argparse.Namespace) -> ExperimentConfig:
-    """The preset (or --config file, or the --env preset), then every --set, then --seed."""
+    """The preset (--preset, the --config file's own, or the --env one), then the --config file
+    over it, then every --set, then --seed."""
+    from hrrl.config import apply_overrides
+    from hrrl.experiment import gym_preset, preset, read_config_file
+
+    check_seed(args.seed)
     env_id = getattr(args, "env", None)
     if args.config:
-        config = load_config(args.config)
+        config = read_config_file(args.config, preset_name=args.preset)
     elif env_id is not None:
         config = gym_preset(env_id, base=args.preset)
     else:
@@ -62,6 +76,9 @@ def resolve_config(args: argparse.Namespace) -> ExperimentConfig:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hrrl.monitoring.logger import make_logger
+    from hrrl.run import build_trainer
+
     config = resolve_config(args)
     run_dir = args.run_dir or Path("runs") / (
         f"{config.preset}-seed{config.train.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -80,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
 
 def train_and_report(trainer: Trainer, *, quiet: bool) -> int:
     """Run the trainer under a progress bar and print where the best checkpoint is."""
+    from hrrl.monitoring.logger import progress
+
     config = trainer.config
     total = config.train.total_env_steps if config.train.total_episodes is None else None
     with progress(total, "train", unit="step", disable=True if quiet else None) as bar:

@@ -40,6 +40,8 @@ from matplotlib.figure import Figure
 
 from hrrl.errors import HrrlError
 
+#: The files of a run directory the report reads (DESIGN §4).
+RUN_FILES = ("metrics.jsonl", "events.jsonl", "config.yaml")
 STAGE_KEY = "rollout/stage"
 _STATUS = "rollout/status/"
 _STAGE_SUCCESS = re.compile(r"^rollout/stage_(\d+)/success_rate$")
@@ -134,9 +136,18 @@ def _drop_rolled_back(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def load_run(run_dir: str | Path) -> RunData:
     """Parse ``config.yaml``, ``metrics.jsonl`` and ``events.jsonl``, whichever exist."""
     run_dir = Path(run_dir)
+    if run_dir.is_file():
+        in_a_run = any((run_dir.parent / name).exists() for name in RUN_FILES)
+        hint = f" (its directory {str(run_dir.parent)!r}?)" if in_a_run else ""
+        raise HrrlError(
+            f"{str(run_dir)!r} is a file, not a run directory: pass the directory `hrrl train` "
+            f"wrote{hint}"
+        )
     if not run_dir.is_dir():
-        raise FileNotFoundError(f"run directory {str(run_dir)!r} does not exist")
-    files = [run_dir / name for name in ("metrics.jsonl", "events.jsonl", "config.yaml")]
+        raise FileNotFoundError(
+            f"run directory {str(run_dir)!r} does not exist: pass the directory `hrrl train` wrote"
+        )
+    files = [run_dir / name for name in RUN_FILES]
     if not any(path.exists() for path in files):
         raise HrrlError(
             f"{str(run_dir)!r} is not a run directory: it has no metrics.jsonl, events.jsonl or "
@@ -392,12 +403,22 @@ def _summary(run: RunData) -> str:
     )
 
 
+def check_out_dir(out: Path) -> None:
+    """Refuse a report directory that is an existing file (before anything is plotted)."""
+    if out.exists() and not out.is_dir():
+        raise HrrlError(
+            f"--out {str(out)!r} is a file: give a directory for the plots and report.html "
+            "(default RUN_DIR/report)"
+        )
+
+
 def write_report(
     run_dir: str | Path, out_dir: str | Path | None = None, *, embed: bool = False
 ) -> ReportResult:
     """Write the PNGs and ``report.html`` for ``run_dir`` into ``out_dir`` (default run_dir/report)."""
     run = load_run(run_dir)
     out = Path(out_dir) if out_dir is not None else run.run_dir / "report"
+    check_out_dir(out)
     out.mkdir(parents=True, exist_ok=True)
     notes = list(run.notes)
     images: list[Path] = []
