@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -96,18 +97,40 @@ def run(args: argparse.Namespace) -> int:
 
 
 def train_and_report(trainer: Trainer, *, quiet: bool) -> int:
-    """Run the trainer under a progress bar and print where the best checkpoint is."""
+    """Run the trainer under a progress bar over its budget and print where the best checkpoint
+    is (with ``quiet``, only a failed checkpoint's warning, on stderr)."""
     from hrrl.monitoring.logger import progress
 
-    config = trainer.config
-    total = config.train.total_env_steps if config.train.total_episodes is None else None
-    with progress(total, "train", unit="step", disable=True if quiet else None) as bar:
-        bar.update(trainer.counters.env_steps)
-        result = trainer.run(progress=bar.update)
+    tc, counters = trainer.config.train, trainer.counters
+    # The bar counts what bounds the run: episodes when the config sets a number of them.
+    by_episodes = tc.total_episodes is not None
+    budget, unit = (
+        (tc.total_episodes, "episode")
+        if tc.total_episodes is not None
+        else (tc.total_env_steps, "step")
+    )
+
+    def done() -> int:  # a batch of envs can overshoot the budget by a few: the bar stops at it
+        return min(counters.episodes if by_episodes else counters.env_steps, budget)
+
+    with progress(budget, "train", unit=unit, disable=True if quiet else None) as bar:
+        bar.update(done())
+        result = trainer.run(progress=lambda _steps: bar.update(done() - bar.n))
+        if result.stop_reason != ("total_episodes" if by_episodes else "total_env_steps"):
+            bar.set_postfix_str(f"stopped early: {result.stop_reason}", refresh=True)
+    if trainer.checkpoints is not None:
+        for failure in trainer.checkpoints.failures:
+            print(
+                f"warning: checkpoint at step {failure.step} failed: {failure.error}",
+                file=sys.stderr,
+            )
+    if quiet:
+        return 0
     best = result.best_metrics
     print(
         f"stopped: {result.stop_reason} after {result.counters.env_steps:,} env steps, "
-        f"{result.counters.updates:,} updates, {result.wall_seconds:.1f} s"
+        f"{result.counters.episodes:,} episodes, {result.counters.updates:,} updates, "
+        f"{result.wall_seconds:.1f} s"
     )
     if best:
         when = result.best_wall_seconds or 0.0
@@ -119,7 +142,4 @@ def train_and_report(trainer: Trainer, *, quiet: bool) -> int:
         print(
             f"run directory: {trainer.run_dir}  (best checkpoint: {trainer.run_dir}/checkpoints/best)"
         )
-    if trainer.checkpoints is not None:
-        for failure in trainer.checkpoints.failures:
-            print(f"warning: checkpoint at step {failure.step} failed: {failure.error}")
     return 0
