@@ -6,6 +6,8 @@ import argparse
 import base64
 import math
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -16,6 +18,7 @@ import numpy as np
 import pytest
 import yaml
 
+from hrrl.cli import main
 from hrrl.commands import dashboard as dashboard_cmd
 from hrrl.commands import report as report_cmd
 from hrrl.errors import ConfigError, HrrlError
@@ -249,6 +252,7 @@ def test_dashboard_dry_run_prints_and_a_real_run_waits_on_tensorboard(
             return 0
 
     monkeypatch.setattr(dashboard_cmd.subprocess, "Popen", FakeProcess)
+    monkeypatch.setattr(dashboard_cmd, "port_taken", lambda port, host="": False)
     args = _parse(dashboard_cmd, ["dashboard", str(tmp_path), "--port", "6200"])
     assert args.func(args) == 0
     assert started == [dashboard_cmd.tensorboard_command(tmp_path, 6200)]
@@ -278,6 +282,7 @@ def test_dashboard_ctrl_c_takes_tensorboard_down(
             self.running = False
 
     monkeypatch.setattr(dashboard_cmd.subprocess, "Popen", RunningProcess)
+    monkeypatch.setattr(dashboard_cmd, "port_taken", lambda port, host="": False)
     args = _parse(dashboard_cmd, ["dashboard", str(tmp_path)])
     assert args.func(args) == 0
     assert calls == ["terminate", "waited"]
@@ -385,3 +390,50 @@ def test_a_screenshot_of_the_report_in_headless_chromium(tmp_path: Path) -> None
     # Coloured pixels are the plotted series (text is black, the page white, links few).
     coloured = float(((pixels.max(axis=2) - pixels.min(axis=2)) > 60).mean())
     assert coloured > 0.002, f"only {coloured:.2%} of the page is coloured: no plots shown?"
+
+
+def test_dashboard_refuses_a_port_in_use_and_suggests_a_free_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        assert dashboard_cmd.port_taken(port)
+        assert main(["dashboard", str(tmp_path), "--port", str(port)]) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and f"port {port} on 127.0.0.1 is already in use" in err[0]
+    assert "pass --port " in err[0]
+    assert "open http" not in captured.out  # refused before anything was started
+
+
+def test_dashboard_sigterm_takes_tensorboard_down(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+
+    class RunningProcess:
+        def __init__(self, command: list[str]) -> None:
+            self.running = True
+
+        def wait(self, timeout: float | None = None) -> int:
+            if self.running:
+                signal.raise_signal(signal.SIGTERM)  # as `kill <dashboard pid>` would
+            calls.append("waited")
+            return -15
+
+        def poll(self) -> int | None:
+            return None if self.running else -15
+
+        def terminate(self) -> None:
+            calls.append("terminate")
+            self.running = False
+
+    monkeypatch.setattr(dashboard_cmd.subprocess, "Popen", RunningProcess)
+    monkeypatch.setattr(dashboard_cmd, "port_taken", lambda port, host="": False)
+    before = signal.getsignal(signal.SIGTERM)
+    args = _parse(dashboard_cmd, ["dashboard", str(tmp_path), "--port", "6300"])
+    assert args.func(args) == 143
+    assert calls == ["terminate", "waited"]
+    assert signal.getsignal(signal.SIGTERM) == before  # the handler is put back
