@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import pydoc
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -82,3 +85,22 @@ def test_the_readme_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert len(lines) == 3 and lines[0].startswith(("total_env_steps 20", "early_stop"))
     assert lines[1].split()[0] in {s.value for s in Status}
     assert namespace["run"].config.train.total_env_steps == 2000
+
+
+def test_import_hrrl_is_light_and_still_registers_the_id() -> None:
+    """``import hrrl`` loads neither torch nor numpy; Gymnasium imported afterwards (or
+    before) knows ``hrrl/NumberPuzzle-v0``."""
+    env = {**os.environ, "PYTHONPATH": str(Path(hrrl.__file__).parents[1])}
+    after = (
+        "import sys, hrrl\n"
+        "assert not {'torch', 'numpy', 'gymnasium'} & set(sys.modules), sorted(sys.modules)\n"
+        "import gymnasium\n"
+        "print(gymnasium.make('hrrl/NumberPuzzle-v0').reset(seed=0)[1]['stage'])\n"
+    )
+    before = "import gymnasium, hrrl\nprint(hrrl.ENV_ID in gymnasium.registry)\n"
+    for code, expected in ((after, "0"), (before, "True")):
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == expected

@@ -149,7 +149,7 @@ def test_tiny_pipeline(
 
 #: What building the parser (``hrrl --help``, a usage error) must not import: each command's
 #: ``run`` imports these itself.
-HEAVY_MODULES = ("torch", "matplotlib", "tensorboard", "tqdm")
+HEAVY_MODULES = ("torch", "matplotlib", "tensorboard", "tqdm", "gymnasium", "numpy")
 
 
 def test_help_imports_no_heavy_module() -> None:

@@ -202,3 +202,10 @@ def test_sample_puzzle_density_and_determinism() -> None:
 def test_sample_puzzle_refuses_bad_arguments(kwargs: dict[str, object]) -> None:
     with pytest.raises(ConfigError):
         sample_puzzle(np.random.default_rng(0), **kwargs)  # type: ignore[arg-type]
+
+
+def test_the_family_names_the_cli_lists_are_the_generators() -> None:
+    from hrrl.puzzle import FAMILY_NAMES
+    from hrrl.puzzle.generate import FAMILIES
+
+    assert tuple(FAMILIES) == FAMILY_NAMES

@@ -4,7 +4,9 @@ from, check_env clean, kwargs for family, action set and observation."""
 from __future__ import annotations
 
 import itertools
+import re
 import warnings
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -14,8 +16,8 @@ from gymnasium.utils.env_checker import check_env
 import hrrl  # noqa: F401  (registers the env id)
 from hrrl.errors import ConfigError, PuzzleError
 from hrrl.experiment import preset
+from hrrl.puzzle import ENV_ID
 from hrrl.puzzle.core import Puzzle
-from hrrl.puzzle.env import ENV_ID
 from hrrl.puzzle.registered import NumberPuzzleEnv
 from hrrl.puzzle.solver import optimal_path
 
@@ -105,3 +107,13 @@ def test_the_curriculum_moves_on_when_its_episodes_succeed() -> None:
     assert info["stage"] == 1
     lo, hi = preset("default").puzzle.curriculum.stages[1].targets
     assert lo <= env.unwrapped.puzzle.target <= hi
+
+
+def test_the_readme_example_runs() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### The puzzle as a Gymnasium environment", 1)[1]
+    match = re.search(r"```python\n(.*?)```", section, re.S)
+    assert match is not None
+    namespace: dict[str, object] = {}
+    exec(compile(match.group(1), "README.md", "exec"), namespace)
+    assert namespace["env"].unwrapped.family == "trap"  # type: ignore[attr-defined]

@@ -7,8 +7,6 @@ import json
 from pathlib import Path
 
 from hrrl.errors import PuzzleError
-from hrrl.puzzle.core import DEFAULT_ACTIONS, Puzzle
-from hrrl.puzzle.solver import optimal_steps
 
 
 def _int_list(text: str) -> list[int]:
@@ -36,8 +34,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--actions",
         type=_int_list,
-        default=list(DEFAULT_ACTIONS),
-        help="what one step may add (default 1,3,5; the policy's own set)",
+        help="what one step may add, e.g. 1,3,5 (default: the set the policy was trained on)",
     )
     parser.add_argument("--start", type=int, default=0, help="the number to start from (0)")
     parser.add_argument("--max-steps", type=int, help="default max(2*optimal, optimal+20)")
@@ -46,21 +43,29 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    puzzle = Puzzle.create(
-        target=args.target,
-        forbidden=args.forbidden,
-        actions=args.actions,
-        start=args.start,
-        max_steps=args.max_steps,
-        id="cli",
-    )
     from hrrl.inference.policy import Policy
+    from hrrl.puzzle.core import DEFAULT_ACTIONS, Puzzle
+    from hrrl.puzzle.solver import optimal_steps
 
+    def make(actions: tuple[int, ...] | list[int]) -> Puzzle:
+        return Puzzle(
+            target=args.target,
+            forbidden=args.forbidden,
+            actions=actions,
+            start=args.start,
+            max_steps=args.max_steps,
+            id="cli",
+        )
+
+    puzzle = make(args.actions or DEFAULT_ACTIONS)  # bad input is refused before torch loads
     policy = Policy.load(args.checkpoint)
-    if tuple(puzzle.actions) != tuple(policy.env_config.actions):
+    trained = tuple(policy.env_config.actions)
+    if args.actions is None and puzzle.actions != trained:
+        puzzle = make(trained)
+    if puzzle.actions != trained:
         raise PuzzleError(
-            f"actions={list(puzzle.actions)} but this policy was trained for "
-            f"{list(policy.env_config.actions)}: pass --actions {','.join(map(str, policy.env_config.actions))}"
+            f"actions={list(puzzle.actions)} but this policy was trained for {list(trained)}: "
+            f"pass --actions {','.join(map(str, trained))} (or leave --actions out)"
         )
     result = policy.solve(puzzle)
     if args.json:

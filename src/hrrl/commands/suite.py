@@ -17,20 +17,14 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hrrl.commands import check_output_file, check_seed
 from hrrl.errors import ConfigError, PuzzleError, field_error
-from hrrl.puzzle.core import Puzzle
-from hrrl.puzzle.generate import FAMILIES, check_families, iter_family
-from hrrl.puzzle.suite import (
-    format_rejected,
-    format_table,
-    read_suite,
-    solve_entry,
-    summarize,
-    write_results,
-    write_suite,
-)
+from hrrl.puzzle import FAMILY_NAMES
+
+if TYPE_CHECKING:
+    from hrrl.puzzle.core import Puzzle
 
 #: Columns of the ``solve`` table (attributes of :class:`hrrl.puzzle.suite.FamilyRow`).
 SOLVE_COLUMNS = ("puzzles", "solvable", "unsolvable", "invalid", "mean_optimal_steps")
@@ -47,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     gen = actions.add_parser(
         "generate",
         help="write a seeded suite of puzzles, COUNT of each family",
-        description=f"Families: {', '.join(FAMILIES)} (or 'all').",
+        description=f"Families: {', '.join(FAMILY_NAMES)} (or 'all').",
     )
     gen.add_argument(
         "--family",
@@ -81,6 +75,9 @@ def _progress_disabled() -> bool:
 def _generate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from hrrl.puzzle.generate import check_families, iter_family
+    from hrrl.puzzle.suite import write_suite
+
     families = check_families([f.strip() for f in args.family.split(",") if f.strip()])
     if args.count < 1:
         raise field_error(ConfigError, "--count", args.count, "give at least 1")
@@ -110,6 +107,15 @@ def _generate(args: argparse.Namespace) -> int:
 
 def _solve(args: argparse.Namespace) -> int:
     from tqdm import tqdm
+
+    from hrrl.puzzle.suite import (
+        format_rejected,
+        format_table,
+        read_suite,
+        solve_entry,
+        summarize,
+        write_results,
+    )
 
     check_output_file(args.output, "--output")
     entries = read_suite(args.suite)
