@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+import hrrl
 from hrrl.cli import build_parser, main
 from hrrl.puzzle.core import Status
 from hrrl.puzzle.suite import read_results
@@ -143,3 +145,56 @@ def test_tiny_pipeline(
     # dashboard, without starting TensorBoard
     assert main(["dashboard", str(run_dir), "--dry-run"]) == 0
     assert "tensorboard.main" in capsys.readouterr().out
+
+
+#: What building the parser (``hrrl --help``, a usage error) must not import: each command's
+#: ``run`` imports these itself.
+HEAVY_MODULES = ("torch", "matplotlib", "tensorboard", "tqdm", "gymnasium", "numpy")
+
+
+def test_help_imports_no_heavy_module() -> None:
+    """A fresh interpreter builds the parser and prints --help; none of HEAVY_MODULES loads."""
+    code = (
+        "import sys, contextlib, io\n"
+        "from hrrl.cli import main\n"
+        "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+        "    main(['--help'])\n"
+        "with contextlib.suppress(SystemExit), contextlib.redirect_stderr(io.StringIO()):\n"
+        "    main(['train', '--preset', 'nope'])\n"
+        "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(hrrl.__file__).parents[1])}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    loaded = set(done.stdout.split())
+    assert "hrrl" in loaded
+    assert not loaded & set(HEAVY_MODULES), sorted(loaded & set(HEAVY_MODULES))
+
+
+def _help_texts(parser: argparse.ArgumentParser) -> list[str]:
+    texts = [parser.format_help()]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                texts += _help_texts(sub)
+    return texts
+
+
+def test_help_has_no_rest_markup_and_every_option_is_explained() -> None:
+    parser = build_parser()
+    for text in _help_texts(parser):
+        assert "``" not in text and ":mod:" not in text and ":class:" not in text, text
+        assert ":func:" not in text and "::" not in text, text
+    solve = next(
+        sub
+        for action in parser._actions
+        if isinstance(action, argparse._SubParsersAction)
+        for name, sub in action.choices.items()
+        if name == "solve"
+    )
+    for action in solve._actions:
+        assert action.help, f"solve {action.option_strings} has no help"
+    train_help = next(t for t in _help_texts(parser) if t.startswith("usage: hrrl train"))
+    assert "hrrl config show" in " ".join(train_help.split())

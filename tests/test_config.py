@@ -132,7 +132,10 @@ def test_value_may_contain_equals_sign() -> None:
 @pytest.mark.parametrize(
     ("item", "pattern"),
     [
-        ("agent.lrr=1", r"unknown key 'lrr'; known keys here are \[.*'lr'.*\]"),
+        (
+            "agent.lrr=1",
+            r"unknown key 'lrr' \(did you mean 'lr'\?\); known keys here are \[.*'lr'.*\]",
+        ),
         ("nope.x=1", r"'nope' is not a config section; sections here are \[.*'agent'.*\]"),
         ("agent.lr.x=1", r"'lr' is not a config section"),
         ("agentlr", r"section\.field=value"),

@@ -7,15 +7,24 @@ on any such tree:
 * :func:`to_dict` / :func:`from_dict` turn a tree into plain data and back (tuples become lists
   in YAML and are restored from the field's annotation; unknown keys are refused by name);
 * :func:`apply_overrides` applies ``section.field=value`` strings, the value parsed as YAML
-  (``agent.lr=3e-4``, ``exploration.kind=decay``, ``puzzle.actions=[1,3,5]``);
+  (``agent.lr=3e-4``, ``exploration.kind=decay``, ``puzzle.actions=[1,3,5]``); an unknown key is
+  refused with the nearest known one suggested;
+* :func:`field_docs` reads each field's docstring from the source (Python keeps none at run
+  time) and :func:`commented_yaml` prints a config with them as comments;
 * each dataclass validates itself in ``__post_init__``, so a bad value is refused with the
   field, the value and the allowed range wherever the config comes from.
 """
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import dataclasses
+import difflib
+import functools
+import inspect
+import re
+import textwrap
 import types
 import typing
 from collections.abc import Iterable, Mapping
@@ -60,7 +69,8 @@ def from_dict(cls: type[T], data: Mapping[str, Any], *, path: str = "") -> T:
     unknown = sorted(set(data) - set(fields))
     if unknown:
         raise ConfigError(
-            f"unknown config key {_join(path, unknown[0])!r}: known keys here are {sorted(fields)}"
+            f"unknown config key {_join(path, unknown[0])!r}{did_you_mean(unknown[0], fields)}: "
+            f"known keys here are {sorted(fields)}"
         )
     kwargs = {name: _coerce(hints[name], data[name], _join(path, name)) for name in data}
     try:
@@ -71,6 +81,12 @@ def from_dict(cls: type[T], data: Mapping[str, Any], *, path: str = "") -> T:
 
 def _join(path: str, name: str) -> str:
     return f"{path}.{name}" if path else name
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """``" (did you mean 'lr'?)"`` for the known name nearest ``name``, or ``""`` for none near."""
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _coerce(annotation: Any, value: Any, path: str) -> Any:
@@ -143,25 +159,29 @@ def apply_overrides(config: T, overrides: Iterable[str]) -> T:
             if not isinstance(child, dict):
                 sections = sorted(k for k, v in node.items() if isinstance(v, dict))
                 raise ConfigError(
-                    f"--set {key}: {part!r} is not a config section; sections here are {sections}"
+                    f"--set {key}: {part!r} is not a config section"
+                    f"{did_you_mean(part, sections)}; sections here are {sections}"
                 )
             node = child
         if parts[-1] not in node:
             raise ConfigError(
-                f"--set {key}: unknown key {parts[-1]!r}; known keys here are {sorted(node)}"
+                f"--set {key}: unknown key {parts[-1]!r}{did_you_mean(parts[-1], node)}; "
+                f"known keys here are {sorted(node)}"
             )
         old = node[parts[-1]]
         # A mapping for a whole section changes the fields it names and keeps the others.
-        node[parts[-1]] = _merge(old, value) if isinstance(old, dict) else value
+        node[parts[-1]] = merge(old, value) if isinstance(old, dict) else value
     return from_dict(type(config), data)
 
 
-def _merge(base: dict[str, Any], update: Any) -> Any:
+def merge(base: dict[str, Any], update: Any) -> Any:
+    """``update`` laid over ``base``: a mapping changes the keys it names (recursively into
+    sections) and keeps the others; anything else replaces ``base`` outright."""
     if not isinstance(update, Mapping):
         return update
     out = dict(base)
     for k, v in update.items():
-        out[k] = _merge(out[k], v) if isinstance(out.get(k), dict) else v
+        out[k] = merge(out[k], v) if isinstance(out.get(k), dict) else v
     return out
 
 
@@ -169,14 +189,131 @@ def save_yaml(config: Any, path: Path) -> None:
     path.write_text(yaml.safe_dump(to_dict(config), sort_keys=False), encoding="utf-8")
 
 
+def utf8_problem(raw: bytes) -> str | None:
+    """Why ``raw`` (one line of a text file) is not plain UTF-8, or None when it is.
+
+    A byte-order mark is reported too: JSON Lines are UTF-8 without one.
+    """
+    if raw.startswith(b"\xef\xbb\xbf"):
+        return "it starts with a UTF-8 byte-order mark (BOM): save the file as UTF-8 without BOM"
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return (
+            f"byte 0x{raw[exc.start]:02x} at column {exc.start + 1} is not UTF-8: save the "
+            "file as UTF-8"
+        )
+    return None
+
+
+def read_utf8(path: Path) -> str:
+    """The text of a UTF-8 file (a leading BOM, which YAML allows, is dropped); a
+    :class:`ConfigError` naming the file, the line and the byte otherwise."""
+    raw = Path(path).read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ConfigError(
+            f"{path} line {line}, column {column}: byte 0x{raw[exc.start]:02x} is not UTF-8: "
+            "save the file as UTF-8"
+        ) from None
+
+
+def read_yaml(path: Path) -> Any:
+    """The data of a YAML file (empty: ``{}``); bad bytes or malformed YAML are a
+    :class:`ConfigError` naming the file and line."""
+    try:
+        return yaml.safe_load(read_utf8(path)) or {}
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" line {where.line + 1}" if where is not None else ""
+        detail = " ".join(str(exc).split())
+        raise ConfigError(f"{path}{line} is not valid YAML: {detail}") from exc
+
+
 def load_yaml(cls: type[T], path: Path) -> T:
-    """A config from a YAML file; malformed YAML is a :class:`ConfigError` naming the file."""
-    with open(path, encoding="utf-8") as fh:
-        try:
-            data = yaml.safe_load(fh) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
-    return from_dict(cls, data)
+    """A config from a YAML file; bad bytes or malformed YAML are a :class:`ConfigError` naming
+    the file."""
+    return from_dict(cls, read_yaml(path))
+
+
+# --- field documentation ------------------------------------------------------------------------
+_ROLE = re.compile(r":[a-z]+:`~?([^`]+)`")
+_LITERAL = re.compile(r"``([^`]+)``")
+
+
+def plain_text(text: str) -> str:
+    """reST markup dropped for a terminal: ``:class:`~a.b.C``` -> ``C``, double backquotes off,
+    ``::`` -> ``:``."""
+
+    def role(match: re.Match[str]) -> str:
+        target = match.group(1)
+        return target.rsplit(".", 1)[-1] if "~" in match.group(0) else target
+
+    text = _ROLE.sub(role, text)
+    text = _LITERAL.sub(r"\1", text)
+    return text.replace("::", ":")
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """The docstring under each field of dataclass ``cls`` (the string literal after the
+    annotated assignment), read from the source with :mod:`ast`; a field with none is absent."""
+    return dict(_field_docs(cls))
+
+
+@functools.cache
+def _field_docs(cls: Any) -> dict[str, str]:
+    try:
+        source = textwrap.dedent(inspect.getsource(cls))
+    except (OSError, TypeError):
+        return {}
+    body = ast.parse(source).body[0]
+    if not isinstance(body, ast.ClassDef):
+        return {}
+    docs: dict[str, str] = {}
+    for node, after in zip(body.body, body.body[1:], strict=False):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and isinstance(after, ast.Expr)
+            and isinstance(after.value, ast.Constant)
+            and isinstance(after.value.value, str)
+        ):
+            docs[node.target.id] = " ".join(inspect.cleandoc(after.value.value).split())
+    return docs
+
+
+def commented_yaml(config: Any, *, width: int = 96) -> str:
+    """``config`` as YAML (what ``save_yaml`` writes), each field preceded by its docstring as a
+    ``#`` comment and each section by its class docstring's first line."""
+    lines: list[str] = []
+    _commented(config, 0, lines, width)
+    return "\n".join(lines) + "\n"
+
+
+def _commented(config: Any, indent: int, lines: list[str], width: int) -> None:
+    pad = " " * indent
+    docs = field_docs(type(config))
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        doc = docs.get(f.name)
+        if doc is None and dataclasses.is_dataclass(value):
+            doc = (inspect.getdoc(type(value)) or "").split("\n\n")[0]
+        if doc:
+            for text in textwrap.wrap(plain_text(" ".join(doc.split())), width - indent - 2):
+                lines.append(f"{pad}# {text}")
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            lines.append(f"{pad}{f.name}:")
+            _commented(value, indent + 2, lines, width)
+        else:
+            # Lists of scalars in flow style ([1, 3, 5]), everything else in block style.
+            flow = None if isinstance(value, tuple | list) else False
+            dumped = yaml.safe_dump(
+                {f.name: _plain(value)}, sort_keys=False, default_flow_style=flow, width=10**6
+            )
+            lines.extend(textwrap.indent(dumped.rstrip("\n"), pad).split("\n"))
 
 
 def diff(old: Any, new: Any) -> list[str]:

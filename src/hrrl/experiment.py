@@ -16,9 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from hrrl.config import check_choice, from_dict
+from hrrl.config import check_choice, did_you_mean, from_dict, merge, read_yaml, to_dict
 from hrrl.engine.agent import AgentConfig
 from hrrl.engine.config import TrainConfig
 from hrrl.engine.exploration import KIND_FIELDS, ExplorationConfig
@@ -158,16 +156,61 @@ def stack_config(section: Mapping[str, Any]) -> PuzzleConfig:
     return from_dict(PuzzleConfig, {**{k: section[k] for k in STACK_KEYS}, "eval_count": 0})
 
 
-def load_config(path: Path) -> ExperimentConfig:
-    """A ``config.yaml`` of any hrrl version; malformed YAML is a :class:`ConfigError` naming it."""
-    with open(path, encoding="utf-8") as fh:
-        try:
-            data = yaml.safe_load(fh) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+def _read_mapping(path: Path) -> Mapping[str, Any]:
+    data = read_yaml(path)
     if not isinstance(data, Mapping):
-        raise ConfigError(f"{path}: a config must be a mapping of sections, got {data!r}")
-    return config_from_dict(data)
+        raise ConfigError(
+            f"{path} holds a YAML {type(data).__name__}, not a config: write a mapping of "
+            "sections, e.g. 'agent: {lr: 0.001}' on one line ('hrrl config show' prints one)"
+        )
+    return data
+
+
+def load_config(path: Path) -> ExperimentConfig:
+    """A ``config.yaml`` of any hrrl version, as saved (fields it lacks take the class
+    defaults): how a run's own config is read back. Bad bytes, malformed YAML or a file that is
+    not a mapping are a :class:`ConfigError` naming it."""
+    return config_from_dict(_read_mapping(path))
+
+
+def read_config_file(path: Path, *, preset_name: str | None = None) -> ExperimentConfig:
+    """A config file composed over its preset (what ``--config`` means): see
+    :func:`compose_config`."""
+    return compose_config(_read_mapping(path), preset_name=preset_name, source=str(path))
+
+
+def compose_config(
+    data: Mapping[str, Any], *, preset_name: str | None = None, source: str = "the config"
+) -> ExperimentConfig:
+    """``data`` (a config of any hrrl version, whole or partial) laid over its preset.
+
+    The preset is ``preset_name``, or the file's own ``preset`` field (the two must agree when
+    both are given), or for neither ``default`` (the Gymnasium id's preset when ``data`` has
+    only a ``gym`` section); :func:`named_preset` refuses an unknown one. The result records the
+    preset it started from.
+    """
+    data = migrate_config(data)
+    named = data.get("preset")
+    if named is not None and not isinstance(named, str):
+        raise ConfigError(f"{source}: preset={named!r} is invalid: give a preset name")
+    if preset_name is not None and named is not None and preset_name != named:
+        raise ConfigError(
+            f"--preset {preset_name} but {source} says preset: {named}: drop one of them"
+        )
+    gym = data.get("gym")
+    gym_id = gym.get("id") if isinstance(gym, Mapping) else None
+    gym_only = isinstance(gym_id, str) and "puzzle" not in data
+    name = preset_name or named or (gym_id if gym_only else "default")
+    assert isinstance(name, str)
+    try:
+        start = named_preset(name, gym_id=gym_id if isinstance(gym_id, str) else None)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    base = to_dict(start)
+    if gym_only:
+        base["puzzle"] = None
+    merged = merge(base, {k: v for k, v in data.items() if k != "preset"})
+    return from_dict(ExperimentConfig, {**merged, "preset": name})
 
 
 # --- presets ------------------------------------------------------------------------------------
@@ -238,6 +281,24 @@ def preset(name: str) -> ExperimentConfig:
             eval_every=50_000,
             early_stop_success=None,
         ),
+    )
+
+
+def named_preset(name: str, *, gym_id: str | None = None) -> ExperimentConfig:
+    """The preset a config's ``preset`` field names: ``default``, ``baseline``, a Gymnasium id
+    (its tuned preset, or the generic one when ``gym_id`` is that id) or ``<preset>:<id>`` (that
+    preset retargeted, as ``hrrl train --preset P --env ID`` records it)."""
+    if name in PRESETS:
+        return preset(name)
+    base, sep, env_id = name.partition(":")
+    if sep and base in PRESETS and env_id:
+        return gym_preset(env_id, base=base)
+    if name in GYM_PRESETS or name == gym_id:
+        return gym_preset(name)
+    known = [*PRESETS, *GYM_PRESETS]
+    raise ConfigError(
+        f"preset={name!r} is unknown{did_you_mean(name, known)}: use one of {', '.join(known)}, "
+        "or a Gymnasium id together with a gym section naming it"
     )
 
 

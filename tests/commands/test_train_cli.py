@@ -27,9 +27,7 @@ def test_train_writes_the_run_directory(
 ) -> None:
     run_dir = tmp_path / "run"
     assert main(_train_argv(tiny_overrides, run_dir, "--seed", "3")) == 0
-    out = capsys.readouterr().out
-    assert "stopped: total_env_steps after 800 env steps" in out
-    assert f"run directory: {run_dir}" in out
+    assert capsys.readouterr() == ("", "")  # --quiet: nothing but errors
 
     config = load_config(run_dir / "config.yaml")
     assert config == apply_overrides(tiny("checkpoint.enabled=true"), ["train.seed=3"])
@@ -110,3 +108,58 @@ def test_missing_config_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main(["train", "--config", str(tmp_path / "none.yaml"), "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "none.yaml" in err[0]
+
+
+class _Bar:
+    """What the progress bar was told."""
+
+    def __init__(self, total: int | None, desc: str, *, unit: str, disable: bool | None) -> None:
+        self.total, self.unit, self.n, self.postfix = total, unit, 0, ""
+
+    def __enter__(self) -> _Bar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def update(self, n: int) -> None:
+        self.n += n
+
+    def set_postfix_str(self, text: str, refresh: bool = True) -> None:
+        self.postfix = text
+
+
+@pytest.fixture
+def bars(monkeypatch: pytest.MonkeyPatch) -> list[_Bar]:
+    made: list[_Bar] = []
+
+    def progress(total: int | None, desc: str, **kwargs: Any) -> _Bar:
+        made.append(_Bar(total, desc, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr("hrrl.monitoring.logger.progress", progress)
+    return made
+
+
+def test_the_progress_bar_counts_the_real_budget_and_says_why_it_stopped(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    tiny_overrides: tuple[str, ...],
+    bars: list[_Bar],
+) -> None:
+    base = ["train", "--no-tensorboard", *(f"--set={item}" for item in tiny_overrides)]
+    # Early stopping at a perfect evaluation: the bar's total is the budget, the end says so.
+    argv = [*base, "--run-dir", str(tmp_path / "a"), "--set", "train.early_stop_success=0.0"]
+    argv += ["--set", "train.early_stop_efficiency=0.0"]
+    assert main(argv) == 0
+    bar = bars[-1]
+    assert (bar.total, bar.unit, bar.n) == (800, "step", 400)
+    assert bar.postfix == "stopped early: early_stop_success"
+    out = capsys.readouterr().out
+    assert "stopped: early_stop_success after 400 env steps" in out
+    assert f"run directory: {tmp_path / 'a'}" in out
+    # An episode budget: the bar counts episodes.
+    argv = [*base, "--run-dir", str(tmp_path / "b"), "--set", "train.total_episodes=30"]
+    assert main([*argv, "--set", "train.total_env_steps=100000"]) == 0
+    bar = bars[-1]
+    assert (bar.total, bar.unit, bar.n, bar.postfix) == (30, "episode", 30, "")

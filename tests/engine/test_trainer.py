@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from hrrl.config import to_dict
+from hrrl.engine.config import log_interval
 from hrrl.engine.trainer import Trainer
 from hrrl.experiment import ExperimentConfig
 from hrrl.monitoring.logger import CONSOLE_KEYS, HPARAM_METRICS, KEY_GROUPS, Logger
@@ -399,3 +400,40 @@ def test_n_step_waits_for_a_batch_in_the_replay(tiny: TinyFactory) -> None:
     assert trainer.counters.updates == 0
     trainer.run()
     assert trainer.counters.updates > 0
+
+
+# --- logging cadence ----------------------------------------------------------------------------
+def test_the_automatic_cadence_doubles_after_every_hundred_dumps() -> None:
+    steps, step = [], 0
+    while step < 200_000:
+        step += log_interval(step, None)
+        steps.append(step)
+    assert steps[:3] == [256, 512, 768] and steps[99] == 25_600
+    assert steps[100] - steps[99] == 512 and steps[200] - steps[199] == 1_024
+    assert log_interval(12_345, 5_000) == 5_000
+    assert ExperimentConfig().train.log_every is None  # the presets log automatically
+
+
+def test_logging_cadence_changes_the_rows_not_the_weights(tiny: TinyFactory) -> None:
+    """Dumps every 256 steps or every 5,000: the same weights, bit for bit (logging draws no
+    random numbers and moves no evaluation); only the rows differ."""
+    rows: dict[str, list[int]] = {}
+    trained = {}
+    for every in ("null", "5000"):
+        sink = RecordingSink()
+        trainer = build_trainer(tiny(f"train.log_every={every}"), logger=Logger([sink]))
+        trainer.run()
+        trained[every] = weights(trainer)
+        rows[every] = [step for step, _ in sink.rows]
+    assert_same(trained["null"], trained["5000"])
+    assert rows["null"][:3] == [256, 512, 768] and len(rows["null"]) >= 4
+    assert rows["5000"] == [800]  # only the closing dump of an 800-step run
+
+
+def test_a_stage_change_is_an_event_at_its_step(tiny: TinyFactory) -> None:
+    sink = RecordingSink()
+    trainer = build_trainer(tiny("train.total_env_steps=1600"), logger=Logger([sink]))
+    trainer.run()
+    stages = [(step, message) for kind, message, step in sink.events if kind == "stage"]
+    assert len(stages) == trainer.task.stage >= 1
+    assert stages[0][1] == "curriculum stage 0 -> 1"

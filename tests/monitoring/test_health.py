@@ -22,9 +22,17 @@ SPS = "perf/env_steps_per_s"
 ANOM = "health/anomalies"
 
 
-def _feed(monitor: HealthMonitor, rows: Sequence[dict[str, float]]) -> list[tuple[int, Alert]]:
-    """Feed rows at steps 0, 1, ...; return (interval index, alert) for every transition."""
-    return [(i, alert) for i, row in enumerate(rows) for alert in monitor.update(row, step=i)]
+def _feed(
+    monitor: HealthMonitor, rows: Sequence[dict[str, float]], start: int = 0
+) -> list[tuple[int, Alert]]:
+    """Feed rows one judgement (``judge_steps``) apart, the first at judgement ``start + 1``;
+    return (interval index, alert) for every transition."""
+    every = monitor.config.judge_steps
+    return [
+        (i, alert)
+        for i, row in enumerate(rows)
+        for alert in monitor.update(row, step=(start + i + 1) * every)
+    ]
 
 
 def _summary(alerts: list[tuple[int, Alert]]) -> list[tuple[int, str, bool]]:
@@ -59,7 +67,7 @@ def test_stall_fires_once_after_n_flat_intervals_and_recovers_on_improvement() -
     flat = [0.40, 0.42, 0.38, 0.44, 0.41, 0.43, 0.46]
     alerts = _feed(monitor, [{SUCCESS: s, STAGE: 0} for s in flat])
     assert _summary(alerts) == [(3, "stall", True), (6, "stall", False)]
-    assert "stage 0 stalled" in alerts[0][1].message and "3 intervals" in alerts[0][1].message
+    assert "stage 0 stalled" in alerts[0][1].message and "3 judgements" in alerts[0][1].message
     assert "improved to 0.46" in alerts[1][1].message
 
 
@@ -139,7 +147,7 @@ def test_state_dict_round_trip_continues_exactly() -> None:
     state = json.loads(json.dumps(first.state_dict()))  # plain data only
     second = HealthMonitor(config)
     second.load_state_dict(state)
-    tail = [(i + 11, k, s) for i, k, s in _summary(_feed(second, rows[11:]))]
+    tail = [(i + 11, k, s) for i, k, s in _summary(_feed(second, rows[11:], start=11))]
     assert head + tail == whole
     assert whole, "the sequence should exercise some alerts"
 
@@ -185,3 +193,38 @@ def test_every_alert_alternates_start_and_recovery(rows: list[dict[str, float]])
 def test_bad_config_names_the_field(field: str, value: object) -> None:
     with pytest.raises(ConfigError, match=f"{field}="):
         HealthConfig(**{field: value})  # type: ignore[arg-type]
+
+
+EPISODES = "rollout/episodes"
+
+
+def test_short_intervals_are_pooled_into_one_judgement_weighted_by_episodes() -> None:
+    """Dumps every 256 steps: the success checks judge 5,000-step pools, each interval weighted
+    by the episodes it ended, so one unlucky interval of few episodes is no collapse."""
+    monitor = HealthMonitor(HealthConfig(collapse_drop=0.3))
+    step, episodes, alerts = 0, 0, []
+    for i in range(60):
+        step += 256
+        few = i % 10 == 9  # every 10th interval: 2 episodes, both failed
+        episodes += 2 if few else 50
+        row = {SUCCESS: 0.0 if few else 0.9, STAGE: 0, EPISODES: episodes}
+        alerts += monitor.update(row, step=step)
+    assert alerts == []
+    # A real collapse, sustained over a whole pool, is still seen.
+    for _ in range(40):
+        step += 256
+        episodes += 50
+        alerts += monitor.update({SUCCESS: 0.3, STAGE: 0, EPISODES: episodes}, step=step)
+    assert [(a.kind, a.started) for a in alerts] == [("collapse", True)]
+
+
+def test_an_evaluation_pause_in_one_short_interval_is_no_throughput_drop() -> None:
+    """256 steps at 1,000 steps/s plus a 0.5 s evaluation read 338 steps/s (alone, an alert
+    below 500); pooled over 5,000 steps, about 910."""
+    monitor = HealthMonitor(HealthConfig(throughput_warmup=2))
+    alerts = []
+    for i in range(1, 200):
+        rate = 256 / (0.256 + 0.5) if i == 150 else 1000.0
+        alerts += monitor.update({SPS: rate}, step=256 * i)
+    assert alerts == []
+    assert monitor.update({SPS: 100.0}, step=256 * 250) != []  # a lasting drop still alerts

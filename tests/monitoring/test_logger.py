@@ -240,3 +240,14 @@ def test_progress_bar_counts_and_tqdm_write_goes_above_it(
     captured = capsys.readouterr()
     assert "step 4 | 0s | train/loss 1" in captured.out
     assert "train" in captured.err and "4/10" in captured.err
+
+
+def test_the_console_prints_a_step_once_and_at_most_one_line_per_interval() -> None:
+    stream = io.StringIO()
+    sink = ConsoleSink(stream=stream, every_seconds=2.0)
+    sink.write({"train/loss": 1.0}, step=256, elapsed=0.5)
+    sink.write({"train/loss": 0.9}, step=512, elapsed=1.0)  # too soon
+    sink.write({"train/loss": 0.8}, step=768, elapsed=2.6)
+    sink.write({"rollout/stage": 4}, step=768, elapsed=9.0)  # the closing dump: same step
+    lines = stream.getvalue().splitlines()
+    assert [line.split(" | ")[0] for line in lines] == ["step 256", "step 768"]

@@ -6,14 +6,19 @@ import argparse
 import base64
 import math
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 import yaml
 
+from hrrl.cli import main
 from hrrl.commands import dashboard as dashboard_cmd
 from hrrl.commands import report as report_cmd
 from hrrl.errors import ConfigError, HrrlError
@@ -48,7 +53,7 @@ def make_run(run_dir: Path, *, intervals: int = 40, torn: bool = True) -> Path:
     config = {"preset": "default", "seed": 3, "agent": {"lr": 5e-4, "double": True}}
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config))
     logger = make_logger(run_dir, tensorboard=False, console=False)
-    health = HealthMonitor(HealthConfig(stall_intervals=5), logger=logger)
+    health = HealthMonitor(HealthConfig(stall_intervals=5, judge_steps=1000), logger=logger)
     for i in range(intervals):
         stage = min(i // 10, 3)
         success = min(1.0, 0.2 + 0.05 * (i % 10))
@@ -136,7 +141,8 @@ def test_missing_metrics_skip_their_plot_with_a_note(tmp_path: Path) -> None:
     result = write_report(run_dir)
     assert {p.stem for p in result.images} == {"learning_curves", "loss"}
     assert "Q-bias: skipped, no train/q_bias, train/q_mean or train/q_max recorded" in result.notes
-    assert "config.yaml not found" in result.notes and "events.jsonl not found" in result.notes
+    assert "config.yaml not found" in result.notes
+    assert not any("events.jsonl" in note for note in result.notes)  # no events is no news
     assert all((result.html.parent / src).is_file() for src in _img_srcs(result.html))
 
 
@@ -160,7 +166,7 @@ def test_rows_rolled_back_by_a_resume_are_dropped(tmp_path: Path) -> None:
     logger.close()
     run = load_run(run_dir)
     assert [row["step"] for row in run.metrics] == [1, 2, 3, 4, 5, 6]
-    assert "metrics.jsonl: 3 row(s) rolled back by a resume" in run.notes
+    assert "metrics.jsonl: 3 rows rolled back by a resume" in run.notes
 
 
 def test_embedded_report_is_one_file_of_valid_pngs(tmp_path: Path) -> None:
@@ -207,7 +213,7 @@ def test_report_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert args.func(args) == 0
     out = capsys.readouterr().out
     assert f"wrote {len(ALL_PLOTS)} plots and {tmp_path / 'out' / 'report.html'}" in out
-    assert "note: metrics.jsonl: skipped 1 unreadable line(s)" in out
+    assert "note: metrics.jsonl: skipped 1 unreadable line (a run cut short)" in out
 
 
 def test_dashboard_command_line_serves_the_run_on_localhost(tmp_path: Path) -> None:
@@ -246,6 +252,7 @@ def test_dashboard_dry_run_prints_and_a_real_run_waits_on_tensorboard(
             return 0
 
     monkeypatch.setattr(dashboard_cmd.subprocess, "Popen", FakeProcess)
+    monkeypatch.setattr(dashboard_cmd, "port_taken", lambda port, host="": False)
     args = _parse(dashboard_cmd, ["dashboard", str(tmp_path), "--port", "6200"])
     assert args.func(args) == 0
     assert started == [dashboard_cmd.tensorboard_command(tmp_path, 6200)]
@@ -275,6 +282,158 @@ def test_dashboard_ctrl_c_takes_tensorboard_down(
             self.running = False
 
     monkeypatch.setattr(dashboard_cmd.subprocess, "Popen", RunningProcess)
+    monkeypatch.setattr(dashboard_cmd, "port_taken", lambda port, host="": False)
     args = _parse(dashboard_cmd, ["dashboard", str(tmp_path)])
     assert args.func(args) == 0
     assert calls == ["terminate", "waited"]
+
+
+# --- what the default run's report shows -------------------------------------------------------
+def _stage_run(run_dir: Path, *, events: bool) -> Path:
+    """Stage 0 -> 4 with dumps too coarse to see stages 1-3 in rollout/stage (as a 10-second
+    default run logged every 5,000 steps); the stage events carry the exact steps."""
+    logger = make_logger(run_dir, tensorboard=False, console=False)
+    for step, stage in ((5_000, 0), (10_000, 4)):
+        logger.record("rollout/stage", stage)
+        logger.record("rollout/success_rate", 0.5)
+        logger.record("train/loss", 0.1 + 0.1 * stage)
+        logger.dump(step)
+    if events:
+        for step, stage in ((900, 1), (2_600, 2), (4_700, 3), (7_700, 4)):
+            logger.log_event("stage", f"curriculum stage {stage - 1} -> {stage}", step)
+    logger.close()
+    return run_dir
+
+
+def test_every_stage_boundary_is_marked(tmp_path: Path) -> None:
+    exact = load_run(_stage_run(tmp_path / "events", events=True))
+    assert exact.stage_boundaries() == [(900, 1.0), (2_600, 2.0), (4_700, 3.0), (7_700, 4.0)]
+    coarse = load_run(_stage_run(tmp_path / "rows", events=False))
+    assert coarse.stage_boundaries() == [(10_000, s) for s in (1.0, 2.0, 3.0, 4.0)]
+
+
+def _drawn(run: Any, name: str) -> Any:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig = next(p for p in PLOTS if p.name == name).draw(run)
+    assert fig is not None
+    FigureCanvasAgg(fig).draw()
+    return fig
+
+
+def test_series_have_distinct_colours_and_markers_and_labels_stay_inside(tmp_path: Path) -> None:
+    run = load_run(make_run(tmp_path / "run"))
+    fig = _drawn(run, "eval_by_family")
+    for ax in fig.axes:
+        lines = [line for line in ax.get_lines() if not line.get_label().startswith("_")]
+        assert len(lines) >= 2
+        assert len({str(line.get_color()) for line in lines}) == len(lines)
+        assert len({line.get_marker() for line in lines}) == len(lines)
+    fig = _drawn(load_run(_stage_run(tmp_path / "stages", events=True)), "learning_curves")
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        box = ax.get_window_extent(renderer)
+        labels = [t for t in ax.texts if t.get_text().startswith("stage ")]
+        assert len(labels) == 4
+        for text in labels:
+            extent = text.get_window_extent(renderer)
+            assert box.x0 <= extent.x0 and extent.x1 <= box.x1 + 0.5, text.get_text()
+            assert box.y0 <= extent.y0 and extent.y1 <= box.y1 + 0.5, text.get_text()
+
+
+def test_log_axes_read_as_plain_numbers(tmp_path: Path) -> None:
+    fig = _drawn(load_run(make_run(tmp_path / "run")), "loss")
+    for ax in fig.axes:
+        assert ax.get_yscale() == "log"
+        texts = [t.get_text() for t in ax.get_yticklabels() + ax.get_yticklabels(minor=True)]
+        shown = [t for t in texts if t]
+        assert shown, "a log axis with no labels"
+        assert not any("10^" in t or "times" in t or "$" in t or "e-" in t for t in shown), shown
+
+
+def test_a_normal_run_has_no_missing_file_notes_and_counts_read_right(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    (run_dir).mkdir()
+    (run_dir / "config.yaml").write_text("preset: default\n")
+    logger = make_logger(run_dir, tensorboard=False, console=False)
+    logger.record("train/loss", 0.5)
+    logger.dump(256)
+    logger.log_event("stage", "curriculum stage 0 -> 1", 256)
+    logger.close()
+    result = write_report(run_dir)
+    assert [n for n in result.notes if "not found" in n] == []
+    assert "1 logging interval;" in result.html.read_text() and "1 event." in (
+        result.html.read_text()
+    )
+    (run_dir / "events.jsonl").unlink()  # a run with nothing to report: still no note
+    assert not any("events.jsonl" in n for n in write_report(run_dir).notes)
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="chromium not installed")
+def test_a_screenshot_of_the_report_in_headless_chromium(tmp_path: Path) -> None:
+    """What a person opening report.html sees: a tall page, mostly the plots (not blank)."""
+    from PIL import Image
+
+    result = write_report(make_run(tmp_path / "run", intervals=40))
+    shot = tmp_path / "report.png"
+    subprocess.run(
+        [
+            str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu",
+            "--disable-background-networking", "--disable-component-update", "--no-first-run",
+            f"--screenshot={shot}", "--window-size=1280,4000", result.html.resolve().as_uri(),
+        ],
+        capture_output=True, timeout=120, check=True,
+    )  # fmt: skip
+    with Image.open(shot) as image:
+        assert image.size == (1280, 4000)
+        pixels = np.asarray(image.convert("RGB")).astype(int)
+    # Coloured pixels are the plotted series (text is black, the page white, links few).
+    coloured = float(((pixels.max(axis=2) - pixels.min(axis=2)) > 60).mean())
+    assert coloured > 0.002, f"only {coloured:.2%} of the page is coloured: no plots shown?"
+
+
+def test_dashboard_refuses_a_port_in_use_and_suggests_a_free_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        assert dashboard_cmd.port_taken(port)
+        assert main(["dashboard", str(tmp_path), "--port", str(port)]) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and f"port {port} on 127.0.0.1 is already in use" in err[0]
+    assert "pass --port " in err[0]
+    assert "open http" not in captured.out  # refused before anything was started
+
+
+def test_dashboard_sigterm_takes_tensorboard_down(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+
+    class RunningProcess:
+        def __init__(self, command: list[str]) -> None:
+            self.running = True
+
+        def wait(self, timeout: float | None = None) -> int:
+            if self.running:
+                signal.raise_signal(signal.SIGTERM)  # as `kill <dashboard pid>` would
+            calls.append("waited")
+            return -15
+
+        def poll(self) -> int | None:
+            return None if self.running else -15
+
+        def terminate(self) -> None:
+            calls.append("terminate")
+            self.running = False
+
+    monkeypatch.setattr(dashboard_cmd.subprocess, "Popen", RunningProcess)
+    monkeypatch.setattr(dashboard_cmd, "port_taken", lambda port, host="": False)
+    before = signal.getsignal(signal.SIGTERM)
+    args = _parse(dashboard_cmd, ["dashboard", str(tmp_path), "--port", "6300"])
+    assert args.func(args) == 143
+    assert calls == ["terminate", "waited"]
+    assert signal.getsignal(signal.SIGTERM) == before  # the handler is put back

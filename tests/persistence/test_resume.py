@@ -95,7 +95,7 @@ def test_killed_run_resumes_to_bit_identical_weights(
     (run / "checkpoints" / ".tmp-step-000001200-deadbeef").mkdir()
     assert main(["resume", str(run), *QUIET]) == 0
     out = capsys.readouterr().out
-    assert "from step-000000800" in out and f"after {TOTAL:,} env steps" in out
+    assert "from step-000000800" in out  # --quiet: no summary; the checks below say how far
     assert_same_final(run, reference)
     assert link(run, "latest") == f"step-{TOTAL:09d}"
     assert not list((run / "checkpoints").glob(".tmp-*"))
@@ -224,7 +224,7 @@ def test_failed_save_is_recorded_and_training_goes_on(
     assert trainer.checkpoints is not None
     [failure] = trainer.checkpoints.failures
     assert "No space left on device" in failure.error
-    assert f"warning: checkpoint at step {failure.step} failed" in capsys.readouterr().out
+    assert f"warning: checkpoint at step {failure.step} failed" in capsys.readouterr().err
     infos = list_checkpoints(tmp_path / "run")
     assert infos and all(info.valid for info in infos)
     assert failure.step not in {info.step for info in infos}

@@ -10,10 +10,9 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-import hrrl  # noqa: F401  (registers the env id)
 from hrrl.errors import PuzzleError
 from hrrl.puzzle.core import MAX_NUMBER, Puzzle, Status
-from hrrl.puzzle.env import ENV_ID, PuzzleEnv, PuzzleVecEnv
+from hrrl.puzzle.env import PuzzleEnv, PuzzleVecEnv
 from hrrl.puzzle.exact import path_return, return_extremes
 from hrrl.puzzle.hierarchy import HierarchyWrapper
 from hrrl.puzzle.rewards import RewardScheme, Transition, make_reward
@@ -130,9 +129,6 @@ def test_check_env_passes_without_warnings() -> None:
         warnings.simplefilter("error")
         env = PuzzleEnv(reward=Recorder(), generator=small_puzzles)
         check_env(env, skip_render_check=True)
-        # Through the registry, so the render and close checks run too (they need a spec).
-        made = gym.make(ENV_ID, reward=Recorder(), generator=small_puzzles)
-        check_env(made.unwrapped)
 
 
 def test_reset_with_seed_is_deterministic_and_draws_from_np_random() -> None:

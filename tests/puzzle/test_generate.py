@@ -226,3 +226,10 @@ def test_every_family_is_defined_for_any_action_set(actions: tuple[int, ...]) ->
     assert kinds == set(unsolvable_kinds(actions))
     # The default set keeps its puzzles: another set draws from its own stream.
     assert generate_suite(["in_range"], 2, 5) == generate_suite(["in_range"], 2, 5, (1, 3, 5))
+
+
+def test_the_family_names_the_cli_lists_are_the_generators() -> None:
+    from hrrl.puzzle import FAMILY_NAMES
+    from hrrl.puzzle.generate import FAMILIES
+
+    assert tuple(FAMILIES) == FAMILY_NAMES

@@ -9,14 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hrrl.commands.check_reward import (
+from hrrl.errors import ConfigError
+from hrrl.puzzle.core import Puzzle, Status
+from hrrl.puzzle.exact import path_return
+from hrrl.puzzle.reward_check import (
     check_no_dawdling,
     check_ordering,
     sample_puzzles,
 )
-from hrrl.errors import ConfigError
-from hrrl.puzzle.core import Puzzle, Status
-from hrrl.puzzle.exact import path_return
 from hrrl.puzzle.rewards import (
     BatchRewardScheme,
     LegacyReward,

@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 
 from hrrl.cli import main
-from hrrl.commands.check_reward import CheckResult, run_checks, sample_puzzles
 from hrrl.puzzle.exact import path_return
+from hrrl.puzzle.reward_check import CheckResult, run_checks, sample_puzzles
 from hrrl.puzzle.rewards import make_reward
 
 SEED = 0

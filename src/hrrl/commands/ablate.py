@@ -8,10 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hrrl.experiment import PRESETS
-from hrrl.studies.ablation import DEFAULT_ARMS, make_specs, parse_arms, run_study
-from hrrl.studies.ablation_report import write_report
-from hrrl.studies.gym_trial import GYM_ARMS
+from hrrl.commands import PRESET_NAMES
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -22,7 +19,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "seed, score each on a held-out suite, write ablation.md/.csv/.png and the claims "
         "table. Finished trials are kept in OUT/trials and not rerun.",
     )
-    parser.add_argument("--preset", choices=PRESETS, default="default", help="preset arms modify")
+    parser.add_argument(
+        "--preset", choices=PRESET_NAMES, default="default", help="preset arms modify"
+    )
     parser.add_argument(
         "--arms", help="comma-separated arms (default: every arm of the puzzle or --env study)"
     )
@@ -50,6 +49,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    from hrrl.studies.ablation import DEFAULT_ARMS, make_specs, parse_arms, run_study
+    from hrrl.studies.ablation_report import write_report
+    from hrrl.studies.gym_trial import GYM_ARMS
+
     if args.seeds < 1:
         raise ValueError(f"--seeds {args.seeds}: give at least 1")
     if args.workers < 0:

@@ -17,14 +17,10 @@ import argparse
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hrrl.persistence.store import (
-    EFFICIENCY_METRIC,
-    SUCCESS_METRIC,
-    CheckpointInfo,
-    list_checkpoints,
-)
+if TYPE_CHECKING:
+    from hrrl.persistence.store import CheckpointInfo
 
 _UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
 
@@ -60,6 +56,8 @@ def _metric(info: CheckpointInfo, key: str) -> str:
 
 
 def _row(info: CheckpointInfo) -> list[str]:
+    from hrrl.persistence.store import EFFICIENCY_METRIC, SUCCESS_METRIC
+
     created = (info.created or "-").replace("T", " ").removesuffix("+00:00")
     marks = " ".join(m for m, on in (("best", info.is_best), ("latest", info.is_latest)) if on)
     valid = "yes" if info.valid else f"NO: {info.reason}"
@@ -102,6 +100,8 @@ def _as_json(info: CheckpointInfo) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hrrl.persistence.store import list_checkpoints
+
     infos = list_checkpoints(args.run_dir)
     if args.json:
         for info in infos:

@@ -6,9 +6,10 @@ import argparse
 import json
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from hrrl.puzzle.suite import read_suite
-from hrrl.studies.compare import METHODS, Outcome, compare, format_rows, rows_json
+if TYPE_CHECKING:
+    from hrrl.studies.compare import Outcome
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -24,18 +25,22 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--budget", type=int, default=30_000, help="env-step training budget of each learner"
     )
     parser.add_argument(
-        "--methods", default=",".join(METHODS), help=f"comma-separated, from {','.join(METHODS)}"
+        "--methods",
+        help="comma-separated learners (default: all; a name it does not know lists them)",
     )
     parser.add_argument("--json", type=Path, help="also write the table as JSON (for ablate)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from hrrl.puzzle.suite import read_suite
+    from hrrl.studies.compare import METHODS, compare, format_rows, rows_json
+
     entries = read_suite(args.suite)
     puzzles = [e.puzzle for e in entries if e.puzzle is not None]
     if not puzzles:
         raise ValueError(f"--suite {args.suite} holds no valid puzzles")
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    methods = [m.strip() for m in (args.methods or ",".join(METHODS)).split(",") if m.strip()]
     start = time.perf_counter()
 
     def done(method: str, seed: int, o: Outcome) -> None:

@@ -1,13 +1,17 @@
 """``hrrl dashboard RUN_DIR [--port 6006]``: TensorBoard for one run, on localhost.
 
 Starts ``python -m tensorboard.main --logdir RUN_DIR --host 127.0.0.1 --port PORT``, prints the
-URL to open, and waits until TensorBoard exits or Ctrl-C stops it. Point RUN_DIR at ``runs/`` to
-compare several runs (the hparams tab lines up their configs and final metrics).
+URL to open, and waits until TensorBoard exits or Ctrl-C (or SIGTERM) stops it, taking
+TensorBoard down with it. A port already in use is refused up front, with a free one
+suggested. Point RUN_DIR at ``runs/`` to compare several runs (the hparams tab lines up their
+configs and final metrics).
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +20,8 @@ from hrrl.errors import ConfigError, field_error
 
 DEFAULT_PORT = 6006
 HOST = "127.0.0.1"
+#: Exit status after SIGTERM (128 + 15), as a shell reports a process it terminated.
+EXIT_SIGTERM = 143
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -48,19 +54,55 @@ def tensorboard_command(run_dir: Path, port: int) -> list[str]:
     ]  # fmt: skip
 
 
+def port_taken(port: int, host: str = HOST) -> bool:
+    """Whether something already listens on (or holds) ``host:port``: a bind attempt."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def free_port_near(port: int, host: str = HOST, tries: int = 20) -> int | None:
+    """The first free port after ``port`` (within ``tries``), to suggest."""
+    return next(
+        (p for p in range(port + 1, min(port + tries, 65535) + 1) if not port_taken(p, host)), None
+    )
+
+
+class _Terminated(Exception):
+    """SIGTERM arrived: stop TensorBoard and exit 143."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise _Terminated
+
+
 def run(args: argparse.Namespace) -> int:
     command = tensorboard_command(args.run_dir, args.port)
     if args.dry_run:
         print(" ".join(command))
         return 0
+    if port_taken(args.port):
+        other = free_port_near(args.port)
+        hint = f": pass --port {other}" if other is not None else ": pass another --port"
+        raise ConfigError(
+            f"port {args.port} on {HOST} is already in use (another TensorBoard or dashboard?)"
+            f"{hint}"
+        )
     print(f"TensorBoard for {args.run_dir}: open http://{HOST}:{args.port}/ (Ctrl-C stops it)")
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
     process = subprocess.Popen(command)
     try:
         return process.wait()
     except KeyboardInterrupt:
         return 0
+    except _Terminated:
+        return EXIT_SIGTERM
     finally:
-        if process.poll() is None:  # stopped by Ctrl-C or an error: take TensorBoard down too
+        signal.signal(signal.SIGTERM, previous)
+        if process.poll() is None:  # stopped by Ctrl-C, SIGTERM or an error: TensorBoard too
             process.terminate()
             try:
                 process.wait(timeout=10)

@@ -6,15 +6,13 @@ import argparse
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hrrl.config import check_int
-from hrrl.errors import HrrlError
-from hrrl.inference.policy import Policy
-from hrrl.monitoring.logger import progress
-from hrrl.puzzle.core import Puzzle
-from hrrl.puzzle.evaluate import PlayHooks
-from hrrl.puzzle.suite import Result, format_table, read_suite, summarize, write_results
+from hrrl.commands import check_output_file, check_seed
+
+if TYPE_CHECKING:
+    from hrrl.puzzle.core import Puzzle
+    from hrrl.puzzle.suite import Result
 
 TABLE_COLUMNS = (
     "puzzles",
@@ -99,6 +97,9 @@ class SuiteProgress:
 
 def read_partial(path: Path) -> dict[str, Result]:
     """The results a killed eval left in ``path`` (a torn last line is dropped), by id."""
+    from hrrl.errors import HrrlError
+    from hrrl.puzzle.suite import Result
+
     done: dict[str, Result] = {}
     if not path.exists():
         return done
@@ -113,12 +114,27 @@ def read_partial(path: Path) -> dict[str, Result]:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_seed(args.seed)
+    check_output_file(args.output, "--output")
     if args.env is not None:
         return run_env(args)
     if args.suite is None:
         raise ValueError("give --suite FILE (a puzzle suite) or --env ID (a Gymnasium task)")
     if args.resume and args.output is None:
         raise ValueError("--resume continues the --output file: give --output FILE")
+    from hrrl.config import check_int
+    from hrrl.inference.policy import Policy
+    from hrrl.monitoring.logger import progress
+    from hrrl.puzzle.evaluate import PlayHooks
+    from hrrl.puzzle.suite import (
+        Result,
+        format_rejected,
+        format_table,
+        read_suite,
+        summarize,
+        write_results,
+    )
+
     check_int("--threads", args.threads, low=1, high=256)
     check_int("--batch", args.batch, low=1)
     policy = Policy.load(args.checkpoint)
@@ -161,6 +177,8 @@ def run(args: argparse.Namespace) -> int:
     if policy.any_action_set:
         print("plays any action set of up to 8 actions")
     print(format_table(summarize(results, entries), TABLE_COLUMNS))
+    if rejected := format_rejected(entries, args.suite):
+        print(f"\n{rejected}")
     return 0
 
 

@@ -1,7 +1,7 @@
 """``hrrl export CKPT --out DIR``: write an inference bundle (weights + how to play them).
 
-The bundle (``policy.safetensors`` and ``policy.json``, see :mod:`hrrl.inference.export`) holds the online
-network only, with the encoder, planner, action set and reward it was trained with;
+The bundle (``policy.safetensors`` and ``policy.json``, see :mod:`hrrl.inference.export`) holds
+the online network only, with the encoder, planner, action set and reward it was trained with;
 ``hrrl eval --checkpoint DIR``, ``hrrl solve --checkpoint DIR`` and ``hrrl.Policy.load(DIR)``
 play it.
 """
@@ -13,7 +13,6 @@ import json
 from pathlib import Path
 
 from hrrl.commands.checkpoints import human_size
-from hrrl.inference.export import MANIFEST_FILE, WEIGHTS_FILE, export_policy
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -31,6 +30,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    from hrrl.inference.export import MANIFEST_FILE, WEIGHTS_FILE, export_policy
+
     out = export_policy(args.checkpoint, args.out, overwrite=args.force)
     manifest = json.loads((out / MANIFEST_FILE).read_text(encoding="utf-8"))
     source, weights = manifest["source"], manifest["weights"]

@@ -9,8 +9,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hrrl.monitoring.report import write_report
-
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
@@ -31,6 +29,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    from hrrl.monitoring.report import write_report
+
     result = write_report(args.run_dir, args.out, embed=args.embed)
     for note in result.notes:
         print(f"note: {note}")

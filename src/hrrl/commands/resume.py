@@ -12,12 +12,12 @@ import logging
 import sys
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hrrl.commands.train import train_and_report
-from hrrl.monitoring.logger import make_logger
-from hrrl.persistence import store as checkpoint
-from hrrl.persistence.store import CheckpointWarning
-from hrrl.run import ResumePlan, plan_resume, restore_trainer
+
+if TYPE_CHECKING:
+    from hrrl.run import ResumePlan
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -58,6 +58,10 @@ def _plan(args: argparse.Namespace) -> ResumePlan:
     The store both logs and warns about a skipped checkpoint; here the warning is printed and
     a NullHandler keeps Python's last-resort log handler from printing the same line again.
     """
+    from hrrl.persistence import store as checkpoint
+    from hrrl.persistence.store import CheckpointWarning
+    from hrrl.run import plan_resume
+
     quiet_log = logging.NullHandler()
     store_log = logging.getLogger(checkpoint.__name__)
     store_log.addHandler(quiet_log)
@@ -77,6 +81,9 @@ def _plan(args: argparse.Namespace) -> ResumePlan:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hrrl.monitoring.logger import make_logger
+    from hrrl.run import restore_trainer
+
     plan = _plan(args)
     ck = plan.checkpoint
     success = ck.metrics.get("eval/success_rate")

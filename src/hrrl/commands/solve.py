@@ -8,9 +8,6 @@ from pathlib import Path
 
 from hrrl.config import check_int
 from hrrl.errors import PuzzleError
-from hrrl.inference.policy import Policy
-from hrrl.puzzle.core import Puzzle
-from hrrl.puzzle.solver import optimal_steps
 
 
 def _int_list(text: str) -> list[int]:
@@ -31,19 +28,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--checkpoint", type=Path, required=True, help="run dir, checkpoint dir or bundle"
     )
-    parser.add_argument("--target", type=int, required=True)
-    parser.add_argument("--forbidden", type=_int_list, default=[], help="e.g. 23,45,67")
+    parser.add_argument("--target", type=int, required=True, help="the number to land on exactly")
     parser.add_argument(
-        "--actions",
-        type=_int_list,
-        default=None,
-        help="e.g. 1,2,7 (default: the checkpoint's training set; a slot policy plays any set "
-        "of up to 8 actions)",
+        "--forbidden", type=_int_list, default=[], help="numbers never to land on, e.g. 23,45,67"
     )
     parser.add_argument(
         "--threads", type=int, default=1, help="torch threads (default 1: fastest here)"
     )
-    parser.add_argument("--start", type=int, default=0)
+    parser.add_argument(
+        "--actions",
+        type=_int_list,
+        help="what one step may add, e.g. 1,3,5 (default: the set the policy was trained on)",
+    )
+    parser.add_argument("--start", type=int, default=0, help="the number to start from (0)")
     parser.add_argument("--max-steps", type=int, help="default max(2*optimal, optimal+20)")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
     parser.set_defaults(func=run)
@@ -51,21 +48,33 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     check_int("--threads", args.threads, low=1, high=256)
+    from hrrl.puzzle.core import DEFAULT_ACTIONS, Puzzle
+
+    def make(actions: tuple[int, ...] | list[int]) -> Puzzle:
+        return Puzzle.create(
+            target=args.target,
+            forbidden=args.forbidden,
+            actions=actions,
+            start=args.start,
+            max_steps=args.max_steps,
+            id="cli",
+        )
+
+    puzzle = make(args.actions or DEFAULT_ACTIONS)  # bad input is refused before torch loads
+    from hrrl.inference.policy import Policy
+    from hrrl.puzzle.solver import optimal_steps
+
     policy = Policy.load(args.checkpoint)
     policy.threads = args.threads
-    actions = list(policy.env_config.actions) if args.actions is None else args.actions
-    puzzle = Puzzle.create(
-        target=args.target,
-        forbidden=args.forbidden,
-        actions=actions,
-        start=args.start,
-        max_steps=args.max_steps,
-        id="cli",
-    )
+    trained = tuple(policy.env_config.actions)
+    if args.actions is None and puzzle.actions != trained:
+        puzzle = make(trained)
     reason = policy.unsupported_reason(puzzle)
     if reason is not None:
-        trained = ",".join(map(str, policy.env_config.actions))
-        raise PuzzleError(f"actions={list(puzzle.actions)}: {reason}; pass --actions {trained}")
+        raise PuzzleError(
+            f"actions={list(puzzle.actions)}: {reason}; pass --actions {','.join(map(str, trained))}"
+            " (or leave --actions out)"
+        )
     result = policy.solve(puzzle)
     if args.json:
         print(json.dumps(result.to_dict()))

@@ -18,20 +18,14 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from tqdm import tqdm
-
+from hrrl.commands import check_output_file, check_seed
 from hrrl.errors import ConfigError, PuzzleError, field_error
-from hrrl.puzzle.core import Puzzle
-from hrrl.puzzle.generate import FAMILIES, check_actions, check_families, iter_family
-from hrrl.puzzle.suite import (
-    format_table,
-    read_suite,
-    solve_entry,
-    summarize,
-    write_results,
-    write_suite,
-)
+from hrrl.puzzle import FAMILY_NAMES
+
+if TYPE_CHECKING:
+    from hrrl.puzzle.core import Puzzle
 
 #: Columns of the ``solve`` table (attributes of :class:`hrrl.puzzle.suite.FamilyRow`).
 SOLVE_COLUMNS = ("puzzles", "solvable", "unsolvable", "invalid", "mean_optimal_steps")
@@ -48,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     gen = actions.add_parser(
         "generate",
         help="write a seeded suite of puzzles, COUNT of each family",
-        description=f"Families: {', '.join(FAMILIES)} (or 'all').",
+        description=f"Families: {', '.join(FAMILY_NAMES)} (or 'all').",
     )
     gen.add_argument(
         "--family",
@@ -88,11 +82,15 @@ def _progress_disabled() -> bool:
 
 
 def _generate(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from hrrl.puzzle.generate import check_families, iter_family
+    from hrrl.puzzle.suite import write_suite
+
     families = check_families([f.strip() for f in args.family.split(",") if f.strip()])
     if args.count < 1:
         raise field_error(ConfigError, "--count", args.count, "give at least 1")
-    if args.seed < 0:
-        raise field_error(ConfigError, "--seed", args.seed, "give a seed >= 0")
+    check_seed(args.seed)
     action_sets = [_actions(text) for text in args.actions or ["1,3,5"]]
     began = time.perf_counter()
     with tqdm(
@@ -112,13 +110,16 @@ def _generate(args: argparse.Namespace) -> int:
         written = write_suite(args.out, puzzles())
     sets = " ".join("{" + ",".join(map(str, a)) + "}" for a in action_sets)
     print(
-        f"wrote {written} puzzles ({len(families)} families x {args.count} x actions {sets}, "
-        f"seed {args.seed}) to {args.out} in {time.perf_counter() - began:.1f}s"
+        f"wrote {written} puzzles ({len(families)} {'family' if len(families) == 1 else 'families'}"
+        f" x {args.count} x actions {sets}, seed {args.seed}) "
+        f"to {args.out} in {time.perf_counter() - began:.1f}s"
     )
     return 0
 
 
 def _actions(text: str) -> tuple[int, ...]:
+    from hrrl.puzzle.generate import check_actions
+
     try:
         values = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
@@ -130,6 +131,18 @@ def _actions(text: str) -> tuple[int, ...]:
 
 
 def _solve(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from hrrl.puzzle.suite import (
+        format_rejected,
+        format_table,
+        read_suite,
+        solve_entry,
+        summarize,
+        write_results,
+    )
+
+    check_output_file(args.output, "--output")
     entries = read_suite(args.suite)
     if not entries:
         raise PuzzleError(f"{args.suite} holds no puzzle lines")
@@ -140,11 +153,8 @@ def _solve(args: argparse.Namespace) -> int:
     if args.output is not None:
         write_results(args.output, results)
     print(format_table(summarize(results, entries), SOLVE_COLUMNS))
-    rejected = [e for e in entries if not e.valid]
-    if rejected:
-        print(f"\n{len(rejected)} INVALID line(s):")
-        for entry in rejected:
-            print(f"  line {entry.line} ({entry.id}): {entry.reason}")
+    if rejected := format_rejected(entries, args.suite):
+        print(f"\n{rejected}")
     if args.output is not None:
         print(f"\nwrote {len(results)} results to {args.output}")
     return 0

@@ -3,24 +3,29 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from hrrl.config import apply_overrides
-from hrrl.engine.trainer import Trainer
-from hrrl.experiment import PRESETS, ExperimentConfig, gym_preset, load_config, preset
-from hrrl.monitoring.logger import make_logger, progress
-from hrrl.run import build_trainer
+from hrrl.commands import PRESET_NAMES, check_seed
+
+if TYPE_CHECKING:
+    from hrrl.engine.trainer import Trainer
+    from hrrl.experiment import ExperimentConfig
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "train",
         help="train an agent (default preset: every fix on)",
-        description="Train a preset, write runs/<name>/ (config, metrics, TensorBoard, checkpoints).",
+        description="Train a preset, write runs/<name>/ (config, metrics, TensorBoard, "
+        "checkpoints). Every field --set can change, with what it means: hrrl config show.",
     )
     parser.add_argument(
-        "--preset", choices=PRESETS, help="starting config (default: 'default', or the --env one)"
+        "--preset",
+        choices=PRESET_NAMES,
+        help="starting config (default: 'default', the --config file's own, or the --env one)",
     )
     parser.add_argument(
         "--env",
@@ -28,14 +33,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="train on a Gymnasium id (discrete actions, Box observations) instead of the puzzle; "
         "CartPole-v1, Acrobot-v1 and MountainCar-v0 start from tuned presets",
     )
-    parser.add_argument("--config", type=Path, help="a config.yaml to start from instead")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="a YAML config (whole, or only the fields to change) laid over its preset",
+    )
     parser.add_argument(
         "--set",
         dest="overrides",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override one field, e.g. --set agent.lr=3e-4 (repeatable)",
+        help="override one field, e.g. --set agent.lr=3e-4 (repeatable; applied last)",
     )
     parser.add_argument("--seed", type=int, help="shortcut for --set train.seed=N")
     parser.add_argument("--run-dir", type=Path, help="run directory (default runs/<preset>-<time>)")
@@ -45,10 +55,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def resolve_config(args: argparse.Namespace) -> ExperimentConfig:
-    """The preset (or --config file, or the --env preset), then every --set, then --seed."""
+    """The preset (--preset, the --config file's own, or the --env one), then the --config file
+    over it, then every --set, then --seed."""
+    from hrrl.config import apply_overrides
+    from hrrl.experiment import gym_preset, preset, read_config_file
+
+    check_seed(args.seed)
     env_id = getattr(args, "env", None)
     if args.config:
-        config = load_config(args.config)
+        config = read_config_file(args.config, preset_name=args.preset)
     elif env_id is not None:
         config = gym_preset(env_id, base=args.preset)
     else:
@@ -62,6 +77,9 @@ def resolve_config(args: argparse.Namespace) -> ExperimentConfig:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hrrl.monitoring.logger import make_logger
+    from hrrl.run import build_trainer
+
     config = resolve_config(args)
     run_dir = args.run_dir or Path("runs") / (
         f"{config.preset}-seed{config.train.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -79,16 +97,40 @@ def run(args: argparse.Namespace) -> int:
 
 
 def train_and_report(trainer: Trainer, *, quiet: bool) -> int:
-    """Run the trainer under a progress bar and print where the best checkpoint is."""
-    config = trainer.config
-    total = config.train.total_env_steps if config.train.total_episodes is None else None
-    with progress(total, "train", unit="step", disable=True if quiet else None) as bar:
-        bar.update(trainer.counters.env_steps)
-        result = trainer.run(progress=bar.update)
+    """Run the trainer under a progress bar over its budget and print where the best checkpoint
+    is (with ``quiet``, only a failed checkpoint's warning, on stderr)."""
+    from hrrl.monitoring.logger import progress
+
+    tc, counters = trainer.config.train, trainer.counters
+    # The bar counts what bounds the run: episodes when the config sets a number of them.
+    by_episodes = tc.total_episodes is not None
+    budget, unit = (
+        (tc.total_episodes, "episode")
+        if tc.total_episodes is not None
+        else (tc.total_env_steps, "step")
+    )
+
+    def done() -> int:  # a batch of envs can overshoot the budget by a few: the bar stops at it
+        return min(counters.episodes if by_episodes else counters.env_steps, budget)
+
+    with progress(budget, "train", unit=unit, disable=True if quiet else None) as bar:
+        bar.update(done())
+        result = trainer.run(progress=lambda _steps: bar.update(done() - bar.n))
+        if result.stop_reason != ("total_episodes" if by_episodes else "total_env_steps"):
+            bar.set_postfix_str(f"stopped early: {result.stop_reason}", refresh=True)
+    if trainer.checkpoints is not None:
+        for failure in trainer.checkpoints.failures:
+            print(
+                f"warning: checkpoint at step {failure.step} failed: {failure.error}",
+                file=sys.stderr,
+            )
+    if quiet:
+        return 0
     best = result.best_metrics
     print(
         f"stopped: {result.stop_reason} after {result.counters.env_steps:,} env steps, "
-        f"{result.counters.updates:,} updates, {result.wall_seconds:.1f} s"
+        f"{result.counters.episodes:,} episodes, {result.counters.updates:,} updates, "
+        f"{result.wall_seconds:.1f} s"
     )
     if best:
         when = result.best_wall_seconds or 0.0
@@ -104,7 +146,4 @@ def train_and_report(trainer: Trainer, *, quiet: bool) -> int:
         print(
             f"run directory: {trainer.run_dir}  (best checkpoint: {trainer.run_dir}/checkpoints/best)"
         )
-    if trainer.checkpoints is not None:
-        for failure in trainer.checkpoints.failures:
-            print(f"warning: checkpoint at step {failure.step} failed: {failure.error}")
     return 0

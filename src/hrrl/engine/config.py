@@ -15,6 +15,30 @@ from hrrl.errors import ConfigError
 from hrrl.monitoring.health import HealthConfig
 from hrrl.persistence.store import CheckpointConfig
 
+#: ``train.log_every=null``: the first metric dumps are this many env steps apart ...
+AUTO_LOG_FIRST = 256
+#: ... and the interval doubles after every this many dumps, so a 10-second run logs about 40
+#: rows and a 10-million-step run a few hundred (``log_interval``).
+AUTO_LOG_ROWS = 100
+
+
+def log_interval(step: int, log_every: int | None) -> int:
+    """Env steps from the dump due at ``step`` to the next: ``log_every``, or for None every
+    ``AUTO_LOG_FIRST`` steps, doubling after every ``AUTO_LOG_ROWS`` dumps::
+
+        dumps at 256, 512, ..., 25_600 | 26_112, ..., 76_800 | 77_824, ..., 179_200 | ...
+                 100 x 256               100 x 512             100 x 1024
+
+    A pure function of ``step``, so a resumed run dumps at the same steps.
+    """
+    if log_every is not None:
+        return log_every
+    interval, phase_end = AUTO_LOG_FIRST, AUTO_LOG_FIRST * AUTO_LOG_ROWS
+    while step >= phase_end:
+        interval *= 2
+        phase_end += interval * AUTO_LOG_ROWS
+    return interval
+
 
 @dataclass(frozen=True, kw_only=True)
 class TrainConfig:
@@ -44,8 +68,9 @@ class TrainConfig:
     """... and evaluation efficiency reaches this."""
     early_stop_patience: int | None = None
     """Stop after this many evaluations without improvement (None: never)."""
-    log_every: int = 5_000
-    """Environment steps between metric dumps."""
+    log_every: int | None = None
+    """Environment steps between metric dumps; null: every 256, the interval doubling after
+    every 100 dumps (a few-second run still gets curves, a long one a few hundred rows)."""
     threads: int = 1
     """torch intra-op threads (1 is fastest for these small networks on a 2-core machine)."""
     device: str = "cpu"
@@ -65,7 +90,8 @@ class TrainConfig:
             check_range("train.early_stop_success", self.early_stop_success, low=0.0, high=1.0)
         if self.early_stop_patience is not None:
             check_int("train.early_stop_patience", self.early_stop_patience, low=1)
-        check_int("train.log_every", self.log_every, low=1)
+        if self.log_every is not None:
+            check_int("train.log_every", self.log_every, low=1)
         check_int("train.threads", self.threads, low=1, high=256)
         if not (self.device == "cpu" or self.device.startswith("cuda")):
             raise ConfigError(f"train.device={self.device!r}: use 'cpu' or 'cuda[:N]'")

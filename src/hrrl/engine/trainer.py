@@ -22,7 +22,7 @@ import torch
 
 from hrrl.config import save_yaml, to_dict
 from hrrl.engine.agent import DQNAgent, LearnStats
-from hrrl.engine.config import EngineConfig
+from hrrl.engine.config import EngineConfig, log_interval
 from hrrl.engine.exploration import make_exploration
 from hrrl.engine.guard import make_guard
 from hrrl.engine.nstep import make_return_folder
@@ -91,9 +91,12 @@ class Trainer:
 
     ``task`` is the domain, built by the application (:func:`hrrl.run.make_task`, seeded with
     ``RunSeeds.of(train.seed).task``); any :class:`~hrrl.engine.task.Task` works. With a
-    ``run_dir`` the trainer writes checkpoints there (every ``checkpoint.every_steps`` environment
-    steps, and whenever the evaluation improves, which moves ``best``); :meth:`write_config`
-    writes ``config.yaml``.
+    ``run_dir`` the trainer itself writes only checkpoints there (every
+    ``checkpoint.every_steps`` environment steps, whenever the evaluation improves, which moves
+    ``best``, and at the end). ``config.yaml`` is written when the caller calls
+    :meth:`write_config` (``hrrl train`` and ``hrrl.train`` do, before the first step), and
+    metrics go to the ``logger`` given (``make_logger(run_dir, ...)`` writes ``metrics.jsonl``;
+    the default logger writes nothing).
     """
 
     def __init__(
@@ -135,7 +138,7 @@ class Trainer:
         self.checkpoints = (
             CheckpointManager(run_dir, config.checkpoint) if run_dir is not None else None
         )
-        self.counters = Counters(next_eval=tc.eval_every, next_log=tc.log_every)
+        self.counters = Counters(next_eval=tc.eval_every, next_log=log_interval(0, tc.log_every))
         self.obs = task.reset()
         self.best_metrics: dict[str, float] = {}
         self.last_metrics: dict[str, float] = {}
@@ -143,6 +146,7 @@ class Trainer:
         self._status_counts: Counter[str] = Counter()
         self._rollbacks_logged = 0
         self._rate_window = (self.logger.elapsed, 0, 0)
+        self._stage = task.stage
 
     # --- phases --------------------------------------------------------------------------------
     def collect(self) -> None:
@@ -181,6 +185,10 @@ class Trainer:
         self.exploration.on_episode_end(success=end.success, stage=end.stage)
         if self.task.stage != end.stage:
             self.exploration.on_stage_change(self.task.stage)
+        if self.task.stage != self._stage:  # once per change, at the step it happened
+            message = f"curriculum stage {self._stage} -> {self.task.stage}"
+            self.logger.log_event("stage", message, self.counters.env_steps)
+            self._stage = self.task.stage
 
     def learn(self) -> None:
         """Gradient steps on replayed batches, each followed by the target sync's tick;
@@ -310,7 +318,7 @@ class Trainer:
             # Log before the checkpoint: a save on a logging boundary then holds an empty
             # interval and the advanced next_log, so a resumed run logs the same rows.
             if c.env_steps >= c.next_log:
-                c.next_log += tc.log_every
+                c.next_log += log_interval(c.next_log, tc.log_every)
                 self.log()
             self.checkpoint(improved=improved)
             if progress is not None:
@@ -380,6 +388,7 @@ class Trainer:
         if self.checkpoints is not None and state["checkpoints"] is not None:
             self.checkpoints.load_state_dict(state["checkpoints"])
         self._rate_window = (self.logger.elapsed, self.counters.env_steps, self.counters.updates)
+        self._stage = self.task.stage
 
     def payload(self) -> CheckpointPayload:
         """The checkpoint of this moment (:func:`hrrl.persistence.payload.payload_from_state`)."""

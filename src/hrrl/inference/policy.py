@@ -8,7 +8,7 @@ from the saved config, so a policy is always played the way it learned.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from hrrl.errors import CheckpointError
+from hrrl.errors import CheckpointError, PuzzleError
 from hrrl.experiment import saved_puzzle_section, stack_config
 from hrrl.inference.export import is_bundle, read_bundle
 from hrrl.inference.network import GreedyCache, build_network, load_online_network, run_config
@@ -131,6 +131,17 @@ class Policy:
         finally:
             torch.set_num_threads(threads)
 
-    def solve(self, puzzle: Puzzle) -> Result:
-        """Status, steps and path of one puzzle."""
+    def solve(self, puzzle: Puzzle | Mapping[str, Any]) -> Result:
+        """Status, steps and path of one puzzle: a :class:`~hrrl.puzzle.core.Puzzle`, or a
+        mapping of its fields (``{"target": 10, "forbidden": [3]}``; ``actions`` defaults to the
+        policy's, ``forbidden`` to none, ``max_steps`` to the exact optimum's budget)."""
+        if isinstance(puzzle, Mapping):
+            puzzle = Puzzle.from_dict(
+                {"forbidden": [], "actions": list(self.env_config.actions), **puzzle}
+            )
+        elif not isinstance(puzzle, Puzzle):
+            raise PuzzleError(
+                f"puzzle={puzzle!r} is invalid: give a hrrl.Puzzle or a mapping such as "
+                "{'target': 10, 'forbidden': [3]}"
+            )
         return self.play([puzzle])[0]

@@ -2,15 +2,19 @@
 
 :class:`HealthMonitor` is fed once per logging interval with that interval's metrics (a flat
 ``{name: number}`` dict, e.g. :meth:`hrrl.monitoring.logger.Logger.values`) and knows nothing else: not the
-puzzle, not the agent. It watches five conditions, each an *alert* with a start and an end::
+puzzle, not the agent. The guard and finite checks judge every interval; the success and
+throughput checks judge intervals pooled until they span ``judge_steps`` env steps (success
+weighted by episodes, throughput by time), so a judgement rests on enough episodes, and an
+evaluation's pause is spread over enough steps, however often metrics are dumped. It watches
+five conditions, each an *alert* with a start and an end::
 
     guard       a guard count (anomalies, rollbacks) is > 0 in the interval
     nonfinite   a ``train/`` metric is NaN or infinite
     stall       the success rate of the current curriculum stage has not beaten its best by
-                ``stall_min_delta`` for ``stall_intervals`` intervals (and is below
+                ``stall_min_delta`` for ``stall_intervals`` judgements (and is below
                 ``stall_ignore_above``: a mastered stage waiting to advance is not stalled)
     collapse    success rate fell more than ``collapse_drop`` below its best in this stage
-    throughput  env steps/s fell below ``throughput_ratio`` x the median of recent healthy intervals
+    throughput  env steps/s fell below ``throughput_ratio`` x the median of recent healthy judgements
 
 An alert is reported once when it starts and once when it ends ("recovered"), never every
 interval in between. Collapse and throughput end with hysteresis, so a value hovering at the
@@ -27,6 +31,7 @@ absent from an interval leaves its alert as it was.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import deque
 from collections.abc import Mapping
@@ -58,10 +63,16 @@ class HealthConfig:
     """Metric with the interval's throughput (env steps per second)."""
     guard_keys: tuple[str, ...] = ("health/anomalies", "health/rollbacks")
     """Per-interval guard counts (events since the last dump, not running totals)."""
+    episodes_key: str = "rollout/episodes"
+    """Metric with the running episode count, weighting each interval's success rate in a pooled
+    judgement (absent: every interval weighs the same)."""
+    judge_steps: int = 5_000
+    """Env steps of intervals pooled into one judgement of the stall, collapse and throughput
+    checks (the dump interval of train.log_every can be far shorter)."""
     finite_prefix: str = "train/"
     """Metrics starting with this prefix must be finite."""
     stall_intervals: int = 20
-    """Intervals without improvement after which a stage counts as stalled."""
+    """Judgements (of judge_steps each) without improvement after which a stage is stalled."""
     stall_min_delta: float = 0.02
     """How much the success rate must beat the stage's best to count as improvement."""
     stall_ignore_above: float = 0.95
@@ -71,12 +82,12 @@ class HealthConfig:
     throughput_ratio: float = 0.5
     """Alert when throughput falls below this fraction of its recent median."""
     throughput_window: int = 20
-    """How many recent healthy intervals the throughput median is taken over."""
+    """How many recent healthy judgements the throughput median is taken over."""
     throughput_warmup: int = 3
-    """Intervals of throughput to see before the throughput check starts."""
+    """Judgements of throughput to see before the throughput check starts."""
 
     def __post_init__(self) -> None:
-        for name in ("stall_intervals", "throughput_window", "throughput_warmup"):
+        for name in ("stall_intervals", "throughput_window", "throughput_warmup", "judge_steps"):
             check_int(f"health.{name}", getattr(self, name), low=1)
         for name, low, high in (
             ("stall_min_delta", 0.0, 1.0),
@@ -115,6 +126,17 @@ class Alert:
 _Check = tuple[bool, str] | None
 
 
+@dataclass
+class _Pool:
+    """Intervals gathered for the next judgement of the pooled checks."""
+
+    steps: int = 0
+    successes: float = 0.0  # sum of success rate x episodes
+    episodes: float = 0.0
+    timed_steps: int = 0  # steps of the intervals with a throughput, and their seconds
+    seconds: float = 0.0
+
+
 class HealthMonitor:
     """Turns per-interval metrics into alert transitions, logged as events once each.
 
@@ -133,16 +155,20 @@ class HealthMonitor:
         self._since_improvement = 0
         self._best = -math.inf
         self._throughput: deque[float] = deque(maxlen=self.config.throughput_window)
+        self._pool = _Pool()
+        self._last_step = 0
+        self._last_episodes: float | None = None
 
     def update(self, metrics: Mapping[str, float], step: int) -> list[Alert]:
         """Check one interval's metrics; return (and log) the alerts that start or end now."""
         stage_change = self._track_stage(metrics)
+        success, throughput = self._judged(metrics, step)
         checks: dict[str, _Check] = {
             "guard": self._check_guard(metrics),
             "nonfinite": self._check_finite(metrics),
-            "stall": self._check_stall(metrics, stage_change),
-            "collapse": self._check_collapse(metrics, stage_change),
-            "throughput": self._check_throughput(metrics),
+            "stall": self._check_stall(success, stage_change),
+            "collapse": self._check_collapse(success, stage_change),
+            "throughput": self._check_throughput(throughput),
         }
         alerts: list[Alert] = []
         for kind in ALERT_KINDS:
@@ -174,7 +200,37 @@ class HealthMonitor:
         change = f"stage changed from {_fmt(self._stage)} to {_fmt(stage)}"
         self._seen_stage, self._stage = True, stage
         self._stall_best, self._since_improvement, self._best = -math.inf, 0, -math.inf
+        self._pool = _Pool()  # the new stage is judged on its own episodes
         return change
+
+    def _judged(self, metrics: Mapping[str, float], step: int) -> tuple[float | None, float | None]:
+        """Add this interval to the pool; once it spans ``judge_steps``, the pooled success rate
+        and throughput (None where the pool holds none), and a fresh pool."""
+        cfg, pool = self.config, self._pool
+        steps = max(int(step) - self._last_step, 0)
+        self._last_step = int(step)
+        total = _finite(metrics.get(cfg.episodes_key))
+        if total is None:
+            weight = 1.0
+        else:
+            weight = total - (self._last_episodes or 0.0)
+            self._last_episodes = total
+        success = _finite(metrics.get(cfg.success_key))
+        if success is not None and weight > 0:
+            pool.successes += success * weight
+            pool.episodes += weight
+        rate = _finite(metrics.get(cfg.throughput_key))
+        if rate is not None and rate > 0 and steps > 0:
+            pool.timed_steps += steps
+            pool.seconds += steps / rate
+        pool.steps += steps
+        if pool.steps < cfg.judge_steps:
+            return None, None
+        self._pool = _Pool()
+        return (
+            pool.successes / pool.episodes if pool.episodes > 0 else None,
+            pool.timed_steps / pool.seconds if pool.seconds > 0 else None,
+        )
 
     def _check_guard(self, metrics: Mapping[str, float]) -> _Check:
         counts = {k: metrics[k] for k in self.config.guard_keys if k in metrics}
@@ -194,9 +250,8 @@ class HealthMonitor:
             return True, "non-finite metrics: " + ", ".join(bad)
         return False, f"all {self.config.finite_prefix}* metrics finite again"
 
-    def _check_stall(self, metrics: Mapping[str, float], stage_change: str | None) -> _Check:
+    def _check_stall(self, success: float | None, stage_change: str | None) -> _Check:
         cfg = self.config
-        success = _finite(metrics.get(cfg.success_key))
         if success is None:
             return (False, stage_change) if stage_change else None
         first = self._stall_best == -math.inf
@@ -212,13 +267,12 @@ class HealthMonitor:
             return True, (
                 f"stage {_fmt(self._stage)} stalled: success rate {success:.3g} has not beaten "
                 f"{self._stall_best:.3g} by {cfg.stall_min_delta} for "
-                f"{self._since_improvement} intervals"
+                f"{self._since_improvement} judgements of {cfg.judge_steps:,} steps"
             )
         return None
 
-    def _check_collapse(self, metrics: Mapping[str, float], stage_change: str | None) -> _Check:
+    def _check_collapse(self, success: float | None, stage_change: str | None) -> _Check:
         cfg = self.config
-        success = _finite(metrics.get(cfg.success_key))
         if success is None:
             return (False, stage_change) if stage_change else None
         self._best = max(self._best, success)
@@ -232,9 +286,8 @@ class HealthMonitor:
         reason = stage_change or f"success rate back to {success:.3g} (best {self._best:.3g})"
         return False, reason
 
-    def _check_throughput(self, metrics: Mapping[str, float]) -> _Check:
+    def _check_throughput(self, value: float | None) -> _Check:
         cfg = self.config
-        value = _finite(metrics.get(cfg.throughput_key))
         if value is None:
             return None
         if len(self._throughput) < cfg.throughput_warmup:
@@ -264,6 +317,9 @@ class HealthMonitor:
             "since_improvement": self._since_improvement,
             "best": self._best,
             "throughput": list(self._throughput),
+            "pool": dataclasses.asdict(self._pool),
+            "last_step": self._last_step,
+            "last_episodes": self._last_episodes,
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -277,6 +333,11 @@ class HealthMonitor:
         self._throughput = deque(
             (float(v) for v in state["throughput"]), maxlen=self.config.throughput_window
         )
+        # Checkpoints written before pooling carry no pool: start an empty one.
+        self._pool = _Pool(**state.get("pool", {}))
+        self._last_step = int(state.get("last_step", 0))
+        last = state.get("last_episodes")
+        self._last_episodes = None if last is None else float(last)
 
 
 def _finite(value: float | None) -> float | None:

@@ -59,6 +59,10 @@ CONSOLE_KEYS: tuple[str, ...] = (
     "perf/env_steps_per_s",
 )
 
+#: Fewest wall seconds between two console lines of a run: metrics are dumped far more often
+#: (``train.log_every``); every dump still reaches the files and TensorBoard.
+CONSOLE_EVERY_SECONDS = 2.0
+
 Scalar = int | float
 
 
@@ -244,7 +248,8 @@ def _write_line(handle: IO[str], row: Mapping[str, object]) -> None:
 
 
 class ConsoleSink:
-    """One summary line per interval, and one line per event, via ``tqdm.write``.
+    """One summary line per interval (at most one per ``every_seconds``, and one per step), and
+    one line per event, via ``tqdm.write``.
 
     ``tqdm.write`` prints above any active progress bar instead of through it. The line shows the
     :data:`CONSOLE_KEYS` present in the interval (or the first ``max_keys`` keys if none is).
@@ -256,12 +261,20 @@ class ConsoleSink:
         keys: tuple[str, ...] = CONSOLE_KEYS,
         max_keys: int = 8,
         stream: IO[str] | None = None,
+        every_seconds: float = 0.0,
     ) -> None:
         self.keys = keys
         self.max_keys = max_keys
         self.stream = stream
+        self.every_seconds = every_seconds
+        self._last: tuple[int, float] | None = None  # (step, elapsed) of the last line
 
     def write(self, values: Mapping[str, Scalar], step: int, elapsed: float) -> None:
+        if self._last is not None and (
+            step == self._last[0] or elapsed - self._last[1] < self.every_seconds
+        ):
+            return
+        self._last = (step, elapsed)
         shown = [k for k in self.keys if k in values] or list(values)[: self.max_keys]
         parts = [f"step {step:,}", f"{elapsed:,.0f}s"]
         parts += [f"{key} {_fmt(values[key])}" for key in shown]
@@ -381,7 +394,8 @@ def make_logger(run_dir: str | Path, *, tensorboard: bool, console: bool) -> Log
     """The standard logger of a run directory (DESIGN §4).
 
     Always ``run_dir/metrics.jsonl`` and ``run_dir/events.jsonl``; with ``tensorboard`` the event
-    file in ``run_dir``; with ``console`` a summary line per interval on stdout.
+    file in ``run_dir``; with ``console`` a summary line on stdout at most every
+    :data:`CONSOLE_EVERY_SECONDS`.
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -389,7 +403,7 @@ def make_logger(run_dir: str | Path, *, tensorboard: bool, console: bool) -> Log
     if tensorboard:
         sinks.append(TensorBoardSink(run_dir))
     if console:
-        sinks.append(ConsoleSink())
+        sinks.append(ConsoleSink(every_seconds=CONSOLE_EVERY_SECONDS))
     return Logger(sinks)
 
 

@@ -33,18 +33,32 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import matplotlib
 import numpy as np
 import yaml
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 from hrrl.errors import HrrlError
 
+#: The files of a run directory the report reads (DESIGN §4).
+RUN_FILES = ("metrics.jsonl", "events.jsonl", "config.yaml")
 STAGE_KEY = "rollout/stage"
 _STATUS = "rollout/status/"
 _STAGE_SUCCESS = re.compile(r"^rollout/stage_(\d+)/success_rate$")
 _EVAL_FAMILY = re.compile(r"^eval/(.+)/(success_rate|efficiency)$")
 _GUARD_EVENT = re.compile(r"^alert/(guard|nonfinite)$")
+#: The trainer's event when the curriculum moves on: "curriculum stage 0 -> 1".
+STAGE_EVENT = "stage"
+_STAGE_CHANGE = re.compile(r"-> *(\d+)")
+#: Markers that tell series apart where their lines overlap (each series gets its own).
+_MARKERS = ("o", "s", "^", "v", "D", "P", "X", "*", "<", ">", "h", "p")
+#: A log axis spanning less than this factor labels every minor tick, and below the second
+#: its 2s and 5s (0.2, 0.5, 2, ...).
+_ALL_MINOR_BELOW, _SOME_MINOR_BELOW = 2.5, 100.0
+#: Markers drawn per series: at staggered points, so coinciding series stay visible.
+_MARKS_PER_SERIES = 8
 
 
 @dataclass
@@ -70,13 +84,29 @@ class RunData:
         return steps, values
 
     def stage_boundaries(self) -> list[tuple[int, float]]:
-        """(step, new stage) wherever ``rollout/stage`` changes value."""
+        """(step, new stage) for every curriculum stage entered.
+
+        From the ``stage`` events (logged at the step each change happened) when the run has
+        them; else wherever ``rollout/stage`` changes between rows, each stage skipped between
+        two rows marked at the later row.
+        """
+        events = [e for e in self.events if e.get("kind") == STAGE_EVENT]
+        if events:
+            found = []
+            for event in events:
+                match = _STAGE_CHANGE.search(str(event.get("message", "")))
+                if match is not None:
+                    found.append((int(event["step"]), float(match.group(1))))
+            return found
         steps, stages = self.series(STAGE_KEY)
-        return [
-            (int(steps[i]), float(stages[i]))
-            for i in range(1, len(stages))
-            if stages[i] != stages[i - 1]
-        ]
+        out: list[tuple[int, float]] = []
+        for i in range(1, len(stages)):
+            if stages[i] > stages[i - 1]:
+                for stage in range(int(stages[i - 1]) + 1, int(stages[i]) + 1):
+                    out.append((int(steps[i]), float(stage)))
+            elif stages[i] != stages[i - 1]:
+                out.append((int(steps[i]), float(stages[i])))
+        return out
 
 
 @dataclass(frozen=True)
@@ -134,9 +164,18 @@ def _drop_rolled_back(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def load_run(run_dir: str | Path) -> RunData:
     """Parse ``config.yaml``, ``metrics.jsonl`` and ``events.jsonl``, whichever exist."""
     run_dir = Path(run_dir)
+    if run_dir.is_file():
+        in_a_run = any((run_dir.parent / name).exists() for name in RUN_FILES)
+        hint = f" (its directory {str(run_dir.parent)!r}?)" if in_a_run else ""
+        raise HrrlError(
+            f"{str(run_dir)!r} is a file, not a run directory: pass the directory `hrrl train` "
+            f"wrote{hint}"
+        )
     if not run_dir.is_dir():
-        raise FileNotFoundError(f"run directory {str(run_dir)!r} does not exist")
-    files = [run_dir / name for name in ("metrics.jsonl", "events.jsonl", "config.yaml")]
+        raise FileNotFoundError(
+            f"run directory {str(run_dir)!r} does not exist: pass the directory `hrrl train` wrote"
+        )
+    files = [run_dir / name for name in RUN_FILES]
     if not any(path.exists() for path in files):
         raise HrrlError(
             f"{str(run_dir)!r} is not a run directory: it has no metrics.jsonl, events.jsonl or "
@@ -145,16 +184,19 @@ def load_run(run_dir: str | Path) -> RunData:
     run = RunData(run_dir=run_dir)
     for path in files[:2]:
         if not path.exists():
-            run.notes.append(f"{path.name} not found")
+            if path.name == "metrics.jsonl":  # events.jsonl exists only once something happened
+                run.notes.append(f"{path.name} not found")
             continue
         rows, bad = read_jsonl(path)
         if bad:
-            run.notes.append(f"{path.name}: skipped {bad} unreadable line(s) (a run cut short)")
+            run.notes.append(
+                f"{path.name}: skipped {_count(bad, 'unreadable line')} (a run cut short)"
+            )
         if path.name == "metrics.jsonl":
             run.metrics = _drop_rolled_back(rows)
             if len(run.metrics) < len(rows):
                 dropped = len(rows) - len(run.metrics)
-                run.notes.append(f"metrics.jsonl: {dropped} row(s) rolled back by a resume")
+                run.notes.append(f"metrics.jsonl: {_count(dropped, 'row')} rolled back by a resume")
         else:
             run.events = rows
     if files[2].exists():
@@ -197,12 +239,13 @@ def _panels(
     axes = fig.subplots(len(present), 1, sharex=True, squeeze=False)[:, 0]
     for ax, (label, keys) in zip(axes, present, strict=True):
         positive = True
-        for key in keys:
+        for i, key in enumerate(keys):
             steps, values = run.series(key)
-            ax.plot(steps, values, label=key, linewidth=1.2, marker="." if len(steps) < 30 else "")
+            ax.plot(steps, values, label=key, **_series_style(i, len(keys), len(steps)))
             positive = positive and bool((values[np.isfinite(values)] > 0).all())
         if log_y and positive:
             ax.set_yscale("log")
+            _plain_log_ticks(ax)
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
         ax.legend(loc="best", fontsize=8)
@@ -212,12 +255,52 @@ def _panels(
     return fig
 
 
+def _series_style(index: int, count: int, points: int) -> dict[str, Any]:
+    """Line style of series ``index`` of ``count`` on one panel: its own colour (tab10, then
+    tab20) and marker, markers at points staggered per series, earlier series drawn wider."""
+    colour = f"C{index}" if count <= 10 else matplotlib.colormaps["tab20"](index % 20)
+    every = max(1, points // _MARKS_PER_SERIES)
+    return {
+        "color": colour,
+        "marker": _MARKERS[index % len(_MARKERS)],
+        "markersize": 4,
+        "markevery": (index % every, every),
+        "linewidth": 1.2 + 1.2 * (count - 1 - index) / max(count - 1, 1),
+        "alpha": 0.9,
+    }
+
+
+def _plain_log_ticks(ax: Axes) -> None:
+    """Log-axis tick labels as plain numbers (0.2, 0.015), not 2x10^-1. An axis spanning up to
+    two decades labels minor ticks too: all of them below a factor 2.5, else the 2s and 5s."""
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _pos: f"{value:.3g}"))
+    low, high = ax.get_ylim()
+    ratio = high / low if low > 0 else math.inf
+
+    def minor(value: float, _pos: int | None) -> str:
+        if ratio < _ALL_MINOR_BELOW:
+            return f"{value:.3g}"
+        mantissa = round(value / 10 ** math.floor(math.log10(value)), 6)
+        return f"{value:.3g}" if ratio < _SOME_MINOR_BELOW and mantissa in (2, 5) else ""
+
+    ax.yaxis.set_minor_formatter(FuncFormatter(minor))
+
+
 def _mark_stages(ax: Axes, run: RunData) -> None:
-    for step, stage in run.stage_boundaries():
+    """A dashed line at each stage change, labelled inside the axes (left of the line in the
+    right tenth, so no label runs off the plot)."""
+    boundaries = run.stage_boundaries()
+    if not boundaries:
+        return
+    ax.margins(x=0.02)
+    low, high = ax.get_xlim()
+    for step, stage in boundaries:
         ax.axvline(step, color="grey", linestyle="--", linewidth=0.8)
+        right = step > low + 0.9 * (high - low)
         ax.annotate(
-            f"stage {stage:g}", (step, 1.0), xycoords=("data", "axes fraction"),
-            fontsize=7, color="grey", va="top", ha="left", rotation=90,
+            f"stage {stage:g}", (step, 0.98), xycoords=("data", "axes fraction"),
+            xytext=(-2 if right else 2, 0), textcoords="offset points",
+            fontsize=7, color="grey", va="top", ha="right" if right else "left", rotation=90,
         )  # fmt: skip
 
 
@@ -241,7 +324,7 @@ def _success_by_stage(run: RunData) -> Figure | None:
     x = np.arange(len(stages))
     ax.bar(x - 0.2, [max(by_stage[s]) for s in stages], width=0.4, label="best interval")
     ax.bar(x + 0.2, [by_stage[s][-1] for s in stages], width=0.4, label="last interval")
-    ax.set_xticks(x, [f"stage {s:g}\n({len(by_stage[s])} intervals)" for s in stages])
+    ax.set_xticks(x, [f"stage {s:g}\n({_count(len(by_stage[s]), 'interval')})" for s in stages])
     ax.set_ylabel("rollout success rate")
     ax.set_ylim(0, 1.05)
     ax.legend(fontsize=8)
@@ -387,9 +470,24 @@ def _summary(run: RunData) -> str:
         return "<p>No logging interval has been written yet.</p>"
     last = run.metrics[-1]
     return (
-        f"<p>{len(run.metrics)} logging intervals; the last at env step {last['step']:,}, "
-        f"{_to_float(last.get('time')):,.0f} s after the start. {len(run.events)} events.</p>"
+        f"<p>{_count(len(run.metrics), 'logging interval')}; the last at env step "
+        f"{last['step']:,}, {_to_float(last.get('time')):,.0f} s after the start. "
+        f"{_count(len(run.events), 'event')}.</p>"
     )
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 event``, ``2 events``."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def check_out_dir(out: Path) -> None:
+    """Refuse a report directory that is an existing file (before anything is plotted)."""
+    if out.exists() and not out.is_dir():
+        raise HrrlError(
+            f"--out {str(out)!r} is a file: give a directory for the plots and report.html "
+            "(default RUN_DIR/report)"
+        )
 
 
 def write_report(
@@ -398,6 +496,7 @@ def write_report(
     """Write the PNGs and ``report.html`` for ``run_dir`` into ``out_dir`` (default run_dir/report)."""
     run = load_run(run_dir)
     out = Path(out_dir) if out_dir is not None else run.run_dir / "report"
+    check_out_dir(out)
     out.mkdir(parents=True, exist_ok=True)
     notes = list(run.notes)
     images: list[Path] = []
@@ -416,7 +515,7 @@ def write_report(
             body += _img_tag(path, plot.title, embed=embed)
         sections.append(f'<h2 id="{plot.name}">{html.escape(plot.title)}</h2>\n{body}')
     config = (
-        f"<pre>{html.escape(yaml.safe_dump(run.config, sort_keys=False))}</pre>"
+        f"<pre>{html.escape(yaml.safe_dump(run.config, sort_keys=False, default_flow_style=None))}</pre>"
         if run.config is not None
         else "<p>config.yaml not found.</p>"
     )

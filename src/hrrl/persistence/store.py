@@ -308,11 +308,14 @@ def _skip(path: Path, exc: CheckpointError) -> None:
     warnings.warn(message, CheckpointWarning, stacklevel=3)
 
 
-def find_latest_valid(run_dir: Path | str) -> LoadedCheckpoint:
-    """Load the newest checkpoint (by step) that verifies, warning about each one skipped."""
+def find_latest_valid(run_dir: Path | str, *, tried: Path | None = None) -> LoadedCheckpoint:
+    """Load the newest checkpoint (by step) that verifies, warning about each one skipped
+    (``tried``, one that already failed and was warned about, is skipped silently)."""
     ckdir = checkpoints_dir(run_dir)
     candidates = step_dirs(ckdir)
     for _, path in reversed(candidates):
+        if tried is not None and path.resolve() == tried:
+            continue
         try:
             return load_checkpoint(path)
         except CheckpointError as exc:
@@ -331,12 +334,14 @@ def resolve_checkpoint(path: Path | str) -> LoadedCheckpoint:
         return load_checkpoint(target)
     ckdir = checkpoints_dir(target)
     best = ckdir / BEST_LINK
+    tried: Path | None = None
     if best.exists():
         try:
             return load_checkpoint(best.resolve())
         except CheckpointError as exc:
             _skip(best, exc)
-    return find_latest_valid(ckdir)
+            tried = best.resolve()
+    return find_latest_valid(ckdir, tried=tried)
 
 
 def list_checkpoints(run_dir: Path | str) -> list[CheckpointInfo]:

@@ -1,1 +1,19 @@
-"""The number puzzle (DESIGN §1): value type and step rule, env, rewards, exact DP, solver, generator, suites, planner, hierarchy, encoders, curriculum, the puzzle task and its evaluation."""
+"""The number puzzle (DESIGN §1): its rules, environment, exact solver, suites and training task.
+
+The names here are plain constants, so the command line can list them without importing numpy.
+"""
+
+#: Gymnasium id registered by ``import hrrl`` (:class:`hrrl.puzzle.registered.NumberPuzzleEnv`).
+ENV_ID = "hrrl/NumberPuzzle-v0"
+
+#: The suite families, in the order ``hrrl.puzzle.generate.FAMILIES`` defines them.
+FAMILY_NAMES: tuple[str, ...] = (
+    "in_range",
+    "scale",
+    "dense",
+    "trap",
+    "endgame",
+    "wall",
+    "lookahead",
+    "unsolvable",
+)

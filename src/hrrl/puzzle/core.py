@@ -87,13 +87,16 @@ def default_max_steps(optimal: int) -> int:
     return max(2 * optimal, optimal + 20)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Puzzle:
     """One puzzle: reach ``target`` exactly from ``start`` by adding actions, never touching a
     forbidden number, within ``max_steps`` steps.
 
-    Build one with :meth:`create` (or :meth:`from_dict` for a suite line): both validate every
-    field and fill ``max_steps`` from the exact optimum when it is not given.
+    ``Puzzle(target=10, forbidden=[3])`` validates every field (any iterables of integers for
+    ``forbidden`` and ``actions``; ``actions`` defaults to ``(1, 3, 5)``) and fills
+    ``max_steps`` from the exact optimum when it is not given: ``max(2 * optimal, optimal + 20)``,
+    or for an unsolvable puzzle the same from ``ceil(gap / max action)``, so the value still
+    exists and the evaluator can report it ``UNSOLVABLE``. :meth:`from_dict` reads a suite line.
     """
 
     target: int
@@ -104,8 +107,38 @@ class Puzzle:
     id: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
-    def __post_init__(self) -> None:
+    def __init__(
+        self,
+        target: int,
+        forbidden: Iterable[int] = (),
+        actions: Iterable[int] = DEFAULT_ACTIONS,
+        max_steps: int | None = None,
+        start: int = 0,
+        id: str = "",
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        put = object.__setattr__  # frozen: the fields are set once, here
+        put(self, "start", _require_int("start", start))
+        put(self, "target", _require_int("target", target))
+        put(self, "id", id)
+        put(self, "extra", dict(extra or {}))
+        put(
+            self,
+            "forbidden",
+            forbidden if isinstance(forbidden, frozenset) else _checked_forbidden(forbidden),
+        )
+        put(self, "actions", actions if isinstance(actions, tuple) else _checked_actions(actions))
+        if max_steps is not None:
+            put(self, "max_steps", max_steps)
+            _validate(self)
+            return
+        # Validate everything else first so the solver never sees a malformed puzzle.
+        put(self, "max_steps", MAX_STEPS_LIMIT)
         _validate(self)
+        optimal = optimal_steps(self, ignore_max_steps=True)
+        if optimal is None:
+            optimal = math.ceil(self.gap / self.max_action)
+        put(self, "max_steps", min(default_max_steps(optimal), MAX_STEPS_LIMIT))
 
     # --- construction -------------------------------------------------------------------------
     @classmethod
@@ -120,38 +153,15 @@ class Puzzle:
         id: str = "",
         extra: Mapping[str, Any] | None = None,
     ) -> Puzzle:
-        """Validated puzzle; ``max_steps=None`` takes ``default_max_steps(optimal)``.
-
-        For an unsolvable puzzle with no ``max_steps`` given, the budget falls back to
-        ``default_max_steps(ceil(gap / max action))`` so the value type still exists and the
-        evaluator can report it ``UNSOLVABLE``.
-        """
-        start = _require_int("start", start)
-        target = _require_int("target", target)
-        forbidden_set = _checked_forbidden(forbidden)
-        action_tuple = _checked_actions(actions)
-        if max_steps is None:
-            # Validate everything else first so the solver never sees a malformed puzzle.
-            probe = cls(
-                target=target,
-                forbidden=forbidden_set,
-                actions=action_tuple,
-                max_steps=MAX_STEPS_LIMIT,
-                start=start,
-                id=id,
-            )
-            optimal = optimal_steps(probe, ignore_max_steps=True)
-            if optimal is None:
-                optimal = math.ceil((target - start) / max(action_tuple))
-            max_steps = min(default_max_steps(optimal), MAX_STEPS_LIMIT)
+        """The keyword-only form of the constructor (``max_steps=None`` takes the default)."""
         return cls(
             target=target,
-            forbidden=forbidden_set,
-            actions=action_tuple,
-            max_steps=_require_int("max_steps", max_steps),
+            forbidden=forbidden,
+            actions=actions,
+            max_steps=max_steps,
             start=start,
             id=id,
-            extra=dict(extra or {}),
+            extra=extra,
         )
 
     @classmethod

@@ -21,8 +21,6 @@ from hrrl.errors import PuzzleError, field_error
 from hrrl.puzzle.core import DEFAULT_ACTIONS, MAX_NUMBER, MAX_STEPS_LIMIT, Puzzle, Status
 from hrrl.puzzle.rewards import RewardScheme, Transition, make_reward
 
-#: Gymnasium id registered by ``import hrrl``.
-ENV_ID = "hrrl/NumberPuzzle-v0"
 #: Draws a puzzle from the environment's own generator (``self.np_random``).
 PuzzleGenerator = Callable[[np.random.Generator], Puzzle]
 

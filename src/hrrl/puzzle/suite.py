@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hrrl.config import utf8_problem
 from hrrl.errors import HrrlError, PuzzleError, field_error
 from hrrl.puzzle.core import Puzzle, Status
 from hrrl.puzzle.solver import optimal_path
@@ -74,15 +75,21 @@ class SuiteEntry:
         return family_of(self)
 
 
-def parse_suite_lines(lines: Iterable[str]) -> list[SuiteEntry]:
+def parse_suite_lines(lines: Iterable[str | bytes]) -> list[SuiteEntry]:
     """Parse suite lines (blank lines skipped); bad lines become entries with a ``reason``.
 
-    A line is rejected for invalid JSON, a value that is not an object, a missing or non-string
-    ``id``, an ``id`` used by an earlier line, or anything :meth:`Puzzle.from_dict` refuses.
+    A line is rejected for bytes that are not UTF-8 (or a byte-order mark), invalid JSON, a
+    value that is not an object, a missing or non-string ``id``, an ``id`` used by an earlier
+    line, or anything :meth:`Puzzle.from_dict` refuses.
     """
     entries: list[SuiteEntry] = []
     first_line_of: dict[str, int] = {}
-    for number, text in enumerate(lines, start=1):
+    for number, line in enumerate(lines, start=1):
+        problem = utf8_problem(line) if isinstance(line, bytes) else None
+        if problem is not None:
+            entries.append(SuiteEntry(line=number, raw=None, reason=problem))
+            continue
+        text = line.decode("utf-8") if isinstance(line, bytes) else line
         if not text.strip():
             continue
         try:
@@ -127,8 +134,17 @@ def _checked_id(raw: Mapping[str, Any]) -> str:
 
 def read_suite(path: PathLike) -> list[SuiteEntry]:
     """Read a suite file (DESIGN §1); see :func:`parse_suite_lines` for what a bad line becomes."""
-    with open(path, encoding="utf-8") as fh:
+    with open(path, "rb") as fh:
         return parse_suite_lines(fh)
+
+
+def format_rejected(entries: Sequence[SuiteEntry], path: PathLike) -> str:
+    """The lines of ``path`` that became ``INVALID``, one a line with the reason ("" for none)."""
+    rejected = [e for e in entries if not e.valid]
+    if not rejected:
+        return ""
+    head = f"{len(rejected)} INVALID line{'' if len(rejected) == 1 else 's'} in {path}:"
+    return "\n".join([head, *(f"  line {e.line} ({e.id}): {e.reason}" for e in rejected)])
 
 
 def write_suite(path: PathLike, puzzles: Iterable[Puzzle]) -> int:

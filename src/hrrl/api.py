@@ -1,0 +1,120 @@
+"""Training from Python: ``hrrl.train(config) -> Run``, what ``hrrl train`` does without the CLI.
+
+::
+
+    run = hrrl.train("default", run_dir="runs/demo")     # a preset name, a mapping or a config
+    run.stop_reason, run.env_steps, run.best_metrics     # what the run reached
+    run.policy().solve(hrrl.Puzzle(target=10, forbidden=[3]))
+
+A config given as a mapping is composed like ``--config``: its preset (its own ``preset`` field,
+or ``default``) first, then the mapping over it (:func:`hrrl.experiment.compose_config`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hrrl.config import apply_overrides, to_dict
+from hrrl.engine.trainer import Trainer, TrainResult
+from hrrl.errors import ConfigError
+from hrrl.experiment import ExperimentConfig, compose_config, named_preset, puzzle_section
+from hrrl.inference.policy import Policy
+from hrrl.monitoring.logger import Logger, make_logger
+from hrrl.run import build_trainer
+
+#: ``Policy.source`` of a policy taken from a run that kept no files.
+IN_MEMORY = Path("<in memory>")
+
+
+@dataclass(frozen=True)
+class Run:
+    """A finished training run: its config, where its files are, and what it reached."""
+
+    config: ExperimentConfig
+    """The config that ran (what ``config.yaml`` holds when there is a run directory)."""
+    run_dir: Path | None
+    """The run directory (config.yaml, metrics.jsonl, checkpoints/); None: nothing was written."""
+    result: TrainResult
+    """The trainer's own account: counters, best and last evaluation, evaluation history."""
+    trainer: Trainer
+    """The trainer, still holding the final networks, replay and state."""
+
+    @property
+    def stop_reason(self) -> str:
+        """Why training stopped: ``total_env_steps``, ``early_stop_success``, ..."""
+        return self.result.stop_reason
+
+    @property
+    def env_steps(self) -> int:
+        return self.result.counters.env_steps
+
+    @property
+    def best_metrics(self) -> dict[str, float]:
+        """The best evaluation's metrics (``eval/success_rate``, ``eval/efficiency``, ...)."""
+        return self.result.best_metrics
+
+    def policy(self) -> Policy:
+        """The puzzle policy: the ``best`` checkpoint when the run kept files, else the final
+        online network (a :class:`ConfigError` for a Gymnasium run)."""
+        section = puzzle_section(self.config)
+        if self.run_dir is not None and self.config.checkpoint.enabled:
+            return Policy.load(self.run_dir)
+        weights = {
+            k: v.detach().cpu().clone() for k, v in self.trainer.agent.online.state_dict().items()
+        }
+        return Policy.from_parts(
+            to_dict(section),
+            to_dict(self.config.agent),
+            weights,
+            self.trainer.task.obs_dim,
+            source=IN_MEMORY,
+        )
+
+
+def as_config(config: ExperimentConfig | str | Mapping[str, Any]) -> ExperimentConfig:
+    """An :class:`ExperimentConfig` from a config, a preset name or a (partial) mapping."""
+    if isinstance(config, ExperimentConfig):
+        return config
+    if isinstance(config, str):
+        return named_preset(config)
+    if isinstance(config, Mapping):
+        return compose_config(config, source="the config mapping")
+    raise ConfigError(
+        f"config={config!r} is invalid: give an ExperimentConfig, a preset name ('default') or "
+        "a mapping of sections"
+    )
+
+
+def train(
+    config: ExperimentConfig | str | Mapping[str, Any] = "default",
+    *,
+    run_dir: str | Path | None = None,
+    overrides: Sequence[str] = (),
+    tensorboard: bool = False,
+) -> Run:
+    """Train ``config`` (then each ``section.field=value`` of ``overrides``) to its stop.
+
+    With ``run_dir`` the run writes what ``hrrl train`` writes there (``config.yaml`` before the
+    first step, ``metrics.jsonl``, checkpoints; TensorBoard events with ``tensorboard=True``);
+    without, it keeps nothing on disk. Nothing is printed.
+    """
+    resolved = apply_overrides(as_config(config), overrides)
+    directory = None if run_dir is None else Path(run_dir)
+    if directory is not None and directory.is_dir() and any(directory.glob("checkpoints/step-*")):
+        raise ConfigError(
+            f"run_dir={str(directory)!r} already holds checkpoints: continue it with "
+            "`hrrl resume`, or choose another directory"
+        )
+    logger = (
+        Logger([])
+        if directory is None
+        else make_logger(directory, tensorboard=tensorboard, console=False)
+    )
+    with logger:
+        trainer = build_trainer(resolved, run_dir=directory, logger=logger)
+        trainer.write_config()
+        result = trainer.run()
+    return Run(config=resolved, run_dir=directory, result=result, trainer=trainer)
