@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import math
@@ -17,6 +18,7 @@ from hrrl.monitoring.logger import (
     ConsoleSink,
     JsonlSink,
     Logger,
+    TensorBoardSink,
     flatten_config,
     make_logger,
     progress,
@@ -240,3 +242,86 @@ def test_progress_bar_counts_and_tqdm_write_goes_above_it(
     captured = capsys.readouterr()
     assert "step 4 | 0s | train/loss 1" in captured.out
     assert "train" in captured.err and "4/10" in captured.err
+
+
+def test_state_dict_carries_the_open_interval() -> None:
+    """A checkpoint between two dumps keeps what was recorded: the resumed run dumps the same."""
+    logger, sink = Logger([]), ListSink()
+    logger.record("rollout/epsilon", 0.5)
+    logger.record_mean("train/loss", 1.0)
+    logger.record_mean("train/loss", 2.0)
+    state = json.loads(json.dumps(logger.state_dict()))
+    resumed = Logger([sink])
+    resumed.load_state_dict(state)
+    resumed.record_mean("train/loss", 3.0)
+    logger.record_mean("train/loss", 3.0)
+    assert (
+        resumed.dump(step=8) == logger.dump(step=8) == {"rollout/epsilon": 0.5, "train/loss": 2.0}
+    )
+    # A checkpoint written before the interval was saved holds only the clock.
+    old = Logger([])
+    old.load_state_dict({"elapsed": 1.0})
+    assert old.values() == {}
+
+
+def test_a_disk_that_refuses_metrics_is_warned_about_once_and_training_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from hrrl.monitoring import logger as logger_module
+
+    real = logger_module._write_line
+    failing = [True]
+
+    def full_disk(handle: object, row: object) -> None:
+        if failing[0]:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(handle, row)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(logger_module, "_write_line", full_disk)
+    logger = make_logger(tmp_path, tensorboard=False, console=False)
+    for step in (1, 2, 3):
+        logger.record("train/loss", float(step))
+        logger.dump(step)
+        logger.log_event("alert/checkpoint", "failed", step)
+    warnings = [r.getMessage() for r in caplog.records if "cannot be written" in r.getMessage()]
+    assert len(warnings) == 2  # metrics.jsonl and events.jsonl, once each
+    assert all("training goes on" in w and "No space left" in w for w in warnings)
+    failing[0] = False
+    logger.record("train/loss", 4.0)
+    logger.dump(4)
+    logger.close()
+    assert [row["step"] for row in _lines(tmp_path / "metrics.jsonl")] == [4]
+
+
+def test_tensorboard_purge_step_hides_the_abandoned_timeline(tmp_path: Path) -> None:
+    """A resumed run's TensorBoard curves go on from the checkpoint, never back in time."""
+    first = TensorBoardSink(tmp_path)
+    for step in range(10):
+        first.write({"train/loss": float(step)}, step=step, elapsed=0.0)
+    first.close()
+    resumed = TensorBoardSink(tmp_path, purge_step=5)  # resumed from the checkpoint at 4
+    for step in range(5, 8):
+        resumed.write({"train/loss": 100.0 + step}, step=step, elapsed=0.0)
+    resumed.close()
+    acc = EventAccumulator(str(tmp_path), size_guidance={"scalars": 0})
+    acc.Reload()
+    events = acc.Scalars("train/loss")
+    assert [e.step for e in events] == list(range(8))
+    assert [e.value for e in events] == [0, 1, 2, 3, 4, 105, 106, 107]
+
+
+def test_tensorboard_goes_quiet_after_a_write_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    sink = TensorBoardSink(tmp_path)
+
+    def read_only(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(sink.writer, "add_scalar", read_only)
+    sink.write({"train/loss": 1.0}, step=1, elapsed=0.0)
+    sink.write({"train/loss": 2.0}, step=2, elapsed=0.0)
+    sink.write_event("alert/checkpoint", "failed", step=2, elapsed=0.0)
+    sink.close()
+    warnings = [r.getMessage() for r in caplog.records if "TensorBoard" in r.getMessage()]
+    assert len(warnings) == 1 and "Read-only" in warnings[0]

@@ -25,16 +25,19 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import operator
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any, Protocol, SupportsFloat, SupportsIndex, cast
 
 import yaml
 from tqdm import tqdm
+
+log = logging.getLogger(__name__)
 
 #: The groups a metric key may start with (``train/loss``, ``perf/env_steps_per_s``, ...).
 KEY_GROUPS: tuple[str, ...] = ("train", "rollout", "eval", "health", "perf")
@@ -155,39 +158,74 @@ class TensorBoardSink:
     written on :meth:`close`, so a killed run shows up as unfinished.
     """
 
-    def __init__(self, log_dir: str | Path, *, metrics: tuple[str, ...] = HPARAM_METRICS) -> None:
+    def __init__(
+        self,
+        log_dir: str | Path,
+        *,
+        metrics: tuple[str, ...] = HPARAM_METRICS,
+        purge_step: int | None = None,
+    ) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
-        self.writer = SummaryWriter(log_dir=str(log_dir))
+        # purge_step: TensorBoard hides the events of earlier files at steps >= it, so a resumed
+        # run's curves continue from the checkpoint instead of doubling back.
+        self.writer = SummaryWriter(log_dir=str(log_dir), purge_step=purge_step)
         self.metrics = metrics
         self._session_end: Any = None
+        self._failed = False
 
     def write(self, values: Mapping[str, Scalar], step: int, elapsed: float) -> None:
-        wall = time.time()
-        for key, value in values.items():
-            self.writer.add_scalar(key, value, global_step=step, walltime=wall)
-        self.writer.flush()
+        def add() -> None:
+            wall = time.time()
+            for key, value in values.items():
+                self.writer.add_scalar(key, value, global_step=step, walltime=wall)
+            self.writer.flush()
+
+        self._guarded(add)
 
     def write_config(self, config: Mapping[str, Any]) -> None:
         from torch.utils.tensorboard.summary import hparams
 
-        self.writer.add_text("config", config_text(config), global_step=0)
-        experiment, session_start, self._session_end = hparams(
-            flatten_config(config), dict.fromkeys(self.metrics, 0.0)
-        )
-        file_writer = self.writer._get_file_writer()
-        file_writer.add_summary(experiment)
-        file_writer.add_summary(session_start)
-        self.writer.flush()
+        def add() -> None:
+            self.writer.add_text("config", config_text(config), global_step=0)
+            experiment, session_start, self._session_end = hparams(
+                flatten_config(config), dict.fromkeys(self.metrics, 0.0)
+            )
+            file_writer = self.writer._get_file_writer()
+            file_writer.add_summary(experiment)
+            file_writer.add_summary(session_start)
+            self.writer.flush()
+
+        self._guarded(add)
 
     def write_event(self, kind: str, message: str, step: int, elapsed: float) -> None:
-        self.writer.add_text(f"events/{kind}", message, global_step=step)
-        self.writer.flush()
+        def add() -> None:
+            self.writer.add_text(f"events/{kind}", message, global_step=step)
+            self.writer.flush()
+
+        self._guarded(add)
 
     def close(self) -> None:
-        if self._session_end is not None:
-            self.writer._get_file_writer().add_summary(self._session_end)
-        self.writer.close()
+        def end() -> None:
+            if self._session_end is not None:
+                self.writer._get_file_writer().add_summary(self._session_end)
+            self.writer.close()
+
+        self._guarded(end)
+
+    def _guarded(self, write: Callable[[], None]) -> None:
+        """Run ``write`` unless the event file has failed before (its writer thread is gone).
+
+        A full or read-only disk must not end training: the first failure is logged and the
+        sink goes quiet; ``metrics.jsonl`` keeps the record.
+        """
+        if self._failed:
+            return
+        try:
+            write()
+        except OSError as exc:
+            self._failed = True
+            log.warning("TensorBoard event file cannot be written, TensorBoard stops here: %s", exc)
 
 
 class JsonlSink:
@@ -204,25 +242,49 @@ class JsonlSink:
         self.events_path = Path(events_path) if events_path else self.path.with_name("events.jsonl")
         self._metrics = _open_append(self.path)
         self._events: IO[str] | None = None
+        self._failing: set[Path] = set()
 
     def write(self, values: Mapping[str, Scalar], step: int, elapsed: float) -> None:
         row: dict[str, Scalar | str] = {"step": step, "time": round(elapsed, 3)}
         row.update({key: _json_number(value) for key, value in values.items()})
-        _write_line(self._metrics, row)
+        self._write(self._metrics, self.path, row)
 
     def write_config(self, config: Mapping[str, Any]) -> None:
         """Nothing: ``config.yaml`` is the config's file (written by the trainer)."""
 
     def write_event(self, kind: str, message: str, step: int, elapsed: float) -> None:
-        if self._events is None:
-            self._events = _open_append(self.events_path)
         row = {"step": step, "time": round(elapsed, 3), "kind": kind, "message": message}
-        _write_line(self._events, row)
+        try:
+            if self._events is None:
+                self._events = _open_append(self.events_path)
+        except OSError as exc:
+            self._warn(self.events_path, exc)
+            return
+        self._write(self._events, self.events_path, row)
 
     def close(self) -> None:
-        self._metrics.close()
-        if self._events is not None:
-            self._events.close()
+        for handle in (self._metrics, self._events):
+            if handle is not None:
+                with contextlib.suppress(OSError):  # what a full disk kept is already warned of
+                    handle.close()
+
+    def _write(self, handle: IO[str], path: Path, row: Mapping[str, object]) -> None:
+        """Append one line; a full or read-only disk is warned about once, and training goes on.
+
+        The unwritten bytes stay in the file's buffer and go out with the next flush that the
+        disk accepts, so a disk that fills up and frees again loses no row.
+        """
+        try:
+            _write_line(handle, row)
+        except OSError as exc:
+            self._warn(path, exc)
+        else:
+            self._failing.discard(path)
+
+    def _warn(self, path: Path, exc: OSError) -> None:
+        if path not in self._failing:
+            self._failing.add(path)
+            log.warning("%s cannot be written, training goes on: %s", path, exc)
 
 
 def _open_append(path: Path) -> IO[str]:
@@ -359,6 +421,10 @@ class Logger:
         for sink in self.sinks:
             sink.write_event(kind, message, int(step), elapsed)
 
+    def attach(self, sinks: list[Sink]) -> None:
+        """Add sinks: a run builds its logger first and opens the files once the start is sure."""
+        self.sinks.extend(sinks)
+
     def close(self) -> None:
         for sink in self.sinks:
             sink.close()
@@ -369,28 +435,49 @@ class Logger:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def state_dict(self) -> dict[str, float]:
-        """Only the run clock: the interval buffer is empty after every dump, when checkpoints happen."""
-        return {"elapsed": self.elapsed}
+    def state_dict(self) -> dict[str, Any]:
+        """The run clock and the interval recorded so far (empty right after a dump).
 
-    def load_state_dict(self, state: Mapping[str, float]) -> None:
+        A checkpoint between two dumps (a stop on a signal, a save on the wall clock) carries
+        the open interval, so the resumed run writes the very rows the uninterrupted one would.
+        """
+        return {
+            "elapsed": self.elapsed,
+            "values": dict(self._values),
+            "sums": dict(self._sums),
+            "counts": dict(self._counts),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self._start = time.monotonic() - float(state["elapsed"])
+        # Checkpoints before the interval was saved hold only the clock: an empty interval.
+        self._values = dict(state.get("values", {}))
+        self._sums = {k: float(v) for k, v in state.get("sums", {}).items()}
+        self._counts = {k: int(v) for k, v in state.get("counts", {}).items()}
+
+
+def make_sinks(
+    run_dir: str | Path, *, tensorboard: bool, console: bool, purge_step: int | None = None
+) -> list[Sink]:
+    """The standard sinks of a run directory (DESIGN §4), which must exist.
+
+    Always ``run_dir/metrics.jsonl`` and ``run_dir/events.jsonl``; with ``tensorboard`` the event
+    file in ``run_dir`` (``purge_step``: see :class:`TensorBoardSink`); with ``console`` a
+    summary line per interval on stdout.
+    """
+    run_dir = Path(run_dir)
+    sinks: list[Sink] = [JsonlSink(run_dir / "metrics.jsonl")]
+    if tensorboard:
+        sinks.append(TensorBoardSink(run_dir, purge_step=purge_step))
+    if console:
+        sinks.append(ConsoleSink())
+    return sinks
 
 
 def make_logger(run_dir: str | Path, *, tensorboard: bool, console: bool) -> Logger:
-    """The standard logger of a run directory (DESIGN §4).
-
-    Always ``run_dir/metrics.jsonl`` and ``run_dir/events.jsonl``; with ``tensorboard`` the event
-    file in ``run_dir``; with ``console`` a summary line per interval on stdout.
-    """
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    sinks: list[Sink] = [JsonlSink(run_dir / "metrics.jsonl")]
-    if tensorboard:
-        sinks.append(TensorBoardSink(run_dir))
-    if console:
-        sinks.append(ConsoleSink())
-    return Logger(sinks)
+    """A logger on :func:`make_sinks` of ``run_dir`` (created if need be)."""
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    return Logger(make_sinks(run_dir, tensorboard=tensorboard, console=console))
 
 
 def progress(
