@@ -12,6 +12,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from hrrl.commands.signals import Interrupted
 from hrrl.errors import HrrlError
 
 #: Sub-command modules, in the order ``hrrl --help`` lists them.
@@ -53,6 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = " ".join(str(exc).split())  # one line, whatever the exception wrote
         print(f"hrrl {args.command}: error: {message}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except Interrupted as exc:
+        print(f"hrrl {args.command}: {exc}", file=sys.stderr)
+        return exc.exit_code
     except KeyboardInterrupt:
         print(f"hrrl {args.command}: interrupted", file=sys.stderr)
         return 130

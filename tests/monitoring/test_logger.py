@@ -6,7 +6,9 @@ import errno
 import io
 import json
 import math
+from collections.abc import Mapping
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import pytest
@@ -272,10 +274,10 @@ def test_a_disk_that_refuses_metrics_is_warned_about_once_and_training_goes_on(
     real = logger_module._write_line
     failing = [True]
 
-    def full_disk(handle: object, row: object) -> None:
+    def full_disk(handle: IO[str], row: Mapping[str, object]) -> None:
         if failing[0]:
             raise OSError(errno.ENOSPC, "No space left on device")
-        real(handle, row)  # type: ignore[arg-type]
+        real(handle, row)
 
     monkeypatch.setattr(logger_module, "_write_line", full_disk)
     logger = make_logger(tmp_path, tensorboard=False, console=False)
