@@ -139,3 +139,13 @@ def test_open_needs_a_run_with_checkpoints(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="has no checkpoints/ folder"):
         RunDirectory.open(tmp_path)
     assert not (tmp_path / LOCK_FILE).exists()  # refused before the lock was taken
+
+
+def test_a_run_in_use_is_refused_as_in_use_before_its_first_checkpoint(tmp_path: Path) -> None:
+    with RunDirectory.create(tmp_path / "a") as run:
+        (tmp_path / "a" / "config.yaml").write_text("x")
+        run.started()
+        for second in (check_new_run_dir, RunDirectory.open):
+            with pytest.raises(RunLockedError, match=f"hrrl PID {os.getpid()} "):
+                second(tmp_path / "a")
+    assert (tmp_path / "a" / LOCK_FILE).read_text() == ""  # the probes wrote nothing

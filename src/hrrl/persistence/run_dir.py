@@ -54,11 +54,19 @@ def _is_run_entry(name: str) -> bool:
 
 
 def check_new_run_dir(path: Path) -> None:
-    """Refuse ``path`` for a new run unless it is absent or empty (a lone ``.lock`` aside)."""
+    """Refuse ``path`` for a new run unless it is absent or empty (a lone ``.lock`` aside).
+
+    A run some process is writing is refused as in use, naming that process.
+    """
     if not path.exists():
         return
     if not path.is_dir():
         raise RunDirectoryError(f"--run-dir {path} is a file, not a directory: choose another path")
+    RunLock(path).check_free()
+    _check_empty(path)
+
+
+def _check_empty(path: Path) -> None:
     names = sorted(entry.name for entry in path.iterdir() if entry.name != LOCK_FILE)
     ours = [name for name in names if _is_run_entry(name)]
     if ours:
@@ -95,18 +103,32 @@ class RunLock:
         try:
             self._lock.acquire(timeout=0)
         except Timeout:
-            fields = self._read_holder().split()
-            if not fields:
-                raise RunLockedError(
-                    f"{self.path.parent} is in use: another process holds {self.path} "
-                    "(its PID is not written yet); wait for it to end"
-                ) from None
-            pid, host = fields[0], " ".join(fields[1:2])
-            raise RunLockedError(
-                f"{self.path.parent} is in use: hrrl PID {pid}{f' on {host}' if host else ''} "
-                f"holds {self.path}; wait for it to end, or stop it with `kill -TERM {pid}` "
-                "(it saves a checkpoint first)"
-            ) from None
+            raise self._in_use() from None
+
+    def check_free(self) -> None:
+        """Raise :class:`RunLockedError` if a live process holds the lock; write nothing."""
+        if not self.path.is_file():
+            return
+        probe = FileLock(self.path)  # no callback: taking and dropping it writes nothing
+        try:
+            probe.acquire(timeout=0)
+        except Timeout:
+            raise self._in_use() from None
+        probe.release()
+
+    def _in_use(self) -> RunLockedError:
+        fields = self._read_holder().split()
+        if not fields:
+            return RunLockedError(
+                f"{self.path.parent} is in use: another process holds {self.path} "
+                "(its PID is not written yet); wait for it to end"
+            )
+        pid, host = fields[0], " ".join(fields[1:2])
+        return RunLockedError(
+            f"{self.path.parent} is in use: hrrl PID {pid}{f' on {host}' if host else ''} "
+            f"holds {self.path}; wait for it to end, or stop it with `kill -TERM {pid}` "
+            "(it saves a checkpoint first)"
+        )
 
     def release(self) -> None:
         """Empty the lock file (a clean release) and let go."""
@@ -191,7 +213,7 @@ class RunDirectory:
             raise
         run = cls(path, lock, made=made, was_empty=not made)
         try:
-            check_new_run_dir(path)  # still empty, now that no one else can write it
+            _check_empty(path)  # still empty, now that no one else can write it
         except BaseException:
             run._undo = False
             run.close()
@@ -200,10 +222,20 @@ class RunDirectory:
 
     @classmethod
     def open(cls, path: Path) -> RunDirectory:
-        """An existing run at ``path`` (it must hold ``checkpoints/``), locked."""
-        checkpoints_dir(path)
+        """An existing run at ``path`` (it must hold ``checkpoints/``), locked.
+
+        A run in use is refused as such even before its first checkpoint; a directory that is
+        no run at all is refused before a lock file is made in it.
+        """
+        if not (path / LOCK_FILE).is_file():
+            checkpoints_dir(path)
         lock = RunLock(path)
         lock.acquire()
+        try:
+            checkpoints_dir(path)
+        except BaseException:
+            lock.release()
+            raise
         return cls(path, lock, made=[], was_empty=False)
 
     def started(self) -> None:
