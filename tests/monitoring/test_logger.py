@@ -6,9 +6,8 @@ import errno
 import io
 import json
 import math
-from collections.abc import Mapping
 from pathlib import Path
-from typing import IO
+from typing import BinaryIO, cast
 
 import numpy as np
 import pytest
@@ -266,33 +265,62 @@ def test_state_dict_carries_the_open_interval() -> None:
     assert old.values() == {}
 
 
-def test_a_disk_that_refuses_metrics_is_warned_about_once_and_training_goes_on(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    from hrrl.monitoring import logger as logger_module
+class FullDisk:
+    """A file on a disk that refuses writes while ``full`` (after taking part of the first one),
+    and otherwise takes at most ``chunk`` bytes a call, as a nearly full disk does."""
 
-    real = logger_module._write_line
-    failing = [True]
+    def __init__(self, handle: BinaryIO, chunk: int = 7) -> None:
+        self.handle, self.chunk, self.full, self.took_part = handle, chunk, False, False
 
-    def full_disk(handle: IO[str], row: Mapping[str, object]) -> None:
-        if failing[0]:
+    def write(self, data: bytes) -> int:
+        if self.full:
+            if not self.took_part:
+                self.took_part = True
+                return self.handle.write(data[:5])
             raise OSError(errno.ENOSPC, "No space left on device")
-        real(handle, row)
+        return self.handle.write(data[: self.chunk])
 
-    monkeypatch.setattr(logger_module, "_write_line", full_disk)
+    def close(self) -> None:
+        self.handle.close()
+
+
+def test_a_full_disk_is_warned_about_once_and_loses_no_row(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     logger = make_logger(tmp_path, tensorboard=False, console=False)
-    for step in (1, 2, 3):
+    [sink] = logger.sinks
+    assert isinstance(sink, JsonlSink)
+    disk = FullDisk(sink._files[sink.path])
+    sink._files[sink.path] = cast(BinaryIO, disk)
+    logger.record("train/loss", 0.0)
+    logger.dump(0)
+    disk.full = True
+    for step in (1, 2, 3):  # training goes on while the disk is full
         logger.record("train/loss", float(step))
         logger.dump(step)
-        logger.log_event("alert/checkpoint", "failed", step)
     warnings = [r.getMessage() for r in caplog.records if "cannot be written" in r.getMessage()]
-    assert len(warnings) == 2  # metrics.jsonl and events.jsonl, once each
-    assert all("training goes on" in w and "No space left" in w for w in warnings)
-    failing[0] = False
+    assert len(warnings) == 1 and "training goes on" in warnings[0] and "No space" in warnings[0]
+    disk.full = False
     logger.record("train/loss", 4.0)
     logger.dump(4)
     logger.close()
-    assert [row["step"] for row in _lines(tmp_path / "metrics.jsonl")] == [4]
+    assert [row["step"] for row in _lines(tmp_path / "metrics.jsonl")] == [0, 1, 2, 3, 4]
+
+
+def test_an_events_file_that_cannot_be_made_is_retried(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    sink = JsonlSink(tmp_path / "metrics.jsonl", events_path=tmp_path / "no" / "events.jsonl")
+    (tmp_path / "no").write_text("a file where the folder should be")
+    sink.write_event("alert/checkpoint", "failed", step=1, elapsed=0.0)
+    assert "cannot be written" in caplog.text
+    (tmp_path / "no").unlink()
+    sink.write_event("recovered/checkpoint", "saved", step=2, elapsed=0.0)
+    sink.close()
+    assert [e["kind"] for e in _lines(tmp_path / "no" / "events.jsonl")] == [
+        "alert/checkpoint",
+        "recovered/checkpoint",
+    ]
 
 
 def test_tensorboard_purge_step_hides_the_abandoned_timeline(tmp_path: Path) -> None:

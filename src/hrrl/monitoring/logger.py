@@ -32,7 +32,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import IO, Any, Protocol, SupportsFloat, SupportsIndex, cast
+from typing import IO, Any, BinaryIO, Protocol, SupportsFloat, SupportsIndex, cast
 
 import yaml
 from tqdm import tqdm
@@ -231,78 +231,68 @@ class TensorBoardSink:
 class JsonlSink:
     """``metrics.jsonl`` (one object per dump) and ``events.jsonl`` (one object per event).
 
-    Each line is ``{"step": ..., "time": <seconds since start>, "<key>": value, ...}``, flushed as
-    soon as it is written so a killed run keeps every complete interval. Files are opened for
-    appending (a resumed run continues its log); a last line cut short by a kill is closed with a
-    newline first, so the next record starts a fresh line.
+    Each line is ``{"step": ..., "time": <seconds since start>, "<key>": value, ...}``, written
+    out as soon as it is recorded (unbuffered) so a killed run keeps every complete interval.
+    Files are opened for appending (a resumed run continues its log); a last line cut short by a
+    kill is closed with a newline first, so the next record starts a fresh line.
+
+    A full or read-only disk does not end training: the bytes the disk refused wait in memory
+    (warned about once) and go out, in order, with the next line once the disk takes them
+    again, so a disk that fills up and frees again loses no row.
     """
 
     def __init__(self, path: str | Path, *, events_path: str | Path | None = None) -> None:
         self.path = Path(path)
         self.events_path = Path(events_path) if events_path else self.path.with_name("events.jsonl")
-        self._metrics = _open_append(self.path)
-        self._events: IO[str] | None = None
-        self._failing: set[Path] = set()
+        self._files: dict[Path, BinaryIO] = {self.path: _open_append(self.path)}
+        self._pending: dict[Path, bytes] = {}
 
     def write(self, values: Mapping[str, Scalar], step: int, elapsed: float) -> None:
         row: dict[str, Scalar | str] = {"step": step, "time": round(elapsed, 3)}
         row.update({key: _json_number(value) for key, value in values.items()})
-        self._write(self._metrics, self.path, row)
+        self._append(self.path, row)
 
     def write_config(self, config: Mapping[str, Any]) -> None:
         """Nothing: ``config.yaml`` is the config's file (written by the trainer)."""
 
     def write_event(self, kind: str, message: str, step: int, elapsed: float) -> None:
         row = {"step": step, "time": round(elapsed, 3), "kind": kind, "message": message}
-        try:
-            if self._events is None:
-                self._events = _open_append(self.events_path)
-        except OSError as exc:
-            self._warn(self.events_path, exc)
-            return
-        self._write(self._events, self.events_path, row)
+        self._append(self.events_path, row)
 
     def close(self) -> None:
-        for handle in (self._metrics, self._events):
-            if handle is not None:
-                with contextlib.suppress(OSError):  # what a full disk kept is already warned of
-                    handle.close()
+        for path in list(self._pending):
+            self._drain(path, b"")  # a last try; what the disk still refuses is warned of
+        for handle in self._files.values():
+            handle.close()
 
-    def _write(self, handle: IO[str], path: Path, row: Mapping[str, object]) -> None:
-        """Append one line; a full or read-only disk is warned about once, and training goes on.
+    def _append(self, path: Path, row: Mapping[str, object]) -> None:
+        self._drain(path, (json.dumps(row, allow_nan=False) + "\n").encode())
 
-        The unwritten bytes stay in the file's buffer and go out with the next flush that the
-        disk accepts, so a disk that fills up and frees again loses no row.
-        """
+    def _drain(self, path: Path, data: bytes) -> None:
+        """Write what waits for ``path`` and then ``data``; keep what the disk refuses."""
+        failing = path in self._pending
+        data = self._pending.pop(path, b"") + data
         try:
-            _write_line(handle, row)
+            handle = self._files.get(path) or self._files.setdefault(path, _open_append(path))
+            while data:
+                data = data[handle.write(data) :]  # a full disk may take part of it
         except OSError as exc:
-            self._warn(path, exc)
-        else:
-            self._failing.discard(path)
-
-    def _warn(self, path: Path, exc: OSError) -> None:
-        if path not in self._failing:
-            self._failing.add(path)
-            log.warning("%s cannot be written, training goes on: %s", path, exc)
+            self._pending[path] = data
+            if not failing:
+                log.warning("%s cannot be written, training goes on: %s", path, exc)
 
 
-def _open_append(path: Path) -> IO[str]:
+def _open_append(path: Path) -> BinaryIO:
     path.parent.mkdir(parents=True, exist_ok=True)
     torn = False
     if path.exists() and path.stat().st_size > 0:
         with path.open("rb") as existing:
             existing.seek(-1, 2)
             torn = existing.read(1) != b"\n"
-    handle = path.open("a", encoding="utf-8")
+    handle = cast(BinaryIO, path.open("ab", buffering=0))
     if torn:
-        handle.write("\n")
+        handle.write(b"\n")
     return handle
-
-
-def _write_line(handle: IO[str], row: Mapping[str, object]) -> None:
-    handle.write(json.dumps(row, allow_nan=False) + "\n")
-    handle.flush()
 
 
 class ConsoleSink:
