@@ -25,6 +25,7 @@ def test_first_stops_second_is_ignored_third_aborts(
         request = stop.arm(lambda: step[0])
         signal.raise_signal(signum)
         assert request.requested and request.reason == signum.name
+        assert "stopping after the step in flight" in capsys.readouterr().err
         assert stop.exit_code == code and stop.received_at == 96
         step[0] = 112
         signal.raise_signal(signum)  # during the save: a note, nothing else

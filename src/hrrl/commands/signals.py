@@ -6,8 +6,9 @@ with one line naming that checkpoint::
 
     before arm()   the run does not exist yet: the signal ends the command at once
                    (:class:`Interrupted`) and the start is undone, nothing is left behind
-    1st signal     a stop is requested (:class:`~hrrl.engine.stop.StopRequest`): the vector
-                   step in flight finishes, its state is saved, the logs are flushed
+    1st signal     a stop is requested (:class:`~hrrl.engine.stop.StopRequest`), with one note
+                   on stderr: the vector step in flight finishes, its state is saved, the logs
+                   are flushed
     2nd signal     ignored, with one note on stderr: the save in progress completes
     3rd signal     aborts at once (:class:`Interrupted`): the save in progress is dropped, the
                    checkpoints already on disk stay intact (every save is atomic)
@@ -104,6 +105,12 @@ class GracefulStop:
         if self._count == 1:
             self.signum, self.received_at = signum, self._step()
             self.request.request(name)
+            print(
+                f"hrrl {self.command}: {name}: stopping after the step in flight, with a "
+                "checkpoint (a second signal is ignored, a third aborts)",
+                file=sys.stderr,
+                flush=True,
+            )
         elif self._count == 2:
             print(
                 f"hrrl {self.command}: {name} again: finishing the checkpoint first "

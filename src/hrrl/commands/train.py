@@ -115,7 +115,7 @@ def train_and_report(trainer: Trainer, *, quiet: bool, stop: GracefulStop | None
         request = stop.arm(lambda: trainer.counters.env_steps) if stop is not None else None
         result = trainer.run(progress=bar.update, stop=request)
     if stop is not None and stop.exit_code is not None:
-        print(stop_line(trainer, result, stop))
+        print(stop_line(trainer, result, stop), flush=True)  # out before a grace period ends
         return stop.exit_code
     best = result.best_metrics
     print(
