@@ -209,9 +209,10 @@ class TensorBoardSink:
         def end() -> None:
             if self._session_end is not None:
                 self.writer._get_file_writer().add_summary(self._session_end)
-            self.writer.close()
 
         self._guarded(end)
+        with contextlib.suppress(OSError):  # a failed event file: its error is warned of already
+            self.writer.close()
 
     def _guarded(self, write: Callable[[], None]) -> None:
         """Run ``write`` unless the event file has failed before (its writer thread is gone).
