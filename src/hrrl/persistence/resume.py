@@ -14,7 +14,7 @@ checkpoints that were skipped, a killed run's saves past its last valid one, or,
 into ``checkpoints/abandoned-<UTC time>/`` (outside rotation and listing; delete it by hand once
 it is not needed), together with the ``metrics.jsonl`` and ``events.jsonl`` rows logged after
 ``S``, so the logs go on from ``S`` without a step back (TensorBoard does the same with its
-``purge_step``, see :class:`hrrl.monitoring.logger.TensorBoardSink`). ``latest`` then points at
+``purge_step``, see :class:`hrrl.monitoring.sinks.TensorBoardSink`). ``latest`` then points at
 ``S`` and ``best`` at the best checkpoint left, so neither can name an abandoned one.
 
 **Config drift.** The config to resume with (``config.yaml`` of the run, then ``--set``
