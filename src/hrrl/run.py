@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hrrl.config import apply_overrides, diff
+from hrrl.engine.stop import stop_reason
 from hrrl.engine.task import Task
-from hrrl.engine.trainer import Counters, RunSeeds, Trainer, stop_reason
+from hrrl.engine.trainer import Counters, RunSeeds, Trainer
 from hrrl.errors import CheckpointError, ConfigError
 from hrrl.experiment import ExperimentConfig, config_from_dict, load_config, puzzle_section
 from hrrl.gym.task import GymTask

@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from hrrl.engine.config import check_device
-from hrrl.engine.stop import StopRequest
-from hrrl.engine.trainer import STOP_REQUESTED, Counters, Trainer, stop_reason
+from hrrl.engine.stop import StopRequest, stop_reason
+from hrrl.engine.trainer import STOP_REQUESTED, Counters, Trainer
 from hrrl.errors import ConfigError
 from hrrl.experiment import ExperimentConfig
 from hrrl.monitoring.logger import Logger, Scalar

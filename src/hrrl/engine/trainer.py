@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,11 +27,11 @@ import torch
 
 from hrrl.config import save_yaml, to_dict
 from hrrl.engine.agent import DQNAgent, LearnStats
-from hrrl.engine.config import EngineConfig, TrainConfig, check_device
+from hrrl.engine.config import EngineConfig, check_device
 from hrrl.engine.exploration import make_exploration
 from hrrl.engine.guard import make_guard
 from hrrl.engine.replay.buffer import make_replay
-from hrrl.engine.stop import StopRequest
+from hrrl.engine.stop import StopRequest, stop_reason
 from hrrl.engine.task import EpisodeEnd, Task, greedy_actions
 from hrrl.monitoring.health import HealthMonitor
 from hrrl.monitoring.logger import Logger
@@ -403,36 +403,6 @@ class Trainer:
     def payload(self) -> CheckpointPayload:
         """The checkpoint of this moment (:func:`hrrl.persistence.payload.payload_from_state`)."""
         return payload_from_state(self.state_dict())
-
-
-def stop_reason(
-    train: TrainConfig,
-    counters: Counters,
-    last_metrics: Mapping[str, float],
-    *,
-    elapsed: float,
-) -> str | None:
-    """Why a run in this state should stop (it is finished), or None.
-
-    A function of the state alone, so the state a checkpoint holds tells whether that run is
-    finished under a config (``hrrl resume`` of a finished run does nothing).
-    """
-    tc, c = train, counters
-    if c.env_steps >= tc.total_env_steps:
-        return "total_env_steps"
-    if tc.total_episodes is not None and c.episodes >= tc.total_episodes:
-        return "total_episodes"
-    if tc.max_wall_seconds is not None and elapsed >= tc.max_wall_seconds:
-        return "max_wall_seconds"
-    if last_metrics and tc.early_stop_success is not None:
-        success = _finite(last_metrics.get("eval/success_rate"), 0.0)
-        eff = _finite(last_metrics.get("eval/efficiency"), 0.0)
-        if success >= tc.early_stop_success and eff >= tc.early_stop_efficiency:
-            return "early_stop_success"
-    patience = tc.early_stop_patience
-    if patience is not None and c.evals_without_improvement >= patience:
-        return "early_stop_patience"
-    return None
 
 
 def _finite(value: float | None, default: float) -> float:
