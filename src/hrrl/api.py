@@ -22,7 +22,8 @@ from hrrl.engine.trainer import Trainer, TrainResult
 from hrrl.errors import ConfigError
 from hrrl.experiment import ExperimentConfig, compose_config, named_preset, puzzle_section
 from hrrl.inference.policy import Policy
-from hrrl.monitoring.logger import Logger, make_logger
+from hrrl.monitoring.logger import Logger, make_sinks
+from hrrl.persistence.run_dir import RunDirectory, check_new_run_dir
 from hrrl.run import build_trainer
 
 #: ``Policy.source`` of a policy taken from a run that kept no files.
@@ -102,19 +103,20 @@ def train(
     without, it keeps nothing on disk. Nothing is printed.
     """
     resolved = apply_overrides(as_config(config), overrides)
-    directory = None if run_dir is None else Path(run_dir)
-    if directory is not None and directory.is_dir() and any(directory.glob("checkpoints/step-*")):
-        raise ConfigError(
-            f"run_dir={str(directory)!r} already holds checkpoints: continue it with "
-            "`hrrl resume`, or choose another directory"
-        )
-    logger = (
-        Logger([])
-        if directory is None
-        else make_logger(directory, tensorboard=tensorboard, console=False)
-    )
-    with logger:
-        trainer = build_trainer(resolved, run_dir=directory, logger=logger)
-        trainer.write_config()
-        result = trainer.run()
+    logger = Logger([])
+    if run_dir is None:
+        trainer = build_trainer(resolved, logger=logger)
+        with logger:
+            result = trainer.run()
+        return Run(config=resolved, run_dir=None, result=result, trainer=trainer)
+    # As ``hrrl train`` does: check and build everything, then create and lock the directory.
+    directory = Path(run_dir)
+    check_new_run_dir(directory)
+    trainer = build_trainer(resolved, run_dir=directory, logger=logger)
+    with RunDirectory.create(directory) as created:
+        logger.attach(make_sinks(directory, tensorboard=tensorboard, console=False))
+        with logger:
+            trainer.write_config()
+            created.started()
+            result = trainer.run()
     return Run(config=resolved, run_dir=directory, result=result, trainer=trainer)

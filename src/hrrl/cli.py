@@ -18,6 +18,7 @@ import warnings
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+from hrrl.commands.signals import Interrupted
 from hrrl.config import plain_text
 from hrrl.errors import HrrlError
 
@@ -105,6 +106,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = " ".join(str(exc).split())  # one line, whatever the exception wrote
         print(f"hrrl {args.command}: error: {message}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except Interrupted as exc:
+        print(f"hrrl {args.command}: {exc}", file=sys.stderr)
+        return exc.exit_code
     except KeyboardInterrupt:
         print(f"hrrl {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -23,6 +23,14 @@ class CheckpointError(HrrlError):
     """A checkpoint that cannot be found, verified or loaded."""
 
 
+class RunDirectoryError(HrrlError):
+    """A run directory that cannot be used: someone else's files, a run there already, a lock."""
+
+
+class RunLockedError(RunDirectoryError):
+    """Another live process is training or resuming this run directory."""
+
+
 class EnvironmentMismatchError(HrrlError, ValueError):
     """A Gymnasium environment the engine cannot handle (continuous actions, dict observations)."""
 

@@ -9,13 +9,15 @@ the engine, and :func:`plan_resume` / :func:`restore_trainer` continue a run fro
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from hrrl.config import apply_overrides, diff
+from hrrl.engine.stop import stop_reason
 from hrrl.engine.task import Task
-from hrrl.engine.trainer import RunSeeds, Trainer
+from hrrl.engine.trainer import Counters, RunSeeds, Trainer
 from hrrl.errors import CheckpointError, ConfigError
 from hrrl.experiment import ExperimentConfig, config_from_dict, load_config, puzzle_section
 from hrrl.gym.task import GymTask
@@ -69,6 +71,9 @@ class ResumePlan:
     abandoned: Path | None
     """Folder that received the checkpoints (and metric rows) after the resume point, if any."""
     abandoned_steps: list[int]
+    finished: str | None = None
+    """The stop reason the checkpoint's state already meets under ``config`` (the run is done:
+    resuming it would train nothing), or None."""
 
 
 def config_changes(saved: dict[str, object], config: ExperimentConfig) -> list[str]:
@@ -86,10 +91,13 @@ def plan_resume(
     from_step: int | None = None,
     overrides: Sequence[str] = (),
     allow_config_change: bool = False,
+    set_aside: bool = True,
 ) -> ResumePlan:
     """Choose the checkpoint, check the config, then set the abandoned timeline aside.
 
     Nothing on disk changes before the checks pass: a refused resume leaves the run as it was.
+    Nor does anything change for a finished run (``plan.finished``), or with ``set_aside=False``
+    (then :func:`set_aside_later` does it, once the trainer is restored: ``hrrl resume``).
     """
     run = Path(run_dir)
     checkpoint = select_checkpoint(run, from_step)
@@ -105,15 +113,32 @@ def plan_resume(
             f"the config differs from {checkpoint.path.name}'s: {'; '.join(changes)}; resume "
             "with the saved config, or pass --allow-config-change to continue with these changes"
         )
-    folder, moved = abandon_after(run, checkpoint.step)
-    return ResumePlan(
+    state = checkpoint.state
+    try:
+        finished = stop_reason(
+            config.train,
+            Counters(**state["counters"]),
+            state["last_metrics"],
+            elapsed=float(state["logger"]["elapsed"]),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{checkpoint.path}: its trainer state is incomplete: {exc}") from exc
+    plan = ResumePlan(
         run_dir=run,
         checkpoint=checkpoint,
         config=config,
         changes=changes,
-        abandoned=folder,
-        abandoned_steps=moved,
+        abandoned=None,
+        abandoned_steps=[],
+        finished=finished,
     )
+    return set_aside_later(plan) if set_aside and finished is None else plan
+
+
+def set_aside_later(plan: ResumePlan) -> ResumePlan:
+    """Move the checkpoints and log rows after the plan's checkpoint aside (one timeline)."""
+    folder, moved = abandon_after(plan.run_dir, plan.checkpoint.step)
+    return dataclasses.replace(plan, abandoned=folder, abandoned_steps=moved)
 
 
 def restore_trainer(plan: ResumePlan, *, logger: Logger | None = None) -> Trainer:
@@ -125,4 +150,6 @@ def restore_trainer(plan: ResumePlan, *, logger: Logger | None = None) -> Traine
     except (KeyError, ValueError, RuntimeError, TypeError) as exc:
         why = "with the changed config" if plan.changes else "(the checkpoint is incomplete)"
         raise CheckpointError(f"cannot continue from {ck.path} {why}: {exc}") from exc
+    if trainer.checkpoints is not None:
+        trainer.checkpoints.saved_at(ck.step, ck.path)  # a stop right away saves nothing new
     return trainer

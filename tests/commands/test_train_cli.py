@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
 from hrrl.cli import build_parser, main
 from hrrl.commands.train import resolve_config
@@ -163,3 +164,44 @@ def test_the_progress_bar_counts_the_real_budget_and_says_why_it_stopped(
     assert main([*argv, "--set", "train.total_env_steps=100000"]) == 0
     bar = bars[-1]
     assert (bar.total, bar.unit, bar.n, bar.postfix) == (30, "episode", 30, "")
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["--env", "Nope-v0"], "cannot be made"),
+        (["--set", "train.device=cuda"], "train.device='cuda' is not available"),
+        (["--seed", "-1"], "--seed -1 is negative"),
+    ],
+)
+@pytest.mark.parametrize("existed", [False, True])
+def test_a_failed_start_leaves_nothing_behind(
+    argv: list[str],
+    needle: str,
+    existed: bool,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Config, environment and device are checked before the run directory is made."""
+    if "cuda" in needle and torch.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    run_dir = tmp_path / "runs" / "run"
+    if existed:
+        run_dir.mkdir(parents=True)
+    assert main(["train", "--run-dir", str(run_dir), "--quiet", *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and needle in err[0], err
+    if existed:
+        assert list(run_dir.iterdir()) == []  # the empty directory stays empty
+    else:
+        assert list(tmp_path.iterdir()) == []  # nor its parent
+
+
+def test_someone_elses_directory_is_refused_untouched(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], tiny_overrides: tuple[str, ...]
+) -> None:
+    (tmp_path / "thesis.tex").write_text("chapter 1")
+    assert main(_train_argv(tiny_overrides, tmp_path)) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "holds files that are not an hrrl run (thesis.tex)" in err[0]
+    assert [p.name for p in tmp_path.iterdir()] == ["thesis.tex"]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import math
 from pathlib import Path
+from typing import BinaryIO, cast
 
 import numpy as np
 import pytest
@@ -17,6 +19,7 @@ from hrrl.monitoring.logger import (
     ConsoleSink,
     JsonlSink,
     Logger,
+    TensorBoardSink,
     flatten_config,
     make_logger,
     progress,
@@ -251,3 +254,115 @@ def test_the_console_prints_a_step_once_and_at_most_one_line_per_interval() -> N
     sink.write({"rollout/stage": 4}, step=768, elapsed=9.0)  # the closing dump: same step
     lines = stream.getvalue().splitlines()
     assert [line.split(" | ")[0] for line in lines] == ["step 256", "step 768"]
+
+
+def test_state_dict_carries_the_open_interval() -> None:
+    """A checkpoint between two dumps keeps what was recorded: the resumed run dumps the same."""
+    logger, sink = Logger([]), ListSink()
+    logger.record("rollout/epsilon", 0.5)
+    logger.record_mean("train/loss", 1.0)
+    logger.record_mean("train/loss", 2.0)
+    state = json.loads(json.dumps(logger.state_dict()))
+    resumed = Logger([sink])
+    resumed.load_state_dict(state)
+    resumed.record_mean("train/loss", 3.0)
+    logger.record_mean("train/loss", 3.0)
+    assert (
+        resumed.dump(step=8) == logger.dump(step=8) == {"rollout/epsilon": 0.5, "train/loss": 2.0}
+    )
+    # A checkpoint written before the interval was saved holds only the clock.
+    old = Logger([])
+    old.load_state_dict({"elapsed": 1.0})
+    assert old.values() == {}
+
+
+class FullDisk:
+    """A file on a disk that refuses writes while ``full`` (after taking part of the first one),
+    and otherwise takes at most ``chunk`` bytes a call, as a nearly full disk does."""
+
+    def __init__(self, handle: BinaryIO, chunk: int = 7) -> None:
+        self.handle, self.chunk, self.full, self.took_part = handle, chunk, False, False
+
+    def write(self, data: bytes) -> int:
+        if self.full:
+            if not self.took_part:
+                self.took_part = True
+                return self.handle.write(data[:5])
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return self.handle.write(data[: self.chunk])
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+def test_a_full_disk_is_warned_about_once_and_loses_no_row(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    logger = make_logger(tmp_path, tensorboard=False, console=False)
+    [sink] = logger.sinks
+    assert isinstance(sink, JsonlSink)
+    disk = FullDisk(sink._files[sink.path])
+    sink._files[sink.path] = cast(BinaryIO, disk)
+    logger.record("train/loss", 0.0)
+    logger.dump(0)
+    disk.full = True
+    for step in (1, 2, 3):  # training goes on while the disk is full
+        logger.record("train/loss", float(step))
+        logger.dump(step)
+    warnings = [r.getMessage() for r in caplog.records if "cannot be written" in r.getMessage()]
+    assert len(warnings) == 1 and "training goes on" in warnings[0] and "No space" in warnings[0]
+    disk.full = False
+    logger.record("train/loss", 4.0)
+    logger.dump(4)
+    logger.close()
+    assert [row["step"] for row in _lines(tmp_path / "metrics.jsonl")] == [0, 1, 2, 3, 4]
+
+
+def test_an_events_file_that_cannot_be_made_is_retried(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    sink = JsonlSink(tmp_path / "metrics.jsonl", events_path=tmp_path / "no" / "events.jsonl")
+    (tmp_path / "no").write_text("a file where the folder should be")
+    sink.write_event("alert/checkpoint", "failed", step=1, elapsed=0.0)
+    assert "cannot be written" in caplog.text
+    (tmp_path / "no").unlink()
+    sink.write_event("recovered/checkpoint", "saved", step=2, elapsed=0.0)
+    sink.close()
+    assert [e["kind"] for e in _lines(tmp_path / "no" / "events.jsonl")] == [
+        "alert/checkpoint",
+        "recovered/checkpoint",
+    ]
+
+
+def test_tensorboard_purge_step_hides_the_abandoned_timeline(tmp_path: Path) -> None:
+    """A resumed run's TensorBoard curves go on from the checkpoint, never back in time."""
+    first = TensorBoardSink(tmp_path)
+    for step in range(10):
+        first.write({"train/loss": float(step)}, step=step, elapsed=0.0)
+    first.close()
+    resumed = TensorBoardSink(tmp_path, purge_step=5)  # resumed from the checkpoint at 4
+    for step in range(5, 8):
+        resumed.write({"train/loss": 100.0 + step}, step=step, elapsed=0.0)
+    resumed.close()
+    acc = EventAccumulator(str(tmp_path), size_guidance={"scalars": 0})
+    acc.Reload()
+    events = acc.Scalars("train/loss")
+    assert [e.step for e in events] == list(range(8))
+    assert [e.value for e in events] == [0, 1, 2, 3, 4, 105, 106, 107]
+
+
+def test_tensorboard_goes_quiet_after_a_write_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    sink = TensorBoardSink(tmp_path)
+
+    def read_only(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(sink.writer, "add_scalar", read_only)
+    sink.write({"train/loss": 1.0}, step=1, elapsed=0.0)
+    sink.write({"train/loss": 2.0}, step=2, elapsed=0.0)
+    sink.write_event("alert/checkpoint", "failed", step=2, elapsed=0.0)
+    sink.close()
+    warnings = [r.getMessage() for r in caplog.records if "TensorBoard" in r.getMessage()]
+    assert len(warnings) == 1 and "Read-only" in warnings[0]

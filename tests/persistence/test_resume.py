@@ -8,6 +8,7 @@ priorities, RNG states) of the final checkpoint equals the uninterrupted run's.
 from __future__ import annotations
 
 import errno
+import json
 import os
 import re
 import shutil
@@ -231,3 +232,26 @@ def test_failed_save_is_recorded_and_training_goes_on(
     assert not list((tmp_path / "run" / "checkpoints").glob(".tmp-*"))
     final = load_checkpoint(step_dir(tmp_path / "run", TOTAL))
     assert final.state["checkpoints"]["failures"][0][0] == failure.step  # shown after resume too
+
+
+def test_rows_of_both_logs_after_the_resume_point_are_set_aside(run: Path) -> None:
+    events = [{"step": s, "time": 0.0, "kind": "alert/stall", "message": "m"} for s in (400, 1200)]
+    (run / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    plan = plan_resume(run, from_step=800)
+    assert plan.abandoned is not None
+    kept = [json.loads(line)["step"] for line in (run / "events.jsonl").open()]
+    moved = [json.loads(line)["step"] for line in (plan.abandoned / "events.jsonl").open()]
+    assert kept == [400] and moved == [1200]
+    assert max(json.loads(line)["step"] for line in (run / "metrics.jsonl").open()) <= 800
+
+
+def test_a_finished_run_is_planned_without_touching_it(run: Path) -> None:
+    (run / "checkpoints" / ".tmp-step-000009999-dead").mkdir()  # even this stays
+    before = sorted((p.name, p.stat().st_mtime_ns) for p in run.rglob("*"))
+    plan = plan_resume(run)
+    assert plan.finished == "total_env_steps" and plan.abandoned is None
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in run.rglob("*")) == before
+    longer = plan_resume(
+        run, overrides=[f"train.total_env_steps={TOTAL * 2}"], allow_config_change=True
+    )
+    assert longer.finished is None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -219,3 +221,18 @@ def test_summarize_by_family_hand_worked() -> None:
     assert table.splitlines()[-1].split() == ["b", "1", "-", "-"]
     with pytest.raises(ValueError, match="2 puzzles"):
         summarize(results, puzzles[:2])
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_written_files_get_the_umask_permissions(tmp_path: Path, umask: int) -> None:
+    """Suites and results are ordinary output files: mode 0666 minus the umask, not 0600."""
+    puzzle = Puzzle.create(target=13, forbidden=[5], id="p0")
+    result = Result(id="p0", status=Status.SUCCESS, steps=3, path=(0, 5, 10, 13), optimal_steps=3)
+    old = os.umask(umask)
+    try:
+        write_suite(tmp_path / "suite.jsonl", [puzzle])
+        write_results(tmp_path / "results.jsonl", [result])
+    finally:
+        os.umask(old)
+    for name in ("suite.jsonl", "results.jsonl"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o666 & ~umask, name

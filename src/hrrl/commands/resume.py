@@ -3,6 +3,8 @@
 A run killed at any moment (even mid-save) and resumed ends with the weights an uninterrupted
 run of the same seed and config would have. ``--from STEP`` rolls back to an earlier checkpoint;
 checkpoints after it are moved to ``checkpoints/abandoned-<time>/`` (see :mod:`hrrl.persistence.resume`).
+A finished run is left untouched (say so, exit 0) unless ``--set`` raises the limit that stopped
+it; SIGTERM / SIGINT stop the resumed run at a checkpoint as in ``hrrl train``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hrrl.commands.train import train_and_report
+from hrrl.commands.signals import GracefulStop
+from hrrl.commands.train import train_and_report, warn_stale_lock
 
 if TYPE_CHECKING:
     from hrrl.run import ResumePlan
@@ -73,6 +76,7 @@ def _plan(args: argparse.Namespace) -> ResumePlan:
                 from_step=args.from_step,
                 overrides=args.overrides,
                 allow_config_change=args.allow_config_change,
+                set_aside=False,
             )
         finally:
             store_log.removeHandler(quiet_log)
@@ -80,28 +84,64 @@ def _plan(args: argparse.Namespace) -> ResumePlan:
                 print(f"hrrl resume: warning: {warning.message}", file=sys.stderr)
 
 
-def run(args: argparse.Namespace) -> int:
-    from hrrl.monitoring.logger import make_logger
-    from hrrl.run import restore_trainer
+#: What to raise (``--set``) to train on after each stop reason of a finished run.
+EXTEND_HINT = {
+    "total_env_steps": "train.total_env_steps=N",
+    "total_episodes": "train.total_episodes=N",
+    "max_wall_seconds": "train.max_wall_seconds=S",
+    "early_stop_success": "train.early_stop_success=null",
+    "early_stop_patience": "train.early_stop_patience=null",
+}
 
-    plan = _plan(args)
-    ck = plan.checkpoint
-    success = ck.metrics.get("eval/success_rate")
-    shown = f", eval success {success:.3f}" if isinstance(success, int | float) else ""
-    print(f"resuming {plan.run_dir} from {ck.path.name} (env step {ck.step:,}{shown})")
-    if plan.abandoned is not None:
-        steps = ", ".join(map(str, plan.abandoned_steps)) or "none"
-        print(f"set aside (later timeline): checkpoints {steps} -> {plan.abandoned}")
-    if plan.changes:
-        print("config changes (--allow-config-change):")
-        for change in plan.changes:
-            print(f"  {change}")
-    logger = make_logger(plan.run_dir, tensorboard=not args.no_tensorboard, console=not args.quiet)
-    with logger:
+
+def run(args: argparse.Namespace) -> int:
+    """Lock the run, plan, restore the trainer in memory, then set aside the later timeline.
+
+    A finished run is left as it is, byte for byte (the lock file is emptied again on release).
+    """
+    from hrrl.monitoring.logger import Logger, make_sinks
+    from hrrl.persistence.run_dir import RunDirectory
+    from hrrl.run import restore_trainer, set_aside_later
+
+    with GracefulStop("resume") as stop, RunDirectory.open(args.run_dir) as directory:
+        warn_stale_lock("resume", directory)
+        plan = _plan(args)
+        ck = plan.checkpoint
+        if plan.finished is not None:
+            hint = EXTEND_HINT.get(plan.finished, "the limit that stopped it")
+            print(
+                f"{plan.run_dir} is finished ({plan.finished} reached at env step {ck.step:,}, "
+                f"{ck.path.name}): nothing to resume, nothing written. To train on: hrrl resume "
+                f"{plan.run_dir} --allow-config-change --set {hint}"
+            )
+            return 0
+        logger = Logger([])
         trainer = restore_trainer(plan, logger=logger)
-        trainer.write_config()
-        detail = f"from {ck.path.name}" + (
-            f"; changed: {'; '.join(plan.changes)}" if plan.changes else ""
+        plan = set_aside_later(plan)
+        success = ck.metrics.get("eval/success_rate")
+        shown = f", eval success {success:.3f}" if isinstance(success, int | float) else ""
+        print(f"resuming {plan.run_dir} from {ck.path.name} (env step {ck.step:,}{shown})")
+        if plan.abandoned is not None:
+            steps = ", ".join(map(str, plan.abandoned_steps)) or "none"
+            print(f"set aside (later timeline): checkpoints {steps} -> {plan.abandoned}")
+        if plan.changes:
+            print("config changes (--allow-config-change):")
+            for change in plan.changes:
+                print(f"  {change}")
+        # TensorBoard hides the abandoned timeline's events after the checkpoint's step.
+        sinks = make_sinks(
+            plan.run_dir,
+            tensorboard=not args.no_tensorboard,
+            console=not args.quiet,
+            purge_step=ck.step + 1,
         )
-        logger.log_event("resume", detail, ck.step)
-        return train_and_report(trainer, quiet=args.quiet)
+        logger.attach(sinks)
+        with logger:
+            trainer.write_config()
+            detail = f"from {ck.path.name}" + (
+                f"; changed: {'; '.join(plan.changes)}" if plan.changes else ""
+            )
+            logger.log_event("resume", detail, ck.step)
+            stop.arm(lambda: trainer.counters.env_steps)
+            directory.started()
+            return train_and_report(trainer, quiet=args.quiet, stop=stop)

@@ -1,4 +1,9 @@
-"""``hrrl train``: train a preset (plus overrides) and write a run directory (DESIGN §4)."""
+"""``hrrl train``: train a preset (plus overrides) and write a run directory (DESIGN §4).
+
+The directory is whole or absent (nothing is written before the config, the environment and
+the device are checked), has one writer (``.lock``), and SIGTERM / SIGINT end the run with a
+checkpoint at the current step (:mod:`hrrl.commands.signals`).
+"""
 
 from __future__ import annotations
 
@@ -9,10 +14,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hrrl.commands import PRESET_NAMES, check_seed
+from hrrl.commands.signals import GracefulStop
 
 if TYPE_CHECKING:
-    from hrrl.engine.trainer import Trainer
+    from hrrl.engine.trainer import Trainer, TrainResult
     from hrrl.experiment import ExperimentConfig
+    from hrrl.persistence.run_dir import RunDirectory
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -77,28 +84,50 @@ def resolve_config(args: argparse.Namespace) -> ExperimentConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hrrl.monitoring.logger import make_logger
+    """Check and build everything in memory, then create the run directory and train.
+
+    The config, the environment and the device are checked (the trainer is built) before the
+    directory exists; until ``config.yaml`` and the logs are in place a failure removes it again
+    (:class:`~hrrl.persistence.run_dir.RunDirectory`).
+    """
+    from hrrl.monitoring.logger import Logger, make_sinks
+    from hrrl.persistence.run_dir import RunDirectory, check_new_run_dir
     from hrrl.run import build_trainer
 
-    config = resolve_config(args)
-    run_dir = args.run_dir or Path("runs") / (
-        f"{config.preset}-seed{config.train.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
-    )
-    if (run_dir / "checkpoints").exists() and any((run_dir / "checkpoints").iterdir()):
-        raise ValueError(
-            f"--run-dir {run_dir} already holds checkpoints: use `hrrl resume {run_dir}` or "
-            "choose another directory"
+    with GracefulStop("train") as stop:
+        config = resolve_config(args)
+        run_dir = args.run_dir or Path("runs") / (
+            f"{config.preset}-seed{config.train.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
         )
-    logger = make_logger(run_dir, tensorboard=not args.no_tensorboard, console=not args.quiet)
-    with logger:
+        check_new_run_dir(run_dir)
+        logger = Logger([])
         trainer = build_trainer(config, run_dir=run_dir, logger=logger)
-        trainer.write_config()
-        return train_and_report(trainer, quiet=args.quiet)
+        with RunDirectory.create(run_dir) as directory:
+            warn_stale_lock("train", directory)
+            logger.attach(
+                make_sinks(run_dir, tensorboard=not args.no_tensorboard, console=not args.quiet)
+            )
+            with logger:
+                trainer.write_config()
+                stop.arm(lambda: trainer.counters.env_steps)  # a signal now stops at a checkpoint
+                directory.started()
+                return train_and_report(trainer, quiet=args.quiet, stop=stop)
 
 
-def train_and_report(trainer: Trainer, *, quiet: bool) -> int:
+def warn_stale_lock(command: str, directory: RunDirectory) -> None:
+    note = directory.lock.stale_holder_note()
+    if note is not None:
+        print(f"hrrl {command}: warning: {note}", file=sys.stderr)
+
+
+def train_and_report(trainer: Trainer, *, quiet: bool, stop: GracefulStop | None = None) -> int:
     """Run the trainer under a progress bar over its budget and print where the best checkpoint
-    is (with ``quiet``, only a failed checkpoint's warning, on stderr)."""
+    is (with ``quiet``, only a failed checkpoint's warning, on stderr).
+
+    With ``stop`` (the command's signal handlers) a signal ends the run at a checkpoint: one line
+    names it, and the exit status is ``128 + signal`` (143 for SIGTERM, 130 for SIGINT).
+    """
+    from hrrl.engine.trainer import STOP_REQUESTED
     from hrrl.monitoring.logger import progress
 
     tc, counters = trainer.config.train, trainer.counters
@@ -115,9 +144,14 @@ def train_and_report(trainer: Trainer, *, quiet: bool) -> int:
 
     with progress(budget, "train", unit=unit, disable=True if quiet else None) as bar:
         bar.update(done())
-        result = trainer.run(progress=lambda _steps: bar.update(done() - bar.n))
-        if result.stop_reason != ("total_episodes" if by_episodes else "total_env_steps"):
+        request = stop.arm(lambda: trainer.counters.env_steps) if stop is not None else None
+        result = trainer.run(progress=lambda _steps: bar.update(done() - bar.n), stop=request)
+        budget_reason = "total_episodes" if by_episodes else "total_env_steps"
+        if result.stop_reason not in (budget_reason, STOP_REQUESTED):
             bar.set_postfix_str(f"stopped early: {result.stop_reason}", refresh=True)
+    if stop is not None and stop.exit_code is not None:
+        print(stop_line(trainer, result, stop), flush=True)  # out before a grace period ends
+        return stop.exit_code
     if trainer.checkpoints is not None:
         for failure in trainer.checkpoints.failures:
             print(
@@ -147,3 +181,24 @@ def train_and_report(trainer: Trainer, *, quiet: bool) -> int:
             f"run directory: {trainer.run_dir}  (best checkpoint: {trainer.run_dir}/checkpoints/best)"
         )
     return 0
+
+
+def stop_line(trainer: Trainer, result: TrainResult, stop: GracefulStop) -> str:
+    """The one line a run stopped by a signal prints: which checkpoint holds it, how to go on."""
+    step = result.counters.env_steps
+    head = f"stopped by {stop.signal_name} (received at env step {stop.received_at:,})"
+    from hrrl.engine.trainer import STOP_REQUESTED
+
+    done = "" if result.stop_reason == STOP_REQUESTED else f", run finished ({result.stop_reason})"
+    again = f"; continue with `hrrl resume {trainer.run_dir}`" if not done else ""
+    if result.checkpoint is not None:
+        return f"{head}: checkpoint {result.checkpoint} holds env step {step:,}{done}{again}"
+    manager = trainer.checkpoints
+    if manager is None or not manager.config.enabled:
+        return f"{head}: nothing saved at env step {step:,} (checkpoint.enabled=false)"
+    failure = manager.failures[-1].error if manager.failures else "unknown error"
+    kept = manager.last_saved or "none"
+    return (
+        f"{head}: the checkpoint at env step {step:,} failed ({failure}); the newest one on disk "
+        f"is {kept}{again}"
+    )

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+import torch
+
 from hrrl.config import check_int, check_range
 from hrrl.engine.agent import AgentConfig
 from hrrl.engine.exploration import ExplorationConfig
@@ -95,6 +97,35 @@ class TrainConfig:
         check_int("train.threads", self.threads, low=1, high=256)
         if not (self.device == "cpu" or self.device.startswith("cuda")):
             raise ConfigError(f"train.device={self.device!r}: use 'cpu' or 'cuda[:N]'")
+
+
+def check_device(device: str) -> None:
+    """Refuse a ``train.device`` this machine cannot run, before a run writes anything.
+
+    Kept out of :class:`TrainConfig` validation on purpose: a config written on a GPU machine
+    still loads on a CPU one (to export, evaluate or inspect it); only training there is refused.
+    """
+    if not device.startswith("cuda"):
+        return
+    if not torch.backends.cuda.is_built():
+        raise ConfigError(
+            f"train.device={device!r} is not available: this torch build ({torch.__version__}) "
+            "has no CUDA support; use train.device=cpu or install a CUDA build of torch"
+        )
+    try:
+        index = torch.device(device).index or 0
+    except RuntimeError as exc:
+        raise ConfigError(
+            f"train.device={device!r} is invalid: {exc}; use 'cpu' or 'cuda[:N]'"
+        ) from exc
+    count = torch.cuda.device_count()
+    if index >= count:
+        seen = (
+            f"only {count} CUDA device{'s' if count != 1 else ''} visible"
+            if count
+            else ("no CUDA device is visible (torch.cuda.is_available() is False)")
+        )
+        raise ConfigError(f"train.device={device!r} is not available: {seen}; use train.device=cpu")
 
 
 class EngineConfig(Protocol):

@@ -5,6 +5,11 @@ one action each, chosen in one batched forward pass; finished episodes are repla
 the task, so the batch never drains. Every random choice draws from generators seeded from
 ``train.seed`` (:class:`numpy.random.SeedSequence` children), and a checkpoint holds every one of
 them, so the same seed and config give bit-identical weights on the CPU, resumed or not.
+
+Every checkpoint is taken between two vector steps, and so is a stop on request
+(:class:`~hrrl.engine.stop.StopRequest`: a signal, in ``hrrl train``): the step in flight
+finishes, the state at that boundary is saved, and a run resumed from it replays exactly what
+the uninterrupted run would have done.
 """
 
 from __future__ import annotations
@@ -22,11 +27,12 @@ import torch
 
 from hrrl.config import save_yaml, to_dict
 from hrrl.engine.agent import DQNAgent, LearnStats
-from hrrl.engine.config import EngineConfig, log_interval
+from hrrl.engine.config import EngineConfig, check_device, log_interval
 from hrrl.engine.exploration import make_exploration
 from hrrl.engine.guard import make_guard
 from hrrl.engine.nstep import make_return_folder
 from hrrl.engine.replay.buffer import make_replay
+from hrrl.engine.stop import StopRequest, stop_reason
 from hrrl.engine.task import EpisodeEnd, Task, greedy_actions
 from hrrl.monitoring.health import HealthMonitor
 from hrrl.monitoring.logger import Logger
@@ -35,6 +41,9 @@ from hrrl.persistence.schedule import CheckpointManager
 
 #: Version of the trainer's part of a checkpoint's ``state.json``.
 TRAINER_STATE_VERSION = 1
+
+#: ``TrainResult.stop_reason`` of a run ended by a :class:`StopRequest` (not finished).
+STOP_REQUESTED = "stop_requested"
 
 
 @dataclass
@@ -64,6 +73,8 @@ class TrainResult:
     stop_reason: str
     wall_seconds: float
     history: list[dict[str, float]] = field(default_factory=list)
+    checkpoint: Path | None = None
+    """The checkpoint holding the state the run ended in (None: disabled, or its save failed)."""
 
     @property
     def best_wall_seconds(self) -> float | None:
@@ -111,6 +122,7 @@ class Trainer:
         self.run_dir = run_dir
         self.logger = logger or Logger([])
         tc = config.train
+        check_device(tc.device)
         torch.set_num_threads(tc.threads)
         seeds = RunSeeds.of(tc.seed)
         self.task = task
@@ -147,6 +159,7 @@ class Trainer:
         self._rollbacks_logged = 0
         self._rate_window = (self.logger.elapsed, 0, 0)
         self._stage = task.stage
+        self._save_failing = False
 
     # --- phases --------------------------------------------------------------------------------
     def collect(self) -> None:
@@ -253,13 +266,39 @@ class Trainer:
         return improved
 
     def checkpoint(self, *, improved: bool, force: bool = False) -> Path | None:
-        """Save when due, on a new best evaluation, or when forced (end of training)."""
+        """Save when due, on a new best evaluation, or when forced (end of training).
+
+        A save that fails (full or read-only disk) is an ``alert/checkpoint`` event and training
+        goes on; the next save that succeeds ends it with ``recovered/checkpoint``.
+        """
         if self.checkpoints is None:
             return None
-        step = self.counters.env_steps
+        manager, step = self.checkpoints, self.counters.env_steps
+        failures = len(manager.failures)
         if improved or force:
-            return self.checkpoints.save(step, self.payload, self.last_metrics)
-        return self.checkpoints.maybe_save(step, self.payload, self.last_metrics)
+            path = manager.save(step, self.payload, self.last_metrics)
+        else:
+            path = manager.maybe_save(step, self.payload, self.last_metrics)
+        if len(manager.failures) > failures:
+            self._save_failing = True
+            self.logger.log_event(
+                "alert/checkpoint",
+                f"checkpoint at step {step} failed, training goes on and the next save is "
+                f"tried again: {manager.failures[-1].error}",
+                step,
+            )
+        elif path is not None and self._save_failing:
+            self._save_failing = False
+            self.logger.log_event("recovered/checkpoint", f"checkpoint saved: {path.name}", step)
+        return path
+
+    def checkpoint_now(self) -> Path | None:
+        """The checkpoint of the current state: the one saved at this step already, or a new one."""
+        if self.checkpoints is None:
+            return None
+        if self.checkpoints.last_saved_step == self.counters.env_steps:
+            return self.checkpoints.last_saved
+        return self.checkpoint(improved=False, force=True)
 
     def log(self) -> None:
         """Throughput, gauges and health, then one dump to every sink."""
@@ -287,28 +326,26 @@ class Trainer:
 
     def stop_reason(self) -> str | None:
         """Why training should stop now, or None."""
-        tc, c = self.config.train, self.counters
-        if c.env_steps >= tc.total_env_steps:
-            return "total_env_steps"
-        if tc.total_episodes is not None and c.episodes >= tc.total_episodes:
-            return "total_episodes"
-        if tc.max_wall_seconds is not None and self.logger.elapsed >= tc.max_wall_seconds:
-            return "max_wall_seconds"
-        if self.last_metrics and tc.early_stop_success is not None:
-            success = _finite(self.last_metrics.get("eval/success_rate"), 0.0)
-            eff = _finite(self.last_metrics.get("eval/efficiency"), 0.0)
-            if success >= tc.early_stop_success and eff >= tc.early_stop_efficiency:
-                return "early_stop_success"
-        patience = tc.early_stop_patience
-        if patience is not None and c.evals_without_improvement >= patience:
-            return "early_stop_patience"
-        return None
+        return stop_reason(
+            self.config.train, self.counters, self.last_metrics, elapsed=self.logger.elapsed
+        )
 
     # --- the loop ------------------------------------------------------------------------------
-    def run(self, progress: Callable[[int], object] | None = None) -> TrainResult:
-        """Train until a stop condition; ``progress(n)`` hears of every ``n`` new env steps."""
+    def run(
+        self, progress: Callable[[int], object] | None = None, stop: StopRequest | None = None
+    ) -> TrainResult:
+        """Train until a stop condition; ``progress(n)`` hears of every ``n`` new env steps.
+
+        ``stop`` is polled once per vector step, between two steps: once it is requested the run
+        ends there with a checkpoint of that state (:meth:`checkpoint_now`) and without the
+        closing evaluation and log of a finished run, so that resuming it continues the very
+        sequence of steps, evaluations and log rows (``stop_reason`` is ``STOP_REQUESTED``).
+        """
         tc, c = self.config.train, self.counters
-        while (stop := self.stop_reason()) is None:
+        request = stop or StopRequest()  # a request nobody makes: run to the end
+        while (reason := self.stop_reason()) is None:
+            if request.requested:
+                return self._result(STOP_REQUESTED, self.checkpoint_now())
             self.collect()
             self.learn()
             improved = False
@@ -325,15 +362,20 @@ class Trainer:
                 progress(self.task.num_envs)
         if not self.last_metrics:
             self.checkpoint(improved=self.evaluate())
-        self.checkpoint(improved=False, force=True)
+        # The closing log before the closing save: the final checkpoint then holds the state
+        # after the last row, and a run extended from it starts a fresh interval.
         self.log()
+        return self._result(reason, self.checkpoint(improved=False, force=True))
+
+    def _result(self, stop_reason: str, checkpoint: Path | None) -> TrainResult:
         return TrainResult(
-            counters=c,
+            counters=self.counters,
             best_metrics=self.best_metrics,
             last_metrics=self.last_metrics,
-            stop_reason=stop,
+            stop_reason=stop_reason,
             wall_seconds=self.logger.elapsed,
             history=self.history,
+            checkpoint=checkpoint,
         )
 
     def write_config(self) -> None:

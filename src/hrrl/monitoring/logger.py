@@ -14,72 +14,57 @@ interval the trainer *dumps* them, and every sink writes the same values::
 
 Keys are ``<group>/<name>`` with group one of :data:`KEY_GROUPS`; the name may itself contain
 slashes (``eval/<family>/success_rate``). Values are real scalars (python, numpy or 1-element
-torch). :class:`TensorBoardSink` is the only code in hrrl that owns a ``SummaryWriter``.
+torch).
 
-JSON has no NaN or infinity, so ``metrics.jsonl`` writes non-finite floats as the strings
-``"NaN"``, ``"Infinity"`` and ``"-Infinity"`` (``float()`` reads them back); a diverging loss is
-exactly what the log must not drop.
+The sinks, and how each survives a full disk, are :mod:`hrrl.monitoring.sinks` (re-exported
+here).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
-import math
 import operator
-import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import IO, Any, Protocol, SupportsFloat, SupportsIndex, cast
+from typing import Any, SupportsFloat, SupportsIndex, cast
 
-import yaml
 from tqdm import tqdm
+
+from hrrl.monitoring.sinks import (
+    CONSOLE_KEYS,
+    HPARAM_METRICS,
+    ConsoleSink,
+    JsonlSink,
+    Scalar,
+    Sink,
+    TensorBoardSink,
+    config_text,
+    flatten_config,
+    make_sinks,
+)
+
+__all__ = [
+    "CONSOLE_KEYS",
+    "HPARAM_METRICS",
+    "KEY_GROUPS",
+    "ConsoleSink",
+    "JsonlSink",
+    "Logger",
+    "Scalar",
+    "Sink",
+    "TensorBoardSink",
+    "check_key",
+    "config_text",
+    "flatten_config",
+    "make_logger",
+    "make_sinks",
+    "progress",
+    "to_scalar",
+]
 
 #: The groups a metric key may start with (``train/loss``, ``perf/env_steps_per_s``, ...).
 KEY_GROUPS: tuple[str, ...] = ("train", "rollout", "eval", "health", "perf")
-
-#: Scalars the hparams plugin links to the config: its table shows their latest values per run.
-HPARAM_METRICS: tuple[str, ...] = (
-    "eval/success_rate",
-    "eval/efficiency",
-    "rollout/success_rate",
-    "rollout/episode_return",
-)
-
-#: Keys the console line shows first, when present (the rest of the interval is in the files).
-CONSOLE_KEYS: tuple[str, ...] = (
-    "rollout/stage",
-    "rollout/success_rate",
-    "rollout/episode_return",
-    "rollout/epsilon",
-    "train/loss",
-    "train/grad_norm",
-    "eval/success_rate",
-    "perf/env_steps_per_s",
-)
-
-#: Fewest wall seconds between two console lines of a run: metrics are dumped far more often
-#: (``train.log_every``); every dump still reaches the files and TensorBoard.
-CONSOLE_EVERY_SECONDS = 2.0
-
-Scalar = int | float
-
-
-class Sink(Protocol):
-    """Where a dump goes. Every method is called by :class:`Logger`, never by training code."""
-
-    def write(self, values: Mapping[str, Scalar], step: int, elapsed: float) -> None:
-        """Write one interval's values, recorded at ``step``, ``elapsed`` seconds after start."""
-
-    def write_config(self, config: Mapping[str, Any]) -> None:
-        """Write the run's full resolved config, once at start-up."""
-
-    def write_event(self, kind: str, message: str, step: int, elapsed: float) -> None:
-        """Write one event (a health alert starting or ending)."""
-
-    def close(self) -> None:
-        """Flush and release files."""
 
 
 def check_key(key: str) -> None:
@@ -108,195 +93,6 @@ def to_scalar(key: str, value: object) -> Scalar:
         with contextlib.suppress(TypeError):  # a float tensor has __index__ but refuses it
             return operator.index(cast(SupportsIndex, value))
     return number
-
-
-def _json_number(value: Scalar) -> Scalar | str:
-    if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    return value
-
-
-def flatten_config(config: Mapping[str, Any], prefix: str = "") -> dict[str, int | float | str]:
-    """Nested config -> ``{"agent.lr": 5e-4, ...}``, the flat scalars the hparams plugin takes.
-
-    Lists and other values become their string form; ``None`` becomes ``"None"``.
-    """
-    flat: dict[str, int | float | str] = {}
-    for key, value in config.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            flat.update(flatten_config(value, prefix=f"{name}."))
-        elif isinstance(value, bool | int | float | str):
-            flat[name] = value
-        else:
-            flat[name] = str(value)
-    return flat
-
-
-def config_text(config: Mapping[str, Any]) -> str:
-    """The config as YAML, indented 4 spaces so TensorBoard's markdown shows it verbatim."""
-    text = yaml.safe_dump(_plain(config), sort_keys=False, default_flow_style=False)
-    return "\n".join("    " + line for line in text.splitlines())
-
-
-def _plain(value: Any) -> Any:
-    """Config values YAML can dump safely (tuples -> lists, anything odd -> str)."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    return str(value)
-
-
-class TensorBoardSink:
-    """Scalars, the config (text + hparams plugin) and events into ``log_dir``'s event file.
-
-    The hparams summaries are written into this same run (not into a timestamped sub-run as
-    ``SummaryWriter.add_hparams`` does), so the hparams table links the config to the scalars the
-    run logs under :data:`HPARAM_METRICS` (or the ``metrics`` given). The session-end record is
-    written on :meth:`close`, so a killed run shows up as unfinished.
-    """
-
-    def __init__(self, log_dir: str | Path, *, metrics: tuple[str, ...] = HPARAM_METRICS) -> None:
-        from torch.utils.tensorboard import SummaryWriter
-
-        self.writer = SummaryWriter(log_dir=str(log_dir))
-        self.metrics = metrics
-        self._session_end: Any = None
-
-    def write(self, values: Mapping[str, Scalar], step: int, elapsed: float) -> None:
-        wall = time.time()
-        for key, value in values.items():
-            self.writer.add_scalar(key, value, global_step=step, walltime=wall)
-        self.writer.flush()
-
-    def write_config(self, config: Mapping[str, Any]) -> None:
-        from torch.utils.tensorboard.summary import hparams
-
-        self.writer.add_text("config", config_text(config), global_step=0)
-        experiment, session_start, self._session_end = hparams(
-            flatten_config(config), dict.fromkeys(self.metrics, 0.0)
-        )
-        file_writer = self.writer._get_file_writer()
-        file_writer.add_summary(experiment)
-        file_writer.add_summary(session_start)
-        self.writer.flush()
-
-    def write_event(self, kind: str, message: str, step: int, elapsed: float) -> None:
-        self.writer.add_text(f"events/{kind}", message, global_step=step)
-        self.writer.flush()
-
-    def close(self) -> None:
-        if self._session_end is not None:
-            self.writer._get_file_writer().add_summary(self._session_end)
-        self.writer.close()
-
-
-class JsonlSink:
-    """``metrics.jsonl`` (one object per dump) and ``events.jsonl`` (one object per event).
-
-    Each line is ``{"step": ..., "time": <seconds since start>, "<key>": value, ...}``, flushed as
-    soon as it is written so a killed run keeps every complete interval. Files are opened for
-    appending (a resumed run continues its log); a last line cut short by a kill is closed with a
-    newline first, so the next record starts a fresh line.
-    """
-
-    def __init__(self, path: str | Path, *, events_path: str | Path | None = None) -> None:
-        self.path = Path(path)
-        self.events_path = Path(events_path) if events_path else self.path.with_name("events.jsonl")
-        self._metrics = _open_append(self.path)
-        self._events: IO[str] | None = None
-
-    def write(self, values: Mapping[str, Scalar], step: int, elapsed: float) -> None:
-        row: dict[str, Scalar | str] = {"step": step, "time": round(elapsed, 3)}
-        row.update({key: _json_number(value) for key, value in values.items()})
-        _write_line(self._metrics, row)
-
-    def write_config(self, config: Mapping[str, Any]) -> None:
-        """Nothing: ``config.yaml`` is the config's file (written by the trainer)."""
-
-    def write_event(self, kind: str, message: str, step: int, elapsed: float) -> None:
-        if self._events is None:
-            self._events = _open_append(self.events_path)
-        row = {"step": step, "time": round(elapsed, 3), "kind": kind, "message": message}
-        _write_line(self._events, row)
-
-    def close(self) -> None:
-        self._metrics.close()
-        if self._events is not None:
-            self._events.close()
-
-
-def _open_append(path: Path) -> IO[str]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torn = False
-    if path.exists() and path.stat().st_size > 0:
-        with path.open("rb") as existing:
-            existing.seek(-1, 2)
-            torn = existing.read(1) != b"\n"
-    handle = path.open("a", encoding="utf-8")
-    if torn:
-        handle.write("\n")
-    return handle
-
-
-def _write_line(handle: IO[str], row: Mapping[str, object]) -> None:
-    handle.write(json.dumps(row, allow_nan=False) + "\n")
-    handle.flush()
-
-
-class ConsoleSink:
-    """One summary line per interval (at most one per ``every_seconds``, and one per step), and
-    one line per event, via ``tqdm.write``.
-
-    ``tqdm.write`` prints above any active progress bar instead of through it. The line shows the
-    :data:`CONSOLE_KEYS` present in the interval (or the first ``max_keys`` keys if none is).
-    """
-
-    def __init__(
-        self,
-        *,
-        keys: tuple[str, ...] = CONSOLE_KEYS,
-        max_keys: int = 8,
-        stream: IO[str] | None = None,
-        every_seconds: float = 0.0,
-    ) -> None:
-        self.keys = keys
-        self.max_keys = max_keys
-        self.stream = stream
-        self.every_seconds = every_seconds
-        self._last: tuple[int, float] | None = None  # (step, elapsed) of the last line
-
-    def write(self, values: Mapping[str, Scalar], step: int, elapsed: float) -> None:
-        if self._last is not None and (
-            step == self._last[0] or elapsed - self._last[1] < self.every_seconds
-        ):
-            return
-        self._last = (step, elapsed)
-        shown = [k for k in self.keys if k in values] or list(values)[: self.max_keys]
-        parts = [f"step {step:,}", f"{elapsed:,.0f}s"]
-        parts += [f"{key} {_fmt(values[key])}" for key in shown]
-        self._print(" | ".join(parts))
-
-    def write_config(self, config: Mapping[str, Any]) -> None:
-        """Nothing: the config is in config.yaml and TensorBoard."""
-
-    def write_event(self, kind: str, message: str, step: int, elapsed: float) -> None:
-        self._print(f"[{kind}] step {step:,}: {message}")
-
-    def close(self) -> None:
-        """Nothing to release."""
-
-    def _print(self, line: str) -> None:
-        tqdm.write(line, file=self.stream or sys.stdout)
-
-
-def _fmt(value: Scalar) -> str:
-    if isinstance(value, int):
-        return f"{value:,}"
-    return f"{value:.4g}"
 
 
 class Logger:
@@ -372,6 +168,10 @@ class Logger:
         for sink in self.sinks:
             sink.write_event(kind, message, int(step), elapsed)
 
+    def attach(self, sinks: list[Sink]) -> None:
+        """Add sinks: a run builds its logger first and opens the files once the start is sure."""
+        self.sinks.extend(sinks)
+
     def close(self) -> None:
         for sink in self.sinks:
             sink.close()
@@ -382,29 +182,31 @@ class Logger:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def state_dict(self) -> dict[str, float]:
-        """Only the run clock: the interval buffer is empty after every dump, when checkpoints happen."""
-        return {"elapsed": self.elapsed}
+    def state_dict(self) -> dict[str, Any]:
+        """The run clock and the interval recorded so far (empty right after a dump).
 
-    def load_state_dict(self, state: Mapping[str, float]) -> None:
+        A checkpoint between two dumps (a stop on a signal, a save on the wall clock) carries
+        the open interval, so the resumed run writes the very rows the uninterrupted one would.
+        """
+        return {
+            "elapsed": self.elapsed,
+            "values": dict(self._values),
+            "sums": dict(self._sums),
+            "counts": dict(self._counts),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self._start = time.monotonic() - float(state["elapsed"])
+        # Checkpoints before the interval was saved hold only the clock: an empty interval.
+        self._values = dict(state.get("values", {}))
+        self._sums = {k: float(v) for k, v in state.get("sums", {}).items()}
+        self._counts = {k: int(v) for k, v in state.get("counts", {}).items()}
 
 
 def make_logger(run_dir: str | Path, *, tensorboard: bool, console: bool) -> Logger:
-    """The standard logger of a run directory (DESIGN §4).
-
-    Always ``run_dir/metrics.jsonl`` and ``run_dir/events.jsonl``; with ``tensorboard`` the event
-    file in ``run_dir``; with ``console`` a summary line on stdout at most every
-    :data:`CONSOLE_EVERY_SECONDS`.
-    """
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    sinks: list[Sink] = [JsonlSink(run_dir / "metrics.jsonl")]
-    if tensorboard:
-        sinks.append(TensorBoardSink(run_dir))
-    if console:
-        sinks.append(ConsoleSink(every_seconds=CONSOLE_EVERY_SECONDS))
-    return Logger(sinks)
+    """A logger on :func:`make_sinks` of ``run_dir`` (created if need be)."""
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    return Logger(make_sinks(run_dir, tensorboard=tensorboard, console=console))
 
 
 def progress(

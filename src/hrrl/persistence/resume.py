@@ -12,8 +12,10 @@ replay with priorities, every RNG, counters, exploration, curriculum, guard), so
 checkpoints that were skipped, a killed run's saves past its last valid one, or, with
 ``--from S``, the later checkpoints of a run being rolled back. They are *moved*, never deleted,
 into ``checkpoints/abandoned-<UTC time>/`` (outside rotation and listing; delete it by hand once
-it is not needed), together with the ``metrics.jsonl`` rows logged after ``S``. ``latest`` then
-points at ``S`` and ``best`` at the best checkpoint left, so neither can name an abandoned one.
+it is not needed), together with the ``metrics.jsonl`` and ``events.jsonl`` rows logged after
+``S``, so the logs go on from ``S`` without a step back (TensorBoard does the same with its
+``purge_step``, see :class:`hrrl.monitoring.sinks.TensorBoardSink`). ``latest`` then points at
+``S`` and ``best`` at the best checkpoint left, so neither can name an abandoned one.
 
 **Config drift.** The config to resume with (``config.yaml`` of the run, then ``--set``
 overrides) is compared with the config saved in the checkpoint; any difference is refused with
@@ -30,6 +32,7 @@ from pathlib import Path
 from hrrl.errors import CheckpointError
 from hrrl.persistence import fs
 from hrrl.persistence.layout import checkpoints_dir, step_dir_name, step_dirs
+from hrrl.persistence.run_dir import CONFIG_FILE, EVENTS_FILE, METRICS_FILE
 from hrrl.persistence.store import (
     LoadedCheckpoint,
     find_latest_valid,
@@ -37,11 +40,18 @@ from hrrl.persistence.store import (
     refresh_links,
 )
 
-__all__ = ["ABANDONED_PREFIX", "CONFIG_FILE", "METRICS_FILE", "abandon_after", "select_checkpoint"]
+__all__ = [
+    "ABANDONED_PREFIX",
+    "CONFIG_FILE",
+    "LOG_FILES",
+    "METRICS_FILE",
+    "abandon_after",
+    "select_checkpoint",
+]
 
 ABANDONED_PREFIX = "abandoned-"
-CONFIG_FILE = "config.yaml"
-METRICS_FILE = "metrics.jsonl"
+#: The logs whose rows after the resume point are set aside.
+LOG_FILES = (METRICS_FILE, EVENTS_FILE)
 
 
 def select_checkpoint(run_dir: Path | str, from_step: int | None = None) -> LoadedCheckpoint:
@@ -72,8 +82,8 @@ def abandon_after(run_dir: Path | str, step: int) -> tuple[Path | None, list[int
     run = Path(run_dir)
     ckdir = checkpoints_dir(run)
     later = [(s, path) for s, path in step_dirs(ckdir) if s > step]
-    rows = _metric_rows_after(run / METRICS_FILE, step)
-    if not later and not rows[1]:
+    rows = {name: _rows_after(run / name, step) for name in LOG_FILES}
+    if not later and not any(dropped for _, dropped in rows.values()):
         refresh_links(ckdir, latest=step_dir_name(step))
         return None, []
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
@@ -82,16 +92,16 @@ def abandon_after(run_dir: Path | str, step: int) -> tuple[Path | None, list[int
     for _, path in later:
         os.rename(path, folder / path.name)
     fs.fsync_path(ckdir)
-    kept, dropped = rows
-    if dropped:
-        (folder / METRICS_FILE).write_text("".join(dropped), encoding="utf-8")
-        _replace_text(run / METRICS_FILE, "".join(kept))
+    for name, (kept, dropped) in rows.items():
+        if dropped:
+            (folder / name).write_text("".join(dropped), encoding="utf-8")
+            _replace_text(run / name, "".join(kept))
     refresh_links(ckdir, latest=step_dir_name(step))
     return folder, [s for s, _ in later]
 
 
-def _metric_rows_after(path: Path, step: int) -> tuple[list[str], list[str]]:
-    """Split ``metrics.jsonl`` lines into (kept, logged after ``step``); unparsable lines stay."""
+def _rows_after(path: Path, step: int) -> tuple[list[str], list[str]]:
+    """Split a JSONL log's lines into (kept, logged after ``step``); unparsable lines stay."""
     if not path.is_file():
         return [], []
     kept, dropped = [], []

@@ -6,7 +6,8 @@ this module only decides *when* to save and records saves that failed.
 
 from __future__ import annotations
 
-import logging
+import time
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -14,9 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from hrrl.persistence.payload import CheckpointPayload
-from hrrl.persistence.store import CheckpointConfig, CheckpointSaveError, save_checkpoint
-
-logger = logging.getLogger(__name__)
+from hrrl.persistence.store import (
+    CheckpointConfig,
+    CheckpointSaveError,
+    CheckpointWarning,
+    save_checkpoint,
+)
 
 
 @dataclass(frozen=True)
@@ -31,21 +35,41 @@ class SaveFailure:
 class CheckpointManager:
     """Saves on schedule and keeps training going when the disk says no.
 
-    A save is due when the environment step reaches ``next_due``; after any attempt, ``next_due``
+    A save is due when the environment step reaches ``next_due``, or (with ``every_seconds``)
+    when that much wall time has passed since the last attempt. After any attempt ``next_due``
     moves to the next multiple of ``every_steps`` above the step, so a full disk costs one
-    attempt per interval, not one per step. Failed saves are logged and kept in ``failures``
-    (and in :meth:`state_dict`, so a resumed run still shows them).
+    attempt per interval, not one per step, and a save off the step grid leaves the grid as it
+    was (the trainer's state, ``next_due`` included, stays what an unsaved run would hold).
+    Failed saves are logged and kept in ``failures`` (and in :meth:`state_dict`, so a resumed
+    run still shows them); the next scheduled save is simply tried again.
     """
 
-    def __init__(self, run_dir: Path | str, config: CheckpointConfig) -> None:
+    def __init__(
+        self,
+        run_dir: Path | str,
+        config: CheckpointConfig,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.run_dir = Path(run_dir)
         self.config = config
         self.next_due = config.every_steps
         self.failures: list[SaveFailure] = []
         self.last_saved: Path | None = None
+        self.last_saved_step: int | None = None
+        self._clock = clock
+        self._last_attempt = clock()
 
     def due(self, env_step: int) -> bool:
-        return self.config.enabled and env_step >= self.next_due
+        if not self.config.enabled:
+            return False
+        seconds = self.config.every_seconds
+        late = seconds is not None and self._clock() - self._last_attempt >= seconds
+        return env_step >= self.next_due or late
+
+    def saved_at(self, env_step: int, path: Path) -> None:
+        """Note a checkpoint of the current state that already exists (a resumed run's start)."""
+        self.last_saved, self.last_saved_step = path, env_step
 
     def maybe_save(
         self,
@@ -84,9 +108,17 @@ class CheckpointManager:
         except CheckpointSaveError as exc:
             now = datetime.now(UTC).isoformat(timespec="seconds")
             self.failures.append(SaveFailure(step=env_step, time=now, error=str(exc)))
-            logger.warning("checkpoint at step %d failed, training goes on: %s", env_step, exc)
+            # A warning, not a log record: the command line shows it at once, even with --quiet.
+            warnings.warn(
+                f"checkpoint at step {env_step} failed, training goes on (the next save is tried "
+                f"again): {exc}",
+                CheckpointWarning,
+                stacklevel=2,
+            )
             return None
-        self.last_saved = path
+        finally:
+            self._last_attempt = self._clock()
+        self.saved_at(env_step, path)
         return path
 
     def state_dict(self) -> dict[str, Any]:

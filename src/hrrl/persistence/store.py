@@ -94,6 +94,9 @@ class CheckpointConfig:
 
     every_steps: int = 50_000
     """Save a checkpoint every this many environment steps."""
+    every_seconds: float | None = None
+    """Save as well once this many wall seconds have passed since the last save (None: by
+    steps only); a preempted job then loses at most this much even without a signal."""
     keep_last: int = 3
     """Keep this many most recent checkpoints; older ones are deleted, except the best."""
     enabled: bool = True
@@ -106,6 +109,16 @@ class CheckpointConfig:
                 raise field_error(ConfigError, name, value, "use a positive integer")
         if not isinstance(self.enabled, bool):
             raise field_error(ConfigError, "enabled", self.enabled, "use true or false")
+        seconds = self.every_seconds
+        if seconds is not None and (
+            isinstance(seconds, bool)
+            or not isinstance(seconds, int | float)
+            or not math.isfinite(seconds)
+            or seconds <= 0
+        ):
+            raise field_error(
+                ConfigError, "every_seconds", seconds, "use a positive number of seconds, or null"
+            )
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
+import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -455,18 +455,23 @@ def _cell(value: object) -> str:
 def _write_jsonl(
     path: PathLike, objects: Iterator[dict[str, Any]] | Iterable[dict[str, Any]]
 ) -> int:
-    """Write objects one a line, atomically: a reader never sees half a file."""
+    """Write objects one a line, atomically: a reader never sees half a file.
+
+    The temporary sibling is created by ``open(..., "x")``, not ``tempfile.mkstemp``: mkstemp
+    makes files mode 0600, and ``os.replace`` would hand that mode on to the output; a plain
+    create gets the permissions of the user's umask, like any other file the user writes.
+    """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
     count = 0
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        with tmp.open("x", encoding="utf-8") as fh:
             for obj in objects:
                 fh.write(json.dumps(obj) + "\n")
                 count += 1
         os.replace(tmp, target)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return count
