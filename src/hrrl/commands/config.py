@@ -10,9 +10,8 @@ would run, as a file ``--config`` reads back. Example::
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from hrrl.commands import PRESET_NAMES
+from hrrl.commands.train import add_config_arguments
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -28,18 +27,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    show.add_argument("--preset", choices=PRESET_NAMES, help="starting config (default 'default')")
-    show.add_argument("--env", metavar="ID", help="a Gymnasium id instead of the puzzle")
-    show.add_argument("--config", type=Path, metavar="FILE", help="a YAML config over the preset")
-    show.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override one field, e.g. --set agent.lr=3e-4 (repeatable)",
-    )
-    show.add_argument("--seed", type=int, help="shortcut for --set train.seed=N")
+    add_config_arguments(show)
     parser.set_defaults(func=run)
 
 

@@ -29,6 +29,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Train a preset, write runs/<name>/ (config, metrics, TensorBoard, "
         "checkpoints). Every field --set can change, with what it means: hrrl config show.",
     )
+    add_config_arguments(parser)
+    parser.add_argument("--run-dir", type=Path, help="run directory (default runs/<preset>-<time>)")
+    parser.add_argument("--no-tensorboard", action="store_true", help="skip the TensorBoard sink")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar or console lines")
+    parser.set_defaults(func=run)
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags that choose a config (read by :func:`resolve_config`): preset, Gymnasium id,
+    config file, ``--set`` overrides and the seed shortcut."""
     parser.add_argument(
         "--preset",
         choices=PRESET_NAMES,
@@ -55,10 +65,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="override one field, e.g. --set agent.lr=3e-4 (repeatable; applied last)",
     )
     parser.add_argument("--seed", type=int, help="shortcut for --set train.seed=N")
-    parser.add_argument("--run-dir", type=Path, help="run directory (default runs/<preset>-<time>)")
-    parser.add_argument("--no-tensorboard", action="store_true", help="skip the TensorBoard sink")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar or console lines")
-    parser.set_defaults(func=run)
 
 
 def resolve_config(args: argparse.Namespace) -> ExperimentConfig:
