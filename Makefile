@@ -7,7 +7,8 @@ CHROMIUM := /usr/bin/chromium
 
 .PHONY: train test lint install chromium
 
-# dev: the test tools; ray: `hrrl ablate --ray`, whose test runs a real local Ray instance.
+# dev: the test tools; ray: `hrrl ablate --ray` (its test runs a real local Ray); box2d and
+# minatar: the LunarLander-v3 and MinAtar tasks.
 $(BIN)/hrrl: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
