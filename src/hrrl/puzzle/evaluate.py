@@ -5,9 +5,9 @@ The same stack serves training and evaluation, so what is measured is what was t
     PuzzleEnv(reward) -> HierarchyWrapper(planner) -> EncodedObservation(encoder)
 
 :func:`play` runs a policy on many puzzles at once through the engine's batched loop
-(:func:`~hrrl.engine.vec_env.play_episodes`, one batched forward pass a step), reports ``UNSOLVABLE`` before any step for puzzles no path
-solves (the exact solver is the oracle here, never the policy's helper), and records every number
-visited.
+(:func:`~hrrl.engine.vec_env.play_episodes`, one batched forward pass a step), reports
+``UNSOLVABLE`` before any step for puzzles no path solves (the exact solver is the oracle here,
+never the policy's helper), and records every number visited.
 """
 
 from __future__ import annotations
