@@ -286,7 +286,7 @@ def test_all_arm_config_is_the_preset_with_study_settings() -> None:
 def test_gym_study_trains_each_arm_and_reports_the_effects(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not apply to a Gymnasium task"):
         TrialSpec(arm="paper-encoder", seed=0, env="CartPole-v1")
-    assert {"+n-step", "+dueling", "no-double", "no-per"} <= set(GYM_ARMS)
+    assert {"+n-step", "no-n-step", "+dueling", "no-double", "no-per"} <= set(GYM_ARMS)
     specs = [
         TrialSpec(arm=arm, seed=0, env="CartPole-v1", budget_steps=600, eval_every=300,
                   eval_count=2, heldout_count=2)
@@ -298,7 +298,7 @@ def test_gym_study_trains_each_arm_and_reports_the_effects(tmp_path: Path) -> No
         assert trial["env"] == "CartPole-v1" and trial["env_steps"] == 600
         assert trial["heldout"]["return"] >= 8  # a CartPole episode lasts at least 8 steps
     text = write_report(tmp_path, trials, ["all", "+n-step"], gym=True).read_text()
-    assert "| n-step returns (n=3) | " in text and "paper" not in text.lower()
+    assert "| n-step returns (n=3), +n-step vs all | " in text and "paper" not in text.lower()
 
 
 def test_effect_interval_of_a_difference_by_hand() -> None:

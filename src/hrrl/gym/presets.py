@@ -36,9 +36,17 @@ class GymPreset:
 
 
 #: CartPole-v1, 50k steps: 8 envs, 2 updates per vector step (0.25 per env step, half of
-#: RL-Zoo's 128 per 256), soft target sync (tau 0.01 every update), epsilon to 0.04 over 8k.
+#: RL-Zoo's 128 per 256), soft target sync (tau 0.01 every update), epsilon to 0.04 over 8k,
+#: 3-step returns.
 CARTPOLE = GymPreset(
-    agent={"network": "mlp", "hidden": 256, "lr": 1e-3, "batch_size": 64, "gamma": 0.99},
+    agent={
+        "network": "mlp",
+        "hidden": 256,
+        "lr": 1e-3,
+        "batch_size": 64,
+        "gamma": 0.99,
+        "n_step": 3,  # 10 seeds: worst final return 239 vs 54 one-step (docs/tuning.md)
+    },
     replay={"capacity": 100_000, "beta_steps": 12_000, "alpha": 0.4},  # alpha: docs/tuning.md
     exploration={"start": 1.0, "end": 0.04, "linear": LinearConfig(decay_steps=8_000)},
     train={"total_env_steps": 50_000, "num_envs": 8, "updates_per_train": 2},

@@ -315,7 +315,8 @@ def gym_claims_table(summaries: Sequence[ArmSummary]) -> str:
         ("PER: final return", effect(get("all"), get("no-per"), "return")),
         ("Gradient clipping prevents collapse", effect(get("all"), get("no-clip"), "return")),
         ("Adaptive exploration: +10-20%", effect(get("+adaptive-eps"), get("all"), "return")),
-        ("n-step returns (n=3)", effect(get("+n-step"), get("all"), "return")),
+        ("n-step returns (n=3), +n-step vs all", effect(get("+n-step"), get("all"), "return")),
+        ("n-step returns (n=3), all vs no-n-step", effect(get("all"), get("no-n-step"), "return")),
         ("Dueling head", effect(get("+dueling"), get("all"), "return")),
     ]
     lines = ["| claim | effect on held-out return (fix - without) |", "|---|---|"]

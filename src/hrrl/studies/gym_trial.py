@@ -12,6 +12,7 @@ apart from training and from the in-training evaluation::
     no-clip         agent.max_grad_norm=null guard.enabled=false
     +adaptive-eps   exploration.kind=adaptive    (the presets explore linearly)
     +n-step         agent.n_step=3
+    no-n-step       agent.n_step=1               (CartPole-v1's preset uses 3-step returns)
     +dueling        agent.dueling=true
 
 The result has the puzzle trial's shape (``heldout.success_rate`` = episodes reaching the spec's
@@ -40,6 +41,7 @@ GYM_ARMS: dict[str, tuple[str, ...]] = {
     "no-clip": ("agent.max_grad_norm=null", "guard.enabled=false"),
     "+adaptive-eps": ("exploration.kind=adaptive",),
     "+n-step": ("agent.n_step=3",),
+    "no-n-step": ("agent.n_step=1",),
     "+dueling": ("agent.dueling=true",),
 }
 #: Seed of the first held-out episode (apart from training seeds and the preset's EVAL_SEED).
