@@ -62,6 +62,7 @@ from hrrl.puzzle.rewards import make_reward
 from hrrl.run import puzzle_task
 from hrrl.studies.fault import FaultConfig, FaultInjectingTask
 from hrrl.studies.gym_trial import GYM_ARMS, gym_trial_config, run_gym_trial
+from hrrl.studies.trial import train_recording_crash, training_summary
 
 #: Bump when a trial's meaning changes: old result files are then rerun.
 TRIAL_VERSION = 1
@@ -87,8 +88,6 @@ ARM_OVERRIDES: dict[str, tuple[str, ...]] = {
 DEFAULT_ARMS: tuple[str, ...] = (*ARM_OVERRIDES, "no-clip+fault", "all+fault")
 #: The paper's headline targets (100% success claimed on each).
 PAPER_TARGETS: tuple[int, ...] = (123, 278, 431)
-#: Evaluation success that counts as "solved" for the steps-to-threshold metric.
-SUCCESS_THRESHOLD = 0.95
 #: Fault window as fractions of the step budget.
 FAULT_WINDOW = (0.1, 0.3)
 
@@ -237,13 +236,6 @@ def paper_suite(count: int) -> tuple[Puzzle, ...]:
     return tuple(out)
 
 
-def _threshold(history: Sequence[dict[str, float]]) -> tuple[float | None, float | None]:
-    for h in history:
-        if h.get("eval/success_rate", 0.0) >= SUCCESS_THRESHOLD:
-            return float(h["env_steps"]), float(h["wall"])
-    return None, None
-
-
 def _score(trainer: Trainer, env_factory: Any, puzzles: Sequence[Puzzle]) -> dict[str, Any]:
     results = play(trainer.greedy, puzzles, env_factory)
     metrics, rows = eval_metrics(results, puzzles)
@@ -273,33 +265,18 @@ def run_trial(spec: TrialSpec) -> dict[str, Any]:
     inner = puzzle_task(config)
     task = inner if fault is None else FaultInjectingTask(inner, fault)
     trainer = Trainer(config, task=task)
-    crashed: str | None = None
-    try:
-        result = trainer.run()
-        stop_reason = result.stop_reason
-    except (ValueError, RuntimeError, FloatingPointError) as exc:  # a divergence, recorded
-        crashed, stop_reason = f"{type(exc).__name__}: {exc}", "crashed"
-    steps95, wall95 = _threshold(trainer.history)
-    finite = all(bool(torch.isfinite(p).all()) for p in trainer.agent.online.parameters())
-    guard = trainer.guard
+    stop_reason, crashed = train_recording_crash(trainer)
     return {
         "arm": spec.arm,
         "seed": spec.seed,
         "config_hash": config_hash(spec),
         "spec": dataclasses.asdict(spec),
-        "stop_reason": stop_reason,
-        "crashed": crashed,
-        "params_finite": finite,
-        "env_steps": trainer.counters.env_steps,
-        "episodes": trainer.counters.episodes,
-        "updates": trainer.counters.updates,
-        "train_wall_s": trainer.logger.elapsed,
-        "steps_to_95": steps95,
-        "wall_to_95": wall95,
-        "train_best_success": max(
-            (h.get("eval/success_rate", 0.0) for h in trainer.history), default=0.0
+        **training_summary(
+            trainer,
+            stop_reason=stop_reason,
+            crashed=crashed,
+            history_keys=("eval/success_rate", "eval/efficiency"),
         ),
-        "guard_counts": dict(guard.counts),
         "fault": None
         if not isinstance(task, FaultInjectingTask)
         else {"extreme": task.n_extreme, "nan": task.n_nan, **dataclasses.asdict(task.config)},
@@ -307,14 +284,6 @@ def run_trial(spec: TrialSpec) -> dict[str, Any]:
             trainer, inner.env_factory, heldout_suite(spec.heldout_count, spec.heldout_seed)
         ),
         "paper": _score(trainer, inner.env_factory, paper_suite(spec.paper_count)),
-        "history": [
-            {
-                k: h[k]
-                for k in ("env_steps", "wall", "eval/success_rate", "eval/efficiency")
-                if k in h
-            }
-            for h in trainer.history
-        ],
         "trial_wall_s": time.perf_counter() - start,
     }
 

@@ -33,6 +33,7 @@ from hrrl.engine.task import greedy_policy
 from hrrl.experiment import ExperimentConfig, gym_preset
 from hrrl.gym.task import evaluate_env
 from hrrl.run import build_trainer
+from hrrl.studies.trial import train_recording_crash, training_summary
 
 GYM_ARMS: dict[str, tuple[str, ...]] = {
     "all": (),
@@ -46,8 +47,6 @@ GYM_ARMS: dict[str, tuple[str, ...]] = {
 }
 #: Seed of the first held-out episode (apart from training seeds and the preset's EVAL_SEED).
 HELDOUT_SEED = 1_000_000
-#: Evaluation success that counts as "solved" for the steps-to-threshold metric.
-SUCCESS_THRESHOLD = 0.95
 
 
 class GymTrialSpec(Protocol):
@@ -93,20 +92,12 @@ def run_gym_trial(spec: GymTrialSpec, config_hash: str) -> dict[str, Any]:
     assert spec.env is not None
     config = gym_trial_config(spec)
     trainer = build_trainer(config)
-    crashed: str | None = None
-    try:
-        stop_reason = trainer.run().stop_reason
-    except (ValueError, RuntimeError, FloatingPointError) as exc:  # a divergence, recorded
-        crashed, stop_reason = f"{type(exc).__name__}: {exc}", "crashed"
+    stop_reason, crashed = train_recording_crash(trainer)
     held = evaluate_env(
         spec.env,
         greedy_policy(trainer.agent.q_values),
         episodes=spec.heldout_count,
         seed=HELDOUT_SEED,
-    )
-    reached = next(
-        (h for h in trainer.history if h.get("eval/success_rate", 0.0) >= SUCCESS_THRESHOLD),
-        None,
     )
     nan = math.nan
     return {
@@ -114,21 +105,12 @@ def run_gym_trial(spec: GymTrialSpec, config_hash: str) -> dict[str, Any]:
         "seed": spec.seed,
         "env": spec.env,
         "config_hash": config_hash,
-        "stop_reason": stop_reason,
-        "crashed": crashed,
-        "params_finite": all(
-            bool(torch.isfinite(p).all()) for p in trainer.agent.online.parameters()
+        **training_summary(
+            trainer,
+            stop_reason=stop_reason,
+            crashed=crashed,
+            history_keys=("eval/success_rate", "eval/mean_return"),
         ),
-        "env_steps": trainer.counters.env_steps,
-        "episodes": trainer.counters.episodes,
-        "updates": trainer.counters.updates,
-        "train_wall_s": trainer.logger.elapsed,
-        "steps_to_95": None if reached is None else float(reached["env_steps"]),
-        "wall_to_95": None if reached is None else float(reached["wall"]),
-        "train_best_success": max(
-            (h.get("eval/success_rate", 0.0) for h in trainer.history), default=0.0
-        ),
-        "guard_counts": dict(trainer.guard.counts),
         "fault": None,
         "heldout": {
             "success_rate": held["eval/success_rate"],
@@ -138,13 +120,5 @@ def run_gym_trial(spec: GymTrialSpec, config_hash: str) -> dict[str, Any]:
             "by_family": {},
         },
         "paper": {"success_rate": nan, "efficiency": nan, "return": nan, "by_family": {}},
-        "history": [
-            {
-                k: h[k]
-                for k in ("env_steps", "wall", "eval/success_rate", "eval/mean_return")
-                if k in h
-            }
-            for h in trainer.history
-        ],
         "trial_wall_s": time.perf_counter() - start,
     }
