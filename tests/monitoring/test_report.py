@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -259,10 +260,9 @@ def test_dashboard_dry_run_prints_and_a_real_run_waits_on_tensorboard(
     assert "open http://127.0.0.1:6200/" in capsys.readouterr().out
 
 
-def test_dashboard_ctrl_c_takes_tensorboard_down(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    calls: list[str] = []
+def tensorboard_until(stop: Callable[[], None], calls: list[str]) -> type:
+    """A stand-in TensorBoard process: waiting on it runs ``stop`` (Ctrl-C, SIGTERM) until it
+    is terminated; ``calls`` records ``terminate`` and ``waited``."""
 
     class RunningProcess:
         def __init__(self, command: list[str]) -> None:
@@ -270,7 +270,7 @@ def test_dashboard_ctrl_c_takes_tensorboard_down(
 
         def wait(self, timeout: float | None = None) -> int:
             if self.running:
-                raise KeyboardInterrupt
+                stop()
             calls.append("waited")
             return -15
 
@@ -281,7 +281,18 @@ def test_dashboard_ctrl_c_takes_tensorboard_down(
             calls.append("terminate")
             self.running = False
 
-    monkeypatch.setattr(dashboard_cmd.subprocess, "Popen", RunningProcess)
+    return RunningProcess
+
+
+def test_dashboard_ctrl_c_takes_tensorboard_down(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+
+    def interrupt() -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(dashboard_cmd.subprocess, "Popen", tensorboard_until(interrupt, calls))
     monkeypatch.setattr(dashboard_cmd, "port_taken", lambda port, host="": False)
     args = _parse(dashboard_cmd, ["dashboard", str(tmp_path)])
     assert args.func(args) == 0
@@ -413,24 +424,10 @@ def test_dashboard_sigterm_takes_tensorboard_down(
 ) -> None:
     calls: list[str] = []
 
-    class RunningProcess:
-        def __init__(self, command: list[str]) -> None:
-            self.running = True
+    def sigterm() -> None:
+        signal.raise_signal(signal.SIGTERM)  # as `kill <dashboard pid>` would
 
-        def wait(self, timeout: float | None = None) -> int:
-            if self.running:
-                signal.raise_signal(signal.SIGTERM)  # as `kill <dashboard pid>` would
-            calls.append("waited")
-            return -15
-
-        def poll(self) -> int | None:
-            return None if self.running else -15
-
-        def terminate(self) -> None:
-            calls.append("terminate")
-            self.running = False
-
-    monkeypatch.setattr(dashboard_cmd.subprocess, "Popen", RunningProcess)
+    monkeypatch.setattr(dashboard_cmd.subprocess, "Popen", tensorboard_until(sigterm, calls))
     monkeypatch.setattr(dashboard_cmd, "port_taken", lambda port, host="": False)
     before = signal.getsignal(signal.SIGTERM)
     args = _parse(dashboard_cmd, ["dashboard", str(tmp_path), "--port", "6300"])
