@@ -289,6 +289,17 @@ def test_guard_on_healthy_batches_changes_nothing() -> None:
     assert same(params(plain), params(watched))
 
 
+def test_learning_rate_anneals_linearly_to_lr_end() -> None:
+    agent = DQNAgent(
+        obs_dim=3, n_actions=2, config=AgentConfig(network="mlp", lr=1e-3, lr_end=2e-4), seed=0
+    )
+    assert agent.anneal_lr(0.25) == pytest.approx(8e-4)  # 1e-3 + (2e-4 - 1e-3) * 0.25
+    assert agent.optimizer.param_groups[0]["lr"] == pytest.approx(8e-4)
+    assert agent.anneal_lr(2.0) == pytest.approx(2e-4)  # held at lr_end past the budget
+    constant = DQNAgent(obs_dim=3, n_actions=2, config=AgentConfig(network="mlp"), seed=0)
+    assert constant.anneal_lr(0.5) == 5e-4
+
+
 def test_hard_target_sync_every_interval() -> None:
     agent = make_agent(target_update="hard", target_update_interval=3)
     for i in range(3):

@@ -385,6 +385,25 @@ def test_n_step_and_dueling_resume_bit_identically(tiny: TinyFactory, tmp_path: 
     }
 
 
+def test_annealed_learning_rate_resumes_bit_identically(tiny: TinyFactory, tmp_path: Path) -> None:
+    """The rate is a function of env steps: a resumed run anneals exactly as the whole one."""
+    config = tiny("agent.lr=0.002", "agent.lr_end=0.0", "train.total_env_steps=480")
+    whole = build_trainer(config)
+    whole.run()
+    # The last learning step runs once the 480th env step is in: at lr_end.
+    assert whole.agent.optimizer.param_groups[0]["lr"] == 0.0
+    saved: list[Path] = []
+    first = build_trainer(config)
+    first.run(progress=save_at(first, 240, tmp_path, saved))
+    loaded = load_checkpoint(saved[0])
+    resumed = build_trainer(config)
+    resumed.load_state_dict(state_from_checkpoint(loaded.state, loaded.tensors, loaded.arrays))
+    resumed.run()
+    assert_same(weights(resumed), weights(whole))
+    constant = weights(train(tiny("agent.lr=0.002", "train.total_env_steps=480")))
+    assert any(not torch.equal(constant[k], w) for k, w in weights(whole).items())
+
+
 def test_n_step_waits_for_a_batch_in_the_replay(tiny: TinyFactory) -> None:
     """32 envs, n=3: after two vector steps 64 env steps are in, but no transition is folded yet."""
     config = tiny(

@@ -37,7 +37,9 @@ class AgentConfig:
     hidden: int = 256
     """Units in each hidden layer."""
     lr: float = 5e-4
-    """Adam learning rate."""
+    """Adam learning rate (at the start, when ``lr_end`` is set)."""
+    lr_end: float | None = None
+    """Learning rate reached linearly at ``train.total_env_steps``; null: ``lr`` throughout."""
     gamma: float = 0.99
     """Discount factor."""
     batch_size: int = 64
@@ -71,6 +73,8 @@ class AgentConfig:
                 ConfigError, "agent.dueling", self.dueling, "a dueling head needs network=mlp"
             )
         check_range("agent.lr", self.lr, low=0.0, high=1.0, low_open=True)
+        if self.lr_end is not None:
+            check_range("agent.lr_end", self.lr_end, low=0.0, high=1.0)
         check_range("agent.gamma", self.gamma, low=0.0, high=1.0)
         if not isinstance(self.double, bool):
             raise field_error(ConfigError, "agent.double", self.double, "use true or false")
@@ -196,6 +200,16 @@ class DQNAgent:
         return torch.from_numpy(array).to(self.device)
 
     # --- learning -----------------------------------------------------------------------------
+    def anneal_lr(self, progress: float) -> float:
+        """Set Adam's rate for ``progress`` in [0, 1] of the budget: ``lr + (lr_end - lr) *
+        progress`` (``lr`` when no ``lr_end``); returns it. A function of progress only, so a
+        resumed run anneals exactly as an uninterrupted one."""
+        c = self.config
+        lr = c.lr if c.lr_end is None else c.lr + (c.lr_end - c.lr) * min(max(progress, 0.0), 1.0)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        return lr
+
     def learn(self, batch: Batch) -> LearnStats:
         """One guarded gradient step on ``batch`` (the formulas in :mod:`hrrl.engine.dqn`)::
 

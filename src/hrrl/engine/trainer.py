@@ -213,6 +213,9 @@ class Trainer:
             return
         if self.counters.vector_steps % tc.train_every:
             return
+        if self.config.agent.lr_end is not None:
+            lr = self.agent.anneal_lr(self.counters.env_steps / tc.total_env_steps)
+            self.logger.record("train/lr", lr)
         for _ in range(tc.updates_per_train):
             batch = self.replay.sample(batch_size)
             stats = self.agent.learn(batch)
