@@ -194,6 +194,11 @@ class GymTask:
         """Greedy episodes seeded ``eval_seed + k``, played together (see the module doc)."""
         if self.eval_episodes == 0:
             return {}
+        returns, lengths = self.evaluation_episodes(policy)
+        return episode_metrics(self.env_id, returns, lengths, self.reward_threshold)
+
+    def evaluation_episodes(self, policy: PolicyFn) -> tuple[np.ndarray, np.ndarray]:
+        """(return, length) of each evaluation episode ``k`` (seeded ``eval_seed + k``)."""
         while len(self._eval_envs) < self.eval_episodes:
             self._eval_envs.append(make_env(self.env_id))
         batch = EnvBatch(
@@ -206,7 +211,7 @@ class GymTask:
         lengths = np.zeros(self.eval_episodes, dtype=np.int64)
         for played in play_episodes(policy, batch, starts):
             returns[played.index], lengths[played.index] = played.episode_return, played.length
-        return episode_metrics(self.env_id, returns, lengths, self.reward_threshold)
+        return returns, lengths
 
     # --- state ---------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
