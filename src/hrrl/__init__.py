@@ -9,6 +9,10 @@ The public API::
     policy.solve(hrrl.Puzzle(target=10, forbidden=[3]))    # -> status, steps, path
     policy.solve({"target": 431, "forbidden": [78, 156, 234, 312, 389]})
 
+    gym_run = hrrl.train({"gym": {"id": "CartPole-v1"}}, run_dir="runs/cartpole")
+    cartpole = hrrl.GymPolicy.load("runs/cartpole")        # a Gymnasium run, checkpoint or bundle
+    cartpole.evaluate(episodes=10, seed=0)                 # -> mean +- std return
+
 Importing the package registers the puzzle environment as ``hrrl/NumberPuzzle-v0``
 (``gymnasium.make("hrrl/NumberPuzzle-v0")`` draws its own puzzles). The names above are
 imported on first use, so ``import hrrl`` alone loads neither torch nor numpy: the ``hrrl``
@@ -29,13 +33,15 @@ from hrrl.puzzle import ENV_ID
 
 if TYPE_CHECKING:
     from hrrl.api import Run, train
+    from hrrl.inference.gym_policy import GymPolicy
     from hrrl.inference.policy import Policy
     from hrrl.puzzle.core import Puzzle, Status
 
-__all__ = ["ENV_ID", "Policy", "Puzzle", "Run", "Status", "__version__", "train"]
+__all__ = ["ENV_ID", "GymPolicy", "Policy", "Puzzle", "Run", "Status", "__version__", "train"]
 
 #: Where each lazy attribute lives.
 _LAZY = {
+    "GymPolicy": "hrrl.inference.gym_policy",
     "Policy": "hrrl.inference.policy",
     "Puzzle": "hrrl.puzzle.core",
     "Run": "hrrl.api",

@@ -5,6 +5,7 @@
     run = hrrl.train("default", run_dir="runs/demo")     # a preset name, a mapping or a config
     run.stop_reason, run.env_steps, run.best_metrics     # what the run reached
     run.policy().solve(hrrl.Puzzle(target=10, forbidden=[3]))
+    hrrl.train({"gym": {"id": "CartPole-v1"}}).gym_policy().evaluate(episodes=10)
 
 A config given as a mapping is composed like ``--config``: its preset (its own ``preset`` field,
 or ``default``) first, then the mapping over it (:func:`hrrl.experiment.compose_config`).
@@ -12,6 +13,7 @@ or ``default``) first, then the mapping over it (:func:`hrrl.experiment.compose_
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +21,9 @@ from typing import Any
 
 from hrrl.config import apply_overrides, to_dict
 from hrrl.engine.trainer import Trainer, TrainResult
-from hrrl.errors import ConfigError
+from hrrl.errors import ConfigError, EnvironmentMismatchError
 from hrrl.experiment import ExperimentConfig, compose_config, named_preset, puzzle_section
+from hrrl.inference.gym_policy import GymPolicy
 from hrrl.inference.policy import Policy
 from hrrl.monitoring.logger import Logger, make_sinks
 from hrrl.persistence.run_dir import RunDirectory, check_new_run_dir
@@ -73,6 +76,18 @@ class Run:
             self.trainer.task.obs_dim,
             source=IN_MEMORY,
         )
+
+    def gym_policy(self) -> GymPolicy:
+        """The Gymnasium policy: the ``best`` checkpoint when the run kept files, else the final
+        online network (an :class:`EnvironmentMismatchError` for a puzzle run)."""
+        if self.config.gym is None:
+            raise EnvironmentMismatchError(
+                "this run trained on the number puzzle, not a Gymnasium task: use run.policy()"
+            )
+        if self.run_dir is not None and self.config.checkpoint.enabled:
+            return GymPolicy.load(self.run_dir)
+        network = copy.deepcopy(self.trainer.agent.online).cpu()
+        return GymPolicy(network=network, env_id=self.config.gym.id, source=IN_MEMORY)
 
 
 def as_config(config: ExperimentConfig | str | Mapping[str, Any]) -> ExperimentConfig:

@@ -39,6 +39,7 @@ def make_task(config: ExperimentConfig, *, seed: int | None = None) -> Task:
             seed=seed,
             eval_episodes=config.gym.eval_episodes,
             eval_seed=config.gym.eval_seed,
+            vector=config.gym.vector,
         )
     return puzzle_task(config, seed=seed)
 

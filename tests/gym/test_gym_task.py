@@ -1,12 +1,16 @@
-"""GymTask: batched stepping with final observations, termination vs truncation, success by the
-spec's threshold, seeded evaluation, exact mid-episode resume, clear refusals; and a short
-CartPole run through the trainer, checkpoints, metrics, report and the CLI."""
+"""GymTask: collection through gymnasium.vector (sync and async alike, each sub-env seeded, the
+true final observation on an autoreset), termination vs truncation, success by the spec's
+threshold, seeded evaluation, exact mid-episode resume, clear refusals; and a short CartPole run
+through the trainer (resumed exactly, sync or async), checkpoints, metrics, report and the CLI."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 import math
+import os
+import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +19,13 @@ import numpy as np
 import pytest
 import torch
 from gymnasium import spaces
+from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
 
 from hrrl import cli
 from hrrl.config import apply_overrides
-from hrrl.errors import EnvironmentMismatchError
+from hrrl.errors import ConfigError, EnvironmentMismatchError
 from hrrl.experiment import ExperimentConfig, gym_preset
+from hrrl.gym.config import GymConfig
 from hrrl.gym.presets import GYM_PRESETS
 from hrrl.gym.task import GymTask, episode_metrics
 from hrrl.monitoring.report import write_report
@@ -156,25 +162,123 @@ def test_evaluation_is_seeded_and_leaves_training_alone() -> None:
     )
 
 
-@pytest.mark.parametrize("env_id", ["CartPole-v1", "Acrobot-v1", "MountainCar-v0"])
-def test_exact_resume_mid_episode(env_id: str) -> None:
+@pytest.mark.parametrize(
+    ("env_id", "vector"),
+    [
+        ("CartPole-v1", "sync"),
+        ("Acrobot-v1", "sync"),
+        ("MountainCar-v0", "sync"),
+        ("CartPole-v1", "async"),
+    ],
+)
+def test_exact_resume_mid_episode(env_id: str, vector: str) -> None:
     rng = np.random.default_rng(0)
     actions = rng.integers(0, 3 if env_id != "CartPole-v1" else 2, size=(120, 2))
-    a = GymTask(env_id, num_envs=2, seed=3)
+    a = GymTask(env_id, num_envs=2, seed=3, vector=vector)
     a.reset()
     for act in actions[:37]:
         a.step(act)
     state = a.state_dict()
     assert all(env["exact"] for env in state["envs"])
-    b = GymTask(env_id, num_envs=2, seed=99)  # other seed: everything must come from the state
+    # other seed: everything must come from the state
+    b = GymTask(env_id, num_envs=2, seed=99, vector=vector)
     b.reset()
     tree, tensors, arrays = state_tree.split(state)  # as a checkpoint stores it
     b.load_state_dict(state_tree.join(json.loads(json.dumps(tree)), tensors, arrays))
-    for act in actions[37:]:
-        oa, ob = a.step(act), b.step(act)
-        np.testing.assert_array_equal(oa.obs, ob.obs)
-        np.testing.assert_array_equal(oa.rewards, ob.rewards)
-        assert [e.episode_return for e in oa.ended] == [e.episode_return for e in ob.ended]
+    try:
+        for act in actions[37:]:
+            oa, ob = a.step(act), b.step(act)
+            np.testing.assert_array_equal(oa.obs, ob.obs)
+            np.testing.assert_array_equal(oa.next_obs, ob.next_obs)
+            np.testing.assert_array_equal(oa.rewards, ob.rewards)
+            assert [e.episode_return for e in oa.ended] == [e.episode_return for e in ob.ended]
+    finally:
+        a.close()
+        b.close()
+
+
+# --- gymnasium.vector collection ---------------------------------------------------------------
+@pytest.mark.parametrize(("vector", "kind"), [("sync", SyncVectorEnv), ("async", AsyncVectorEnv)])
+def test_collects_through_gymnasium_vector(vector: str, kind: type) -> None:
+    task = GymTask("CartPole-v1", num_envs=2, seed=0, vector=vector)
+    try:
+        assert isinstance(task.vec, kind)
+        assert task.vec.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP
+    finally:
+        task.close()
+    assert isinstance(GymTask("CartPole-v1", num_envs=1, seed=0).vec, SyncVectorEnv)  # default
+
+
+def test_each_sub_env_is_seeded_with_its_own_seed() -> None:
+    task = GymTask("CartPole-v1", num_envs=3, seed=11)
+    obs = task.reset()
+    assert len(set(task.env_seeds)) == 3
+    for i, seed in enumerate(task.env_seeds):
+        alone, _ = gymnasium.make("CartPole-v1").reset(seed=seed)
+        np.testing.assert_array_equal(obs[i], alone)
+
+
+def test_truncation_bootstraps_from_the_true_last_obs_then_the_rng_goes_on() -> None:
+    """MountainCar truncated at 200 steps: next_obs is the 200th observation (the one a plain
+    env reaches with the same seed and actions), obs the next episode's first, drawn from the
+    same env's np_random without a new seed, as a loop over separate envs would draw it."""
+    task = GymTask("MountainCar-v0", num_envs=1, seed=4)
+    first = task.reset()
+    alone = gymnasium.make("MountainCar-v0")
+    start, _ = alone.reset(seed=task.env_seeds[0])
+    np.testing.assert_array_equal(first[0], start)
+    for _ in range(200):
+        out = task.step(np.array([1]))
+        last, _, terminated, truncated, _ = alone.step(1)
+    assert out.truncated[0] and truncated and not terminated
+    np.testing.assert_array_equal(out.next_obs[0], last)
+    again, _ = alone.reset()  # no seed: the env's own generator continues
+    np.testing.assert_array_equal(out.obs[0], again)
+    assert not np.array_equal(out.next_obs[0], out.obs[0])
+
+
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "MountainCar-v0"])
+def test_async_collects_what_sync_collects(env_id: str) -> None:
+    rng = np.random.default_rng(1)
+    actions = rng.integers(0, 2, size=(260, 3))
+    sync = GymTask(env_id, num_envs=3, seed=8, vector="sync")
+    parallel = GymTask(env_id, num_envs=3, seed=8, vector="async")
+    try:
+        np.testing.assert_array_equal(sync.reset(), parallel.reset())
+        for act in actions:
+            a, b = sync.step(act), parallel.step(act)
+            for field in ("obs", "next_obs", "rewards", "terminated", "truncated"):
+                np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+            assert a.ended == b.ended
+        assert json.dumps(sync.state_dict(), default=str) == json.dumps(
+            parallel.state_dict(), default=str
+        )
+    finally:
+        parallel.close()
+
+
+def test_async_workers_leave_ctrl_c_to_the_trainer() -> None:
+    """Ctrl-C reaches every process of the group: the workers must outlive it, since the
+    trainer's stop reads their envs for its checkpoint."""
+    task = GymTask("CartPole-v1", num_envs=2, seed=0, vector="async")
+    try:
+        task.reset()
+        workers = task.vec.processes
+        for worker in workers:
+            os.kill(worker.pid, signal.SIGINT)
+        time.sleep(0.2)
+        task.step(np.array([0, 1]))
+        assert all(worker.is_alive() for worker in workers)
+        assert task.state_dict()["envs"][0]["exact"]
+    finally:
+        task.close()
+
+
+def test_vector_mode_is_checked_where_it_enters() -> None:
+    with pytest.raises(ConfigError, match=r"gym\.vector='threads'"):
+        GymConfig(id="CartPole-v1", vector="threads")
+    with pytest.raises(ValueError, match="sync"):
+        GymTask("CartPole-v1", num_envs=1, seed=0, vector="threads")
 
 
 @pytest.mark.parametrize(
@@ -216,11 +320,15 @@ def test_presets_are_the_tuned_ones_and_keep_every_fix() -> None:
 
 
 # --- through the trainer ---------------------------------------------------------------------------
-def test_trainer_resume_is_exact() -> None:
+@pytest.mark.parametrize("vector", ["sync", "async"])
+def test_trainer_resume_is_exact(vector: str) -> None:
+    """Stopped at 320 steps and resumed (both halves collecting with ``vector``), a run ends
+    with the weights of an uninterrupted sync run: async collects what sync collects."""
     torch.set_num_threads(1)
     config = tiny()
     whole = build_trainer(config)
     whole.run()
+    config = apply_overrides(config, [f"gym.vector={vector}"])
     half = dataclasses.replace(config, train=dataclasses.replace(config.train, total_env_steps=320))
     first = build_trainer(half)
     first.run()
@@ -228,6 +336,9 @@ def test_trainer_resume_is_exact() -> None:
     second = build_trainer(config)
     second.load_state_dict(state)
     second.run()
+    for trainer in (first, second):
+        assert isinstance(trainer.task, GymTask) and trainer.task.vector == vector
+        trainer.task.close()
     for key, value in whole.agent.online.state_dict().items():
         torch.testing.assert_close(second.agent.online.state_dict()[key], value, rtol=0, atol=0)
 

@@ -17,6 +17,7 @@ from hrrl.errors import CheckpointError
 from hrrl.experiment import preset
 from hrrl.inference.export import (
     BUNDLE_FORMAT,
+    BUNDLE_VERSION,
     MANIFEST_FILE,
     WEIGHTS_FILE,
     export_policy,
@@ -72,7 +73,8 @@ def results(policy: Policy) -> list[dict[str, object]]:
 def test_bundle_holds_weights_and_how_to_play_them(run: Path, bundle: Path) -> None:
     assert sorted(p.name for p in bundle.iterdir()) == [MANIFEST_FILE, WEIGHTS_FILE]
     manifest = json.loads((bundle / MANIFEST_FILE).read_text())
-    assert manifest["format"] == BUNDLE_FORMAT and manifest["format_version"] == 1
+    assert manifest["format"] == BUNDLE_FORMAT and manifest["format_version"] == BUNDLE_VERSION
+    assert manifest["task"] == "puzzle"
     assert set(manifest["env"]) == {"reward", "encoder", "planner", "actions"}
     assert set(manifest["agent"]) == {"network", "hidden"}
     source = manifest["source"]

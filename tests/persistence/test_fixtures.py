@@ -23,7 +23,7 @@ from hrrl.cli import main
 from hrrl.errors import EnvironmentMismatchError
 from hrrl.experiment import config_from_dict, load_config
 from hrrl.gym.task import evaluate_env
-from hrrl.inference.export import BUNDLE_VERSION, read_bundle
+from hrrl.inference.export import BUNDLE_VERSION, READABLE_VERSIONS, read_bundle
 from hrrl.inference.gym_policy import load_greedy_policy
 from hrrl.persistence.layout import (
     BEST_LINK,
@@ -74,8 +74,10 @@ def test_every_checkpoint_verifies_and_the_links_are_kept(run: Path) -> None:
 
 def test_bundle_verifies() -> None:
     bundle = read_bundle(BUNDLE)  # size and SHA-256 of the weights, format version
-    assert bundle.manifest["format_version"] == BUNDLE_VERSION
-    assert bundle.weights and bundle.obs_dim == 182
+    # Version 1 (before Gymnasium bundles): a puzzle bundle without the task field.
+    assert bundle.manifest["format_version"] == 1 and 1 in READABLE_VERSIONS
+    assert BUNDLE_VERSION > 1 and "task" not in bundle.manifest and bundle.task == "puzzle"
+    assert bundle.weights and bundle.obs_dim == 182 and bundle.env_id is None
 
 
 @pytest.mark.parametrize("run", RUNS)

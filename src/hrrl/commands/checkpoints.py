@@ -9,6 +9,13 @@ Example::
     50000   2025-01-01 12:00:00  0.625    0.812       53.3 MiB          yes
     100000  2025-01-01 12:30:00  0.938    0.877       53.3 MiB  best    yes
     150000  2025-01-01 13:00:00  0.875    0.900       53.3 MiB  latest  NO: ... fails its SHA-256 check
+
+A Gymnasium run (its checkpoints carry ``eval/mean_return``) shows the evaluation return instead
+of the puzzle's success and efficiency::
+
+    step   time (UTC)           return          size       mark    valid
+    25000  2025-01-01 12:00:00  212.40 +/- 31.2  3.3 MiB            yes
+    50000  2025-01-01 12:10:00  500.00 +/- 0.0   3.3 MiB   best    yes
 """
 
 from __future__ import annotations
@@ -23,6 +30,9 @@ if TYPE_CHECKING:
     from hrrl.persistence.store import CheckpointInfo
 
 _UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
+#: What a Gymnasium task's evaluation records (:mod:`hrrl.gym.task`; not imported: it loads
+#: Gymnasium).
+RETURN_METRIC, RETURN_STD_METRIC = "eval/mean_return", "eval/return_std"
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -55,33 +65,49 @@ def _metric(info: CheckpointInfo, key: str) -> str:
     return f"{value:.3f}"
 
 
-def _row(info: CheckpointInfo) -> list[str]:
+def _return(info: CheckpointInfo) -> str:
+    """``mean +/- std`` of a Gymnasium checkpoint's evaluation return (``-`` without one)."""
+    mean, std = info.metrics.get(RETURN_METRIC), info.metrics.get(RETURN_STD_METRIC)
+    if isinstance(mean, bool) or not isinstance(mean, int | float) or not math.isfinite(mean):
+        return "-"
+    if isinstance(std, bool) or not isinstance(std, int | float) or not math.isfinite(std):
+        return f"{mean:.2f}"
+    return f"{mean:.2f} +/- {std:.1f}"
+
+
+def is_gym_listing(infos: list[CheckpointInfo]) -> bool:
+    """Whether these are a Gymnasium run's checkpoints (any carries an evaluation return)."""
+    return any(RETURN_METRIC in info.metrics for info in infos)
+
+
+def _row(info: CheckpointInfo, *, gym: bool) -> list[str]:
     from hrrl.persistence.store import EFFICIENCY_METRIC, SUCCESS_METRIC
 
     created = (info.created or "-").replace("T", " ").removesuffix("+00:00")
     marks = " ".join(m for m, on in (("best", info.is_best), ("latest", info.is_latest)) if on)
     valid = "yes" if info.valid else f"NO: {info.reason}"
-    return [
-        str(info.step),
-        created,
-        _metric(info, SUCCESS_METRIC),
-        _metric(info, EFFICIENCY_METRIC),
-        human_size(info.size_bytes),
-        valid,
-        marks,
-    ]
+    scores = (
+        [_return(info)]
+        if gym
+        else [_metric(info, SUCCESS_METRIC), _metric(info, EFFICIENCY_METRIC)]
+    )
+    return [str(info.step), created, *scores, human_size(info.size_bytes), marks, valid]
 
 
 def format_table(infos: list[CheckpointInfo]) -> str:
-    """Left-aligned columns; the ``valid`` column carries the reason of an invalid checkpoint."""
-    header = ["step", "time (UTC)", "success", "efficiency", "size", "valid", "mark"]
-    rows = [header, *(_row(info) for info in infos)]
+    """Left-aligned columns; the ``valid`` column carries the reason of an invalid checkpoint.
+    A Gymnasium run's table has one ``return`` column where a puzzle run's has ``success`` and
+    ``efficiency``."""
+    gym = is_gym_listing(infos)
+    scores = ["return"] if gym else ["success", "efficiency"]
+    header = ["step", "time (UTC)", *scores, "size", "mark", "valid"]
+    rows = [header, *(_row(info, gym=gym) for info in infos)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    # The valid column may hold a long reason: keep it and the mark column unpadded at the end.
+    # The valid column may hold a long reason: keep it unpadded at the end; mark is 6 wide.
     lines = []
     for row in rows:
-        cells = [cell.ljust(widths[i]) for i, cell in enumerate(row[:5])]
-        lines.append("  ".join([*cells, f"{row[6]:<6}", row[5]]).rstrip())
+        cells = [cell.ljust(widths[i]) for i, cell in enumerate(row[:-2])]
+        lines.append("  ".join([*cells, f"{row[-2]:<6}", row[-1]]).rstrip())
     return "\n".join(lines)
 
 

@@ -183,20 +183,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_env(args: argparse.Namespace) -> int:
-    """Greedy episodes of a Gymnasium task: mean return, spread, success rate."""
-    from hrrl.gym.task import evaluate_env
-    from hrrl.inference.gym_policy import load_greedy_policy
+    """Greedy episodes of a Gymnasium task: mean return +/- std, success rate."""
+    from hrrl.inference.gym_policy import GymPolicy
 
+    if args.suite is not None:
+        raise ValueError("give --suite FILE (a puzzle) or --env ID (a Gymnasium task), not both")
     if args.episodes < 1:
         raise ValueError(f"--episodes {args.episodes} is invalid: give at least 1")
-    policy, source = load_greedy_policy(args.checkpoint, env_id=args.env)
-    metrics = evaluate_env(args.env, policy, episodes=args.episodes, seed=args.seed)
-    print(f"policy: {source}")
-    print(
-        f"{args.env}: mean return {metrics['eval/mean_return']:.2f} "
-        f"+/- {metrics['eval/return_std']:.2f} over {args.episodes} episodes "
-        f"(seeds {args.seed}..{args.seed + args.episodes - 1}), "
-        f"mean length {metrics['eval/mean_length']:.1f}, "
-        f"success rate {metrics['eval/success_rate']:.2f}"
-    )
+    policy = GymPolicy.load(args.checkpoint, env_id=args.env)
+    result = policy.evaluate(episodes=args.episodes, seed=args.seed)
+    print(f"policy: {policy.source}")
+    print(result)
     return 0

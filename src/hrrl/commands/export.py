@@ -1,9 +1,10 @@
 """``hrrl export CKPT --out DIR``: write an inference bundle (weights + how to play them).
 
 The bundle (``policy.safetensors`` and ``policy.json``, see :mod:`hrrl.inference.export`) holds
-the online network only, with the encoder, planner, action set and reward it was trained with;
-``hrrl eval --checkpoint DIR``, ``hrrl solve --checkpoint DIR`` and ``hrrl.Policy.load(DIR)``
-play it.
+the online network only, with what it needs to play: for a puzzle run the encoder, planner,
+action set and reward it was trained with (``hrrl eval --suite``, ``hrrl solve`` and
+``hrrl.Policy.load(DIR)`` play it); for a Gymnasium run the id, the network and the observation
+shape (``hrrl eval --env ID --checkpoint DIR`` and ``hrrl.GymPolicy.load(DIR)`` play it).
 """
 
 from __future__ import annotations
@@ -36,8 +37,10 @@ def run(args: argparse.Namespace) -> int:
     manifest = json.loads((out / MANIFEST_FILE).read_text(encoding="utf-8"))
     source, weights = manifest["source"], manifest["weights"]
     print(f"exported {source['checkpoint']} (env step {source['step']:,}) -> {out}")
+    env = manifest["env"]
+    what = f"Gymnasium env {env['id']}" if manifest["task"] == "gym" else f"env {env}"
     print(
         f"  {WEIGHTS_FILE}: {human_size(weights['bytes'])}, sha256 {weights['sha256'][:16]}...; "
-        f"env {manifest['env']}"
+        f"{what}"
     )
     return 0

@@ -176,6 +176,8 @@ def train_and_report(trainer: Trainer, *, quiet: bool, stop: GracefulStop | None
         when = result.best_wall_seconds or 0.0
         if "eval/mean_return" in best:  # a Gymnasium task: its return says how well it plays
             what = f"mean return {best['eval/mean_return']:.1f}"
+            if "eval/return_std" in best:
+                what += f" +/- {best['eval/return_std']:.1f}"
         else:
             what = (
                 f"success {best.get('eval/success_rate', float('nan')):.3f}, "

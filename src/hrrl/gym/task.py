@@ -2,9 +2,12 @@
 
 ::
 
-    gymnasium.make(env_id) x num_envs ──> step(actions) in a loop ──> StepOutcome
-          env i ends (terminated | truncated) ──> next_obs[i] = its final observation,
-                                                  obs[i]      = first obs of the next episode
+    gymnasium.vector.{Sync,Async}VectorEnv of make(env_id) x num_envs   (gym.vector; hrrl.gym.vector)
+          step(actions) ──> StepOutcome
+          env i ends (terminated | truncated) ──> next_obs[i] = info["final_obs"][i], its true
+                                                                last observation
+                                                  obs[i]      = first obs of its next episode
+                                                                (autoreset in the same step)
 
 * **Termination vs truncation.** ``terminated`` (the pole fell, the car reached the flag) ends the
   return; ``truncated`` (the ``TimeLimit``) does not: the trainer stores it as not-terminated so
@@ -22,9 +25,10 @@
   the checkpoint manager's "best = success, then efficiency" ranks by return among equal success
   rates. For an id outside that table efficiency is the raw mean return (still monotone).
 * **Exact resume**: :meth:`GymTask.state_dict` holds each environment's RNG and every
-  plain-data attribute of the env and its wrappers (:mod:`hrrl.gym.state`): the whole state of
-  the classic-control and toy-text environments, so a resumed run continues mid-episode
-  bit-identically. An env holding other objects (Box2D, MuJoCo) is marked ``exact: False``;
+  plain-data attribute of the env and its wrappers (:mod:`hrrl.gym.state`, read inside the
+  sub-process for ``async``): the whole state of the classic-control and toy-text environments,
+  so a resumed run continues mid-episode bit-identically, sync or async. The vector env itself
+  holds nothing between steps in the same-step autoreset mode. An env holding other objects (Box2D, MuJoCo) is marked ``exact: False``;
   loading then restores its RNG and starts a new episode (resume at an episode boundary), and
   the trainer's first transition for that env after the load pairs the saved observation with
   the new episode.
@@ -34,6 +38,7 @@ from __future__ import annotations
 
 import importlib
 import math
+from functools import partial
 from typing import Any
 
 import gymnasium
@@ -43,7 +48,7 @@ from gymnasium import spaces
 from hrrl.engine.task import EpisodeEnd, PolicyFn, QFunction, StepOutcome, greedy_policy
 from hrrl.engine.vec_env import EnvBatch, EpisodeStart, play_episodes
 from hrrl.errors import CheckpointError, EnvironmentMismatchError
-from hrrl.gym.state import env_state, load_env_state, restored_rng
+from hrrl.gym.vector import make_vector_env
 
 #: Version of the layout :meth:`GymTask.state_dict` returns.
 STATE_VERSION = 1
@@ -101,7 +106,8 @@ def make_env(env_id: str) -> gymnasium.Env[Any, Any]:
 
 
 class GymTask:
-    """``num_envs`` copies of ``gymnasium.make(env_id)``, stepped in a batch.
+    """``num_envs`` copies of ``gymnasium.make(env_id)`` in one ``gymnasium.vector`` env
+    (``vector``: ``sync``, or ``async`` for a process per copy; both collect the same data).
 
     Env ``i``'s first episode is seeded from ``seed`` (a :class:`numpy.random.SeedSequence`
     child); later episodes draw from that env's own ``np_random``, as Gymnasium intends.
@@ -115,6 +121,7 @@ class GymTask:
         seed: int,
         eval_episodes: int = 10,
         eval_seed: int = 0,
+        vector: str = "sync",
     ) -> None:
         if num_envs < 1:
             raise ValueError(f"num_envs={num_envs!r} is invalid: it must be >= 1")
@@ -130,8 +137,8 @@ class GymTask:
         )
         probe.close()
         self.num_envs = num_envs
-        self.envs = [make_env(env_id) for _ in range(num_envs)]
-        self.batch = EnvBatch(self.envs, obs_dim=self.obs_dim, action_offset=self._action_start)
+        self.vector = vector
+        self.vec = make_vector_env(partial(make_env, env_id), num_envs, vector)
         self.env_seeds = [
             int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(num_envs)
         ]
@@ -150,19 +157,24 @@ class GymTask:
         return self.reward_threshold is not None and episode_return >= self.reward_threshold
 
     def reset(self) -> np.ndarray:
-        for i in range(self.num_envs):
-            self.batch.start(i, seed=self.env_seeds[i])
+        obs, _ = self.vec.reset(seed=list(self.env_seeds))
         self._returns[:] = 0.0
         self._lengths[:] = 0
-        return self.batch.obs.copy()
+        return self._rows(obs)
 
     def step(self, actions: np.ndarray) -> StepOutcome:
-        out = self.batch.step(actions)
-        self._returns += out.rewards
+        actions = np.asarray(actions, dtype=np.int64).reshape(self.num_envs)
+        raw, rewards, terminated, truncated, infos = self.vec.step(actions + self._action_start)
+        obs = self._rows(raw)
+        next_obs = obs.copy()
+        done = terminated | truncated
+        self._returns += rewards
         self._lengths += 1
-        obs = out.obs.copy()
         ended: list[EpisodeEnd] = []
-        for i in map(int, np.flatnonzero(out.done)):
+        for i in map(int, np.flatnonzero(done)):
+            # The true last observation (what a truncated transition bootstraps from), not the
+            # first one of the next episode that obs[i] now holds.
+            next_obs[i] = np.asarray(infos["final_obs"][i], dtype=np.float32).reshape(-1)
             ret = float(self._returns[i])
             ended.append(
                 EpisodeEnd(
@@ -170,20 +182,23 @@ class GymTask:
                     success=self.success(ret),
                     episode_return=ret,
                     length=int(self._lengths[i]),
-                    status="terminated" if out.terminated[i] else "truncated",
+                    status="terminated" if terminated[i] else "truncated",
                     stage=0,
                 )
             )
             self._returns[i], self._lengths[i] = 0.0, 0
-            obs[i], _ = self.batch.start(i)  # the env's next episode, from its own np_random
         return StepOutcome(
             obs=obs,
-            next_obs=out.obs,
-            rewards=out.rewards.astype(np.float32),
-            terminated=out.terminated,
-            truncated=out.truncated,
+            next_obs=next_obs,
+            rewards=rewards.astype(np.float32),
+            terminated=terminated.astype(bool),
+            truncated=truncated.astype(bool),
             ended=ended,
         )
+
+    def _rows(self, obs: Any) -> np.ndarray:
+        """A batch of observations as ``(num_envs, obs_dim)`` float32 rows."""
+        return np.asarray(obs, dtype=np.float32).reshape(self.num_envs, self.obs_dim)
 
     # --- evaluation ----------------------------------------------------------------------------
     def evaluate(self, q_values: QFunction) -> dict[str, float]:
@@ -194,6 +209,11 @@ class GymTask:
         """Greedy episodes seeded ``eval_seed + k``, played together (see the module doc)."""
         if self.eval_episodes == 0:
             return {}
+        returns, lengths = self.evaluation_episodes(policy)
+        return episode_metrics(self.env_id, returns, lengths, self.reward_threshold)
+
+    def evaluation_episodes(self, policy: PolicyFn) -> tuple[np.ndarray, np.ndarray]:
+        """(return, length) of each evaluation episode ``k`` (seeded ``eval_seed + k``)."""
         while len(self._eval_envs) < self.eval_episodes:
             self._eval_envs.append(make_env(self.env_id))
         batch = EnvBatch(
@@ -206,7 +226,7 @@ class GymTask:
         lengths = np.zeros(self.eval_episodes, dtype=np.int64)
         for played in play_episodes(policy, batch, starts):
             returns[played.index], lengths[played.index] = played.episode_return, played.length
-        return episode_metrics(self.env_id, returns, lengths, self.reward_threshold)
+        return returns, lengths
 
     # --- state ---------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -216,7 +236,7 @@ class GymTask:
             "env_seeds": list(self.env_seeds),
             "returns": self._returns.tolist(),
             "lengths": self._lengths.tolist(),
-            "envs": [env_state(env) for env in self.envs],
+            "envs": list(self.vec.call("hrrl_env_state")),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -232,19 +252,14 @@ class GymTask:
         self.env_seeds = [int(s) for s in state["env_seeds"]]
         self._returns = np.asarray(state["returns"], dtype=np.float64)
         self._lengths = np.asarray(state["lengths"], dtype=np.int64)
-        for i, (env, saved) in enumerate(zip(self.envs, state["envs"], strict=True)):
-            if saved["exact"]:
-                load_env_state(env, saved)
-                continue
-            # Episode-boundary resume: the RNG continues, the episode restarts.
-            env.reset(seed=self.env_seeds[i])
-            if saved["rng"] is not None:
-                env.unwrapped._np_random = restored_rng(saved["rng"])
-            self._returns[i], self._lengths[i] = 0.0, 0
-        self.batch.running[:] = True  # every env is inside an episode again
+        exact = self.vec.call("hrrl_load_env_state", list(state["envs"]), self.env_seeds)
+        for i, mid_episode in enumerate(exact):
+            if not mid_episode:  # episode-boundary resume: the RNG continues, the episode restarts
+                self._returns[i], self._lengths[i] = 0.0, 0
 
     def close(self) -> None:
-        for env in (*self.envs, *self._eval_envs):
+        self.vec.close()
+        for env in self._eval_envs:
             env.close()
 
 

@@ -5,18 +5,22 @@
     bundle/
       policy.safetensors   the online Q-network's weights (keys as in the network's state_dict)
       policy.json          what is needed to play them, and where they came from:
-                           {"format": "hrrl-policy", "format_version": 1,
-                            "env": {reward, encoder, planner, actions},
-                            "agent": {network, hidden}, "obs_dim", "n_actions",
-                            "weights": {"file", "sha256", "bytes"},
+                           {"format": "hrrl-policy", "format_version": 2,
+                            "task": "puzzle" | "gym",
+                            "env": {reward, encoder, planner, actions}   (puzzle)
+                                 | {id}                                  (gym: the Gymnasium id),
+                            "agent": {network, hidden[, dueling]}, "obs_dim", "obs_shape",
+                            "n_actions", "weights": {"file", "sha256", "bytes"},
                             "source": {checkpoint, step, metrics, created, git_commit,
                                        hrrl_version}, "hrrl_version", "exported"}
 
-``policy.json`` is written last, so a directory holding it is a complete bundle. Reading checks
-the format name and version, then the size and SHA-256 of the weights, and parses them only as
-safetensors (a pickle in their place is named and refused): loading a bundle never runs code.
-``hrrl eval``, ``hrrl solve`` and :meth:`hrrl.Policy.load` accept a bundle wherever they accept a
-checkpoint.
+A bundle of ``format_version`` 1 (before Gymnasium bundles) is a puzzle bundle without the
+``task`` and ``obs_shape`` fields, and still reads. ``policy.json`` is written last, so a
+directory holding it is a complete bundle. Reading checks the format name and version, then the
+size and SHA-256 of the weights, and parses them only as safetensors (a pickle in their place is
+named and refused): loading a bundle never runs code. A puzzle bundle plays wherever a puzzle
+checkpoint does (``hrrl eval --suite``, ``hrrl solve``, :meth:`hrrl.Policy.load`); a Gymnasium
+bundle wherever a Gymnasium checkpoint does (``hrrl eval --env``, :meth:`hrrl.GymPolicy.load`).
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from typing import Any
 import torch
 
 from hrrl.errors import CheckpointError
-from hrrl.experiment import STACK_KEYS, saved_puzzle_section
+from hrrl.experiment import STACK_KEYS, migrate_config, saved_puzzle_section
 from hrrl.inference.network import load_online_network, run_config
 from hrrl.persistence import formats, fs
 from hrrl.persistence.provenance import package_version
@@ -40,7 +44,9 @@ from hrrl.persistence.store import resolve_checkpoint
 __all__ = [
     "BUNDLE_FORMAT",
     "BUNDLE_VERSION",
+    "GYM_TASK",
     "MANIFEST_FILE",
+    "PUZZLE_TASK",
     "WEIGHTS_FILE",
     "Bundle",
     "export_policy",
@@ -49,24 +55,39 @@ __all__ = [
 ]
 
 BUNDLE_FORMAT = "hrrl-policy"
-#: Version of the bundle layout; bump it when policy.json or the file set changes meaning.
-BUNDLE_VERSION = 1
+#: Version of the bundle layout; bump it when policy.json or the file set changes meaning
+#: (2: the ``task`` field and Gymnasium bundles).
+BUNDLE_VERSION = 2
+#: Versions this hrrl reads (1: puzzle bundles only, no ``task`` field).
+READABLE_VERSIONS = (1, 2)
+PUZZLE_TASK, GYM_TASK = "puzzle", "gym"
 WEIGHTS_FILE = "policy.safetensors"
 MANIFEST_FILE = "policy.json"
-_ENV_KEYS = STACK_KEYS
+_ENV_KEYS = {PUZZLE_TASK: STACK_KEYS, GYM_TASK: ("id",)}
 _AGENT_KEYS = ("network", "hidden")
 
 
 @dataclass(frozen=True)
 class Bundle:
-    """A verified bundle in memory: everything :meth:`hrrl.Policy.from_parts` takes."""
+    """A verified bundle in memory: everything :meth:`hrrl.Policy.from_parts` (a puzzle bundle)
+    or :meth:`hrrl.GymPolicy.load` (a Gymnasium one) takes."""
 
+    task: str
+    """``puzzle`` or ``gym``."""
     env: dict[str, Any]
+    """The puzzle's environment stack, or ``{"id": <Gymnasium id>}``."""
     agent: dict[str, Any]
     weights: dict[str, torch.Tensor]
     obs_dim: int
+    obs_shape: tuple[int, ...]
+    n_actions: int
     path: Path
     manifest: dict[str, Any]
+
+    @property
+    def env_id(self) -> str | None:
+        """The Gymnasium id of a Gymnasium bundle (None for a puzzle one)."""
+        return str(self.env["id"]) if self.task == GYM_TASK else None
 
 
 def is_bundle(path: Path | str) -> bool:
@@ -83,6 +104,12 @@ def export_policy(checkpoint: Path | str, out: Path | str, *, overwrite: bool = 
     ck = resolve_checkpoint(checkpoint)
     config = run_config(ck)
     weights = load_online_network(ck).state_dict()
+    gym = migrate_config(config).get("gym")
+    if isinstance(gym, dict):  # a Gymnasium run: the id is all there is to its environment
+        task, env = GYM_TASK, {"id": str(gym["id"])}
+    else:
+        task, section = PUZZLE_TASK, saved_puzzle_section(config, ck.path)
+        env = {key: section[key] for key in STACK_KEYS}
     target = Path(out)
     if target.exists():
         if not target.is_dir():
@@ -98,15 +125,17 @@ def export_policy(checkpoint: Path | str, out: Path | str, *, overwrite: bool = 
     tmp = target / f".{WEIGHTS_FILE}.tmp"
     formats.write_safetensors(tmp, weights, {"format": "pt", "hrrl_bundle": str(BUNDLE_VERSION)})
     os.replace(tmp, weights_path)
-    env, agent = saved_puzzle_section(config, ck.path), config["agent"]
+    agent, meta = config["agent"], ck.state["agent"]["meta"]
     manifest = {
         "format": BUNDLE_FORMAT,
         "format_version": BUNDLE_VERSION,
-        "env": {key: env[key] for key in _ENV_KEYS},
+        "task": task,
+        "env": env,
         "agent": {key: agent[key] for key in _AGENT_KEYS}
         | ({"dueling": True} if agent.get("dueling") else {}),
-        "obs_dim": int(ck.state["agent"]["meta"]["obs_dim"]),
-        "n_actions": len(env["actions"]),
+        "obs_dim": int(meta["obs_dim"]),
+        "obs_shape": [int(n) for n in meta.get("obs_shape") or (meta["obs_dim"],)],
+        "n_actions": len(env["actions"]) if task == PUZZLE_TASK else int(meta["n_actions"]),
         "weights": {
             "file": WEIGHTS_FILE,
             "sha256": formats.sha256_file(weights_path),
@@ -146,11 +175,15 @@ def read_bundle(path: Path | str) -> Bundle:
             f"{root}: {WEIGHTS_FILE} fails its SHA-256 check (altered): refused, export the "
             "bundle again"
         )
+    obs_dim = int(manifest["obs_dim"])
     return Bundle(
+        task=manifest.get("task", PUZZLE_TASK),
         env=dict(manifest["env"]),
         agent=dict(manifest["agent"]),
         weights=formats.read_safetensors(file),
-        obs_dim=int(manifest["obs_dim"]),
+        obs_dim=obs_dim,
+        obs_shape=tuple(int(n) for n in manifest.get("obs_shape") or (obs_dim,)),
+        n_actions=int(manifest.get("n_actions", 0)),
         path=root,
         manifest=manifest,
     )
@@ -166,15 +199,21 @@ def _read_manifest(root: Path) -> dict[str, Any]:
     if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT:
         raise CheckpointError(f"{root}: {MANIFEST_FILE} is not an {BUNDLE_FORMAT} manifest")
     version = manifest.get("format_version")
-    if version != BUNDLE_VERSION:
+    if version not in READABLE_VERSIONS:
         raise CheckpointError(
-            f"{root}: bundle format_version {version!r} is not {BUNDLE_VERSION} (exported by "
-            f"hrrl {manifest.get('hrrl_version')}; export it again with this hrrl)"
+            f"{root}: bundle format_version {version!r} is not one this hrrl reads "
+            f"{list(READABLE_VERSIONS)} (exported by hrrl {manifest.get('hrrl_version')}; "
+            "export it again with this hrrl)"
         )
     for key, kind in (("env", dict), ("agent", dict), ("weights", dict), ("obs_dim", int)):
         if not isinstance(manifest.get(key), kind):
             raise CheckpointError(f"{root}: {MANIFEST_FILE} field {key!r} is missing or invalid")
-    missing = [k for k in _ENV_KEYS if k not in manifest["env"]]
+    task = manifest.get("task", PUZZLE_TASK)
+    if task not in _ENV_KEYS:
+        raise CheckpointError(
+            f"{root}: {MANIFEST_FILE} field 'task' is {task!r}: expected one of {list(_ENV_KEYS)}"
+        )
+    missing = [k for k in _ENV_KEYS[task] if k not in manifest["env"]]
     missing += [k for k in _AGENT_KEYS if k not in manifest["agent"]]
     if missing:
         raise CheckpointError(f"{root}: {MANIFEST_FILE} lacks {missing}")

@@ -3,7 +3,9 @@
 ``Policy.load(path)`` accepts a run directory (its ``best`` checkpoint, else the newest valid
 one), a checkpoint directory ``step-*``, or an exported inference bundle. It rebuilds the online
 Q-network and the exact environment stack it was trained with (encoder, planner, action set)
-from the saved config, so a policy is always played the way it learned.
+from the saved config, so a policy is always played the way it learned. A run, checkpoint or
+bundle trained on a Gymnasium task is refused with one line: it loads with
+:meth:`hrrl.GymPolicy.load` (:mod:`hrrl.inference.gym_policy`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from hrrl.errors import CheckpointError, PuzzleError
+from hrrl.errors import CheckpointError, EnvironmentMismatchError, PuzzleError
 from hrrl.experiment import saved_puzzle_section, stack_config
 from hrrl.inference.export import is_bundle, read_bundle
 from hrrl.inference.network import GreedyCache, build_network, load_online_network, run_config
@@ -69,6 +71,12 @@ class Policy:
             raise CheckpointError(f"{path} does not exist: give a run or checkpoint directory")
         if is_bundle(path):
             b = read_bundle(path)
+            if b.env_id is not None:
+                raise EnvironmentMismatchError(
+                    f"{b.path} is a policy for the Gymnasium task {b.env_id!r}, not the number "
+                    f"puzzle: play it with `hrrl eval --env {b.env_id} --checkpoint {b.path}` "
+                    "(hrrl.GymPolicy.load)"
+                )
             return cls.from_parts(b.env, b.agent, b.weights, b.obs_dim, source=b.path)
         ck = resolve_checkpoint(path)
         env_config = stack_config(saved_puzzle_section(run_config(ck), ck.path))

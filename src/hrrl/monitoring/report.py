@@ -11,6 +11,10 @@ and a killed one::
     runs/<name>/report/  learning_curves.png  success_by_stage.png  epsilon.png  loss.png
                          q_bias.png  eval_by_family.png  throughput.png  report.html
 
+A Gymnasium run's report (:data:`GYM_PLOTS`) draws the evaluation return curve (``eval_return``)
+and the Q values (``q_values``) in place of the puzzle-only plots (success by curriculum stage,
+evaluation by suite family, the Q-bias against the exact V*).
+
 Unparsable JSONL lines (the half-written last line of a killed run) are skipped and counted. If a
 resumed run logged a step again, the rows it rolled back are dropped (the log keeps the history the
 final model actually has). A plot whose metrics were never recorded is skipped with a note in the
@@ -45,6 +49,8 @@ from hrrl.errors import HrrlError
 #: The files of a run directory the report reads (DESIGN §4).
 RUN_FILES = ("metrics.jsonl", "events.jsonl", "config.yaml")
 STAGE_KEY = "rollout/stage"
+#: What a Gymnasium task's evaluation records (:mod:`hrrl.gym.task`).
+RETURN_KEY, RETURN_STD_KEY = "eval/mean_return", "eval/return_std"
 _STATUS = "rollout/status/"
 _STAGE_SUCCESS = re.compile(r"^rollout/stage_(\d+)/success_rate$")
 _EVAL_FAMILY = re.compile(r"^eval/(.+)/(success_rate|efficiency)$")
@@ -367,8 +373,29 @@ def _loss(run: RunData) -> Figure | None:
     return fig
 
 
-PLOTS: tuple[Plot, ...] = (
-    Plot("learning_curves", "Learning curves",
+def _eval_return(run: RunData) -> Figure | None:
+    """The greedy evaluation's mean return, a band of one standard deviation around it."""
+    if RETURN_KEY not in run.names:
+        return None
+    fig = Figure(figsize=(9, 3.8), layout="constrained")
+    ax = fig.subplots()
+    steps, mean = run.series(RETURN_KEY)
+    ax.plot(steps, mean, label=RETURN_KEY, **_series_style(0, 1, len(steps)))
+    if RETURN_STD_KEY in run.names:
+        rows = [row for row in run.metrics if RETURN_KEY in row and RETURN_STD_KEY in row]
+        at = np.array([row["step"] for row in rows], dtype=np.int64)
+        centre = np.array([_to_float(row[RETURN_KEY]) for row in rows])
+        spread = np.array([_to_float(row[RETURN_STD_KEY]) for row in rows])
+        ax.fill_between(at, centre - spread, centre + spread, alpha=0.2, label="+/- 1 std")
+    ax.set_xlabel("env step")
+    ax.set_ylabel("evaluation return")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+    fig.suptitle("Evaluation return (greedy episodes)")
+    return fig
+
+
+_LEARNING_CURVES = Plot("learning_curves", "Learning curves",
          "Rollout success rate, return, episode length and episode end statuses against env "
          "steps; dashed lines mark curriculum stage changes.",
          lambda run: _panels(run, "Learning curves", [
@@ -376,18 +403,27 @@ PLOTS: tuple[Plot, ...] = (
              ("episode return", ["rollout/episode_return", "rollout/return"]),
              ("episode length", ["rollout/episode_length"]),
              ("episodes by status", sorted(k for k in run.names if k.startswith(_STATUS)))]),
-         "rollout/success_rate, rollout/episode_return or rollout/episode_length"),
+         "rollout/success_rate, rollout/episode_return or rollout/episode_length")  # fmt: skip
+_EPSILON = Plot("epsilon", "Exploration", "Effective epsilon of the behaviour policy.",
+         lambda run: _panels(run, "Exploration", [("epsilon", ["rollout/epsilon"])]),
+         "rollout/epsilon")  # fmt: skip
+_LOSS = Plot("loss", "Loss and gradient norm",
+         "Training loss, TD error and the gradient norm before clipping (log scale); red lines "
+         "mark guard events.", _loss, "train/loss, train/td_error or train/grad_norm")  # fmt: skip
+_THROUGHPUT = Plot("throughput", "Throughput", "Env steps and gradient updates per second.",
+         lambda run: _panels(run, "Throughput", [
+             ("env steps/s", ["perf/env_steps_per_s"]), ("updates/s", ["perf/updates_per_s"])]),
+         "perf/env_steps_per_s or perf/updates_per_s")  # fmt: skip
+
+#: A puzzle run's report.
+PLOTS: tuple[Plot, ...] = (
+    _LEARNING_CURVES,
     Plot("success_by_stage", "Success per stage",
          "Success rate per curriculum stage (per-stage curves, or the best and last interval of "
          "each stage).", _success_by_stage,
          "rollout/stage_<k>/success_rate, or rollout/success_rate with rollout/stage"),
-    Plot("epsilon", "Exploration",
-         "Effective epsilon of the behaviour policy.",
-         lambda run: _panels(run, "Exploration", [("epsilon", ["rollout/epsilon"])]),
-         "rollout/epsilon"),
-    Plot("loss", "Loss and gradient norm",
-         "Training loss, TD error and the gradient norm before clipping (log scale); red lines "
-         "mark guard events.", _loss, "train/loss, train/td_error or train/grad_norm"),
+    _EPSILON,
+    _LOSS,
     Plot("q_bias", "Q-bias",
          "Mean Q minus the exact optimal value V* where it can be computed (0 = unbiased), "
          "and the mean and max Q.",
@@ -397,12 +433,34 @@ PLOTS: tuple[Plot, ...] = (
     Plot("eval_by_family", "Evaluation by family",
          "Evaluation success rate and efficiency (optimal steps / steps taken) per suite family.",
          _eval_by_family, "eval/<family>/success_rate or eval/<family>/efficiency"),
-    Plot("throughput", "Throughput",
-         "Env steps and gradient updates per second.",
-         lambda run: _panels(run, "Throughput", [
-             ("env steps/s", ["perf/env_steps_per_s"]), ("updates/s", ["perf/updates_per_s"])]),
-         "perf/env_steps_per_s or perf/updates_per_s"),
+    _THROUGHPUT,
 )  # fmt: skip
+
+#: A Gymnasium run's report: the evaluation return where the puzzle has success by stage and by
+#: family, and the Q values without the puzzle's exact V* (no curriculum, no suite families).
+GYM_PLOTS: tuple[Plot, ...] = (
+    _LEARNING_CURVES,
+    Plot("eval_return", "Evaluation return",
+         "Mean return of the greedy evaluation episodes (seeded alike at every evaluation), "
+         "with a band of one standard deviation.", _eval_return, "eval/mean_return"),
+    _EPSILON,
+    _LOSS,
+    Plot("q_values", "Q values", "Mean and max Q of the learning batches.",
+         lambda run: _panels(run, "Q values", [("Q", ["train/q_mean", "train/q_max"])]),
+         "train/q_mean or train/q_max"),
+    _THROUGHPUT,
+)  # fmt: skip
+
+
+def plots_for(run: RunData) -> tuple[Plot, ...]:
+    """:data:`GYM_PLOTS` for a Gymnasium run (its config has a ``gym`` section, or it recorded
+    ``eval/mean_return``), else :data:`PLOTS`."""
+    config = run.config or {}
+    legacy = config.get("env")  # hrrl 0.1 kept the Gymnasium id at env.env_id
+    gym = isinstance(config.get("gym"), dict) or (
+        isinstance(legacy, dict) and legacy.get("env_id") is not None
+    )
+    return GYM_PLOTS if gym or RETURN_KEY in run.names else PLOTS
 
 
 # -- the HTML -----------------------------------------------------------------------------------
@@ -501,7 +559,8 @@ def write_report(
     notes = list(run.notes)
     images: list[Path] = []
     sections: list[str] = []
-    for plot in PLOTS:
+    plots = plots_for(run)
+    for plot in plots:
         fig = plot.draw(run)
         body = f"<p>{html.escape(plot.caption)}</p>"
         if fig is None:
@@ -529,7 +588,7 @@ def write_report(
 <p>Run directory <code>{html.escape(str(run.run_dir.resolve()))}</code>; generated {generated}.</p>
 {_summary(run)}
 <ul>{notes_html}</ul>
-<p>{" · ".join(f'<a href="#{p.name}">{html.escape(p.title)}</a>' for p in PLOTS)} ·
+<p>{" · ".join(f'<a href="#{p.name}">{html.escape(p.title)}</a>' for p in plots)} ·
 <a href="#final-metrics">Final metrics</a> · <a href="#events">Events</a> · <a href="#config">Config</a></p>
 {"".join(sections)}
 <h2 id="final-metrics">Final metrics</h2>

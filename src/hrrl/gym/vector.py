@@ -1,0 +1,96 @@
+"""Training collection through ``gymnasium.vector``: the sub-environments, seeded and saved.
+
+::
+
+    make_env(id) x N ──> SavedEnv (index i) ──> SyncVectorEnv   (gym.vector = "sync", default)
+                                            └─> AsyncVectorEnv  (gym.vector = "async": one
+                                                                 process per sub-environment)
+        autoreset_mode = SAME_STEP: when sub-env i ends, step() returns the first observation of
+        its next episode in obs[i] and the true last one in info["final_obs"][i]
+
+* **Autoreset.** ``SAME_STEP`` is the mode whose step is one transition per sub-environment:
+  Gymnasium's default ``NEXT_STEP`` spends the step after an ending on the reset (its action is
+  ignored, its reward 0), which the replay would have to skip; ``SAME_STEP`` resets inside the
+  ending step and hands the final observation over in ``info["final_obs"]``, the one a
+  truncated transition bootstraps from.
+* **Seeding.** ``reset(seed=[s_0, ..., s_{N-1}])`` seeds sub-env ``i`` with its own ``s_i``
+  (:class:`numpy.random.SeedSequence` children of the task seed); every later episode is an
+  autoreset ``reset()`` without a seed, drawing from that sub-env's own ``np_random``: the same
+  RNG stream a loop over ``N`` separate environments draws, so sync and async (and the
+  separate-environment loop of hrrl 0.x) collect the same transitions from the same seed.
+* **State.** A sub-process's environment is not reachable from the trainer, so each sub-env is
+  wrapped in :class:`SavedEnv`, whose methods :meth:`VectorEnv.call` runs where the env lives:
+  ``hrrl_env_state`` returns :func:`hrrl.gym.state.env_state` of the env inside it (the wrapper
+  itself is not a layer of the saved state), ``hrrl_load_env_state`` puts one back.
+* **Signals.** The training process owns SIGINT and SIGTERM (a stop at a checkpoint, which
+  reads the workers' envs), but ``fork`` hands its Python handlers to every worker. Workers
+  therefore ignore SIGINT (Ctrl-C reaches the whole foreground process group) and take SIGTERM's
+  default action: the parent's exit terminates them quietly. A SIGTERM sent to the whole
+  process group (``kill -TERM -PGID``) also ends the workers, so that stop cannot save the
+  step in flight: the run resumes from the checkpoint before.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any
+
+import gymnasium
+from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
+from gymnasium.vector.async_vector_env import _async_worker
+
+from hrrl.gym.config import VECTOR_MODES
+from hrrl.gym.state import env_state, load_env_state, restored_rng
+
+
+class SavedEnv(gymnasium.Wrapper[Any, Any, Any, Any]):
+    """Sub-environment ``index`` of a vector env, with its state reachable through ``call``."""
+
+    def __init__(self, env: gymnasium.Env[Any, Any], index: int) -> None:
+        super().__init__(env)
+        self.hrrl_index = index
+
+    def hrrl_env_state(self) -> dict[str, Any]:
+        """:func:`~hrrl.gym.state.env_state` of the wrapped env."""
+        return env_state(self.env)
+
+    def hrrl_load_env_state(self, states: Sequence[dict[str, Any]], seeds: Sequence[int]) -> bool:
+        """Load this sub-env's entry of ``states`` (every sub-env is sent all of them: ``call``
+        passes one argument list to all); returns whether it resumed mid-episode.
+
+        A state that is not ``exact`` (a Box2D world) restores the RNG only and starts a new
+        episode: the env is reset with its seed, then given the saved generator."""
+        saved = states[self.hrrl_index]
+        if saved["exact"]:
+            load_env_state(self.env, saved)
+            return True
+        self.env.reset(seed=int(seeds[self.hrrl_index]))
+        if saved["rng"] is not None:
+            self.env.unwrapped._np_random = restored_rng(saved["rng"])
+        return False
+
+
+def _saved_env(make: Callable[[], gymnasium.Env[Any, Any]], index: int) -> SavedEnv:
+    return SavedEnv(make(), index)
+
+
+def _worker(*args: Any) -> None:
+    """Gymnasium's own async worker, with the signal handling of the module doc."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _async_worker(*args)
+
+
+def make_vector_env(
+    make: Callable[[], gymnasium.Env[Any, Any]], num_envs: int, mode: str
+) -> SyncVectorEnv[Any, Any] | AsyncVectorEnv:
+    """``num_envs`` sub-environments from ``make`` (picklable for ``async``), autoreset in the
+    same step (see the module doc)."""
+    if mode not in VECTOR_MODES:
+        raise ValueError(f"gym.vector={mode!r} is invalid: give one of {list(VECTOR_MODES)}")
+    fns = [partial(_saved_env, make, i) for i in range(num_envs)]
+    if mode == "async":
+        return AsyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP, worker=_worker)
+    return SyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP)

@@ -1,0 +1,116 @@
+"""A Gymnasium run through every command a puzzle run has: export, eval --env, checkpoints,
+report and the train summary; a policy of the other kind gets one error line and exit 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from hrrl.cli import main
+from hrrl.monitoring.report import GYM_PLOTS, PLOTS
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+CARTPOLE_RUN = FIXTURES / "cartpole-run"
+PUZZLE_RUN = FIXTURES / "puzzle-run"
+PUZZLE_BUNDLE = FIXTURES / "puzzle-bundle"
+
+
+@pytest.fixture
+def gym_bundle(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    out = tmp_path / "bundle"
+    assert main(["export", str(CARTPOLE_RUN), "--out", str(out)]) == 0
+    assert "Gymnasium env CartPole-v1" in capsys.readouterr().out
+    return out
+
+
+def _one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    return err
+
+
+@pytest.mark.parametrize("source", ["run", "bundle"])
+def test_eval_env_prints_mean_and_std_of_the_return(
+    source: str, gym_bundle: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = CARTPOLE_RUN if source == "run" else gym_bundle
+    args = ["eval", "--env", "CartPole-v1", "--checkpoint", str(path), "--episodes", "2"]
+    assert main([*args, "--seed", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "CartPole-v1: mean return 13.50 +/- " in out and "over 2 episodes (seeds 0..1)" in out
+
+
+def test_checkpoints_show_the_evaluation_return(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["checkpoints", str(CARTPOLE_RUN)]) == 0
+    header, row = capsys.readouterr().out.splitlines()[:2]
+    assert "return" in header.split() and "success" not in header
+    assert "16.00 +/- 0.0" in row  # the fixture's best evaluation
+    assert main(["checkpoints", str(PUZZLE_RUN)]) == 0
+    assert "success  efficiency" in capsys.readouterr().out  # the puzzle's table is unchanged
+
+
+def test_report_draws_the_return_curve_and_no_puzzle_section(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "report"
+    assert main(["report", str(CARTPOLE_RUN), "--out", str(out)]) == 0
+    assert f"wrote {len(GYM_PLOTS)} plots" in capsys.readouterr().out
+    assert {p.stem for p in out.glob("*.png")} == {p.name for p in GYM_PLOTS}
+    page = (out / "report.html").read_text()
+    assert 'id="eval_return"' in page
+    for puzzle_only in ("success_by_stage", "eval_by_family", "q_bias"):
+        assert puzzle_only in {p.name for p in PLOTS} and f'id="{puzzle_only}"' not in page
+
+
+def test_train_summary_names_the_return(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    torch.set_num_threads(1)
+    sets = (
+        "train.total_env_steps=320",
+        "train.learning_starts=160",
+        "train.eval_every=320",
+        "gym.eval_episodes=2",
+        "agent.hidden=16",
+        "checkpoint.enabled=false",
+    )
+    run = ["train", "--env", "CartPole-v1", "--run-dir", str(tmp_path / "r"), "--no-tensorboard"]
+    assert main([*run, *(f"--set={s}" for s in sets)]) == 0
+    (best,) = [line for line in capsys.readouterr().out.splitlines() if "best evaluation" in line]
+    assert best.startswith("best evaluation: mean return ") and " +/- " in best
+    assert "success" not in best
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["eval", "--env", "CartPole-v1", "--checkpoint", str(PUZZLE_RUN)], "number puzzle"),
+        (["eval", "--env", "CartPole-v1", "--checkpoint", str(PUZZLE_BUNDLE)], "number puzzle"),
+        (["solve", "--checkpoint", str(CARTPOLE_RUN), "--target", "10"], "--env CartPole-v1"),
+        (["solve", "--checkpoint", "BUNDLE", "--target", "10"], "--env CartPole-v1"),
+        (["eval", "--checkpoint", "BUNDLE", "--suite", "SUITE"], "--env CartPole-v1"),
+        (["eval", "--env", "Acrobot-v1", "--checkpoint", "BUNDLE"], "pass --env CartPole-v1"),
+        (["export", str(CARTPOLE_RUN), "--out", "BUNDLE"], "not empty"),
+    ],
+    ids=[
+        "puzzle-run-to-eval-env",
+        "puzzle-bundle-to-eval-env",
+        "gym-run-to-solve",
+        "gym-bundle-to-solve",
+        "gym-bundle-to-eval-suite",
+        "gym-bundle-to-another-id",
+        "export-over-a-bundle",
+    ],
+)
+def test_the_other_kind_gets_one_line_and_exit_2(
+    argv: list[str],
+    says: str,
+    gym_bundle: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    suite = tmp_path / "suite.jsonl"
+    suite.write_text('{"id": "a", "target": 10, "forbidden": []}\n')
+    swap = {"BUNDLE": str(gym_bundle), "SUITE": str(suite)}
+    assert main([swap.get(a, a) for a in argv]) == 2
+    assert says in _one_error_line(capsys)
