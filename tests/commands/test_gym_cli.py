@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from hrrl.cli import main
-from hrrl.monitoring.report import GYM_PLOTS, PLOTS
+from hrrl.monitoring.plots import GYM_PLOTS, PLOTS
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 CARTPOLE_RUN = FIXTURES / "cartpole-run"

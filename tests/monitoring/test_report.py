@@ -25,7 +25,9 @@ from hrrl.commands import report as report_cmd
 from hrrl.errors import ConfigError, HrrlError
 from hrrl.monitoring.health import HealthConfig, HealthMonitor
 from hrrl.monitoring.logger import make_logger
-from hrrl.monitoring.report import PLOTS, load_run, write_report
+from hrrl.monitoring.plots import PLOTS
+from hrrl.monitoring.report import write_report
+from hrrl.monitoring.run_log import load_run
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 CHROMIUM = Path("/usr/bin/chromium")
