@@ -185,9 +185,10 @@ def train_and_report(trainer: Trainer, *, quiet: bool, stop: GracefulStop | None
             )
         print(f"best evaluation: {what} (at {when:.1f} s)")
     if trainer.run_dir is not None:
-        print(
-            f"run directory: {trainer.run_dir}  (best checkpoint: {trainer.run_dir}/checkpoints/best)"
-        )
+        where = f"run directory: {trainer.run_dir}"
+        if trainer.config.checkpoint.enabled:
+            where += f"  (best checkpoint: {trainer.run_dir}/checkpoints/best)"
+        print(where)
     return 0
 
 
