@@ -37,12 +37,13 @@ class GymPreset:
 
 #: CartPole-v1, 50k steps: 8 envs, 2 updates per vector step (0.25 per env step, half of
 #: RL-Zoo's 128 per 256), soft target sync (tau 0.01 every update), epsilon to 0.04 over 8k,
-#: 3-step returns.
+#: 3-step returns, RL-Zoo's rate 2.3e-3 annealed to 0 (the final policy is the one learnt).
 CARTPOLE = GymPreset(
     agent={
         "network": "mlp",
         "hidden": 256,
-        "lr": 1e-3,
+        "lr": 2.3e-3,
+        "lr_end": 0.0,  # 10 seeds: worst final return 496.7 vs 274.8 at a constant 2.3e-3
         "batch_size": 64,
         "gamma": 0.99,
         "n_step": 3,  # 10 seeds: worst final return 239 vs 54 one-step (docs/tuning.md)
