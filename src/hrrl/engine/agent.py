@@ -39,7 +39,8 @@ class AgentConfig:
     lr: float = 5e-4
     """Adam learning rate (at the start, when ``lr_end`` is set)."""
     lr_end: float | None = None
-    """Learning rate reached linearly at ``train.total_env_steps``; null: ``lr`` throughout."""
+    """Learning rate reached linearly at ``train.total_env_steps``; null: ``lr`` throughout.
+    (A run resumed with a larger budget anneals over the new one from where it is.)"""
     gamma: float = 0.99
     """Discount factor."""
     batch_size: int = 64
