@@ -37,10 +37,10 @@ class AgentConfig:
     hidden: int = 256
     """Units in each hidden layer."""
     lr: float = 5e-4
-    """Adam learning rate (at the start, when ``lr_end`` is set)."""
+    """Adam learning rate."""
     lr_end: float | None = None
-    """Learning rate reached linearly at ``train.total_env_steps``; null: ``lr`` throughout.
-    (A run resumed with a larger budget anneals over the new one from where it is.)"""
+    """Adam learning rate reached linearly from ``lr`` at ``train.total_env_steps`` (a run resumed
+    with a larger budget anneals over the new one from where it is); null: ``lr`` throughout."""
     gamma: float = 0.99
     """Discount factor."""
     batch_size: int = 64
