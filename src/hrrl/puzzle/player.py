@@ -42,6 +42,7 @@ class _Episode:
     __slots__ = (
         "actions",
         "best",
+        "glance",
         "index",
         "n",
         "path",
@@ -52,13 +53,22 @@ class _Episode:
         "x",
     )
 
-    def __init__(self, todo: int, puzzle: Puzzle, best: int, waypoints: list[int]) -> None:
+    def __init__(
+        self,
+        todo: int,
+        puzzle: Puzzle,
+        best: int,
+        waypoints: list[int],
+        glance: Callable[[int, int], Hashable] | None,
+    ) -> None:
         self.todo, self.puzzle, self.best = todo, puzzle, best
         self.actions, self.n = puzzle.actions, len(puzzle.actions)
         self.x, self.step = puzzle.start, 0
         self.path = [puzzle.start]
         self.waypoints = waypoints
         self.index = active_waypoint(waypoints, 0, self.x)
+        self.glance = glance
+        """The encoder's glance at ``(x, subgoal)`` for this puzzle (None: encode views)."""
 
 
 class BatchPlayer:
@@ -72,8 +82,9 @@ class BatchPlayer:
         self.planner = planner
         self.window = window
         self.greedy = greedy
-        glance = getattr(encoder, "glance", None)
-        self._glance: Callable[[Puzzle, int, int], Hashable] | None = glance
+        self._glancer: Callable[[Puzzle], Callable[[int, int], Hashable]] | None = getattr(
+            encoder, "glancer", None
+        )
         self._memo: dict[Hashable, int] = {}
 
     def play(
@@ -139,16 +150,16 @@ class BatchPlayer:
     def _start(self, j: int, item: Todo) -> _Episode:
         _, puzzle, best = item
         waypoints = decompose(puzzle, puzzle.start, rule=self.planner, window=self.window)
-        return _Episode(j, puzzle, best, waypoints)
+        glance = None if self._glancer is None else self._glancer(puzzle)
+        return _Episode(j, puzzle, best, waypoints, glance)
 
     def _act(self, episodes: list[_Episode]) -> list[int]:
         """The greedy slot of every episode: memoised by glance, one batched call for the rest."""
-        glance = self._glance
-        if glance is None:  # an encoder without glances: encode every view
+        if self._glancer is None:  # an encoder without glances: encode every view
             views = [PuzzleView(e.puzzle, e.x, e.waypoints[e.index], e.step) for e in episodes]
             return [int(a) for a in self.greedy(np.stack([self.encoder.encode(v) for v in views]))]
         memo = self._memo
-        keys = [glance(e.puzzle, e.x, e.waypoints[e.index]) for e in episodes]
+        keys = [e.glance(e.x, e.waypoints[e.index]) for e in episodes]  # type: ignore[misc]
         out: list[Any] = [memo.get(key) for key in keys]
         missing = [i for i, slot in enumerate(out) if slot is None]
         if missing:

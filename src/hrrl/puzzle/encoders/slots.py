@@ -164,19 +164,30 @@ class SlotEncoder:
     def glance(self, puzzle: Puzzle, x: int, subgoal: int) -> Glance:
         """What the vector at ``x`` is a function of, as a small hashable tuple (see
         :data:`Glance`): batched play memoises the greedy action by it."""
-        actions = puzzle.actions
+        return self.glancer(puzzle)(x, subgoal)
+
+    def glancer(self, puzzle: Puzzle) -> Callable[[int, int], Glance]:
+        """``glance(puzzle, x, subgoal)`` as a function of ``(x, subgoal)``, with what depends
+        on the puzzle alone (its window, its sorted forbidden numbers) worked out once."""
+        actions, target = puzzle.actions, puzzle.target
         if len(actions) > self.slots:
             self.check(puzzle)
         w = self.window_factor * max(actions)
+        edge = w + 1
         # The window slides: a bisect into the puzzle's sorted forbidden numbers (computed once
         # per puzzle) finds the ones in view, never a scan of the whole list.
         ordered = self._forbidden(puzzle)
-        lo = bisect_right(ordered, x)
-        hi = bisect_right(ordered, x + w, lo)
-        offsets = tuple([f - x for f in ordered[lo:hi]]) if hi > lo else ()
-        t = min(max(puzzle.target - x, 0), w + 1)
-        blocked, values = self._landing_cache(actions, offsets, t)
-        return actions, blocked, values, t, min(max(subgoal - x, 0), w + 1)
+        landings = self._landing_cache
+
+        def at(x: int, subgoal: int) -> Glance:
+            lo = bisect_right(ordered, x)
+            hi = bisect_right(ordered, x + w, lo)
+            offsets = tuple([f - x for f in ordered[lo:hi]]) if hi > lo else ()
+            t = min(max(target - x, 0), edge)
+            blocked, values = landings(actions, offsets, t)
+            return actions, blocked, values, t, min(max(subgoal - x, 0), edge)
+
+        return at
 
     def encode(self, view: PuzzleView) -> np.ndarray:
         glance = self.glance(view.puzzle, view.current, view.subgoal)
