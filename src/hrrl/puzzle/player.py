@@ -20,7 +20,7 @@ a few thousand glances), and a step costs a bisect, a cached window look-up and 
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
-from typing import Any, Final
+from typing import Final
 
 import numpy as np
 
@@ -124,10 +124,8 @@ class BatchPlayer:
 
         for k in range(num_envs):
             begin(k)
-        while True:
-            live = [(k, e) for k, e in enumerate(envs) if e is not None]
-            if not live:
-                return
+        live = [(k, e) for k, e in enumerate(envs) if e is not None]
+        while live:
             slots = self._act([e for _, e in live])
             ended = []
             for (k, e), slot in zip(live, slots, strict=True):
@@ -143,9 +141,11 @@ class BatchPlayer:
                 else:
                     ended.append((k, e, status))
             hooks.stepped(len(live))
-            for k, e, status in ended:
-                done(todo[e.todo][0], Result.from_path(e.puzzle, e.path, status, e.best))
-                begin(k)
+            if ended:
+                for k, e, status in ended:
+                    done(todo[e.todo][0], Result.from_path(e.puzzle, e.path, status, e.best))
+                    begin(k)
+                live = [(k, e) for k, e in enumerate(envs) if e is not None]
 
     def _start(self, j: int, item: Todo) -> _Episode:
         _, puzzle, best = item
@@ -159,14 +159,20 @@ class BatchPlayer:
             views = [PuzzleView(e.puzzle, e.x, e.waypoints[e.index], e.step) for e in episodes]
             return [int(a) for a in self.greedy(np.stack([self.encoder.encode(v) for v in views]))]
         memo = self._memo
-        keys = [e.glance(e.x, e.waypoints[e.index]) for e in episodes]  # type: ignore[misc]
-        out: list[Any] = [memo.get(key) for key in keys]
-        missing = [i for i, slot in enumerate(out) if slot is None]
+        out: list[int] = []
+        missing: list[tuple[int, Hashable]] = []
+        for e in episodes:
+            key = e.glance(e.x, e.waypoints[e.index])  # type: ignore[misc]
+            slot = memo.get(key)
+            if slot is None:
+                missing.append((len(out), key))
+                slot = 0
+            out.append(slot)
         if missing:
             vector = self.encoder.vector  # type: ignore[attr-defined]
-            fresh = self.greedy(np.stack([vector(keys[i]) for i in missing]))
+            fresh = self.greedy(np.stack([vector(key) for _, key in missing]))
             if len(memo) + len(missing) > GLANCE_CACHE_SIZE:
                 memo.clear()
-            for i, slot in zip(missing, fresh.tolist(), strict=True):
-                memo[keys[i]] = out[i] = int(slot)
+            for (i, key), slot in zip(missing, fresh.tolist(), strict=True):
+                memo[key] = out[i] = int(slot)
         return out
