@@ -8,7 +8,8 @@ info dicts, reward objects, observation arrays)::
 
     step rule     core.step_status               (what PuzzleEnv.step asks)
     subgoals      planner.decompose at the start, hierarchy.active_waypoint after each step
-    observation   encoder.glance -> encoder.vector (a slot encoder), else encoder.encode(view)
+    observation   encoder.glancer(puzzle)(x, subgoal, step) -> a glance -> encoder.vector
+                  (an encoder without glances: the bytes of encoder.encode(view))
     action        memo[glance], else one batched ``greedy`` call over the envs that missed
 
 A greedy policy is a function of the observation, and a slot vector a function of its
@@ -20,7 +21,7 @@ a few thousand glances), and a step costs a bisect, a cached window look-up and 
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
-from typing import Final
+from typing import Any, Final, Protocol, cast
 
 import numpy as np
 
@@ -34,6 +35,39 @@ from hrrl.puzzle.suite import Result
 
 #: Glances whose greedy action a :class:`BatchPlayer` remembers before it starts afresh.
 GLANCE_CACHE_SIZE: Final = 1 << 18
+
+#: One puzzle's glance at ``(x, subgoal, step)``: a hashable key the observation is a function of.
+Glancer = Callable[[int, int, int], Hashable]
+
+
+class Glances(Protocol):
+    """What the player needs of an encoder: a glancer per puzzle and the vector of a glance
+    (:class:`~hrrl.puzzle.encoders.slots.SlotEncoder` has both)."""
+
+    def glancer(self, puzzle: Puzzle) -> Glancer: ...
+
+    def vector(self, key: Any) -> np.ndarray: ...
+
+
+class _EncodedGlances:
+    """Glances for an encoder that has none of its own (paper, relational): the observation's
+    bytes, so the memo still answers repeated observations exactly."""
+
+    def __init__(self, encoder: Encoder) -> None:
+        self.encoder = encoder
+
+    def glancer(self, puzzle: Puzzle) -> Glancer:
+        encode = self.encoder.encode
+
+        def at(x: int, subgoal: int, step: int) -> Hashable:
+            return encode(PuzzleView(puzzle, x, subgoal, step)).tobytes()
+
+        return at
+
+    @staticmethod
+    def vector(key: Any) -> np.ndarray:
+        assert isinstance(key, bytes)
+        return np.frombuffer(key, dtype=np.float32)
 
 
 class _Episode:
@@ -59,7 +93,7 @@ class _Episode:
         puzzle: Puzzle,
         best: int,
         waypoints: list[int],
-        glance: Callable[[int, int], Hashable] | None,
+        glance: Glancer,
     ) -> None:
         self.todo, self.puzzle, self.best = todo, puzzle, best
         self.actions, self.n = puzzle.actions, len(puzzle.actions)
@@ -68,7 +102,6 @@ class _Episode:
         self.waypoints = waypoints
         self.index = active_waypoint(waypoints, 0, self.x)
         self.glance = glance
-        """The encoder's glance at ``(x, subgoal)`` for this puzzle (None: encode views)."""
 
 
 class BatchPlayer:
@@ -82,9 +115,11 @@ class BatchPlayer:
         self.planner = planner
         self.window = window
         self.greedy = greedy
-        self._glancer: Callable[[Puzzle], Callable[[int, int], Hashable]] | None = getattr(
-            encoder, "glancer", None
+        glances: Glances = (
+            cast(Glances, encoder) if hasattr(encoder, "glancer") else _EncodedGlances(encoder)
         )
+        self._glancer: Callable[[Puzzle], Glancer] = glances.glancer
+        self._vector: Callable[[Hashable], np.ndarray] = glances.vector
         self._memo: dict[Hashable, int] = {}
 
     def play(
@@ -150,26 +185,22 @@ class BatchPlayer:
     def _start(self, j: int, item: Todo) -> _Episode:
         _, puzzle, best = item
         waypoints = decompose(puzzle, puzzle.start, rule=self.planner, window=self.window)
-        glance = None if self._glancer is None else self._glancer(puzzle)
-        return _Episode(j, puzzle, best, waypoints, glance)
+        return _Episode(j, puzzle, best, waypoints, self._glancer(puzzle))
 
     def _act(self, episodes: list[_Episode]) -> list[int]:
         """The greedy slot of every episode: memoised by glance, one batched call for the rest."""
-        if self._glancer is None:  # an encoder without glances: encode every view
-            views = [PuzzleView(e.puzzle, e.x, e.waypoints[e.index], e.step) for e in episodes]
-            return [int(a) for a in self.greedy(np.stack([self.encoder.encode(v) for v in views]))]
         memo = self._memo
         out: list[int] = []
         missing: list[tuple[int, Hashable]] = []
         for e in episodes:
-            key = e.glance(e.x, e.waypoints[e.index])  # type: ignore[misc]
+            key = e.glance(e.x, e.waypoints[e.index], e.step)
             slot = memo.get(key)
             if slot is None:
                 missing.append((len(out), key))
                 slot = 0
             out.append(slot)
         if missing:
-            vector = self.encoder.vector  # type: ignore[attr-defined]
+            vector = self._vector
             fresh = self.greedy(np.stack([vector(key) for _, key in missing]))
             if len(memo) + len(missing) > GLANCE_CACHE_SIZE:
                 memo.clear()

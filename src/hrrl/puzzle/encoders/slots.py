@@ -164,11 +164,12 @@ class SlotEncoder:
     def glance(self, puzzle: Puzzle, x: int, subgoal: int) -> Glance:
         """What the vector at ``x`` is a function of, as a small hashable tuple (see
         :data:`Glance`): batched play memoises the greedy action by it."""
-        return self.glancer(puzzle)(x, subgoal)
+        return self.glancer(puzzle)(x, subgoal, 0)
 
-    def glancer(self, puzzle: Puzzle) -> Callable[[int, int], Glance]:
-        """``glance(puzzle, x, subgoal)`` as a function of ``(x, subgoal)``, with what depends
-        on the puzzle alone (its window, its sorted forbidden numbers) worked out once."""
+    def glancer(self, puzzle: Puzzle) -> Callable[[int, int, int], Glance]:
+        """``glance(puzzle, x, subgoal)`` as a function of ``(x, subgoal, step)``, with what
+        depends on the puzzle alone (its window, its sorted forbidden numbers) worked out once.
+        ``step`` is accepted and unused: the vector does not depend on the step count."""
         actions, target = puzzle.actions, puzzle.target
         if len(actions) > self.slots:
             self.check(puzzle)
@@ -179,7 +180,7 @@ class SlotEncoder:
         ordered = self._forbidden(puzzle)
         landings = self._landing_cache
 
-        def at(x: int, subgoal: int) -> Glance:
+        def at(x: int, subgoal: int, step: int = 0) -> Glance:
             lo = bisect_right(ordered, x)
             hi = bisect_right(ordered, x + w, lo)
             offsets = tuple([f - x for f in ordered[lo:hi]]) if hi > lo else ()
