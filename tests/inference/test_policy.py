@@ -14,6 +14,7 @@ from hrrl.errors import CheckpointError
 from hrrl.inference.policy import Policy
 from hrrl.persistence.store import load_checkpoint
 from hrrl.puzzle.core import Puzzle, Status
+from hrrl.puzzle.evaluate import play, stack_adapter
 from hrrl.puzzle.generate import generate_suite
 from hrrl.puzzle.solver import optimal_steps
 
@@ -96,6 +97,26 @@ def test_solve_path_is_valid(trained_run: Any, puzzle: Puzzle) -> None:
     assert result.steps == len(result.path) - 1 >= 1
     assert result.optimal_steps == optimal_steps(puzzle)
     assert_valid_path(puzzle, result.path, result.status)
+
+
+@pytest.mark.parametrize("num_envs", [1, 64])
+def test_policy_plays_what_its_gymnasium_stack_plays(trained_run: Any, num_envs: int) -> None:
+    """Policy.play runs on plain integers; the results are the Gymnasium stack's, bit for bit."""
+    policy = Policy.load(trained_run.run_dir)
+    suite = [
+        *generate_suite(["all"], 2, 9, [(1, 3, 5), (1, 2, 7), (2, 4, 6)]),
+        Puzzle.create(target=30, actions=range(1, 10), id="unsupported"),
+        Puzzle.create(target=3_000, forbidden=range(11, 3_000, 29), id="long"),
+    ]
+    reference = play(
+        policy.greedy,
+        suite,
+        policy.env_factory,
+        num_envs=num_envs,
+        adapt=stack_adapter(policy.encoder),
+    )
+    assert policy.play(suite, num_envs=num_envs) == reference
+    assert {r.status for r in reference} >= {Status.SUCCESS, Status.UNSOLVABLE, Status.UNSUPPORTED}
 
 
 def test_solve_unsolvable(trained_run: Any) -> None:

@@ -25,7 +25,8 @@ from hrrl.inference.network import GreedyCache, build_network, load_online_netwo
 from hrrl.persistence.store import resolve_checkpoint
 from hrrl.puzzle.config import PuzzleConfig
 from hrrl.puzzle.core import Puzzle
-from hrrl.puzzle.evaluate import PlayHooks, make_stack, n_actions_of, play, stack_adapter
+from hrrl.puzzle.evaluate import PlayHooks, make_stack, n_actions_of, stack_adapter
+from hrrl.puzzle.player import BatchPlayer
 from hrrl.puzzle.rewards import Unscored
 from hrrl.puzzle.suite import Result
 
@@ -52,6 +53,9 @@ class Policy:
         )
         self._adapt = stack_adapter(self.encoder)
         self._greedy = GreedyCache(self.network)
+        self._player = BatchPlayer(
+            encoder=self.encoder, planner=self.env_config.planner, greedy=self.greedy
+        )
 
     @property
     def any_action_set(self) -> bool:
@@ -123,18 +127,14 @@ class Policy:
     ) -> list[Result]:
         """Play every puzzle greedily, up to ``num_envs`` at once with one batched forward pass
         a step: UNSOLVABLE reported before any step, UNSUPPORTED (with the reason) for a puzzle
-        this policy cannot play, each line with its own action set."""
+        this policy cannot play, each line with its own action set. Played on plain integers
+        (:class:`~hrrl.puzzle.player.BatchPlayer`), exactly as through :attr:`env_factory`'s
+        Gymnasium stack."""
         threads = torch.get_num_threads()
         torch.set_num_threads(self.threads)
         try:
-            return play(
-                self.greedy,
-                puzzles,
-                self._factory,
-                num_envs=num_envs,
-                progress=progress,
-                adapt=self._adapt,
-                hooks=hooks,
+            return self._player.play(
+                puzzles, num_envs=num_envs, progress=progress, adapt=self._adapt, hooks=hooks
             )
         finally:
             torch.set_num_threads(threads)

@@ -123,6 +123,14 @@ def fixed_adapter(actions: Sequence[int], why: str = "one output per action") ->
     return fixed
 
 
+#: One solvable puzzle to play: its index in the puzzles given, the puzzle as the stack plays it,
+#: and its exact optimum.
+Todo = tuple[int, Puzzle, int]
+#: Plays ``todo`` (every puzzle once), calling ``done(index, result)`` as each one finishes and
+#: the hooks' ``started`` and ``stepped`` as :func:`play` describes.
+Runner = Callable[[list[Todo], Callable[[int, Result], None], PlayHooks], None]
+
+
 def play(
     policy: PolicyFn,
     puzzles: Sequence[Puzzle],
@@ -133,12 +141,30 @@ def play(
     adapt: Adapter | None = None,
     hooks: PlayHooks | None = None,
 ) -> list[Result]:
-    """Play every puzzle once with ``policy``; results in the order of ``puzzles``.
+    """Play every puzzle once with ``policy`` through ``env_factory``'s environments; results in
+    the order of ``puzzles``.
 
     ``adapt`` (see :func:`stack_adapter`) says what the policy can play; a puzzle it cannot is
     ``UNSUPPORTED`` with the reason and the rest still runs. ``progress(n)`` is called with the
     number of puzzles finished since the last call; ``hooks`` hear more (:class:`PlayHooks`).
     """
+
+    def run(todo: list[Todo], done: Callable[[int, Result], None], hooks: PlayHooks) -> None:
+        _play_solvable(policy, todo, env_factory, min(num_envs, len(todo)), done, hooks)
+
+    return play_with(run, puzzles, progress=progress, adapt=adapt, hooks=hooks)
+
+
+def play_with(
+    run: Runner,
+    puzzles: Sequence[Puzzle],
+    *,
+    progress: Callable[[int], object] | None = None,
+    adapt: Adapter | None = None,
+    hooks: PlayHooks | None = None,
+) -> list[Result]:
+    """:func:`play` with the solvable puzzles played by ``run``: the UNSUPPORTED and UNSOLVABLE
+    lines are settled here, before any step, whoever plays the rest."""
     hooks = hooks or PlayHooks()
     results: list[Result | None] = [None] * len(puzzles)
 
@@ -148,7 +174,7 @@ def play(
         if progress:
             progress(1)
 
-    todo: list[tuple[int, Puzzle, int]] = []
+    todo: list[Todo] = []
     for i, puzzle in enumerate(puzzles):
         playable = puzzle if adapt is None else adapt(puzzle)
         if isinstance(playable, str):
@@ -160,14 +186,14 @@ def play(
         else:
             todo.append((i, playable, best))
     if todo:
-        _play_solvable(policy, todo, env_factory, min(num_envs, len(todo)), done, hooks)
+        run(todo, done, hooks)
     assert all(r is not None for r in results)
     return [r for r in results if r is not None]
 
 
 def _play_solvable(
     policy: PolicyFn,
-    todo: list[tuple[int, Puzzle, int]],
+    todo: list[Todo],
     env_factory: Callable[[], gym.Env[Any, Any]],
     num_envs: int,
     done: Callable[[int, Result], None],

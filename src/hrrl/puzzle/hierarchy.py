@@ -14,7 +14,7 @@ agent never sees puzzles, only the observation the encoder builds from :meth:`vi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -125,6 +125,13 @@ class HierarchyWrapper(gym.Wrapper[np.ndarray, np.int64, np.ndarray, np.int64]):
         self._index = int(state["index"])
 
     def _advance(self, current: int) -> None:
-        # Pass every waypoint at or below `current`, but never move past the target (the last).
-        while self._index < len(self.waypoints) - 1 and current >= self.waypoints[self._index]:
-            self._index += 1
+        self._index = active_waypoint(self.waypoints, self._index, current)
+
+
+def active_waypoint(waypoints: Sequence[int], index: int, current: int) -> int:
+    """The active waypoint's index once ``current`` is reached, from ``index``: every waypoint at
+    or below ``current`` is passed, but never the last (the target must be hit exactly)."""
+    last = len(waypoints) - 1
+    while index < last and current >= waypoints[index]:
+        index += 1
+    return index

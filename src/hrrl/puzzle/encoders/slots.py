@@ -30,9 +30,10 @@ no longer tie). No occupancy cells: their number would depend on the action set.
 
 The window is 16 strides (the relational encoder's 8 made even the cost-greedy reading of these
 features lose 0.9% of efficiency on {1,5,11}; docs/tuning.md). The encoder looks no further and
-never calls the solver; whole vectors are cached by what is in view (the forbidden offsets, the
-clipped target and subgoal offsets), so a long puzzle whose window pictures repeat is encoded
-from the cache.
+never calls the solver. Encoding is two steps: :meth:`SlotEncoder.glance` reduces what is in view
+(the forbidden offsets, the clipped target and subgoal offsets) to a :data:`Glance` (per action:
+forbidden landing? window value), and :meth:`SlotEncoder.vector` builds the vector of a glance,
+cached: a long puzzle's glances repeat, so most steps cost a bisect and two cache look-ups.
 
 Exact invariances (``tests/puzzle/test_slots_encoder.py`` checks them): translation of every
 number; the step count and budget; forbidden numbers beyond the window; the order of the actions
@@ -45,7 +46,7 @@ from __future__ import annotations
 
 import functools
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 import numpy as np
@@ -53,7 +54,7 @@ import numpy as np
 from hrrl.errors import ConfigError, PuzzleError, field_error
 from hrrl.puzzle.core import Puzzle, PuzzleView
 from hrrl.puzzle.encoders.base import SortedForbidden, encode_all
-from hrrl.puzzle.encoders.window import DEAD, window_costs
+from hrrl.puzzle.encoders.window import DEAD, cost_of, landing_values
 
 #: Action slots the network scores; a puzzle of more actions is UNSUPPORTED.
 SLOTS: Final = 8
@@ -83,6 +84,12 @@ _SUMMARY: Final = (
     ("subgoal_gap", "clip((subgoal - x) / W, 0, 1)"),
     ("subgoal_in_window", "1 if the active subgoal is within the window"),
 )
+#: What a slot vector is a function of: ``(actions, blocked, values, t, sub)``: the action set,
+#: per action whether its landing is forbidden and its window value (``A * cost``, see
+#: :mod:`~hrrl.puzzle.encoders.window`), and the target and subgoal offsets clipped to
+#: ``[0, W + 1]``. Far fewer distinct glances than forbidden patterns: they repeat along a long
+#: puzzle, and the greedy action is memoised by them.
+Glance = tuple[tuple[int, ...], tuple[bool, ...], tuple[int, ...], int, int]
 #: Features per slot.
 BLOCK: Final = len(_PER_ACTION) + len(_SUMMARY)
 _SUBGOAL: Final = 7  # column of the per-action subgoal flag
@@ -124,8 +131,12 @@ class SlotEncoder:
         self.graded_edge = graded_edge
         self.dim = slots * BLOCK
         self._forbidden = SortedForbidden()
+        self._landing_cache = functools.lru_cache(maxsize=WINDOW_CACHE_SIZE)(self._landings)
         self._picture = functools.lru_cache(maxsize=WINDOW_CACHE_SIZE)(self._window_picture)
-        self._vector = functools.lru_cache(maxsize=VECTOR_CACHE_SIZE)(self._slot_vector)
+        self.vector: Callable[[Glance], np.ndarray] = functools.lru_cache(
+            maxsize=VECTOR_CACHE_SIZE
+        )(self._slot_vector)
+        """The (read-only, cached) vector of a :meth:`glance`."""
         self._slot_of = [np.arange(slots) % n for n in range(1, slots + 1)]
         self.feature_names: tuple[str, ...] = tuple(
             f"slot{k}.{name}" for k in range(slots) for name, _ in (*_PER_ACTION, *_SUMMARY)
@@ -135,23 +146,74 @@ class SlotEncoder:
         for k in range(slots):
             self.high[k * BLOCK + 4 : k * BLOCK + 6] = COST_CLIP
 
-    def _window_picture(
+    def _landings(
         self, actions: tuple[int, ...], offsets: tuple[int, ...], target_offset: int
+    ) -> tuple[tuple[bool, ...], tuple[int, ...]]:
+        """Per action: is its landing forbidden, and its window value (``A * cost``; cached)."""
+        w = self.window_factor * max(actions)
+        blocked = set(offsets)
+        values = landing_values(actions, offsets, target_offset, w, graded=self.graded_edge)
+        return tuple([a in blocked for a in actions]), values
+
+    def check(self, puzzle: Puzzle) -> None:
+        """Refuse a puzzle with more actions than slots (the evaluator reports UNSUPPORTED)."""
+        reason = unsupported_reason(puzzle, self.slots)
+        if reason is not None:
+            raise field_error(PuzzleError, "actions", list(puzzle.actions), reason)
+
+    def glance(self, puzzle: Puzzle, x: int, subgoal: int) -> Glance:
+        """What the vector at ``x`` is a function of, as a small hashable tuple (see
+        :data:`Glance`): batched play memoises the greedy action by it."""
+        return self.glancer(puzzle)(x, subgoal, 0)
+
+    def glancer(self, puzzle: Puzzle) -> Callable[[int, int, int], Glance]:
+        """``glance(puzzle, x, subgoal)`` as a function of ``(x, subgoal, step)``, with what
+        depends on the puzzle alone (its window, its sorted forbidden numbers) worked out once.
+        ``step`` is accepted and unused: the vector does not depend on the step count."""
+        actions, target = puzzle.actions, puzzle.target
+        if len(actions) > self.slots:
+            self.check(puzzle)
+        w = self.window_factor * max(actions)
+        edge = w + 1
+        # The window slides: a bisect into the puzzle's sorted forbidden numbers (computed once
+        # per puzzle) finds the ones in view, never a scan of the whole list.
+        ordered = self._forbidden(puzzle)
+        landings = self._landing_cache
+
+        def at(x: int, subgoal: int, step: int = 0) -> Glance:
+            lo = bisect_right(ordered, x)
+            hi = bisect_right(ordered, x + w, lo)
+            offsets = tuple([f - x for f in ordered[lo:hi]]) if hi > lo else ()
+            t = min(max(target - x, 0), edge)
+            blocked, values = landings(actions, offsets, t)
+            return actions, blocked, values, t, min(max(subgoal - x, 0), edge)
+
+        return at
+
+    def encode(self, view: PuzzleView) -> np.ndarray:
+        glance = self.glance(view.puzzle, view.current, view.subgoal)
+        return self.vector(glance).copy()  # callers may write into what they get
+
+    def _window_picture(
+        self,
+        actions: tuple[int, ...],
+        blocked: tuple[bool, ...],
+        values: tuple[int, ...],
+        target_offset: int,
     ) -> np.ndarray:
         """``(n, BLOCK)`` blocks of the real actions, subgoal columns left 0 (cached)."""
         amax = max(actions)
         w = self.window_factor * amax
         t = target_offset
-        cost = window_costs(actions, offsets, t, w, graded=self.graded_edge)
-        blocked = set(offsets)
-        live = [cost[a] for a in actions if cost[a] < DEAD]
+        cost = [cost_of(amax, v) for v in values]
+        live = [c for c in cost if c < DEAD]
         best = min(live) if live else DEAD
         rows = np.zeros((len(actions), BLOCK), dtype=np.float32)
         share = 1.0 / len(actions)
         for i, a in enumerate(actions):
-            c = cost[a]
+            c = cost[i]
             rows[i, :_SUBGOAL] = (
-                a in blocked,
+                blocked[i],
                 t <= w and a > t,
                 a == t,
                 c >= DEAD,
@@ -165,36 +227,11 @@ class SlotEncoder:
         rows.setflags(write=False)
         return rows
 
-    def check(self, puzzle: Puzzle) -> None:
-        """Refuse a puzzle with more actions than slots (the evaluator reports UNSUPPORTED)."""
-        reason = unsupported_reason(puzzle, self.slots)
-        if reason is not None:
-            raise field_error(PuzzleError, "actions", list(puzzle.actions), reason)
-
-    def encode(self, view: PuzzleView) -> np.ndarray:
-        puzzle = view.puzzle
-        actions = puzzle.actions
-        if len(actions) > self.slots:
-            self.check(puzzle)
-        x = view.current
-        w = self.window_factor * max(actions)
-        # The window slides: a bisect into the puzzle's sorted forbidden numbers (computed once
-        # per puzzle) finds the ones in view, never a scan of the whole list.
-        ordered = self._forbidden(puzzle)
-        lo = bisect_right(ordered, x)
-        hi = bisect_right(ordered, x + w, lo)
-        offsets = tuple([f - x for f in ordered[lo:hi]]) if hi > lo else ()
-        gap, sub = puzzle.target - x, view.subgoal - x
-        # Everything is a function of what is in view: the vector is cached by it (read-only).
-        cached = self._vector(actions, offsets, min(max(gap, 0), w + 1), min(max(sub, 0), w + 1))
-        return cached.copy()  # callers may write into what they get
-
-    def _slot_vector(
-        self, actions: tuple[int, ...], offsets: tuple[int, ...], gap: int, sub: int
-    ) -> np.ndarray:
-        """The whole vector for one picture (``gap``, ``sub`` clipped to ``[0, W + 1]``)."""
+    def _slot_vector(self, glance: Glance) -> np.ndarray:
+        """The whole vector for one glance (read-only; cached)."""
+        actions, blocked, values, gap, sub = glance
         n, w = len(actions), self.window_factor * max(actions)
-        rows = self._picture(actions, offsets, gap)
+        rows = self._picture(actions, blocked, values, gap)
         slot_of = self._slot_of[n - 1]  # slot k shows action k mod n
         blocks = rows[slot_of]
         blocks[:, _SUBGOAL] = [actions[i] >= sub for i in slot_of.tolist()]

@@ -8,17 +8,97 @@ cells ``W+1 .. W+A`` (``A`` the largest action) stand for "somewhere further on"
                              cost 0 if x+o is the target
                              cost(o) = 1 + min_a cost(o + a)   (dead when every term is)
 
-One backward pass, ``O(W * len(actions))``. It never looks past the window, so it is what a
-person sees at a glance, not a search to the target.
+It never looks past the window, so it is what a person sees at a glance, not a search to the
+target. The recurrence runs on exact integers, ``value = A * cost`` (a graded edge cell ``W + j``
+is worth ``A - j``, see :func:`window_values`), written once in :func:`_relax`;
+:func:`cost_of` turns a value back into the float cost the encoders have always seen, and
+:func:`landing_values` gets the values of the landings ``1..A`` alone from a memo of runs of free
+cells (the same recurrence, a few dictionary look-ups instead of ``W * len(actions)`` steps).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Final
 
-#: Cost of a dead cell (no way on to the target or the window edge).
+#: Cost (and value) of a dead cell (no way on to the target or the window edge).
 DEAD: Final = 1 << 30
+#: Distinct ``(actions, frontier, run)`` moves :func:`landing_values` remembers.
+RUN_CACHE_SIZE: Final = 1 << 16
+
+
+def _relax(
+    values: list[int], top: int, actions: Sequence[int], unit: int, blocked: Sequence[bool]
+) -> None:
+    """``values[o] = unit + min_a values[o + a]`` for ``o = top .. 0`` (down), in place.
+
+    A ``blocked`` cell, or one with every term dead, keeps the ``DEAD`` it starts with."""
+    for o in range(top, -1, -1):
+        if blocked[o]:
+            continue
+        best = DEAD
+        for a in actions:  # a plain loop: cheaper than min() over a generator
+            c = values[o + a]
+            if c < best:
+                best = c
+        if best < DEAD:
+            values[o] = best + unit
+
+
+def _edge(amax: int, graded: bool) -> list[int]:
+    """Values of the edge cells ``W + 1 .. W + A`` when the target lies beyond the window."""
+    return [amax - j if graded else 0 for j in range(1, amax + 1)]
+
+
+def window_values(
+    actions: Sequence[int],
+    forbidden_offsets: Sequence[int],
+    target_offset: int,
+    window: int,
+    *,
+    graded: bool = False,
+) -> list[int]:
+    """``A * cost[o]`` for offsets ``0..W+A`` (entry 0 unused), ``DEAD`` where no way on exists.
+
+    ``target_offset`` is ``target - x`` clipped to ``[0, W + 1]`` (0: at or past the target,
+    ``W + 1``: beyond the window); ``forbidden_offsets`` lie in ``1..W``.
+
+    ``graded``: edge cell ``W + j`` costs ``(A - j) / A`` (value ``A - j``) instead of 0, the
+    share of a full stride it falls short of ``W + A``. Two landings that cross the edge in as
+    many steps then differ by how far past it they get, so "as many steps" no longer ties a
+    short stride with a long one. One backward pass, ``O(W * len(actions))``.
+    """
+    amax, t = max(actions), target_offset
+    size = window + amax + 1
+    blocked = [False] * size
+    for o in forbidden_offsets:
+        blocked[o] = True
+    values = [DEAD] * size
+    if t > window:
+        values[window + 1 :] = _edge(amax, graded)  # "further on", assumed passable
+        top = window
+    elif t >= 1:
+        values[t] = 0  # cells past the target stay dead
+        top = t - 1
+    else:
+        return values
+    blocked[0] = True  # offset 0 is x itself, not a landing
+    _relax(values, top, actions, amax, blocked)
+    return values
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def cost_of(amax: int, value: int) -> float:
+    """The float cost of ``value`` exactly as the float recurrence computed it: the edge's
+    ``r / A``, then ``+ 1`` per step (``r / A + k`` rounds differently for some ``A``, ``k``)."""
+    if value >= DEAD:
+        return DEAD
+    steps, rest = divmod(value, amax)
+    cost = rest / amax
+    for _ in range(steps):
+        cost += 1
+    return cost
 
 
 def window_costs(
@@ -29,36 +109,70 @@ def window_costs(
     *,
     graded: bool = False,
 ) -> list[float]:
-    """``cost[o]`` for offsets ``0..W+A`` (entry 0 unused); ``DEAD`` where no way on exists.
+    """``cost[o]`` for offsets ``0..W+A`` (entry 0 unused), as :func:`window_values` in steps."""
+    amax = max(actions)
+    return [
+        cost_of(amax, v)
+        for v in window_values(actions, forbidden_offsets, target_offset, window, graded=graded)
+    ]
 
-    ``target_offset`` is ``target - x`` clipped to ``[0, W + 1]`` (0: at or past the target,
-    ``W + 1``: beyond the window); ``forbidden_offsets`` lie in ``1..W``.
 
-    ``graded``: edge cell ``W + j`` costs ``(A - j) / A`` instead of 0, the share of a full stride
-    it falls short of ``W + A``. Two landings that cross the edge in as many steps then differ by
-    how far past it they get, so "as many steps" no longer ties a short stride with a long one.
+def landing_values(
+    actions: tuple[int, ...],
+    forbidden_offsets: Sequence[int],
+    target_offset: int,
+    window: int,
+    *,
+    graded: bool = False,
+) -> tuple[int, ...]:
+    """``window_values(...)[a]`` for each action ``a``, without filling the whole window.
+
+    The backward pass only ever needs the last ``A`` values (the *frontier*); between two
+    forbidden cells it runs over free cells, and what a run of ``L`` free cells makes of a
+    frontier depends on the frontier's shape (its values less their minimum), not on where the
+    run lies. So the pass is one cached move per forbidden number in view::
+
+        frontier at W+1 (edge) ─run─> forbidden f1 ─run─> f2 ... ─run─> frontier at 1 = v(1..A)
     """
     amax, t = max(actions), target_offset
-    size = window + amax + 1
-    forbidden = [False] * size
-    for o in forbidden_offsets:
-        forbidden[o] = True
-    cost: list[float] = [DEAD] * size
     if t > window:
-        # Edge cells: "further on", assumed passable.
-        cost[window + 1 :] = [(amax - j) / amax if graded else 0 for j in range(1, amax + 1)]
-    # Cells past the target stay dead, so the backward pass starts at min(t, W).
-    for o in range(min(t, window), 0, -1):
-        if forbidden[o]:
-            continue
-        if o == t:
-            cost[o] = 0
-            continue
-        best: float = DEAD
-        for a in actions:  # a plain loop: cheaper than min() over a generator
-            c = cost[o + a]
-            if c < best:
-                best = c
-        if best < DEAD:
-            cost[o] = best + 1
-    return cost
+        (base, shape), low = _edge_shape(amax, graded), window + 1
+    elif t >= 1:
+        base, shape, low = 0, (0, *(DEAD,) * (amax - 1)), t
+    else:
+        return (DEAD,) * len(actions)
+    for f in reversed(forbidden_offsets):
+        if f < low:  # forbidden cells past the target do not matter: they are dead anyway
+            shift, shape = _run(actions, shape, low - 1 - f, True)
+            base, low = base + shift, f
+    shift, shape = _run(actions, shape, low - 1, False)
+    base += shift
+    return tuple(DEAD if shape[a - 1] >= DEAD else shape[a - 1] + base for a in actions)
+
+
+@functools.cache
+def _edge_shape(amax: int, graded: bool) -> tuple[int, tuple[int, ...]]:
+    return _normal(tuple(_edge(amax, graded)))
+
+
+def _normal(frontier: tuple[int, ...]) -> tuple[int, tuple[int, ...]]:
+    """``(m, frontier - m)`` with ``m`` its smallest live value (dead cells stay ``DEAD``)."""
+    m = min(frontier)
+    if m >= DEAD or m == 0:
+        return 0, frontier
+    return m, tuple(v - m if v < DEAD else DEAD for v in frontier)
+
+
+@functools.lru_cache(maxsize=RUN_CACHE_SIZE)
+def _run(
+    actions: tuple[int, ...], shape: tuple[int, ...], length: int, then_blocked: bool
+) -> tuple[int, tuple[int, ...]]:
+    """The frontier ``length`` free cells further down (then one forbidden cell, when asked),
+    normalised: ``(shift, shape)`` with the true values ``shape + shift`` (+ the input's base)."""
+    amax = len(shape)
+    extra = 1 if then_blocked else 0
+    cells = [DEAD] * length + list(shape)
+    blocked = [False] * length
+    _relax(cells, length - 1, actions, amax, blocked)
+    new = tuple(([DEAD] if then_blocked else []) + cells[: amax - extra])
+    return _normal(new)

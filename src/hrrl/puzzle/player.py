@@ -1,0 +1,209 @@
+"""Greedy play of many puzzles at once on plain integers: what ``hrrl eval``, ``solve`` and
+``Policy`` run.
+
+It plays exactly what :func:`~hrrl.puzzle.evaluate.play` plays through the Gymnasium stack
+(``PuzzleEnv -> HierarchyWrapper -> EncodedObservation``, tests/puzzle/test_player.py compares
+statuses and paths), from the same pieces and without their per-step overhead (wrapper calls,
+info dicts, reward objects, observation arrays)::
+
+    step rule     core.step_status               (what PuzzleEnv.step asks)
+    subgoals      planner.decompose at the start, hierarchy.active_waypoint after each step
+    observation   encoder.glancer(puzzle)(x, subgoal, step) -> a glance -> encoder.vector
+                  (an encoder without glances: the bytes of encoder.encode(view))
+    action        memo[glance], else one batched ``greedy`` call over the envs that missed
+
+A greedy policy is a function of the observation, and a slot vector a function of its
+:data:`~hrrl.puzzle.encoders.slots.Glance`, so the action is memoised by the glance: along a
+long puzzle the same glances come back (a target of 10^6 at the paper's density: 200,000 steps,
+a few thousand glances), and a step costs a bisect, a cached window look-up and a dict look-up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any, Final, Protocol, cast
+
+import numpy as np
+
+from hrrl.engine.task import PolicyFn
+from hrrl.puzzle.core import Puzzle, PuzzleView, Status, step_status
+from hrrl.puzzle.encoders import Encoder
+from hrrl.puzzle.evaluate import Adapter, PlayHooks, Todo, play_with
+from hrrl.puzzle.hierarchy import active_waypoint
+from hrrl.puzzle.planner import DEFAULT_WINDOW, decompose
+from hrrl.puzzle.suite import Result
+
+#: Glances whose greedy action a :class:`BatchPlayer` remembers before it starts afresh.
+GLANCE_CACHE_SIZE: Final = 1 << 18
+
+#: One puzzle's glance at ``(x, subgoal, step)``: a hashable key the observation is a function of.
+Glancer = Callable[[int, int, int], Hashable]
+
+
+class Glances(Protocol):
+    """What the player needs of an encoder: a glancer per puzzle and the vector of a glance
+    (:class:`~hrrl.puzzle.encoders.slots.SlotEncoder` has both)."""
+
+    def glancer(self, puzzle: Puzzle) -> Glancer: ...
+
+    def vector(self, key: Any) -> np.ndarray: ...
+
+
+class _EncodedGlances:
+    """Glances for an encoder that has none of its own (paper, relational): the observation's
+    bytes, so the memo still answers repeated observations exactly."""
+
+    def __init__(self, encoder: Encoder) -> None:
+        self.encoder = encoder
+
+    def glancer(self, puzzle: Puzzle) -> Glancer:
+        encode = self.encoder.encode
+
+        def at(x: int, subgoal: int, step: int) -> Hashable:
+            return encode(PuzzleView(puzzle, x, subgoal, step)).tobytes()
+
+        return at
+
+    @staticmethod
+    def vector(key: Any) -> np.ndarray:
+        assert isinstance(key, bytes)
+        return np.frombuffer(key, dtype=np.float32)
+
+
+class _Episode:
+    """One puzzle being played: where it is, its subgoals, the numbers visited."""
+
+    __slots__ = (
+        "actions",
+        "best",
+        "glance",
+        "index",
+        "n",
+        "path",
+        "puzzle",
+        "step",
+        "todo",
+        "waypoints",
+        "x",
+    )
+
+    def __init__(
+        self,
+        todo: int,
+        puzzle: Puzzle,
+        best: int,
+        waypoints: list[int],
+        glance: Glancer,
+    ) -> None:
+        self.todo, self.puzzle, self.best = todo, puzzle, best
+        self.actions, self.n = puzzle.actions, len(puzzle.actions)
+        self.x, self.step = puzzle.start, 0
+        self.path = [puzzle.start]
+        self.waypoints = waypoints
+        self.index = active_waypoint(waypoints, 0, self.x)
+        self.glance = glance
+
+
+class BatchPlayer:
+    """Plays puzzles with ``greedy`` (encoded observations -> action indices) behind ``encoder``
+    and the ``planner``'s subgoals, ``num_envs`` at a time, one ``greedy`` call a step."""
+
+    def __init__(
+        self, *, encoder: Encoder, planner: str, greedy: PolicyFn, window: int = DEFAULT_WINDOW
+    ) -> None:
+        self.encoder = encoder
+        self.planner = planner
+        self.window = window
+        self.greedy = greedy
+        glances: Glances = (
+            cast(Glances, encoder) if hasattr(encoder, "glancer") else _EncodedGlances(encoder)
+        )
+        self._glancer: Callable[[Puzzle], Glancer] = glances.glancer
+        self._vector: Callable[[Hashable], np.ndarray] = glances.vector
+        self._memo: dict[Hashable, int] = {}
+
+    def play(
+        self,
+        puzzles: Sequence[Puzzle],
+        *,
+        num_envs: int = 128,
+        progress: Callable[[int], object] | None = None,
+        adapt: Adapter | None = None,
+        hooks: PlayHooks | None = None,
+    ) -> list[Result]:
+        """As :func:`~hrrl.puzzle.evaluate.play`: results in input order, UNSUPPORTED and
+        UNSOLVABLE lines before any step, the hooks heard in the same order."""
+        if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
+            raise ValueError(f"num_envs={num_envs!r} is invalid: play at least 1 puzzle at once")
+
+        def run(todo: list[Todo], done: Callable[[int, Result], None], hooks: PlayHooks) -> None:
+            self._run(todo, done, hooks, min(num_envs, len(todo)))
+
+        return play_with(run, puzzles, progress=progress, adapt=adapt, hooks=hooks)
+
+    def _run(
+        self,
+        todo: list[Todo],
+        done: Callable[[int, Result], None],
+        hooks: PlayHooks,
+        num_envs: int,
+    ) -> None:
+        queue = iter(range(len(todo)))
+        envs: list[_Episode | None] = [None] * num_envs
+
+        def begin(k: int) -> None:
+            j = next(queue, None)
+            envs[k] = None if j is None else self._start(j, todo[j])
+            if j is not None:
+                hooks.started(todo[j][1])
+
+        for k in range(num_envs):
+            begin(k)
+        live = [(k, e) for k, e in enumerate(envs) if e is not None]
+        while live:
+            slots = self._act([e for _, e in live])
+            ended = []
+            for (k, e), slot in zip(live, slots, strict=True):
+                e.x += e.actions[slot % e.n]
+                e.step += 1
+                e.path.append(e.x)
+                p = e.puzzle
+                status = step_status(
+                    e.x, e.step, target=p.target, forbidden=p.forbidden, max_steps=p.max_steps
+                )
+                if status is Status.IN_PROGRESS:
+                    e.index = active_waypoint(e.waypoints, e.index, e.x)
+                else:
+                    ended.append((k, e, status))
+            hooks.stepped(len(live))
+            if ended:
+                for k, e, status in ended:
+                    done(todo[e.todo][0], Result.from_path(e.puzzle, e.path, status, e.best))
+                    begin(k)
+                live = [(k, e) for k, e in enumerate(envs) if e is not None]
+
+    def _start(self, j: int, item: Todo) -> _Episode:
+        _, puzzle, best = item
+        waypoints = decompose(puzzle, puzzle.start, rule=self.planner, window=self.window)
+        return _Episode(j, puzzle, best, waypoints, self._glancer(puzzle))
+
+    def _act(self, episodes: list[_Episode]) -> list[int]:
+        """The greedy slot of every episode: memoised by glance, one batched call for the rest."""
+        memo = self._memo
+        out: list[int] = []
+        missing: list[tuple[int, Hashable]] = []
+        for e in episodes:
+            key = e.glance(e.x, e.waypoints[e.index], e.step)
+            slot = memo.get(key)
+            if slot is None:
+                missing.append((len(out), key))
+                slot = 0
+            out.append(slot)
+        if missing:
+            vector = self._vector
+            fresh = self.greedy(np.stack([vector(key) for _, key in missing]))
+            if len(memo) + len(missing) > GLANCE_CACHE_SIZE:
+                memo.clear()
+            for (i, key), slot in zip(missing, fresh.tolist(), strict=True):
+                memo[key] = out[i] = int(slot)
+        return out
