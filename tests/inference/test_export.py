@@ -73,7 +73,7 @@ def test_bundle_holds_weights_and_how_to_play_them(run: Path, bundle: Path) -> N
     assert sorted(p.name for p in bundle.iterdir()) == [MANIFEST_FILE, WEIGHTS_FILE]
     manifest = json.loads((bundle / MANIFEST_FILE).read_text())
     assert manifest["format"] == BUNDLE_FORMAT and manifest["format_version"] == 1
-    assert set(manifest["env"]) == {"reward", "encoder", "planner", "actions"}
+    assert set(manifest["env"]) == {"reward", "encoder", "planner", "actions", "horizon"}
     assert set(manifest["agent"]) == {"network", "hidden"}
     source = manifest["source"]
     best = (run / "checkpoints" / "best").resolve()

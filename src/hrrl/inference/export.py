@@ -6,7 +6,7 @@
       policy.safetensors   the online Q-network's weights (keys as in the network's state_dict)
       policy.json          what is needed to play them, and where they came from:
                            {"format": "hrrl-policy", "format_version": 1,
-                            "env": {reward, encoder, planner, actions},
+                            "env": {reward, encoder, planner, actions, horizon},
                             "agent": {network, hidden}, "obs_dim", "n_actions",
                             "weights": {"file", "sha256", "bytes"},
                             "source": {checkpoint, step, metrics, created, git_commit,
@@ -54,6 +54,8 @@ BUNDLE_VERSION = 1
 WEIGHTS_FILE = "policy.safetensors"
 MANIFEST_FILE = "policy.json"
 _ENV_KEYS = STACK_KEYS
+#: Keys a bundle written before they existed may lack (they take their defaults).
+_OPTIONAL_ENV_KEYS = ("horizon",)
 _AGENT_KEYS = ("network", "hidden")
 
 
@@ -102,7 +104,7 @@ def export_policy(checkpoint: Path | str, out: Path | str, *, overwrite: bool = 
     manifest = {
         "format": BUNDLE_FORMAT,
         "format_version": BUNDLE_VERSION,
-        "env": {key: env[key] for key in _ENV_KEYS},
+        "env": {key: env[key] for key in _ENV_KEYS if key in env},
         "agent": {key: agent[key] for key in _AGENT_KEYS}
         | ({"dueling": True} if agent.get("dueling") else {}),
         "obs_dim": int(ck.state["agent"]["meta"]["obs_dim"]),
@@ -174,7 +176,7 @@ def _read_manifest(root: Path) -> dict[str, Any]:
     for key, kind in (("env", dict), ("agent", dict), ("weights", dict), ("obs_dim", int)):
         if not isinstance(manifest.get(key), kind):
             raise CheckpointError(f"{root}: {MANIFEST_FILE} field {key!r} is missing or invalid")
-    missing = [k for k in _ENV_KEYS if k not in manifest["env"]]
+    missing = [k for k in _ENV_KEYS if k not in manifest["env"] and k not in _OPTIONAL_ENV_KEYS]
     missing += [k for k in _AGENT_KEYS if k not in manifest["agent"]]
     if missing:
         raise CheckpointError(f"{root}: {MANIFEST_FILE} lacks {missing}")

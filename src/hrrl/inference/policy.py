@@ -47,6 +47,7 @@ class Policy:
             reward=Unscored(),
             planner=self.env_config.planner,
             actions=self.env_config.actions,
+            horizon=self.env_config.horizon,
         )
         self._adapt = stack_adapter(self.encoder)
         self._greedy = GreedyCache(self.network)

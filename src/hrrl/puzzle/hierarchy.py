@@ -10,6 +10,14 @@ is active, puts it in ``info["subgoal"]`` and under :attr:`HierarchyWrapper.subg
 recomputes the reward against the subgoal that was active *before* the step. A waypoint is passed
 when ``current >= waypoint`` (one step may pass several); only the target must be hit exactly. The
 agent never sees puzzles, only the observation the encoder builds from :meth:`view`.
+
+With ``planner="horizon"`` the high level also glances :data:`~hrrl.puzzle.horizon.HORIZON_WINDOWS`
+low-level windows ahead (:mod:`hrrl.puzzle.horizon`) at reset, at every waypoint and every half
+window of progress; when the window holds numbers that look live but die within the horizon it
+puts an *exact* waypoint in front (a number to land on, ``view().exact``), and re-plans once it is
+reached or missed. Every subgoal ends as a success (an exact one landed on, a pass one passed)
+or a failure (an exact one jumped over, or the episode ending before it); the counts are in
+``info["subgoal_successes"]`` and ``info["subgoal_failures"]`` (this episode's, so far).
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ import numpy as np
 from hrrl.errors import ConfigError, field_error
 from hrrl.puzzle.core import PuzzleView, Status
 from hrrl.puzzle.env import PuzzleEnv
+from hrrl.puzzle.horizon import HORIZON_WINDOWS, check_horizon, exact_waypoint, window_of
 from hrrl.puzzle.planner import DEFAULT_WINDOW, PLANNER_RULES, decompose
 from hrrl.puzzle.rewards import Transition
 
@@ -33,7 +42,9 @@ class HierarchyWrapper(gym.Wrapper[np.ndarray, np.int64, np.ndarray, np.int64]):
     Observations, spaces and episode ends are the wrapped env's; the reward becomes
     ``reward_scheme(Transition(puzzle, prev, x, step, status, goal=subgoal_before_step))`` and
     ``info`` gains ``"subgoal"`` (the subgoal active *after* the step, i.e. the next one to aim
-    at). ``planner`` is ``"constraint"`` (default), ``"paper"`` or ``"none"`` (the target only).
+    at). ``planner`` is ``"constraint"`` (default), ``"horizon"`` (constraint waypoints plus
+    exact ones from a glance ``horizon`` windows ahead), ``"paper"`` or ``"none"`` (the target
+    only).
     """
 
     def __init__(
@@ -42,6 +53,7 @@ class HierarchyWrapper(gym.Wrapper[np.ndarray, np.int64, np.ndarray, np.int64]):
         *,
         planner: str = "constraint",
         window: int = DEFAULT_WINDOW,
+        horizon: int = HORIZON_WINDOWS,
     ) -> None:
         super().__init__(env)
         if planner not in PLANNER_RULES:
@@ -56,8 +68,14 @@ class HierarchyWrapper(gym.Wrapper[np.ndarray, np.int64, np.ndarray, np.int64]):
             )
         self.planner = planner
         self.window = window
+        self.horizon = check_horizon(horizon)
         self.waypoints: list[int] = []
         self._index = 0
+        self.exact: int | None = None
+        """The exact waypoint in force (it comes before ``waypoints[_index]``), or None."""
+        self.successes = 0
+        self.failures = 0
+        self._next_glance = 0
 
     @property
     def puzzle_env(self) -> PuzzleEnv:
@@ -70,7 +88,7 @@ class HierarchyWrapper(gym.Wrapper[np.ndarray, np.int64, np.ndarray, np.int64]):
         """The waypoint the agent should reach next (the target once every waypoint is passed)."""
         if not self.waypoints:
             raise gym.error.ResetNeeded("no subgoal before reset(): call reset() first")
-        return self.waypoints[self._index]
+        return self.waypoints[self._index] if self.exact is None else self.exact
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -78,10 +96,14 @@ class HierarchyWrapper(gym.Wrapper[np.ndarray, np.int64, np.ndarray, np.int64]):
         obs, info = self.env.reset(seed=seed, options=options)
         base = self.puzzle_env
         assert base.puzzle is not None
-        self.waypoints = decompose(base.puzzle, base.current, rule=self.planner, window=self.window)
+        rule = "constraint" if self.planner == "horizon" else self.planner
+        self.waypoints = decompose(base.puzzle, base.current, rule=rule, window=self.window)
         self._index = 0
-        self._advance(base.current)
-        return obs, {**info, "subgoal": self.subgoal}
+        self.exact = None
+        self.successes = self.failures = 0
+        self._next_glance = base.current
+        self._advance(base.current, ended=False)
+        return obs, {**info, **self._info()}
 
     def step(self, action: np.int64) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         base = self.puzzle_env
@@ -98,8 +120,15 @@ class HierarchyWrapper(gym.Wrapper[np.ndarray, np.int64, np.ndarray, np.int64]):
                 goal=goal,
             )
         )
-        self._advance(base.current)
-        return obs, float(reward), terminated, truncated, {**info, "subgoal": self.subgoal}
+        self._advance(base.current, ended=terminated or truncated)
+        return obs, float(reward), terminated, truncated, {**info, **self._info()}
+
+    def _info(self) -> dict[str, Any]:
+        return {
+            "subgoal": self.subgoal,
+            "subgoal_successes": self.successes,
+            "subgoal_failures": self.failures,
+        }
 
     def view(self) -> PuzzleView:
         """What an encoder sees now: the puzzle, the current number, the subgoal, steps taken."""
@@ -107,13 +136,25 @@ class HierarchyWrapper(gym.Wrapper[np.ndarray, np.int64, np.ndarray, np.int64]):
         if base.puzzle is None:
             raise gym.error.ResetNeeded("no view before reset(): call reset() first")
         return PuzzleView(
-            puzzle=base.puzzle, current=base.current, subgoal=self.subgoal, step=base.steps
+            puzzle=base.puzzle,
+            current=base.current,
+            subgoal=self.subgoal,
+            step=base.steps,
+            exact=self.exact is not None,
         )
 
     # --- checkpointing ----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """Only this layer's state (the waypoints and which is active); the env saves its own."""
-        return {"planner": self.planner, "waypoints": list(self.waypoints), "index": self._index}
+        return {
+            "planner": self.planner,
+            "waypoints": list(self.waypoints),
+            "index": self._index,
+            "exact": self.exact,
+            "successes": self.successes,
+            "failures": self.failures,
+            "next_glance": self._next_glance,
+        }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         if state["planner"] != self.planner:
@@ -123,8 +164,36 @@ class HierarchyWrapper(gym.Wrapper[np.ndarray, np.int64, np.ndarray, np.int64]):
             )
         self.waypoints = [int(w) for w in state["waypoints"]]
         self._index = int(state["index"])
+        exact = state.get("exact")
+        self.exact = None if exact is None else int(exact)
+        self.successes = int(state.get("successes", 0))
+        self.failures = int(state.get("failures", 0))
+        self._next_glance = int(state.get("next_glance", 0))
 
-    def _advance(self, current: int) -> None:
+    def _advance(self, current: int, *, ended: bool) -> None:
+        """Score and retire the subgoals ``current`` settled, then (horizon) glance ahead."""
+        passed = False
+        if self.exact is not None and (current >= self.exact or ended):
+            landed = current == self.exact
+            self.successes += landed
+            self.failures += not landed
+            self.exact, passed = None, True
         # Pass every waypoint at or below `current`, but never move past the target (the last).
         while self._index < len(self.waypoints) - 1 and current >= self.waypoints[self._index]:
             self._index += 1
+            self.successes += 1
+            passed = True
+        if ended:
+            target_hit = current == self.waypoints[-1]
+            self.successes += target_hit
+            self.failures += not target_hit
+            return
+        if (
+            self.planner == "horizon"
+            and self.exact is None
+            and (passed or current >= self._next_glance)
+        ):
+            puzzle = self.puzzle_env.puzzle
+            assert puzzle is not None
+            self._next_glance = current + max(1, window_of(puzzle) // 2)
+            self.exact = exact_waypoint(puzzle, current, self.horizon)

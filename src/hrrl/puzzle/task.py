@@ -34,6 +34,7 @@ class PuzzleTask:
             reward=config.reward,
             planner=config.planner,
             actions=config.actions,
+            horizon=config.horizon,
         )
         self.obs_dim = self.encoder.dim
         self.obs_shape: tuple[int, ...] = (self.obs_dim,)

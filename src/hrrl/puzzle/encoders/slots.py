@@ -20,13 +20,19 @@ action's size is relative to ``A``. Each block (``BLOCK`` = 13 features) is::
     cost        cost(a) / WINDOW_FACTOR, clip 2
     excess      (cost(a) - min_b cost(b)) / WINDOW_FACTOR, clip 2
     size        a / A
-    subgoal     x + a >= subgoal
+    subgoal     x + a reaches the subgoal as asked:
+                == for an exact one or the target, >= for one to pass
     share       1 / n (how many actions the set has)
 
 ``cost`` is the window DP of :mod:`hrrl.puzzle.encoders.window` (steps from the landing to the
 target, or to beyond the window when the target is further, with a *graded* edge: landing ``j``
 past the window's end costs ``(A - j) / A``, so two strides that cross the edge in as many steps
 no longer tie). No occupancy cells: their number would depend on the action set.
+
+An *exact* subgoal (``view.exact``: a number the high level asks to land on, :mod:`hrrl.puzzle.
+horizon`) is read as the window's target: the picture is the one of a puzzle ending there, so
+``hit``, ``overshoot``, ``dead_end`` and ``cost`` speak of landing on it, and the policy lands on
+it the way it lands on any target it can see (the real target lies beyond the window then).
 
 The window is 16 strides (the relational encoder's 8 made even the cost-greedy reading of these
 features lose 0.9% of efficiency on {1,5,11}; docs/tuning.md). The encoder looks no further and
@@ -74,7 +80,7 @@ _PER_ACTION: Final = (
     ("cost", "steps from the landing to the target or window edge / WINDOW_FACTOR, clip 2"),
     ("excess", "(cost - the best action's cost) / WINDOW_FACTOR, clip 2"),
     ("size", "the action / the largest action"),
-    ("subgoal", "lands on or past the active subgoal"),
+    ("subgoal", "reaches the active subgoal as asked (lands on an exact one, passes another)"),
     ("share", "1 / number of actions in the set"),
 )
 _SUMMARY: Final = (
@@ -185,19 +191,27 @@ class SlotEncoder:
         hi = bisect_right(ordered, x + w, lo)
         offsets = tuple([f - x for f in ordered[lo:hi]]) if hi > lo else ()
         gap, sub = puzzle.target - x, view.subgoal - x
+        if view.exact and 0 < sub <= w:
+            # The exact subgoal is the window's target; what lies past it does not matter.
+            gap = sub
+            offsets = tuple([o for o in offsets if o < sub])
         # Everything is a function of what is in view: the vector is cached by it (read-only).
-        cached = self._vector(actions, offsets, min(max(gap, 0), w + 1), min(max(sub, 0), w + 1))
+        sub = min(max(sub, 0), w + 1)
+        cached = self._vector(actions, offsets, min(max(gap, 0), w + 1), sub, sub == gap)
         return cached.copy()  # callers may write into what they get
 
     def _slot_vector(
-        self, actions: tuple[int, ...], offsets: tuple[int, ...], gap: int, sub: int
+        self, actions: tuple[int, ...], offsets: tuple[int, ...], gap: int, sub: int, exact: bool
     ) -> np.ndarray:
-        """The whole vector for one picture (``gap``, ``sub`` clipped to ``[0, W + 1]``)."""
+        """The whole vector for one picture (``gap``, ``sub`` clipped to ``[0, W + 1]``;
+        ``exact``: the subgoal is to be landed on, not passed)."""
         n, w = len(actions), self.window_factor * max(actions)
         rows = self._picture(actions, offsets, gap)
         slot_of = self._slot_of[n - 1]  # slot k shows action k mod n
         blocks = rows[slot_of]
-        blocks[:, _SUBGOAL] = [actions[i] >= sub for i in slot_of.tolist()]
+        blocks[:, _SUBGOAL] = [
+            actions[i] == sub if exact else actions[i] >= sub for i in slot_of.tolist()
+        ]
         blocks[:, _SUMMARY_AT + 2] = min(sub, w) / w
         blocks[:, _SUMMARY_AT + 3] = 1.0 if 0 < sub <= w else 0.0
         out = blocks.reshape(-1)
