@@ -107,7 +107,7 @@ class HierarchyWrapper(gym.Wrapper[np.ndarray, np.int64, np.ndarray, np.int64]):
 
     def step(self, action: np.int64) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         base = self.puzzle_env
-        goal, prev = self.subgoal, base.current
+        goal, exact, prev = self.subgoal, self.exact is not None, base.current
         obs, _, terminated, truncated, info = self.env.step(action)
         assert base.puzzle is not None
         reward = base.reward_scheme(
@@ -118,6 +118,7 @@ class HierarchyWrapper(gym.Wrapper[np.ndarray, np.int64, np.ndarray, np.int64]):
                 step=base.steps,
                 status=Status(info["status"]),
                 goal=goal,
+                exact=exact,
             )
         )
         self._advance(base.current, ended=terminated or truncated)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,15 @@ from hrrl.puzzle.rewards import make_reward
 
 #: Largest target of a puzzle used to measure Q-bias (its exact DP table stays small).
 Q_BIAS_MAX_TARGET = 100
+
+
+def subgoal_metrics(info: Mapping[str, Any]) -> dict[str, float]:
+    """``rollout/subgoal_success_rate``: the share of an episode's subgoals (waypoints and the
+    target) reached as asked, from the hierarchy's counts (none without a hierarchy)."""
+    done = info.get("subgoal_successes", 0) + info.get("subgoal_failures", 0)
+    if not done:
+        return {}
+    return {"rollout/subgoal_success_rate": info["subgoal_successes"] / done}
 
 
 class PuzzleTask:
@@ -87,6 +97,7 @@ class PuzzleTask:
                     length=int(infos[i]["step"]),
                     status=status.value,
                     stage=self.curriculum.stage,
+                    metrics=subgoal_metrics(infos[i]),
                 )
             )
             self._returns[i] = 0.0
