@@ -63,8 +63,9 @@ def with_horizon(policy: Policy, horizon: int) -> Policy:
     return Policy(network=policy.network, env_config=env, source=policy.source)
 
 
-def deepest_share(puzzles: list[Puzzle], horizon: int) -> float:
-    """Share of the lane regions whose last death lies beyond ``horizon`` windows of its entry."""
+def deepest_share(puzzles: list[Puzzle], horizon: float) -> float:
+    """Share of the lane regions whose last death lies more than ``horizon`` windows past the
+    region's first number."""
     deeper = total = 0
     for p in puzzles:
         reach = horizon * low_level_window(p.actions)
@@ -110,7 +111,11 @@ def main() -> None:
                 for acts, suite in suites.items():
                     results = policy.play(suite)
                     for fam in FAMILIES:
-                        rows = [r for r, p in zip(results, suite) if p.extra["family"] == fam]
+                        rows = [
+                            r
+                            for r, p in zip(results, suite, strict=True)
+                            if p.extra["family"] == fam
+                        ]
                         played[arm][acts].setdefault(fam, []).append(
                             (success(rows), efficiency(rows))
                         )
@@ -152,13 +157,20 @@ def main() -> None:
     for seed, arm, best_at, steps in timing:
         print(f"{seed:>5} {arm:>13} {best_at:>12.1f} {steps:>10}")
 
+    # The lane is chosen at the last glance before a region, half a window to a window before
+    # its first number: a region is out of sight when its deepest death is past H - W there.
     print("\nbeyond the horizon: default policies, deep_trap + maze at every set, horizon shrunk")
-    print(f"{'horizon (windows)':>18} {'regions deeper':>15} {'success':>8} {'efficiency':>11}")
+    print("(regions deeper: share whose deepest death is past H - W, resp. H, of the entry)")
+    print(
+        f"{'horizon (windows)':>18} {'deeper H-W':>11} {'deeper H':>9} {'success':>8} "
+        f"{'efficiency':>11}"
+    )
     deep = [p for s in suites.values() for p in s if p.extra["family"] in DEEP]
     for horizon in (1, 2, 3, 4, 8):
         rows = [r for pol in policies for r in with_horizon(pol, horizon).play(deep)]
         print(
-            f"{horizon:>18} {deepest_share(deep, horizon):>15.3f} {success(rows).mean():>8.3f} "
+            f"{horizon:>18} {deepest_share(deep, horizon - 1):>11.3f} "
+            f"{deepest_share(deep, horizon):>9.3f} {success(rows).mean():>8.3f} "
             f"{np.nanmean(efficiency(rows)):>11.4f}"
         )
 

@@ -55,7 +55,10 @@ def test_every_lane_but_one_dies_beyond_the_window(family: str, actions: tuple[i
         assert optimal_steps(p) == p.extra["optimal_steps"] is not None
         assert greedy_rollout(p, lookahead=1).status is not Status.SUCCESS
         if family == "maze":
-            assert len(p.extra["regions"]) >= 2
+            regions = p.extra["regions"]
+            assert len(regions) >= 2
+            # Junctions of at most one stride: the lane left in decides the lanes reachable next.
+            assert all(1 <= b - e <= max(actions) for (_, e), (b, _) in zip(regions, regions[1:]))
         for (begin, _end), lanes, deaths in zip(
             p.extra["regions"], p.extra["lanes"], p.extra["deaths"], strict=True
         ):

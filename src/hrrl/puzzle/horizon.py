@@ -64,33 +64,32 @@ def dead_cells(puzzle: Puzzle, x: int, reach: int) -> set[int]:
     """Allowed numbers in ``(x, x + reach]`` with no way on to the target or past ``x + reach``.
 
     A number ``c`` is dead when every ``c + a`` is blocked: forbidden, past the target or dead
-    itself (a landing past the edge counts as a way on when it is allowed). Only numbers just
-    below a blocked one can be dead, so the pass walks back from the forbidden numbers and the
-    target's end in descending order, ``O(F n log F)`` for ``F`` forbidden numbers in view.
+    itself (a landing past the edge counts as a way on when it is allowed). A dead ``c`` has
+    ``c + a_min`` blocked, so the candidates are the numbers one smallest action below a blocked
+    one, taken in descending order (every dead number above a candidate is known by then):
+    ``O(F log F)`` for ``F`` forbidden numbers in view, not ``O(reach)``.
     """
     edge, target, actions = x + reach, puzzle.target, puzzle.actions
+    amin = min(actions)
     forbidden = set(_forbidden_between(puzzle, x + 1, edge + puzzle.max_action + 1))
     dead: set[int] = set()
 
     def blocked(y: int) -> bool:
         return y > target or y in forbidden or y in dead
 
-    seeds = [*forbidden, *range(target + 1, target + puzzle.max_action + 1)]
-    heap = [-(y - a) for y in seeds for a in actions if x < y - a <= edge]
+    heap = [amin - y for y in forbidden if x < y - amin <= edge]
+    heap += [amin - y for y in range(target + 1, target + amin + 1) if x < y - amin <= edge]
     heapq.heapify(heap)
     seen: set[int] = set()
     while heap:
         c = -heapq.heappop(heap)
-        if c in seen:
+        if c in seen or c == target or blocked(c):
             continue
         seen.add(c)
-        if c == target or blocked(c):
-            continue
         if all(blocked(c + a) for a in actions):
             dead.add(c)
-            for a in actions:
-                if c - a > x:
-                    heapq.heappush(heap, -(c - a))
+            if c - amin > x:
+                heapq.heappush(heap, amin - c)
     return dead
 
 
