@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import numpy as np
 import pytest
@@ -58,7 +59,7 @@ def test_every_lane_but_one_dies_beyond_the_window(family: str, actions: tuple[i
             regions = p.extra["regions"]
             assert len(regions) >= 2
             # Junctions of at most one stride: the lane left in decides the lanes reachable next.
-            assert all(1 <= b - e <= max(actions) for (_, e), (b, _) in zip(regions, regions[1:]))
+            assert all(1 <= b - e <= max(actions) for (_, e), (b, _) in itertools.pairwise(regions))
         for (begin, _end), lanes, deaths in zip(
             p.extra["regions"], p.extra["lanes"], p.extra["deaths"], strict=True
         ):
