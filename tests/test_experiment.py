@@ -88,7 +88,7 @@ def test_default_has_every_fix_on() -> None:
     assert puzzle_section(c).encoder == "slots"
     assert c.agent.network == "slots"
     assert puzzle_section(c).curriculum.action_sets == "mixed"
-    assert puzzle_section(c).planner == "constraint"
+    assert puzzle_section(c).planner == "horizon"
     assert c.puzzle.curriculum.mode == "gated"
     # The paper's stages come first; later ones keep every training target at or below 100.
     assert c.puzzle.curriculum.stages[: len(PAPER_STAGES)] == PAPER_STAGES

@@ -147,13 +147,15 @@ def saved_puzzle_section(config: Mapping[str, Any], source: Path) -> dict[str, A
 
 
 #: The fields of the puzzle section that fix how a policy sees and plays a puzzle.
-STACK_KEYS = ("reward", "encoder", "planner", "actions")
+STACK_KEYS = ("reward", "encoder", "planner", "actions", "horizon")
 
 
 def stack_config(section: Mapping[str, Any]) -> PuzzleConfig:
     """A puzzle section holding only the environment stack's fields (no evaluation suite), for
     playing a trained policy; the other fields keep their defaults."""
-    return from_dict(PuzzleConfig, {**{k: section[k] for k in STACK_KEYS}, "eval_count": 0})
+    # A section saved before a key existed (``horizon``) takes that key's default.
+    kept = {k: section[k] for k in STACK_KEYS if k in section}
+    return from_dict(PuzzleConfig, {**kept, "eval_count": 0})
 
 
 def _read_mapping(path: Path) -> Mapping[str, Any]:
@@ -229,6 +231,7 @@ def preset(name: str) -> ExperimentConfig:
             # evaluated on four of its sets; the held-out sets are never trained on.
             puzzle=PuzzleConfig(
                 encoder="slots",
+                planner="horizon",
                 curriculum=CurriculumConfig(action_sets="mixed"),
                 eval_actions=DEFAULT_EVAL_ACTIONS,
             ),

@@ -155,6 +155,17 @@ def test_a_restored_trainer_holds_the_whole_checkpoint(run: Path, tmp_path: Path
     old = {k: v for k, v in ck.state.items() if k not in skip}
     old["agent"] = {**old["agent"], "meta": {**old["agent"]["meta"]}}
     old["agent"]["meta"].pop("config")
+    if "vec" in state.get("task", {}):
+        # Each hierarchy layer gained its exact waypoint and subgoal counts since (issue 15),
+        # with the values a wrapper that never glanced holds: every value it had comes back.
+        for new_layers, old_layers in zip(
+            state["task"]["vec"]["envs"], ck.state["task"]["vec"]["envs"], strict=True
+        ):
+            for i, (new, prior) in enumerate(zip(new_layers, old_layers, strict=True)):
+                if "waypoints" in prior:
+                    assert {k: new[k] for k in prior} == prior
+                    assert new["exact"] is None and new["failures"] == 0
+                    new_layers[i] = prior
     assert {k: v for k, v in state.items() if k not in skip} == old
     # The health monitor gained its pooled judgement since: every value it had comes back.
     assert {k: state["health"][k] for k in ck.state["health"]} == ck.state["health"]

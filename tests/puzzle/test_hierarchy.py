@@ -139,3 +139,61 @@ def test_check_env_on_the_wrapper_reports_only_the_wrapper_notice() -> None:
         check_env(env, skip_render_check=True)
     assert [str(w.message) for w in caught if "unwrapped" not in str(w.message)] == []
     assert Status.IN_PROGRESS.value == env.reset(seed=1)[1]["status"]
+
+
+def lane_puzzle() -> Puzzle:
+    """{1,3,5}: lanes 1 (passes) and 4 (dies 150 in) over [100, 400); target 500."""
+    from hrrl.puzzle.lanes import LanePlan, region_forbidden
+
+    plan = LanePlan(stride=5, passing=1, dying=(4,), deaths=(150,))
+    return Puzzle.create(target=500, forbidden=sorted(region_forbidden(100, 400, plan)))
+
+
+def test_horizon_planner_asks_for_an_exact_waypoint_and_scores_it() -> None:
+    env = HierarchyWrapper(PuzzleEnv(reward=Recorder()), planner="horizon")
+    _, info = env.reset(options={"puzzle": lane_puzzle()})
+    assert env.goals.exact is None and info["subgoal_successes"] == 0  # the region is out of view
+    for _ in range(8):  # +5 to 40: the window (40, 120] now shows both lanes
+        _, _, _, _, info = env.step(np.int64(2))
+    goal = env.subgoal
+    assert env.goals.exact == goal and goal % 5 == 1 and env.view().exact
+    passed = info["subgoal_successes"]  # the constraint waypoints passed on the way
+    env.step(np.int64(0))  # +1 to 41, residue 1: the passing lane
+    for _ in range((goal - 41) // 5):
+        env.step(np.int64(2))
+    assert env.puzzle_env.current == goal
+    assert env.goals.successes >= passed + 1 and env.goals.failures == 0
+    assert env.goals.exact != goal  # re-planned at the waypoint
+    rec = env.puzzle_env.reward_scheme
+    assert isinstance(rec, Recorder) and rec.seen[-1].exact and rec.seen[-1].goal == goal
+
+
+def test_an_episode_ending_before_its_exact_waypoint_fails_it_and_the_target() -> None:
+    env = HierarchyWrapper(PuzzleEnv(reward=Recorder()), planner="horizon")
+    env.reset(options={"puzzle": lane_puzzle()})
+    for _ in range(8):
+        env.step(np.int64(2))
+    state = env.state_dict()
+    again = HierarchyWrapper(PuzzleEnv(reward=Recorder()), planner="horizon")
+    again.reset(options={"puzzle": lane_puzzle()})
+    again.load_state_dict(state)
+    assert (again.goals.exact, again.goals.successes, again.goals.failures) == (
+        env.goals.exact,
+        env.goals.successes,
+        0,
+    )
+    assert env.goals.exact == 116
+    term = False
+    while not term:  # +5 along residue 0 runs into 100 (not a lane)
+        _, _, term, _, info = env.step(np.int64(2))
+    assert info["status"] == "FORBIDDEN" and env.puzzle_env.current == 100
+    assert info["subgoal_failures"] == 2  # the exact waypoint 116 and the target
+
+
+def test_subgoal_metrics_are_the_share_reached_as_asked() -> None:
+    from hrrl.puzzle.task import subgoal_metrics
+
+    assert subgoal_metrics({"subgoal_successes": 3, "subgoal_failures": 1}) == {
+        "rollout/subgoal_success_rate": 0.75
+    }
+    assert subgoal_metrics({"status": "SUCCESS"}) == {}

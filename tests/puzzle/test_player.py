@@ -76,7 +76,15 @@ def both(
 
 @pytest.mark.parametrize(
     ("planner", "num_envs"),
-    [("constraint", 1), ("constraint", 7), ("constraint", 128), ("paper", 7), ("none", 7)],
+    [
+        ("constraint", 1),
+        ("constraint", 7),
+        ("constraint", 128),
+        ("paper", 7),
+        ("none", 7),
+        ("horizon", 1),
+        ("horizon", 7),
+    ],
 )
 @pytest.mark.parametrize("policy", [cost_greedy, LINEAR], ids=["cost", "linear"])
 def test_player_plays_what_the_gymnasium_stack_plays(

@@ -33,8 +33,16 @@ from hrrl.puzzle.solver import optimal_steps
 P10 = Puzzle(target=10, forbidden=frozenset({4}), actions=(1, 3, 5), max_steps=8)
 
 
-def tr(prev: int, x: int, step: int, status: Status, goal: int = 10, p: Puzzle = P10) -> Transition:
-    return Transition(p, prev, x, step, status, goal)
+def tr(
+    prev: int,
+    x: int,
+    step: int,
+    status: Status,
+    goal: int = 10,
+    p: Puzzle = P10,
+    exact: bool = False,
+) -> Transition:
+    return Transition(p, prev, x, step, status, goal, exact)
 
 
 @pytest.mark.parametrize(
@@ -56,7 +64,12 @@ def test_legacy_hand_worked(t: Transition, want: float) -> None:
     ("t", "want"),
     [
         (tr(0, 3, 1, Status.IN_PROGRESS), 3 / 5 - 1 / 8),
-        (tr(3, 8, 2, Status.IN_PROGRESS, goal=5), 5 / 5 - 1 / 8),  # goal is ignored
+        # Passing the subgoal 5 earns back half the step cost; landing past an exact one does not.
+        (tr(3, 8, 2, Status.IN_PROGRESS, goal=5), 5 / 5 - 1 / 8 + 0.5 / 8),
+        (tr(3, 8, 2, Status.IN_PROGRESS, goal=5, exact=True), 5 / 5 - 1 / 8),
+        (tr(3, 5, 2, Status.IN_PROGRESS, goal=5, exact=True), 2 / 5 - 1 / 8 + 0.5 / 8),
+        (tr(3, 2, 2, Status.IN_PROGRESS, goal=5), -1 / 5 - 1 / 8),  # not there yet
+        (tr(3, 4, 2, Status.FORBIDDEN, goal=4, exact=True), 1 / 5 - 1 / 8 - 2),  # failed: no pay
         (tr(5, 10, 3, Status.SUCCESS), 5 / 5 - 1 / 8 + 2),
         (tr(3, 4, 2, Status.FORBIDDEN), 1 / 5 - 1 / 8 - 2),
         (tr(9, 14, 5, Status.OVERSHOOT), 1 / 5 - 1 / 8 - 2),  # progress capped at the target
@@ -139,10 +152,29 @@ def test_bad_names_constants_and_statuses_are_refused() -> None:
 
 
 def test_ordered_constants_at_the_bound_still_order() -> None:
-    # S - F == c is the edge the proof allows: success >= P + S - c > P + F - c/N >= failure.
-    scheme = OrderedReward(success=0.5, failure=-0.5, step_cost=1.0)
+    # S - F == c (1 + b) is the edge the proof allows: success >= P + S - c > P + F - c/N + b c
+    # >= failure. Without subgoals (b = 0) the edge is S - F == c.
     puzzles = sample_puzzles(15, seed=3, max_target=30)
-    assert all(check_ordering(p, scheme) is None for p in puzzles)
+    for scheme in (
+        OrderedReward(success=0.5, failure=-0.5, step_cost=1.0, subgoal=0.0),
+        OrderedReward(success=0.75, failure=-0.75, step_cost=1.0, subgoal=0.5),
+    ):
+        assert all(check_ordering(p, scheme) is None for p in puzzles)
+    with pytest.raises(ConfigError, match="subgoal"):
+        OrderedReward(subgoal=1.0)  # a step that reaches a subgoal would pay for itself
+    with pytest.raises(ConfigError, match="1 \\+ subgoal"):
+        OrderedReward(success=0.5, failure=-0.5, step_cost=1.0)
+
+
+def test_the_subgoal_term_cannot_lift_a_failure_over_a_success() -> None:
+    # The worst case by hand: a failure that reaches a subgoal on every step but its last.
+    scheme, n = OrderedReward(), P10.max_steps
+    failure = sum(scheme(tr(x, x + 1, x + 1, Status.IN_PROGRESS, goal=x + 1)) for x in range(7))
+    failure += scheme(tr(7, 8, 8, Status.MAX_STEPS, goal=9))
+    slow_success = sum(scheme(tr(x, x + 1, x + 1, Status.IN_PROGRESS)) for x in range(7))
+    slow_success += scheme(tr(7, 10, 8, Status.SUCCESS))
+    assert failure == pytest.approx(8 / 5 - 1 + 7 * 0.5 / n - 2)
+    assert slow_success - failure >= 2 - (-2) - 1 * (1 + 0.5) > 0
 
 
 # --- the checks themselves ----------------------------------------------------------------------

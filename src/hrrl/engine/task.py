@@ -8,8 +8,8 @@ held-out evaluation. The agent, replay, exploration and guard never see a task.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -41,6 +41,9 @@ class EpisodeEnd:
     status: str
     stage: int
     """The curriculum stage the episode was played in (0 where there is no curriculum)."""
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    """Task-specific figures of the episode, averaged over the logging interval under their own
+    names (a puzzle's ``rollout/subgoal_success_rate``)."""
 
 
 @dataclass(frozen=True)

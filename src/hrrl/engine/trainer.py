@@ -194,6 +194,8 @@ class Trainer:
         log.record_mean(f"rollout/stage_{end.stage}/success_rate", float(end.success))
         log.record_mean("rollout/episode_return", end.episode_return)
         log.record_mean("rollout/episode_length", end.length)
+        for name, value in end.metrics.items():
+            log.record_mean(name, value)
         self._status_counts[end.status] += 1
         self.exploration.on_episode_end(success=end.success, stage=end.stage)
         if self.task.stage != end.stage:

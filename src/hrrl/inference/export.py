@@ -7,7 +7,7 @@
       policy.json          what is needed to play them, and where they came from:
                            {"format": "hrrl-policy", "format_version": 2,
                             "task": "puzzle" | "gym",
-                            "env": {reward, encoder, planner, actions}   (puzzle)
+                            "env": {reward, encoder, planner, actions, horizon}   (puzzle)
                                  | {id}                                  (gym: the Gymnasium id),
                             "agent": {network, hidden[, dueling]}, "obs_dim", "obs_shape",
                             "n_actions", "weights": {"file", "sha256", "bytes"},
@@ -64,6 +64,8 @@ PUZZLE_TASK, GYM_TASK = "puzzle", "gym"
 WEIGHTS_FILE = "policy.safetensors"
 MANIFEST_FILE = "policy.json"
 _ENV_KEYS = {PUZZLE_TASK: STACK_KEYS, GYM_TASK: ("id",)}
+#: Keys a bundle written before they existed may lack (they take their defaults).
+_OPTIONAL_ENV_KEYS = ("horizon",)
 _AGENT_KEYS = ("network", "hidden")
 
 
@@ -109,7 +111,7 @@ def export_policy(checkpoint: Path | str, out: Path | str, *, overwrite: bool = 
         task, env = GYM_TASK, {"id": str(gym["id"])}
     else:
         task, section = PUZZLE_TASK, saved_puzzle_section(config, ck.path)
-        env = {key: section[key] for key in STACK_KEYS}
+        env = {key: section[key] for key in STACK_KEYS if key in section}
     target = Path(out)
     if target.exists():
         if not target.is_dir():
@@ -213,7 +215,9 @@ def _read_manifest(root: Path) -> dict[str, Any]:
         raise CheckpointError(
             f"{root}: {MANIFEST_FILE} field 'task' is {task!r}: expected one of {list(_ENV_KEYS)}"
         )
-    missing = [k for k in _ENV_KEYS[task] if k not in manifest["env"]]
+    missing = [
+        k for k in _ENV_KEYS[task] if k not in manifest["env"] and k not in _OPTIONAL_ENV_KEYS
+    ]
     missing += [k for k in _AGENT_KEYS if k not in manifest["agent"]]
     if missing:
         raise CheckpointError(f"{root}: {MANIFEST_FILE} lacks {missing}")

@@ -50,11 +50,15 @@ class Policy:
             reward=Unscored(),
             planner=self.env_config.planner,
             actions=self.env_config.actions,
+            horizon=self.env_config.horizon,
         )
         self._adapt = stack_adapter(self.encoder)
         self._greedy = GreedyCache(self.network)
         self._player = BatchPlayer(
-            encoder=self.encoder, planner=self.env_config.planner, greedy=self.greedy
+            encoder=self.encoder,
+            planner=self.env_config.planner,
+            greedy=self.greedy,
+            horizon=self.env_config.horizon,
         )
 
     @property

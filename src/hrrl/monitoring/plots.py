@@ -217,10 +217,11 @@ def _eval_return(run: RunData) -> Figure | None:
 
 
 _LEARNING_CURVES = Plot("learning_curves", "Learning curves",
-         "Rollout success rate, return, episode length and episode end statuses against env "
-         "steps; dashed lines mark curriculum stage changes.",
+         "Rollout success rate (and the share of subgoals reached as asked, under a hierarchy), "
+         "return, episode length and episode end statuses against env steps; dashed lines mark "
+         "curriculum stage changes.",
          lambda run: _panels(run, "Learning curves", [
-             ("success rate", ["rollout/success_rate"]),
+             ("success rate", ["rollout/success_rate", "rollout/subgoal_success_rate"]),
              ("episode return", ["rollout/episode_return", "rollout/return"]),
              ("episode length", ["rollout/episode_length"]),
              ("episodes by status", sorted(k for k in run.names if k.startswith(_STATUS)))]),

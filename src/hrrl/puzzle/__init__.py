@@ -16,4 +16,6 @@ FAMILY_NAMES: tuple[str, ...] = (
     "wall",
     "lookahead",
     "unsolvable",
+    "deep_trap",
+    "maze",
 )

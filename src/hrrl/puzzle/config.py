@@ -10,6 +10,7 @@ from hrrl.config import check_choice, check_int
 from hrrl.errors import ConfigError
 from hrrl.puzzle.core import DEFAULT_ACTIONS
 from hrrl.puzzle.curriculum import CurriculumConfig
+from hrrl.puzzle.horizon import HORIZON_WINDOWS
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -21,8 +22,11 @@ class PuzzleConfig:
     encoder: Literal["relational", "paper", "slots"] = "relational"
     """Observation encoder: 'relational' (scale-free, action-relative, one action set), 'slots'
     (the same ideas per action slot: any set of up to 8 actions) or 'paper' (12 features)."""
-    planner: Literal["constraint", "paper", "none"] = "constraint"
-    """Subgoal decomposition: constraint-aware, the paper's rule, or none (target only)."""
+    planner: Literal["constraint", "horizon", "paper", "none"] = "constraint"
+    """Subgoal decomposition: constraint-aware, horizon (constraint-aware plus exact waypoints
+    from a glance ``horizon`` windows ahead), the paper's rule, or none (target only)."""
+    horizon: int = HORIZON_WINDOWS
+    """How far the horizon planner looks, in low-level windows (16 largest actions each)."""
     actions: tuple[int, ...] = DEFAULT_ACTIONS
     """The action set (each step adds one of these); training and evaluation puzzles use it."""
     curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
@@ -39,7 +43,8 @@ class PuzzleConfig:
     def __post_init__(self) -> None:
         check_choice("puzzle.reward", self.reward, ("ordered", "legacy"))
         check_choice("puzzle.encoder", self.encoder, ("relational", "paper", "slots"))
-        check_choice("puzzle.planner", self.planner, ("constraint", "paper", "none"))
+        check_choice("puzzle.planner", self.planner, ("constraint", "horizon", "paper", "none"))
+        check_int("puzzle.horizon", self.horizon, low=1)
         if (
             not self.actions
             or any(a <= 0 for a in self.actions)

@@ -285,10 +285,12 @@ class PuzzleView:
     """What an encoder sees at one moment: the puzzle, where we are, and the active subgoal.
 
     ``subgoal`` is the hierarchy's active waypoint (the target itself when there is no hierarchy or
-    the last waypoint is passed); ``step`` counts the steps already taken.
+    the last waypoint is passed); ``step`` counts the steps already taken. ``exact``: the subgoal
+    must be landed on exactly (a position the high level asks for), not merely passed.
     """
 
     puzzle: Puzzle
     current: int
     subgoal: int
     step: int
+    exact: bool = False

@@ -26,6 +26,7 @@ from hrrl.puzzle.encoders import EncodedObservation, Encoder, make_encoder
 from hrrl.puzzle.encoders.slots import unsupported_reason
 from hrrl.puzzle.env import PuzzleEnv, PuzzleVecEnv
 from hrrl.puzzle.hierarchy import HierarchyWrapper
+from hrrl.puzzle.horizon import HORIZON_WINDOWS
 from hrrl.puzzle.rewards import RewardScheme
 from hrrl.puzzle.solver import optimal_steps
 from hrrl.puzzle.suite import FamilyRow, Result, summarize
@@ -59,6 +60,7 @@ def make_env(
     reward: str | RewardScheme = "ordered",
     planner: str = "constraint",
     actions: Sequence[int] = (1, 3, 5),
+    horizon: int = HORIZON_WINDOWS,
 ) -> gym.Env[Any, Any]:
     """The puzzle environment as the agent sees it (encoded observations, subgoals).
 
@@ -66,18 +68,25 @@ def make_env(
     """
     slots = getattr(encoder, "slots", None)
     base = PuzzleEnv(reward=reward, actions=tuple(actions), slots=slots)
-    return EncodedObservation(HierarchyWrapper(base, planner=planner), encoder)
+    return EncodedObservation(HierarchyWrapper(base, planner=planner, horizon=horizon), encoder)
 
 
 def make_stack(
-    *, encoder_name: str, reward: str | RewardScheme, planner: str, actions: Sequence[int]
+    *,
+    encoder_name: str,
+    reward: str | RewardScheme,
+    planner: str,
+    actions: Sequence[int],
+    horizon: int = HORIZON_WINDOWS,
 ) -> tuple[Encoder, Callable[[], gym.Env[Any, Any]]]:
     """An encoder and a factory of environments that share it (``reward`` may be a scheme, such
     as :class:`~hrrl.puzzle.rewards.Unscored` for play only)."""
     encoder = make_encoder(encoder_name, actions=tuple(actions))
 
     def factory() -> gym.Env[Any, Any]:
-        return make_env(encoder=encoder, reward=reward, planner=planner, actions=actions)
+        return make_env(
+            encoder=encoder, reward=reward, planner=planner, actions=actions, horizon=horizon
+        )
 
     return encoder, factory
 

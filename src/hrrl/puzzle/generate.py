@@ -17,6 +17,9 @@ difficulty sits. Solvable families get ``max_steps = default_max_steps(optimal)`
 | `lookahead`  | 30..300      | 10-25%, and the one-step-lookahead greedy player fails             |
 | `unsolvable` | 20..500      | a block of A, a sealed target, a budget below the optimum, or (a   |
 |              |              | common divisor g) a target off the residue class                   |
+| `deep_trap`  | 150..900     | a lane region (:mod:`hrrl.puzzle.lanes`): 2-3 lanes that look alike |
+|              |              | in the low-level window, all but one dying 85..300 numbers in       |
+| `maze`       | 400..1,800   | 2-3 lane regions in sequence, a short free junction between them   |
 
 Every family is defined for any action set: the numbers in the table are for the default
 actions (1, 3, 5; largest ``A = 5``); for another set, targets and window sizes are multiplied by
@@ -42,6 +45,8 @@ import numpy as np
 
 from hrrl.errors import ConfigError, PuzzleError, field_error
 from hrrl.puzzle.core import DEFAULT_ACTIONS, MAX_STEPS_LIMIT, Puzzle, Status, default_max_steps
+from hrrl.puzzle.encoders.slots import WINDOW_FACTOR
+from hrrl.puzzle.lanes import LanePlan, pick_lanes, region_forbidden
 from hrrl.puzzle.solver import optimal_steps
 
 #: Share of the numbers in (start, target) forbidden in the paper's puzzles (2-5 per 100).
@@ -451,6 +456,83 @@ def _unsolvable(rng: np.random.Generator, actions: tuple[int, ...]) -> Puzzle:
     raise PuzzleError(f"unsolvable: no puzzle in {MAX_TRIES} draws for actions {list(actions)}")
 
 
+# --- lane regions (deep traps) ----------------------------------------------------------------
+def low_level_window(actions: Sequence[int]) -> int:
+    """How far the default (slot) encoder sees: ``WINDOW_FACTOR`` largest-action strides."""
+    return WINDOW_FACTOR * max(actions)
+
+
+def trap_depths(actions: Sequence[int]) -> IntRange:
+    """Where a dying lane dies, counted from its region's first number: beyond the low-level
+    window (by at least one stride) and at most 300 numbers in (scaled to the set)."""
+    lo = low_level_window(actions) + max(actions)
+    return lo, max(scaled(300, actions), lo + 2 * max(actions))
+
+
+def _lane_region(
+    rng: np.random.Generator, actions: tuple[int, ...], begin: int, arrival: int
+) -> tuple[LanePlan, int]:
+    """A lane plan for a region starting at ``begin`` and the region's end; the residue of
+    ``arrival`` (where a largest-stride walker enters) is made a dying lane when it can be."""
+    amax = max(actions)
+    passing, dying = pick_lanes(rng, actions, avoid=arrival)
+    lo, hi = trap_depths(actions)
+    deaths = tuple(sorted(int(d) for d in rng.integers(lo, hi + 1, size=len(dying))))
+    plan = LanePlan(stride=amax, passing=passing, dying=dying, deaths=deaths)
+    tail = amax * int(rng.integers(2, 5))
+    return plan, begin + (max(deaths) if deaths else lo) + tail
+
+
+def _lane_puzzle(rng: np.random.Generator, actions: tuple[int, ...], regions: int) -> Puzzle:
+    """``regions`` lane regions in sequence, free (background) numbers before, between (a short
+    junction of 1..A numbers) and after them; kept when solvable and when the one-step
+    lookahead greedy player (a window-bounded player) fails."""
+    amax = max(actions)
+    name = "deep_trap" if regions == 1 else "maze"
+    for _ in range(MAX_TRIES):
+        begin = int(rng.integers(*_targets(20, 200, actions)))
+        plans, spans, forbidden = [], [], set()
+        x = 0
+        for _ in range(regions):
+            arrival = begin - (begin - x) % amax  # a largest-stride walker's residue
+            plan, end = _lane_region(rng, actions, begin, arrival)
+            plans.append(plan)
+            spans.append((begin, end))
+            forbidden |= region_forbidden(begin, end, plan)
+            x, begin = end, end + int(rng.integers(1, amax + 1))
+        target = spans[-1][1] + int(rng.integers(*_targets(20, 200, actions)))
+        # Background noise only where no region is.
+        free = [(0, spans[0][0])] + [(e, b) for (_, e), (b, _) in itertools.pairwise(spans)]
+        free.append((spans[-1][1] - 1, target))
+        for lo, hi in free:
+            if hi - lo > 2:
+                forbidden |= draw_forbidden(rng, lo, hi, round(PAPER_DENSITY * (hi - lo - 1)))
+        extra = {
+            "regions": [[b, e] for b, e in spans],
+            "lanes": [[p.passing, *p.dying] for p in plans],
+            "deaths": [list(p.deaths) for p in plans],
+            **({"corridor": True} if is_complete(actions) else {}),
+        }
+        puzzle = _solvable(target, forbidden, actions, 0, extra)
+        if puzzle is None:
+            continue
+        if is_complete(actions) or greedy_rollout(puzzle, lookahead=1).status is not Status.SUCCESS:
+            return puzzle
+    raise PuzzleError(f"{name}: no puzzle in {MAX_TRIES} draws for actions {list(actions)}")
+
+
+def _deep_trap(rng: np.random.Generator, actions: tuple[int, ...]) -> Puzzle:
+    """One lane region (:mod:`hrrl.puzzle.lanes`): every lane but one dies deeper than the
+    low-level window, and the passing one is not the lane a largest-stride walker arrives in."""
+    return _lane_puzzle(rng, actions, regions=1)
+
+
+def _maze(rng: np.random.Generator, actions: tuple[int, ...]) -> Puzzle:
+    """2-3 lane regions in sequence: the junction between two is at most one stride long, so the
+    lane a walker leaves one region in decides which lanes of the next it can still enter."""
+    return _lane_puzzle(rng, actions, regions=int(rng.integers(2, 4)))
+
+
 FAMILIES: dict[str, Family] = {
     "in_range": _in_range,
     "scale": _scale,
@@ -460,6 +542,8 @@ FAMILIES: dict[str, Family] = {
     "wall": _wall,
     "lookahead": _lookahead,
     "unsolvable": _unsolvable,
+    "deep_trap": _deep_trap,
+    "maze": _maze,
 }
 
 

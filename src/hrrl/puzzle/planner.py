@@ -7,6 +7,8 @@ ends with the target:
 * ``"constraint"``: the same spacing, but every waypoint is moved to the nearest number that is
   neither forbidden nor a *local dead end* (judged within a bounded window, see
   :func:`reachable_in_window`).
+* ``"horizon"``: the constraint rule's waypoints; :class:`~hrrl.puzzle.hierarchy.
+  HierarchyWrapper` adds exact waypoints from a longer, bounded glance (:mod:`hrrl.puzzle.horizon`).
 * ``"none"``: just the target (no hierarchy).
 
 The planner is deliberately short-sighted: it looks at a fixed window of numbers around each
@@ -23,9 +25,10 @@ import numpy as np
 from hrrl.errors import ConfigError, field_error
 from hrrl.puzzle.core import Puzzle
 
-PlannerRule = Literal["paper", "constraint", "none"]
-#: Every rule :func:`decompose` knows.
-PLANNER_RULES: Final[tuple[str, ...]] = ("paper", "constraint", "none")
+PlannerRule = Literal["paper", "constraint", "horizon", "none"]
+#: Every rule :func:`decompose` knows (``horizon`` decomposes as ``constraint`` does; the
+#: hierarchy adds its exact waypoints as it plays, :mod:`hrrl.puzzle.horizon`).
+PLANNER_RULES: Final[tuple[str, ...]] = ("paper", "constraint", "horizon", "none")
 #: Gaps up to this many numbers get no waypoints: the target is the only subgoal.
 DIRECT_GAP: Final = 50
 #: The paper places one waypoint per this many numbers of gap ...
@@ -131,6 +134,8 @@ def decompose(
         )
     if rule == "none":
         return [puzzle.target]
+    if rule == "horizon":
+        rule = "constraint"
     waypoints = paper_waypoints(current, puzzle.target)
     if rule == "paper" or len(waypoints) == 1:
         return waypoints

@@ -7,7 +7,7 @@ statuses and paths), from the same pieces and without their per-step overhead (w
 info dicts, reward objects, observation arrays)::
 
     step rule     core.step_status               (what PuzzleEnv.step asks)
-    subgoals      planner.decompose at the start, hierarchy.active_waypoint after each step
+    subgoals      hierarchy.Subgoals: planned at the start, advanced after each step
     observation   encoder.glancer(puzzle)(x, subgoal, step) -> a glance -> encoder.vector
                   (an encoder without glances: the bytes of encoder.encode(view))
     action        memo[glance], else one batched ``greedy`` call over the envs that missed
@@ -29,15 +29,17 @@ from hrrl.engine.task import PolicyFn
 from hrrl.puzzle.core import Puzzle, PuzzleView, Status, step_status
 from hrrl.puzzle.encoders import Encoder
 from hrrl.puzzle.evaluate import Adapter, PlayHooks, Todo, play_with
-from hrrl.puzzle.hierarchy import active_waypoint
-from hrrl.puzzle.planner import DEFAULT_WINDOW, decompose
+from hrrl.puzzle.hierarchy import Subgoals
+from hrrl.puzzle.horizon import HORIZON_WINDOWS
+from hrrl.puzzle.planner import DEFAULT_WINDOW
 from hrrl.puzzle.suite import Result
 
 #: Glances whose greedy action a :class:`BatchPlayer` remembers before it starts afresh.
 GLANCE_CACHE_SIZE: Final = 1 << 18
 
-#: One puzzle's glance at ``(x, subgoal, step)``: a hashable key the observation is a function of.
-Glancer = Callable[[int, int, int], Hashable]
+#: One puzzle's glance at ``(x, subgoal, step, exact)``: a hashable key the observation is a
+#: function of.
+Glancer = Callable[[int, int, int, bool], Hashable]
 
 
 class Glances(Protocol):
@@ -59,8 +61,8 @@ class _EncodedGlances:
     def glancer(self, puzzle: Puzzle) -> Glancer:
         encode = self.encoder.encode
 
-        def at(x: int, subgoal: int, step: int) -> Hashable:
-            return encode(PuzzleView(puzzle, x, subgoal, step)).tobytes()
+        def at(x: int, subgoal: int, step: int, exact: bool) -> Hashable:
+            return encode(PuzzleView(puzzle, x, subgoal, step, exact)).tobytes()
 
         return at
 
@@ -77,13 +79,12 @@ class _Episode:
         "actions",
         "best",
         "glance",
-        "index",
+        "goals",
         "n",
         "path",
         "puzzle",
         "step",
         "todo",
-        "waypoints",
         "x",
     )
 
@@ -92,15 +93,15 @@ class _Episode:
         todo: int,
         puzzle: Puzzle,
         best: int,
-        waypoints: list[int],
+        goals: Subgoals,
         glance: Glancer,
     ) -> None:
         self.todo, self.puzzle, self.best = todo, puzzle, best
         self.actions, self.n = puzzle.actions, len(puzzle.actions)
         self.x, self.step = puzzle.start, 0
         self.path = [puzzle.start]
-        self.waypoints = waypoints
-        self.index = active_waypoint(waypoints, 0, self.x)
+        self.goals = goals
+        goals.start(puzzle, self.x)
         self.glance = glance
 
 
@@ -109,11 +110,18 @@ class BatchPlayer:
     and the ``planner``'s subgoals, ``num_envs`` at a time, one ``greedy`` call a step."""
 
     def __init__(
-        self, *, encoder: Encoder, planner: str, greedy: PolicyFn, window: int = DEFAULT_WINDOW
+        self,
+        *,
+        encoder: Encoder,
+        planner: str,
+        greedy: PolicyFn,
+        window: int = DEFAULT_WINDOW,
+        horizon: int = HORIZON_WINDOWS,
     ) -> None:
         self.encoder = encoder
         self.planner = planner
         self.window = window
+        self.horizon = horizon
         self.greedy = greedy
         glances: Glances = (
             cast(Glances, encoder) if hasattr(encoder, "glancer") else _EncodedGlances(encoder)
@@ -172,7 +180,7 @@ class BatchPlayer:
                     e.x, e.step, target=p.target, forbidden=p.forbidden, max_steps=p.max_steps
                 )
                 if status is Status.IN_PROGRESS:
-                    e.index = active_waypoint(e.waypoints, e.index, e.x)
+                    e.goals.advance(p, e.x, ended=False)
                 else:
                     ended.append((k, e, status))
             hooks.stepped(len(live))
@@ -184,8 +192,8 @@ class BatchPlayer:
 
     def _start(self, j: int, item: Todo) -> _Episode:
         _, puzzle, best = item
-        waypoints = decompose(puzzle, puzzle.start, rule=self.planner, window=self.window)
-        return _Episode(j, puzzle, best, waypoints, self._glancer(puzzle))
+        goals = Subgoals(planner=self.planner, window=self.window, horizon=self.horizon)
+        return _Episode(j, puzzle, best, goals, self._glancer(puzzle))
 
     def _act(self, episodes: list[_Episode]) -> list[int]:
         """The greedy slot of every episode: memoised by glance, one batched call for the rest."""
@@ -193,7 +201,8 @@ class BatchPlayer:
         out: list[int] = []
         missing: list[tuple[int, Hashable]] = []
         for e in episodes:
-            key = e.glance(e.x, e.waypoints[e.index], e.step)
+            goals = e.goals
+            key = e.glance(e.x, goals.subgoal, e.step, goals.exact is not None)
             slot = memo.get(key)
             if slot is None:
                 missing.append((len(out), key))

@@ -16,8 +16,13 @@ Two schemes, chosen by name with :func:`make_reward`:
 
                 r = (min(x, T) - prev) / M          progress, in action units
                     - c / N                          step cost, c = 1 over a full budget
+                    + b c / N  if the step reaches its subgoal as asked   b = 0.5
                     + S  if SUCCESS                  S = +2
                     + F  if FORBIDDEN, OVERSHOOT or MAX_STEPS     F = -2
+
+            A subgoal is reached *as asked* when an exact one (a number the hierarchy's high
+            level asks to land on) is landed on, or another one is passed, by a step that does
+            not fail. The target is not a subgoal here: the success pays for it.
 
 Why ordered is ordered (undiscounted returns, as ``hrrl check-reward`` checks them)
 ------------------------------------------------------------------------------------
@@ -35,8 +40,14 @@ So ``success - failure >= S - F - c (1 - 1/N) > 0`` whenever ``S - F >= c > 0``.
 defaults (S, F, c) = (2, -2, 1) every success beats every failure by at least ``3 + 1/N``, at
 every step count, for every puzzle. And since every success has the same progress ``P``, the
 success return ``P + S - c k / N`` falls strictly with ``k``: the return-maximising policy
-reaches the target in the exact optimal number of steps (no dawdling). ``__post_init__``
-refuses constants that break ``S - F >= c > 0``.
+reaches the target in the exact optimal number of steps (no dawdling).
+
+The subgoal term pays ``b c / N`` at most once a step and never on a failing one, so it adds at
+most ``b c (k - 1) / N < b c`` to a failure and the bound becomes ``S - F >= c (1 + b)``; every
+step still costs at least ``(1 - b) c / N`` net, so no step pays for itself (``0 <= b < 1``).
+Without a hierarchy the only subgoal is the target, which earns no term: the rewards are
+exactly the ones above. ``__post_init__`` refuses
+constants that break ``S - F >= c (1 + b)``, ``c > 0`` or ``0 <= b < 1``.
 
 Dense yet harmless: the progress term gives feedback on every step (a sparse ``±2`` alone says
 nothing until the episode ends), but because it telescopes it cannot change which episodes rank
@@ -51,8 +62,8 @@ target 100. (Undiscounted totals grow with ``P``; with a learning ``gamma < 1`` 
 
 With ``gamma < 1`` (learning) the progress term is no longer exactly potential-based
 (that would be ``gamma Phi(x) - Phi(prev)``); ``hrrl check-reward`` reports the discounted
-no-dawdling check for information. ``ordered`` ignores ``goal``: its progress is towards the
-target, so a hierarchy's subgoals cannot break the ordering above.
+no-dawdling check for information. ``ordered``'s progress is towards the target, so a
+hierarchy's subgoals enter only through the bounded subgoal term above.
 
 One implementation: each scheme computes rewards for a :class:`TransitionBatch` of numpy arrays
 (what the exact dynamic programs in :mod:`hrrl.puzzle.exact` use); the scalar ``__call__`` the
@@ -94,7 +105,8 @@ def status_code(status: Status) -> int:
 class Transition:
     """One step: from ``prev`` to ``x`` as the ``step``-th step (1-based), with its ``status``.
 
-    ``goal`` is the active subgoal (the target itself without a hierarchy).
+    ``goal`` is the active subgoal (the target itself without a hierarchy); ``exact``: it had
+    to be landed on, not merely passed.
     """
 
     puzzle: Puzzle
@@ -103,6 +115,7 @@ class Transition:
     step: int
     status: Status
     goal: int
+    exact: bool = False
 
 
 @dataclass(frozen=True)
@@ -120,6 +133,15 @@ class TransitionBatch:
     step: np.ndarray
     status: np.ndarray
     goal: np.ndarray
+    exact: np.ndarray | bool = False
+    """Whether each ``goal`` had to be landed on exactly (broadcasts; False: passed is enough)."""
+
+    def reached(self, codes: np.ndarray) -> np.ndarray:
+        """Whether each step reached its goal, a waypoint below the target, as asked (landed on
+        an exact one, passed another) without failing."""
+        asked = np.where(self.exact, self.x == self.goal, self.x >= self.goal)
+        ok = (codes == status_code(Status.IN_PROGRESS)) | (codes == status_code(Status.SUCCESS))
+        return np.asarray(asked & ok & (self.goal < self.puzzle.target))
 
     @classmethod
     def of(cls, t: Transition) -> TransitionBatch:
@@ -131,6 +153,7 @@ class TransitionBatch:
             step=np.asarray(t.step, dtype=np.int64),
             status=np.asarray(status_code(t.status), dtype=np.int8),
             goal=np.asarray(t.goal, dtype=np.int64),
+            exact=np.asarray(t.exact),
         )
 
     def checked_status(self) -> np.ndarray:
@@ -245,6 +268,8 @@ class OrderedReward:
     """Terminal reward F on FORBIDDEN, OVERSHOOT and MAX_STEPS."""
     step_cost: float = 1.0
     """Total step cost c of a full budget: each step pays ``c / max_steps``."""
+    subgoal: float = 0.5
+    """Share b of its step cost a step earns back when it reaches its subgoal as asked."""
 
     def __post_init__(self) -> None:
         _check_finite(self)
@@ -252,13 +277,18 @@ class OrderedReward:
             raise field_error(
                 ConfigError, "step_cost", self.step_cost, "it must be > 0 or dawdling costs nothing"
             )
-        if self.success - self.failure < self.step_cost:
+        if not 0 <= self.subgoal < 1:
+            raise field_error(
+                ConfigError, "subgoal", self.subgoal, "give 0 <= subgoal < 1 so no step pays"
+            )
+        bound = self.step_cost * (1 + self.subgoal)
+        if self.success - self.failure < bound:
             raise field_error(
                 ConfigError,
                 "success",
                 self.success,
-                f"success - failure must be >= step_cost ({self.step_cost}) so every success "
-                f"beats every failure (failure={self.failure})",
+                f"success - failure must be >= step_cost * (1 + subgoal) ({bound:g}) so every "
+                f"success beats every failure (failure={self.failure})",
             )
 
     @cached_property
@@ -278,7 +308,8 @@ class OrderedReward:
         code = b.checked_status()
         terminal = self._terminal[code]
         progress = (np.minimum(b.x, p.target) - b.prev) / p.max_action
-        return np.asarray(progress - self.step_cost / p.max_steps + terminal, dtype=np.float64)
+        cost = self.step_cost / p.max_steps * (1 - self.subgoal * b.reached(code))
+        return np.asarray(progress - cost + terminal, dtype=np.float64)
 
     def __call__(self, t: Transition) -> float:
         return float(self.batch(TransitionBatch.of(t)))

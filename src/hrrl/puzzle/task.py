@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,15 @@ from hrrl.puzzle.rewards import make_reward
 Q_BIAS_MAX_TARGET = 100
 
 
+def subgoal_metrics(info: Mapping[str, Any]) -> dict[str, float]:
+    """``rollout/subgoal_success_rate``: the share of an episode's subgoals (waypoints and the
+    target) reached as asked, from the hierarchy's counts (none without a hierarchy)."""
+    done = info.get("subgoal_successes", 0) + info.get("subgoal_failures", 0)
+    if not done:
+        return {}
+    return {"rollout/subgoal_success_rate": info["subgoal_successes"] / done}
+
+
 class PuzzleTask:
     """``num_envs`` puzzles at once, drawn from the curriculum, replaced as they finish.
 
@@ -34,6 +44,7 @@ class PuzzleTask:
             reward=config.reward,
             planner=config.planner,
             actions=config.actions,
+            horizon=config.horizon,
         )
         self.obs_dim = self.encoder.dim
         self.obs_shape: tuple[int, ...] = (self.obs_dim,)
@@ -86,6 +97,7 @@ class PuzzleTask:
                     length=int(infos[i]["step"]),
                     status=status.value,
                     stage=self.curriculum.stage,
+                    metrics=subgoal_metrics(infos[i]),
                 )
             )
             self._returns[i] = 0.0

@@ -14,6 +14,8 @@ An *arm* is a preset plus overrides (the table in :mod:`hrrl.experiment`), optio
     legacy-reward    puzzle.reward=legacy
     paper-encoder    puzzle.encoder=paper
     no-hierarchy     puzzle.planner=none
+    paper-planner    puzzle.planner=paper
+    constraint-only  puzzle.planner=constraint (no glance beyond the low-level window)
     no-curriculum    puzzle.curriculum.stages=[<last stage of the preset>]
     baseline         the ``baseline`` preset itself (the prototype), whatever --preset is
     <arm>+fault      <arm>, rewards corrupted in [0.1, 0.3) x budget, no early stop
@@ -24,7 +26,8 @@ budget ``train.total_env_steps``, the evaluation cadence, no checkpoints, one to
 (whichever comes first), so in a short study the prototype is cut off early: the report says so.
 
 A *trial* (:func:`run_trial`) is a pure function of its :class:`TrialSpec`: build the config,
-train, then play the final policy on a held-out suite (every family) and on the paper's targets
+train, then play the final policy on a held-out suite (every family, deep_trap and maze
+included: the ones only a high level that sees past the window solves) and on the paper's targets
 123, 278 and 431. Trials run in local processes (spawn) or as Ray tasks; either way the same spec
 gives the same numbers (wall times aside). Each finished trial is written to
 ``<out>/trials/<arm>__seed<s>.json`` with the hash of everything it depends on; a restarted study
@@ -65,7 +68,7 @@ from hrrl.studies.gym_trial import GYM_ARMS, gym_trial_config, run_gym_trial
 from hrrl.studies.trial import train_recording_crash, training_summary
 
 #: Bump when a trial's meaning changes: old result files are then rerun.
-TRIAL_VERSION = 1
+TRIAL_VERSION = 2  # 2: the held-out suite gained deep_trap and maze
 FAULT_SUFFIX = "+fault"
 ARM_OVERRIDES: dict[str, tuple[str, ...]] = {
     "all": (),
@@ -82,6 +85,8 @@ ARM_OVERRIDES: dict[str, tuple[str, ...]] = {
         "puzzle.eval_actions=[]",
     ),
     "no-hierarchy": ("puzzle.planner=none",),
+    "paper-planner": ("puzzle.planner=paper",),
+    "constraint-only": ("puzzle.planner=constraint",),
     "no-curriculum": (),  # built from the preset's last stage in arm_overrides
     "baseline": (),  # the baseline preset
 }

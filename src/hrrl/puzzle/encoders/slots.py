@@ -20,13 +20,19 @@ action's size is relative to ``A``. Each block (``BLOCK`` = 13 features) is::
     cost        cost(a) / WINDOW_FACTOR, clip 2
     excess      (cost(a) - min_b cost(b)) / WINDOW_FACTOR, clip 2
     size        a / A
-    subgoal     x + a >= subgoal
+    subgoal     x + a reaches the subgoal as asked:
+                == for an exact one or the target, >= for one to pass
     share       1 / n (how many actions the set has)
 
 ``cost`` is the window DP of :mod:`hrrl.puzzle.encoders.window` (steps from the landing to the
 target, or to beyond the window when the target is further, with a *graded* edge: landing ``j``
 past the window's end costs ``(A - j) / A``, so two strides that cross the edge in as many steps
 no longer tie). No occupancy cells: their number would depend on the action set.
+
+An *exact* subgoal (``view.exact``: a number the high level asks to land on, :mod:`hrrl.puzzle.
+horizon`) is read as the window's target: the picture is the one of a puzzle ending there, so
+``hit``, ``overshoot``, ``dead_end`` and ``cost`` speak of landing on it, and the policy lands on
+it the way it lands on any target it can see (the real target lies beyond the window then).
 
 The window is 16 strides (the relational encoder's 8 made even the cost-greedy reading of these
 features lose 0.9% of efficiency on {1,5,11}; docs/tuning.md). The encoder looks no further and
@@ -75,7 +81,7 @@ _PER_ACTION: Final = (
     ("cost", "steps from the landing to the target or window edge / WINDOW_FACTOR, clip 2"),
     ("excess", "(cost - the best action's cost) / WINDOW_FACTOR, clip 2"),
     ("size", "the action / the largest action"),
-    ("subgoal", "lands on or past the active subgoal"),
+    ("subgoal", "reaches the active subgoal as asked (lands on an exact one, passes another)"),
     ("share", "1 / number of actions in the set"),
 )
 _SUMMARY: Final = (
@@ -161,15 +167,16 @@ class SlotEncoder:
         if reason is not None:
             raise field_error(PuzzleError, "actions", list(puzzle.actions), reason)
 
-    def glance(self, puzzle: Puzzle, x: int, subgoal: int) -> Glance:
+    def glance(self, puzzle: Puzzle, x: int, subgoal: int, exact: bool = False) -> Glance:
         """What the vector at ``x`` is a function of, as a small hashable tuple (see
-        :data:`Glance`): batched play memoises the greedy action by it."""
-        return self.glancer(puzzle)(x, subgoal, 0)
+        :data:`Glance`): batched play memoises the greedy action by it. ``exact``: the subgoal
+        is to be landed on (an exact waypoint), read as the window's target when in view."""
+        return self.glancer(puzzle)(x, subgoal, 0, exact)
 
-    def glancer(self, puzzle: Puzzle) -> Callable[[int, int, int], Glance]:
-        """``glance(puzzle, x, subgoal)`` as a function of ``(x, subgoal, step)``, with what
-        depends on the puzzle alone (its window, its sorted forbidden numbers) worked out once.
-        ``step`` is accepted and unused: the vector does not depend on the step count."""
+    def glancer(self, puzzle: Puzzle) -> Callable[[int, int, int, bool], Glance]:
+        """``glance(puzzle, x, subgoal, exact)`` as a function of ``(x, subgoal, step, exact)``,
+        with what depends on the puzzle alone (its window, its sorted forbidden numbers) worked
+        out once. ``step`` is accepted and unused: the vector does not depend on the step count."""
         actions, target = puzzle.actions, puzzle.target
         if len(actions) > self.slots:
             self.check(puzzle)
@@ -180,18 +187,22 @@ class SlotEncoder:
         ordered = self._forbidden(puzzle)
         landings = self._landing_cache
 
-        def at(x: int, subgoal: int, step: int = 0) -> Glance:
+        def at(x: int, subgoal: int, step: int = 0, exact: bool = False) -> Glance:
             lo = bisect_right(ordered, x)
-            hi = bisect_right(ordered, x + w, lo)
+            sub = subgoal - x
+            if exact and 0 < sub <= w:
+                # The exact subgoal is the window's target; what lies past it does not matter.
+                hi, t = bisect_right(ordered, subgoal - 1, lo), sub
+            else:
+                hi, t = bisect_right(ordered, x + w, lo), min(max(target - x, 0), edge)
             offsets = tuple([f - x for f in ordered[lo:hi]]) if hi > lo else ()
-            t = min(max(target - x, 0), edge)
             blocked, values = landings(actions, offsets, t)
-            return actions, blocked, values, t, min(max(subgoal - x, 0), edge)
+            return actions, blocked, values, t, min(max(sub, 0), edge)
 
         return at
 
     def encode(self, view: PuzzleView) -> np.ndarray:
-        glance = self.glance(view.puzzle, view.current, view.subgoal)
+        glance = self.glance(view.puzzle, view.current, view.subgoal, view.exact)
         return self.vector(glance).copy()  # callers may write into what they get
 
     def _window_picture(
@@ -228,13 +239,18 @@ class SlotEncoder:
         return rows
 
     def _slot_vector(self, glance: Glance) -> np.ndarray:
-        """The whole vector for one glance (read-only; cached)."""
+        """The whole vector for one glance (read-only; cached). A subgoal at the target's offset
+        (the target itself, or an exact one read as the window's target) is reached by landing
+        on it; any other by passing it."""
         actions, blocked, values, gap, sub = glance
+        exact = sub == gap
         n, w = len(actions), self.window_factor * max(actions)
         rows = self._picture(actions, blocked, values, gap)
         slot_of = self._slot_of[n - 1]  # slot k shows action k mod n
         blocks = rows[slot_of]
-        blocks[:, _SUBGOAL] = [actions[i] >= sub for i in slot_of.tolist()]
+        blocks[:, _SUBGOAL] = [
+            actions[i] == sub if exact else actions[i] >= sub for i in slot_of.tolist()
+        ]
         blocks[:, _SUMMARY_AT + 2] = min(sub, w) / w
         blocks[:, _SUMMARY_AT + 3] = 1.0 if 0 < sub <= w else 0.0
         out = blocks.reshape(-1)
