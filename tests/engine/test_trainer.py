@@ -363,6 +363,17 @@ def test_resumed_run_logs_the_rows_the_uninterrupted_run_logs(
                 assert got[key] == want[key], key
 
 
+def restored_at(config: ExperimentConfig, env_steps: int, tmp_path: Path) -> Trainer:
+    """A fresh trainer loaded from the checkpoint a run of ``config`` saved at ``env_steps``."""
+    saved: list[Path] = []
+    first = build_trainer(config)
+    first.run(progress=save_at(first, env_steps, tmp_path, saved))
+    loaded = load_checkpoint(saved[0])
+    resumed = build_trainer(config)
+    resumed.load_state_dict(state_from_checkpoint(loaded.state, loaded.tensors, loaded.arrays))
+    return resumed
+
+
 def test_n_step_and_dueling_resume_bit_identically(tiny: TinyFactory, tmp_path: Path) -> None:
     """A checkpoint between vector steps holds the n-step folder's pending transitions."""
     config = tiny(
@@ -370,12 +381,7 @@ def test_n_step_and_dueling_resume_bit_identically(tiny: TinyFactory, tmp_path: 
     )
     whole = build_trainer(config)
     whole.run()
-    saved: list[Path] = []
-    first = build_trainer(config)
-    first.run(progress=save_at(first, 240, tmp_path, saved))
-    loaded = load_checkpoint(saved[0])
-    resumed = build_trainer(config)
-    resumed.load_state_dict(state_from_checkpoint(loaded.state, loaded.tensors, loaded.arrays))
+    resumed = restored_at(config, 240, tmp_path)
     assert any(resumed.returns.state_dict()["pending"][i]["actions"] for i in range(8))
     resumed.run()
     assert_same(weights(resumed), weights(whole))
@@ -392,12 +398,7 @@ def test_annealed_learning_rate_resumes_bit_identically(tiny: TinyFactory, tmp_p
     whole.run()
     # The last learning step runs once the 480th env step is in: at lr_end.
     assert whole.agent.optimizer.param_groups[0]["lr"] == 0.0
-    saved: list[Path] = []
-    first = build_trainer(config)
-    first.run(progress=save_at(first, 240, tmp_path, saved))
-    loaded = load_checkpoint(saved[0])
-    resumed = build_trainer(config)
-    resumed.load_state_dict(state_from_checkpoint(loaded.state, loaded.tensors, loaded.arrays))
+    resumed = restored_at(config, 240, tmp_path)
     resumed.run()
     assert_same(weights(resumed), weights(whole))
     constant = weights(train(tiny("agent.lr=0.002", "train.total_env_steps=480")))
