@@ -29,7 +29,8 @@ from hrrl.monitoring.logger import Logger
 from hrrl.persistence.layout import BEST_LINK, CHECKPOINTS_DIR
 from hrrl.puzzle.action_sets import HELD_OUT
 from hrrl.puzzle.core import DEFAULT_ACTIONS, Puzzle, Status
-from hrrl.puzzle.generate import FAMILIES, actions_label, generate_suite
+from hrrl.puzzle.families import FAMILIES
+from hrrl.puzzle.generate import actions_label, generate_suite
 from hrrl.puzzle.suite import FamilyRow, summarize
 from hrrl.run import build_trainer
 

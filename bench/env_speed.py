@@ -35,7 +35,7 @@ from hrrl.puzzle.core import Puzzle
 from hrrl.puzzle.encoders import make_encoder
 from hrrl.puzzle.env import PuzzleEnv, PuzzleVecEnv
 from hrrl.puzzle.evaluate import make_env
-from hrrl.puzzle.generate import PAPER_DENSITY, sample_puzzle
+from hrrl.puzzle.sampling import PAPER_DENSITY, sample_puzzle
 from solver_speed import bench_targets
 
 #: The default curriculum's last (dense) stage: targets and forbidden density.

@@ -36,7 +36,7 @@ from hrrl.inference.policy import Policy
 from hrrl.puzzle.core import Puzzle, Status
 from hrrl.puzzle.env import PuzzleEnv
 from hrrl.puzzle.evaluate import play, stack_adapter
-from hrrl.puzzle.generate import PAPER_DENSITY, sample_puzzle
+from hrrl.puzzle.sampling import PAPER_DENSITY, sample_puzzle
 from hrrl.puzzle.solver import optimal_steps
 
 

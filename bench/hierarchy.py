@@ -29,7 +29,8 @@ import _common  # noqa: F401  (makes `import hrrl` work from a checkout)
 from action_sets import train
 from hrrl.inference.policy import Policy
 from hrrl.puzzle.core import DEFAULT_ACTIONS, Puzzle, Status
-from hrrl.puzzle.generate import FAMILIES, actions_label, generate_suite, low_level_window
+from hrrl.puzzle.families import FAMILIES, low_level_window
+from hrrl.puzzle.generate import actions_label, generate_suite
 from hrrl.puzzle.suite import Result
 
 SETS: tuple[tuple[int, ...], ...] = (DEFAULT_ACTIONS, (1, 2, 7), (2, 5))

@@ -27,7 +27,9 @@ from pathlib import Path
 import numpy as np
 
 from hrrl.puzzle.core import Puzzle
-from hrrl.puzzle.generate import FAMILIES, PAPER_DENSITY, generate_suite, sample_puzzle
+from hrrl.puzzle.families import FAMILIES
+from hrrl.puzzle.generate import generate_suite
+from hrrl.puzzle.sampling import PAPER_DENSITY, sample_puzzle
 from hrrl.puzzle.solver import optimal_path, optimal_steps
 from hrrl.puzzle.suite import read_suite, solve_suite, write_suite
 

@@ -26,7 +26,8 @@ from hrrl.inference.policy import Policy
 from hrrl.monitoring.logger import Logger
 from hrrl.persistence.layout import BEST_LINK, CHECKPOINTS_DIR
 from hrrl.puzzle.core import Puzzle, Status
-from hrrl.puzzle.generate import FAMILIES, generate_suite
+from hrrl.puzzle.families import FAMILIES
+from hrrl.puzzle.generate import generate_suite
 from hrrl.puzzle.suite import format_table, summarize
 from hrrl.run import build_trainer
 

@@ -11,17 +11,9 @@ from hypothesis import strategies as st
 
 from hrrl.errors import ConfigError, PuzzleError
 from hrrl.puzzle.core import Puzzle, Status, default_max_steps
-from hrrl.puzzle.generate import (
-    FAMILIES,
-    PAPER_DENSITY,
-    UNSOLVABLE_KINDS,
-    WALL_LENGTH,
-    generate_suite,
-    greedy_rollout,
-    is_dead_end,
-    iter_family,
-    sample_puzzle,
-)
+from hrrl.puzzle.families import FAMILIES, UNSOLVABLE_KINDS, WALL_LENGTH
+from hrrl.puzzle.generate import generate_suite, iter_family
+from hrrl.puzzle.sampling import PAPER_DENSITY, greedy_rollout, is_dead_end, sample_puzzle
 from hrrl.puzzle.solver import optimal_path, optimal_steps
 
 N = 40  # puzzles per family in these tests
@@ -208,7 +200,7 @@ def test_sample_puzzle_refuses_bad_arguments(kwargs: dict[str, object]) -> None:
     "actions", [(1, 2, 7), (2, 5), (2, 4, 6), (3, 4), (1, 4, 6, 9), (1, 5, 11)]
 )
 def test_every_family_is_defined_for_any_action_set(actions: tuple[int, ...]) -> None:
-    from hrrl.puzzle.generate import unsolvable_kinds, wall_length
+    from hrrl.puzzle.families import unsolvable_kinds, wall_length
     from hrrl.puzzle.solver import optimal_steps
 
     suite = generate_suite(list(FAMILIES), 3, seed=5, actions=actions)
@@ -230,6 +222,6 @@ def test_every_family_is_defined_for_any_action_set(actions: tuple[int, ...]) ->
 
 def test_the_family_names_the_cli_lists_are_the_generators() -> None:
     from hrrl.puzzle import FAMILY_NAMES
-    from hrrl.puzzle.generate import FAMILIES
+    from hrrl.puzzle.families import FAMILIES
 
     assert tuple(FAMILIES) == FAMILY_NAMES

@@ -9,15 +9,11 @@ import numpy as np
 import pytest
 
 from hrrl.puzzle.core import MAX_STEPS_LIMIT, Puzzle, Status
-from hrrl.puzzle.generate import (
-    greedy_rollout,
-    is_complete,
-    iter_family,
-    low_level_window,
-    trap_depths,
-)
+from hrrl.puzzle.families import is_complete, low_level_window, trap_depths
+from hrrl.puzzle.generate import iter_family
 from hrrl.puzzle.lanes import LanePlan, lane_closure, pick_lanes, region_forbidden
 from hrrl.puzzle.planner import reachable_in_window
+from hrrl.puzzle.sampling import greedy_rollout
 from hrrl.puzzle.solver import optimal_steps
 
 SETS = [(1, 3, 5), (1, 2, 7), (2, 5), (3, 4), (1, 4, 6, 9), (1, 5, 11)]

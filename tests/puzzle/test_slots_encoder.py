@@ -110,7 +110,7 @@ def test_the_slot_environment_passes_gymnasiums_checker() -> None:
     from gymnasium.utils.env_checker import check_env
 
     from hrrl.puzzle.action_sets import sample_action_set
-    from hrrl.puzzle.generate import sample_puzzle
+    from hrrl.puzzle.sampling import sample_puzzle
 
     def draw(rng: np.random.Generator) -> Puzzle:
         return sample_puzzle(

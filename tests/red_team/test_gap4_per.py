@@ -18,7 +18,7 @@ from hrrl.engine.replay.buffer import ReplayBuffer
 from hrrl.engine.replay.samplers import PrioritizedSampler, Sampler, UniformSampler
 from hrrl.engine.replay.storage import ArrayStorage
 from hrrl.puzzle.evaluate import make_stack
-from hrrl.puzzle.generate import sample_puzzle
+from hrrl.puzzle.sampling import sample_puzzle
 
 ALPHA, EPS = 0.6, 1e-6
 CONFIG = AgentConfig(network="mlp", hidden=32)

@@ -6,7 +6,7 @@ The names here are plain constants, so the command line can list them without im
 #: Gymnasium id registered by ``import hrrl`` (:class:`hrrl.puzzle.registered.NumberPuzzleEnv`).
 ENV_ID = "hrrl/NumberPuzzle-v0"
 
-#: The suite families, in the order ``hrrl.puzzle.generate.FAMILIES`` defines them.
+#: The suite families, in the order ``hrrl.puzzle.families.FAMILIES`` defines them.
 FAMILY_NAMES: tuple[str, ...] = (
     "in_range",
     "scale",

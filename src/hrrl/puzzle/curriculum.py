@@ -23,7 +23,8 @@ from hrrl.config import check_choice, check_int, check_range
 from hrrl.errors import ConfigError
 from hrrl.puzzle.action_sets import sample_action_set
 from hrrl.puzzle.core import DEFAULT_ACTIONS, Puzzle
-from hrrl.puzzle.generate import sample_puzzle, scaled
+from hrrl.puzzle.families import scaled
+from hrrl.puzzle.sampling import sample_puzzle
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -28,7 +28,8 @@ from hrrl.puzzle.curriculum import Curriculum
 from hrrl.puzzle.encoders import make_encoder
 from hrrl.puzzle.env import PuzzleEnv
 from hrrl.puzzle.evaluate import make_env
-from hrrl.puzzle.generate import FAMILIES, check_families
+from hrrl.puzzle.families import FAMILIES
+from hrrl.puzzle.generate import check_families
 
 #: The observations ``obs=`` chooses: the relational encoder's vector, or PuzzleEnv's raw numbers.
 #: (The prototype's 12 paper features are unbounded, so their Box would fail ``check_env``.)
@@ -43,7 +44,7 @@ class NumberPuzzleEnv(gym.Env[np.ndarray, np.int64]):
     preset, its gated curriculum (:class:`~hrrl.puzzle.curriculum.CurriculumConfig`: targets
     5-10 first, up to 100 with dense forbidden sets last), which moves to the next stage once
     the rolling success rate of its last 100 episodes reaches 0.9; a family name
-    (:data:`hrrl.puzzle.generate.FAMILIES`: ``scale``, ``trap``, ...) draws every puzzle from
+    (:data:`hrrl.puzzle.families.FAMILIES`: ``scale``, ``trap``, ...) draws every puzzle from
     that family instead. Either way every draw comes from ``self.np_random``, so
     ``reset(seed=s)`` fixes the sequence (the curriculum's stage is progress, kept across
     seeds). ``reset(options={"puzzle": p})`` plays ``p`` instead (not counted by the

@@ -30,8 +30,8 @@ from hrrl.puzzle.exact import (
     path_return,
     return_extremes,
 )
-from hrrl.puzzle.generate import sample_puzzle
 from hrrl.puzzle.rewards import RewardScheme
+from hrrl.puzzle.sampling import sample_puzzle
 from hrrl.puzzle.solver import optimal_path, optimal_steps
 
 #: Action sets drawn for the checked puzzles, with their probabilities.

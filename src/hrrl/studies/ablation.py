@@ -60,8 +60,9 @@ from hrrl.experiment import ExperimentConfig, preset, puzzle_section
 from hrrl.puzzle.core import Puzzle, Status
 from hrrl.puzzle.evaluate import eval_metrics, play
 from hrrl.puzzle.exact import path_return
-from hrrl.puzzle.generate import PAPER_DENSITY, generate_suite, sample_puzzle
+from hrrl.puzzle.generate import generate_suite
 from hrrl.puzzle.rewards import make_reward
+from hrrl.puzzle.sampling import PAPER_DENSITY, sample_puzzle
 from hrrl.run import puzzle_task
 from hrrl.studies.fault import FaultConfig, FaultInjectingTask
 from hrrl.studies.gym_trial import GYM_ARMS, gym_trial_config, run_gym_trial

@@ -37,7 +37,7 @@ from hrrl.puzzle.core import DEFAULT_ACTIONS, Puzzle, Status
 from hrrl.puzzle.curriculum import Stage
 from hrrl.puzzle.env import PuzzleEnv
 from hrrl.puzzle.evaluate import fixed_adapter, play
-from hrrl.puzzle.generate import greedy_rollout, sample_puzzle
+from hrrl.puzzle.sampling import greedy_rollout, sample_puzzle
 from hrrl.puzzle.solver import optimal_path, optimal_steps
 from hrrl.puzzle.suite import Result
 from hrrl.puzzle.task import PuzzleTask
