@@ -85,16 +85,18 @@ MOUNTAIN_CAR = GymPreset(
     guard={"spike_factor": 1000.0},
 )
 
-#: LunarLander-v3 (Box2D, the ``box2d`` extra), 200k steps: RL-Zoo's DQN settings as the
-#: starting point (lr 6.3e-4, batch 128, replay 50k, hard target sync every 250 updates, epsilon
-#: to 0.1 over 12% of the budget) on 4 envs at 0.5 updates per env step. Not yet tuned over seeds.
+#: LunarLander-v3 (Box2D, the ``box2d`` extra), 200k steps: RL-Zoo's DQN settings (lr 6.3e-4,
+#: batch 128, replay 50k, hard target sync every 250 updates, epsilon to 0.1 over 12% of the
+#: budget) on 4 envs at 0.5 updates per env step, with 3-step returns and the rate annealed to 0.
 LUNAR_LANDER = GymPreset(
     agent={
         "network": "mlp",
         "hidden": 256,
         "lr": 6.3e-4,
+        "lr_end": 0.0,  # with n_step=3, 5 seeds: mean final return 219.9 (docs/tuning.md)
         "batch_size": 128,
         "gamma": 0.99,
+        "n_step": 3,
         "target_update": "hard",
         "target_update_interval": 250,
     },
