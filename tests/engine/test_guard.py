@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from hrrl.engine.guard import Guard, GuardConfig, NullGuard, make_guard
+from hrrl.engine.guard import Guard, GuardConfig, NullGuard, RollingMedian, make_guard
 from hrrl.errors import ConfigError
 
 
@@ -191,3 +192,20 @@ def test_a_td_error_the_size_of_the_values_is_learning_not_poison() -> None:
     assert guard.screen(torch.tensor([44.0, 0.01])) is None
     keep = guard.screen(torch.tensor([5000.0, 0.01]))
     assert keep is not None and keep.tolist() == [False, True]
+
+
+@pytest.mark.parametrize("window", [1, 2, 7, 200])
+def test_rolling_median_is_numpys_median_of_the_window_to_the_bit(window: int) -> None:
+    rng = np.random.default_rng(window)
+    # Repeated values too: eviction must remove one copy of the oldest, not another.
+    values = np.concatenate([rng.lognormal(size=500), rng.integers(0, 4, size=300).astype(float)])
+    rolling = RollingMedian(window)
+    for i, value in enumerate(values):
+        rolling.append(float(value))
+        recent = values[max(0, i + 1 - window) : i + 1]
+        assert rolling.median() == float(np.median(recent))
+        assert list(rolling) == recent.tolist()
+    rolling.clear()
+    assert len(rolling) == 0
+    with pytest.raises(ValueError, match="empty"):
+        rolling.median()

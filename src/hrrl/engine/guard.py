@@ -36,13 +36,14 @@ network somewhere bad, and the snapshot is the last state known to be healthy.
 
 from __future__ import annotations
 
+import bisect
 import copy
 import math
 from collections import deque
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -138,6 +139,48 @@ def _clone_state(state: Any) -> Any:
     return copy.deepcopy(state)
 
 
+class RollingMedian:
+    """The last ``window`` values and their median, kept sorted as they come and go.
+
+    ``median()`` equals ``numpy.median`` of the window to the bit (the middle value, or the
+    mean of the two middle ones), at O(window) memmove per append instead of a sort per call:
+    the guard asks for two medians every update. Values must be finite (the guard only records
+    accepted, finite updates).
+    """
+
+    def __init__(self, window: int, values: Iterable[float] = ()) -> None:
+        self._values: deque[float] = deque(maxlen=window)
+        self._sorted: list[float] = []
+        for value in values:
+            self.append(value)
+
+    def append(self, value: float) -> None:
+        value = float(value)
+        if len(self._values) == self._values.maxlen:
+            del self._sorted[bisect.bisect_left(self._sorted, self._values[0])]
+        self._values.append(value)
+        bisect.insort(self._sorted, value)
+
+    def clear(self) -> None:
+        self._values.clear()
+        self._sorted.clear()
+
+    def median(self) -> float:
+        n = len(self._sorted)
+        if n == 0:
+            raise ValueError("median of an empty window")
+        middle = n // 2
+        if n % 2:
+            return self._sorted[middle]
+        return (self._sorted[middle - 1] + self._sorted[middle]) / 2
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __iter__(self) -> Iterator[float]:
+        return iter(self._values)
+
+
 @dataclass(frozen=True)
 class _Protected:
     model: nn.Module
@@ -154,8 +197,8 @@ class Guard:
 
     def __init__(self, config: GuardConfig) -> None:
         self.config = config
-        self.losses: deque[float] = deque(maxlen=config.window)
-        self.td_peaks: deque[float] = deque(maxlen=config.window)
+        self.losses = RollingMedian(config.window)
+        self.td_peaks = RollingMedian(config.window)
         self.n_screened = 0
         self.events: deque[dict[str, Any]] = deque(maxlen=MAX_EVENTS)
         self.counts: dict[str, int] = dict.fromkeys((*REASONS, "regime_reset", "screened"), 0)
@@ -198,7 +241,7 @@ class Guard:
         finite = torch.isfinite(td_abs)
         keep = finite
         if len(self.td_peaks) >= self.config.min_history:
-            limit = self.config.screen_factor * float(np.median(np.fromiter(self.td_peaks, float)))
+            limit = self.config.screen_factor * self.td_peaks.median()
             keep = finite & (td_abs <= limit)
         dropped = int((~keep).sum())
         if dropped and dropped == len(keep) and bool(finite.any()):
@@ -271,15 +314,14 @@ class Guard:
             return "nonfinite_loss"
         if not math.isfinite(grad_norm):
             return "nonfinite_grad"
-        if len(self.losses) >= self.config.min_history:
-            median = float(np.median(np.fromiter(self.losses, dtype=np.float64)))
-            if loss > self.config.spike_factor * median:
-                if self.consecutive_spikes + 1 < self.config.spike_patience:
-                    return "loss_spike"
-                self.losses.clear()  # a persistent level: a new regime, learn from it
-                self.consecutive_spikes = 0
-                self.counts["regime_reset"] += 1
-                self.events.append({"step": step, "reason": "regime_reset", "loss": float(loss)})
+        known = len(self.losses) >= self.config.min_history
+        if known and loss > self.config.spike_factor * self.losses.median():
+            if self.consecutive_spikes + 1 < self.config.spike_patience:
+                return "loss_spike"
+            self.losses.clear()  # a persistent level: a new regime, learn from it
+            self.consecutive_spikes = 0
+            self.counts["regime_reset"] += 1
+            self.events.append({"step": step, "reason": "regime_reset", "loss": float(loss)})
         return None
 
     def _params_finite(self) -> bool:
@@ -349,7 +391,7 @@ class Guard:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.losses = deque((float(x) for x in state["losses"]), maxlen=self.config.window)
+        self.losses = RollingMedian(self.config.window, state["losses"])
         self.events = deque((dict(e) for e in state["events"]), maxlen=MAX_EVENTS)
         self.counts = {
             **dict.fromkeys((*REASONS, "regime_reset", "screened"), 0),
@@ -358,7 +400,7 @@ class Guard:
         self.n_good = int(state["n_good"])
         self.n_restored = int(state["n_restored"])
         self.consecutive_spikes = int(state["consecutive_spikes"])
-        self.td_peaks = deque((float(x) for x in state["td_peaks"]), maxlen=self.config.window)
+        self.td_peaks = RollingMedian(self.config.window, state["td_peaks"])
         self.n_screened = int(state["n_screened"])
         self.consecutive_full_screens = int(state.get("consecutive_full_screens", 0))
 
