@@ -84,6 +84,25 @@ ZOO: dict[str, dict[str, Any]] = {
         "exploration_final_eps": 0.1,
         "policy_kwargs": {"net_arch": [256, 256]},
     },
+    # RL-Zoo has no MinAtar entry: the MinAtar paper's DQN (Young & Tian 2019; its network is
+    # bench/gym_vs_sb3.py's MinAtarCNN) at the 500k-step budget, one update every 4 env steps
+    # as hrrl's preset, and the target synced every 1,000 updates (SB3 counts env steps).
+    **{
+        f"MinAtar/{game}-v1": {
+            "n_timesteps": 500_000,
+            "learning_rate": 2.5e-4,
+            "batch_size": 32,
+            "buffer_size": 100_000,
+            "learning_starts": 5_000,
+            "gamma": 0.99,
+            "target_update_interval": 4_000,
+            "train_freq": 4,
+            "gradient_steps": 1,
+            "exploration_fraction": 0.2,
+            "exploration_final_eps": 0.1,
+        }
+        for game in ("Breakout", "Asterix", "Freeway", "Seaquest", "SpaceInvaders")
+    },
 }
 
 

@@ -40,7 +40,7 @@ import _common  # noqa: F401  (puts src/ on sys.path)
 from _common import ZOO
 from hrrl.config import apply_overrides
 from hrrl.experiment import gym_preset
-from hrrl.gym.task import evaluate_env
+from hrrl.gym.task import evaluate_env, make_env
 from hrrl.run import build_trainer
 
 #: First seed of the evaluation episodes (both libraries play the same starts).
@@ -81,18 +81,47 @@ def run_hrrl(env_id: str, seed: int, steps: int, episodes: int) -> tuple[float, 
     return evaluate(trainer.greedy, env_id, episodes), wall, cpu
 
 
-def run_sb3(env_id: str, seed: int, steps: int, episodes: int) -> tuple[float, float, float]:
+def minatar_cnn() -> type:
+    """SB3's feature extractor for MinAtar: hrrl's ``ConvQNetwork`` trunk (one 3x3 convolution of
+    16 filters, a 128-unit layer), reading the ``(10, 10, C)`` boolean frames. SB3's
+    ``NatureCNN`` needs frames of at least 36 x 36, so every MinAtar baseline brings its own."""
     import gymnasium
+    from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+    from torch import nn
+
+    class MinAtarCNN(BaseFeaturesExtractor):
+        def __init__(self, observation_space: gymnasium.spaces.Box, features_dim: int = 128):
+            super().__init__(observation_space, features_dim)
+            height, width, channels = observation_space.shape
+            self.net = nn.Sequential(
+                nn.Conv2d(channels, 16, 3),
+                nn.ReLU(),
+                nn.Flatten(),
+                nn.Linear(16 * (height - 2) * (width - 2), features_dim),
+                nn.ReLU(),
+            )
+
+        def forward(self, obs: torch.Tensor) -> torch.Tensor:
+            return self.net(obs.permute(0, 3, 1, 2))
+
+    return MinAtarCNN
+
+
+def run_sb3(env_id: str, seed: int, steps: int, episodes: int) -> tuple[float, float, float]:
     from stable_baselines3 import DQN
 
     params = {k: v for k, v in ZOO[env_id].items() if k != "n_timesteps"}
+    if env_id.startswith("MinAtar/"):
+        params["policy_kwargs"] = {"features_extractor_class": minatar_cnn(), "net_arch": []}
     start, cpu = time.perf_counter(), time.process_time()
-    model = DQN("MlpPolicy", gymnasium.make(env_id), seed=seed, device="cpu", **params)
+    model = DQN("MlpPolicy", make_env(env_id), seed=seed, device="cpu", **params)
     model.learn(total_timesteps=steps)
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu
 
     def greedy(obs: np.ndarray) -> np.ndarray:
-        actions, _ = model.predict(obs, deterministic=True)
+        # The engine plays flat rows; SB3 wants its space's shape back (MinAtar's frames).
+        frames = obs.reshape(-1, *model.observation_space.shape)
+        actions, _ = model.predict(frames, deterministic=True)
         return np.asarray(actions)
 
     return evaluate(greedy, env_id, episodes), wall, cpu

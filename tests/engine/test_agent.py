@@ -403,7 +403,7 @@ def test_config_is_validated() -> None:
         AgentConfig(network="transformer")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match=r"agent\.max_grad_norm"):
         AgentConfig(max_grad_norm=0.0)
-    with pytest.raises(ConfigError, match=r"agent\.dueling.*network=mlp"):
+    with pytest.raises(ConfigError, match=r"agent\.dueling.*network=mlp or cnn"):
         AgentConfig(dueling=True)  # the default network is phase_adaptive
     with pytest.raises(ConfigError, match=r"agent\.n_step"):
         AgentConfig(n_step=0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch import nn
 
 from hrrl.engine.networks import PHASES, MLPQNetwork, PhaseAdaptiveQNetwork, QOutput, make_network
 
@@ -70,23 +71,27 @@ def test_bad_arguments() -> None:
         PhaseAdaptiveQNetwork(2, 0)
 
 
-def test_dueling_head_subtracts_the_mean_advantage() -> None:
-    net = MLPQNetwork(3, 4, hidden=8, dueling=True, generator=torch.Generator().manual_seed(1))
-    assert net.value is not None
+@pytest.mark.parametrize("kind", ["mlp", "cnn"])
+def test_dueling_head_subtracts_the_mean_advantage(kind: str) -> None:
+    net = make_network(
+        kind, obs_dim=48, n_actions=4, hidden=8, dueling=True, obs_shape=(4, 4, 3),
+        generator=torch.Generator().manual_seed(1),
+    )  # fmt: skip
+    assert isinstance(net.value, nn.Linear) and isinstance(net.head, nn.Linear)
     with torch.no_grad():
         net.value.weight.zero_()
         net.value.bias.fill_(5.0)  # V(s) = 5
         net.head.weight.zero_()
         net.head.bias.copy_(torch.tensor([1.0, 2.0, 3.0, 6.0]))  # A = (1, 2, 3, 6), mean 3
-    q = net(torch.randn(2, 3)).q
+    q = net(torch.randn(2, 48)).q
     assert q.tolist() == [[3.0, 4.0, 5.0, 8.0]] * 2  # V + A - mean A
     assert q.argmax(dim=1).tolist() == [3, 3]  # the greedy action is the advantages' argmax
 
 
-def test_dueling_is_for_the_mlp_and_off_by_default() -> None:
+def test_dueling_is_for_the_mlp_and_cnn_and_off_by_default() -> None:
     plain = MLPQNetwork(3, 4, hidden=8, generator=torch.Generator().manual_seed(1))
     assert plain.value is None
-    with pytest.raises(ValueError, match="dueling=True needs kind='mlp'"):
+    with pytest.raises(ValueError, match="dueling=True needs kind='mlp' or 'cnn'"):
         make_network("phase_adaptive", obs_dim=3, n_actions=4, dueling=True,
                      generator=torch.Generator())  # fmt: skip
 

@@ -50,7 +50,7 @@ class AgentConfig:
     n_step: int = 1
     """Steps of reward folded into each target (n-step returns); 1 = one-step DQN."""
     dueling: bool = False
-    """Dueling head (mlp only): Q(s, a) = V(s) + A(s, a) - mean_a' A(s, a')."""
+    """Dueling head (mlp and cnn): Q(s, a) = V(s) + A(s, a) - mean_a' A(s, a')."""
     max_grad_norm: float | None = 10.0
     """Clip the global gradient L2 norm to this; null = no clipping."""
     huber_delta: float = 1.0
@@ -69,9 +69,12 @@ class AgentConfig:
         check_int("agent.n_step", self.n_step, low=1, high=100)
         if not isinstance(self.dueling, bool):
             raise field_error(ConfigError, "agent.dueling", self.dueling, "use true or false")
-        if self.dueling and self.network != "mlp":
+        if self.dueling and self.network not in ("mlp", "cnn"):
             raise field_error(
-                ConfigError, "agent.dueling", self.dueling, "a dueling head needs network=mlp"
+                ConfigError,
+                "agent.dueling",
+                self.dueling,
+                "a dueling head needs network=mlp or cnn",
             )
         check_range("agent.lr", self.lr, low=0.0, high=1.0, low_open=True)
         if self.lr_end is not None:

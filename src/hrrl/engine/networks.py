@@ -52,6 +52,15 @@ def _mlp(sizes: list[int], generator: torch.Generator) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def _q_head(z: torch.Tensor, head: nn.Linear, value: nn.Linear | None) -> torch.Tensor:
+    """``head(z)``, or with a ``value`` head the dueling combination of the two (Wang et al.
+    2016): ``Q(s, a) = V(s) + A(s, a) - mean_a' A(s, a')``."""
+    if value is None:
+        return head(z)
+    advantages = head(z)
+    return value(z) + advantages - advantages.mean(dim=1, keepdim=True)
+
+
 def _check_sizes(obs_dim: int, n_actions: int, hidden: int) -> None:
     for name, value in (("obs_dim", obs_dim), ("n_actions", n_actions), ("hidden", hidden)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -88,11 +97,7 @@ class MLPQNetwork(nn.Module):
         self.value = _linear(hidden, 1, gen) if dueling else None
 
     def forward(self, obs: torch.Tensor) -> QOutput:
-        z = self.trunk(obs)
-        if self.value is None:
-            return QOutput(self.head(z), None)
-        advantages = self.head(z)
-        return QOutput(self.value(z) + advantages - advantages.mean(dim=1, keepdim=True), None)
+        return QOutput(_q_head(self.trunk(obs), self.head, self.value), None)
 
 
 class PhaseAdaptiveQNetwork(nn.Module):
@@ -209,6 +214,7 @@ class ConvQNetwork(nn.Module):
         n_actions: int,
         hidden: int = 128,
         *,
+        dueling: bool = False,
         generator: torch.Generator,
     ) -> None:
         super().__init__()
@@ -222,12 +228,13 @@ class ConvQNetwork(nn.Module):
         self.conv = _conv(channels, CONV_FILTERS, 3, generator)
         flat = CONV_FILTERS * (height - 2) * (width - 2)
         self.hidden = _linear(flat, hidden, generator)
-        self.head = _linear(hidden, n_actions, generator)
+        self.head = _linear(hidden, n_actions, generator)  # the advantages, when dueling
+        self.value = _linear(hidden, 1, generator) if dueling else None
 
     def forward(self, obs: torch.Tensor) -> QOutput:
         x = obs.view(obs.shape[0], *self.obs_shape).permute(0, 3, 1, 2)
-        z = torch.relu(self.conv(x)).flatten(1)
-        return QOutput(self.head(torch.relu(self.hidden(z))), None)
+        z = torch.relu(self.hidden(torch.relu(self.conv(x)).flatten(1)))
+        return QOutput(_q_head(z, self.head, self.value), None)
 
 
 def make_network(
@@ -240,16 +247,16 @@ def make_network(
     obs_shape: tuple[int, ...] | None = None,
     generator: torch.Generator,
 ) -> nn.Module:
-    """The Q-network ``kind`` names, initialised from ``generator`` (``dueling``: mlp only;
+    """The Q-network ``kind`` names, initialised from ``generator`` (``dueling``: mlp and cnn;
     ``obs_shape``: the unflattened observation shape, which ``cnn`` needs)."""
-    if dueling and kind != "mlp":
-        raise ValueError(f"dueling=True needs kind='mlp', got {kind!r}")
+    if dueling and kind not in ("mlp", "cnn"):
+        raise ValueError(f"dueling=True needs kind='mlp' or 'cnn', got {kind!r}")
     if kind == "cnn":
         if obs_shape is None or math.prod(obs_shape) != obs_dim:
             raise ValueError(
                 f"network kind='cnn' needs obs_shape with {obs_dim} elements, got {obs_shape!r}"
             )
-        return ConvQNetwork(obs_shape, n_actions, hidden, generator=generator)
+        return ConvQNetwork(obs_shape, n_actions, hidden, dueling=dueling, generator=generator)
     if kind == "phase_adaptive":
         return PhaseAdaptiveQNetwork(obs_dim, n_actions, hidden, generator=generator)
     if kind == "mlp":
