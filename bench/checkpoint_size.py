@@ -98,7 +98,7 @@ def measure(trainer: Trainer, root: Path, repeats: int) -> None:
     verify_t = _timed(lambda i: verify_checkpoint(paths[i]), repeats)
     loaded = []
     load_t = _timed(lambda i: loaded.append(load_checkpoint(paths[i])), repeats)
-    fresh = build_trainer(trainer.config)
+    fresh = build_trainer(config)
 
     def restore(i: int) -> None:
         ck = loaded[i]

@@ -120,7 +120,8 @@ def run_sb3(env_id: str, seed: int, steps: int, episodes: int) -> tuple[float, f
 
     def greedy(obs: np.ndarray) -> np.ndarray:
         # The engine plays flat rows; SB3 wants its space's shape back (MinAtar's frames).
-        frames = obs.reshape(-1, *model.observation_space.shape)
+        shape = model.observation_space.shape
+        frames = obs.reshape(-1, *shape) if shape else obs
         actions, _ = model.predict(frames, deterministic=True)
         return np.asarray(actions)
 
