@@ -31,7 +31,7 @@ from hrrl.cli import main
 from hrrl.commands.checkpoints import human_size
 from hrrl.config import apply_overrides
 from hrrl.engine.trainer import Trainer
-from hrrl.experiment import preset
+from hrrl.experiment import ExperimentConfig, preset
 from hrrl.persistence.layout import DATA_FILES, STATE_FILE, verify_checkpoint
 from hrrl.persistence.payload import state_from_checkpoint
 from hrrl.persistence.store import load_checkpoint, save_checkpoint
@@ -51,8 +51,9 @@ def _timed(fn: Callable[[int], object], repeats: int) -> tuple[float, float]:
     return min(times), statistics.fmean(times)
 
 
-def full_buffer_trainer(capacity: int) -> Trainer:
-    config = apply_overrides(
+def full_buffer_config(capacity: int) -> ExperimentConfig:
+    """The default preset, sized to fill a ``capacity`` buffer and then learn a little."""
+    return apply_overrides(
         preset("default"),
         [
             f"replay.capacity={capacity}",
@@ -65,6 +66,10 @@ def full_buffer_trainer(capacity: int) -> Trainer:
             f"train.log_every={capacity + LEARN_STEPS}",
         ],
     )
+
+
+def full_buffer_trainer(config: ExperimentConfig) -> Trainer:
+    capacity = config.replay.capacity
     trainer = build_trainer(config)
     began = time.perf_counter()
     trainer.run()
@@ -77,7 +82,7 @@ def full_buffer_trainer(capacity: int) -> Trainer:
     return trainer
 
 
-def measure(trainer: Trainer, root: Path, repeats: int) -> None:
+def measure(trainer: Trainer, config: ExperimentConfig, root: Path, repeats: int) -> None:
     step = trainer.counters.env_steps
     paths: list[Path] = []
 
@@ -156,7 +161,8 @@ def main_bench() -> None:
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         root = Path(tmp)
-        measure(full_buffer_trainer(args.capacity), root, args.repeats)
+        config = full_buffer_config(args.capacity)
+        measure(full_buffer_trainer(config), config, root, args.repeats)
         listing(root)
 
 
