@@ -198,3 +198,13 @@ def test_help_has_no_rest_markup_and_every_option_is_explained() -> None:
         assert action.help, f"solve {action.option_strings} has no help"
     train_help = next(t for t in _help_texts(parser) if t.startswith("usage: hrrl train"))
     assert "hrrl config show" in " ".join(train_help.split())
+
+
+def test_train_help_names_every_tuned_gymnasium_preset() -> None:
+    from hrrl.gym.presets import GYM_PRESETS
+
+    train_help = next(t for t in _help_texts(build_parser()) if t.startswith("usage: hrrl train"))
+    flat = "".join(train_help.split())
+    for env_id in GYM_PRESETS:
+        name = env_id.removeprefix("MinAtar/").removesuffix("-v1")
+        assert (env_id if "/" not in env_id else name) in flat, env_id

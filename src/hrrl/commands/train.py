@@ -48,7 +48,8 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         "--env",
         metavar="ID",
         help="train on a Gymnasium id (discrete actions, Box observations) instead of the puzzle; "
-        "CartPole-v1, Acrobot-v1 and MountainCar-v0 start from tuned presets",
+        "CartPole-v1, Acrobot-v1, MountainCar-v0, LunarLander-v3 and MinAtar/{Breakout,Asterix,"
+        "Freeway,Seaquest,SpaceInvaders}-v1 start from tuned presets",
     )
     parser.add_argument(
         "--config",
