@@ -1,4 +1,4 @@
-"""hrrl against Stable-Baselines3 DQN on the classic-control tasks, at equal environment steps.
+"""hrrl against Stable-Baselines3 DQN on the Gymnasium tasks, at equal environment steps.
 
 For each task and seed, in the same process and one after the other (so both see the same machine
 load), train
@@ -6,10 +6,12 @@ load), train
 * hrrl with its tuned preset (:mod:`hrrl.gym.presets`: Double DQN, prioritized replay, clipping
   with the guard, linear exploration), periodic evaluation off so its wall time is training only;
 * SB3's ``DQN`` with RL-Zoo's tuned hyper-parameters (``hyperparams/dqn.yml`` of
-  rl-baselines3-zoo, listed in ``_common.ZOO``),
+  rl-baselines3-zoo, listed in ``_common.ZOO``); on MinAtar, which RL-Zoo does not cover, the
+  MinAtar paper's DQN with hrrl's CNN as SB3's features extractor,
 
 for the same number of environment steps (RL-Zoo's ``n_timesteps``: CartPole-v1 50k, Acrobot-v1
-100k, MountainCar-v0 120k, times ``--budget-scale``), then play the *final* greedy policy of each
+100k, MountainCar-v0 120k; LunarLander-v3 200k and MinAtar 500k as the issue sets them; times
+``--budget-scale``), then play the *final* greedy policy of each
 for ``--eval-episodes`` episodes with the same fixed seeds (``EVAL_SEED + k``, the same evaluation
 code for both). Prints one row per task: mean return over seeds (and its spread), each seed's
 return, mean wall time of each, and the ratios hrrl / SB3 of the wall times and of the process
