@@ -23,6 +23,7 @@ _SRC = Path(__file__).resolve().parent.parent / "src"
 if importlib.util.find_spec("hrrl") is None and _SRC.is_dir():
     sys.path.insert(0, str(_SRC))
 
+from hrrl.gym.presets import MINATAR_GAMES  # noqa: E402  (after the path is set)
 
 #: RL-Zoo DQN hyper-parameters (rl-baselines3-zoo hyperparams/dqn.yml): n_timesteps is the budget.
 ZOO: dict[str, dict[str, Any]] = {
@@ -101,7 +102,7 @@ ZOO: dict[str, dict[str, Any]] = {
             "exploration_fraction": 0.2,
             "exploration_final_eps": 0.1,
         }
-        for game in ("Breakout", "Asterix", "Freeway", "Seaquest", "SpaceInvaders")
+        for game in MINATAR_GAMES
     },
 }
 

@@ -201,10 +201,10 @@ def test_help_has_no_rest_markup_and_every_option_is_explained() -> None:
 
 
 def test_train_help_names_every_tuned_gymnasium_preset() -> None:
-    from hrrl.gym.presets import GYM_PRESETS
+    from hrrl.gym.presets import GYM_PRESETS, MINATAR_GAMES
 
     train_help = next(t for t in _help_texts(build_parser()) if t.startswith("usage: hrrl train"))
     flat = "".join(train_help.split())
+    minatar = {f"MinAtar/{game}-v1": game for game in MINATAR_GAMES}  # named as a {set}
     for env_id in GYM_PRESETS:
-        name = env_id.removeprefix("MinAtar/").removesuffix("-v1")
-        assert (env_id if "/" not in env_id else name) in flat, env_id
+        assert minatar.get(env_id, env_id) in flat, env_id

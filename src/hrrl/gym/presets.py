@@ -140,14 +140,14 @@ GENERIC = GymPreset(
     train={"total_env_steps": 100_000},
 )
 
+#: The MinAtar games (``MinAtar/<game>-v1``), all on the one preset above.
+MINATAR_GAMES: tuple[str, ...] = ("Breakout", "Asterix", "Freeway", "Seaquest", "SpaceInvaders")
+
 #: The tuned presets, by Gymnasium id.
 GYM_PRESETS: dict[str, GymPreset] = {
     "CartPole-v1": CARTPOLE,
     "Acrobot-v1": ACROBOT,
     "MountainCar-v0": MOUNTAIN_CAR,
     "LunarLander-v3": LUNAR_LANDER,
-    **{
-        f"MinAtar/{game}-v1": MINATAR
-        for game in ("Breakout", "Asterix", "Freeway", "Seaquest", "SpaceInvaders")
-    },
+    **{f"MinAtar/{game}-v1": MINATAR for game in MINATAR_GAMES},
 }
