@@ -109,25 +109,36 @@ def minatar_cnn() -> type:
     return MinAtarCNN
 
 
-def run_sb3(env_id: str, seed: int, steps: int, episodes: int) -> tuple[float, float, float]:
+def sb3_model(env_id: str, seed: int, **changes: Any) -> Any:
+    """SB3's ``DQN`` with ``_common.ZOO``'s settings for ``env_id`` (``changes`` laid on top),
+    and on MinAtar hrrl's CNN as its features extractor."""
     from stable_baselines3 import DQN
 
-    params = {k: v for k, v in ZOO[env_id].items() if k != "n_timesteps"}
+    params = {k: v for k, v in ZOO[env_id].items() if k != "n_timesteps"} | changes
     if env_id.startswith("MinAtar/"):
         params["policy_kwargs"] = {"features_extractor_class": minatar_cnn(), "net_arch": []}
-    start, cpu = time.perf_counter(), time.process_time()
-    model = DQN("MlpPolicy", make_env(env_id), seed=seed, device="cpu", **params)
-    model.learn(total_timesteps=steps)
-    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return DQN("MlpPolicy", make_env(env_id), seed=seed, device="cpu", **params)
+
+
+def sb3_greedy(model: Any) -> Any:
+    """The greedy policy of an SB3 model, on the engine's flat observation rows."""
+    shape = model.observation_space.shape
 
     def greedy(obs: np.ndarray) -> np.ndarray:
         # The engine plays flat rows; SB3 wants its space's shape back (MinAtar's frames).
-        shape = model.observation_space.shape
         frames = obs.reshape(-1, *shape) if shape else obs
         actions, _ = model.predict(frames, deterministic=True)
         return np.asarray(actions)
 
-    return evaluate(greedy, env_id, episodes), wall, cpu
+    return greedy
+
+
+def run_sb3(env_id: str, seed: int, steps: int, episodes: int) -> tuple[float, float, float]:
+    start, cpu = time.perf_counter(), time.process_time()
+    model = sb3_model(env_id, seed)
+    model.learn(total_timesteps=steps)
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return evaluate(sb3_greedy(model), env_id, episodes), wall, cpu
 
 
 def _mean_sd(values: list[float]) -> str:

@@ -25,17 +25,15 @@ import argparse
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 import torch
 
 import _common  # noqa: F401  (puts src/ on sys.path)
 from _common import ZOO, table
-from gym_vs_sb3 import EVAL_SEED, evaluate, minatar_cnn
+from gym_vs_sb3 import EVAL_SEED, evaluate, sb3_greedy, sb3_model
 from hrrl.config import apply_overrides
 from hrrl.experiment import gym_preset
-from hrrl.gym.task import make_env
 from hrrl.run import build_trainer
 
 #: hrrl as SB3's vanilla DQN: every fix off, one environment, one update every 4 env steps.
@@ -52,7 +50,12 @@ Policy = Callable[[np.ndarray], np.ndarray]
 
 
 def run_hrrl(
-    env_id: str, seed: int, steps: int, marks: list[int], overrides: list[str], score: Any
+    env_id: str,
+    seed: int,
+    steps: int,
+    marks: list[int],
+    overrides: list[str],
+    score: Callable[[Policy], float],
 ) -> list[float]:
     """Train hrrl's preset with ``overrides``; ``score(policy)`` at each mark."""
     config = apply_overrides(
@@ -80,22 +83,15 @@ def run_hrrl(
     return returns
 
 
-def run_sb3(env_id: str, seed: int, steps: int, marks: list[int], score: Any) -> list[float]:
+def run_sb3(
+    env_id: str, seed: int, steps: int, marks: list[int], score: Callable[[Policy], float]
+) -> list[float]:
     """Train SB3's DQN with ``_common.ZOO``'s settings; ``score(policy)`` at each mark."""
-    from stable_baselines3 import DQN
     from stable_baselines3.common.callbacks import BaseCallback
 
-    params = {k: v for k, v in ZOO[env_id].items() if k != "n_timesteps"}
-    params["exploration_fraction"] *= ZOO[env_id]["n_timesteps"] / steps
-    if env_id.startswith("MinAtar/"):
-        params["policy_kwargs"] = {"features_extractor_class": minatar_cnn(), "net_arch": []}
-    model = DQN("MlpPolicy", make_env(env_id), seed=seed, device="cpu", **params)
-    shape = model.observation_space.shape
-
-    def greedy(obs: np.ndarray) -> np.ndarray:
-        actions, _ = model.predict(obs.reshape(-1, *shape) if shape else obs, deterministic=True)
-        return np.asarray(actions)
-
+    fraction = ZOO[env_id]["exploration_fraction"] * ZOO[env_id]["n_timesteps"] / steps
+    model = sb3_model(env_id, seed, exploration_fraction=fraction)
+    greedy = sb3_greedy(model)
     returns: list[float] = []
 
     class AtMarks(BaseCallback):  # type: ignore[misc]
