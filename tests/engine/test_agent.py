@@ -16,7 +16,14 @@ from torch import nn
 
 from hrrl.engine.agent import AgentConfig, DQNAgent
 from hrrl.engine.dqn import dqn_loss, td_targets
-from hrrl.engine.guard import Guard, GuardConfig, NullGuard, UpdateGuard, make_guard
+from hrrl.engine.guard import (
+    Guard,
+    GuardConfig,
+    NullGuard,
+    RollingWindow,
+    UpdateGuard,
+    make_guard,
+)
 from hrrl.engine.networks import QOutput
 from hrrl.engine.replay.buffer import Batch, ReplayConfig, make_replay
 from hrrl.errors import ConfigError
@@ -507,3 +514,37 @@ def test_hard_target_syncs_are_a_new_regime_for_the_guard(
     else:
         assert guard_of(agent).counts["loss_spike"] > 0
         assert stats.q_mean > -2.0
+
+
+@pytest.mark.parametrize("fixed", [True, False])
+def test_a_rare_reward_is_learnt_not_rolled_back(
+    fixed: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Terminal transitions worth 0.5, which the net soon fits to a loss near zero; one batch in
+    # twelve also holds the goal, worth 1.5. Against the median of recent losses (the original
+    # rule) every goal batch read as a spike and was rolled back, as on MinAtar Asterix, which
+    # then never learnt to collect. Against their max, the first goal batch sets the bar.
+    if not fixed:
+        monkeypatch.setattr(RollingWindow, "max", RollingWindow.median)
+    agent = make_agent(guard=Guard(GuardConfig()), max_grad_norm=None)
+    goal = np.ones((1, OBS_DIM), dtype=np.float32)
+    g = torch.Generator().manual_seed(3)
+    for i in range(1_200):
+        obs = torch.randn(8, OBS_DIM, generator=g)
+        rewards = torch.full((8,), 0.5)
+        if i % 12 == 11:
+            obs[0], rewards[0] = torch.from_numpy(goal[0]), 1.5
+        batch = Batch(
+            obs=obs,
+            actions=torch.zeros(8, dtype=torch.long),
+            rewards=rewards,
+            next_obs=obs.clone(),
+            terminated=torch.ones(8),
+        )
+        agent.learn(batch)
+    q_goal = float(agent.q_values(goal)[0, 0])
+    counts = guard_of(agent).counts
+    if fixed:
+        assert q_goal > 1.2 and counts["loss_spike"] == 0
+    else:
+        assert q_goal < 0.8 and counts["loss_spike"] > 50

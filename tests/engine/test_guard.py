@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from hrrl.engine.guard import Guard, GuardConfig, NullGuard, RollingMedian, make_guard
+from hrrl.engine.guard import Guard, GuardConfig, NullGuard, RollingWindow, make_guard
 from hrrl.errors import ConfigError
 
 
@@ -57,13 +57,16 @@ def test_nonfinite_values_are_refused() -> None:
     assert guard.n_restored == 4 and guard.n_good == 0  # every refusal rolled back
 
 
-def test_loss_spike_uses_the_median_after_min_history() -> None:
+def test_loss_spike_uses_the_window_max_after_min_history() -> None:
     guard, _, _, _ = attached(GuardConfig(spike_factor=10.0, window=5, min_history=3))
     assert guard.check_update(1e9, 1.0) is None  # no history yet: nothing to compare with
-    for loss in (1.0, 2.0, 100.0):  # median 2.0; the 100 does not move the bar much
+    for loss in (1.0, 2.0, 100.0):  # the 100 (a batch that held a rare reward) sets the bar
         good(guard, loss)
-    assert guard.check_update(20.0, 1.0) is None  # 20 = 10 x median: not above
-    assert guard.check_update(20.1, 1.0) == "loss_spike"
+    assert guard.check_update(1000.0, 1.0) is None  # 10 x the largest: not above
+    assert guard.check_update(1000.1, 1.0) == "loss_spike"
+    for _ in range(5):  # the 100 leaves the window
+        good(guard, 1.0)
+    assert guard.check_update(10.1, 1.0) == "loss_spike"
 
 
 def test_make_guard_is_the_one_switch() -> None:
@@ -122,6 +125,27 @@ def test_persistent_spikes_become_a_new_regime() -> None:
     assert guard.check_update(100.0, 1.0, step=2) is None  # the third in a row goes through
     assert guard.counts["regime_reset"] == 1 and guard.n_restored == 2
     assert len(guard.losses) == 0  # history forgotten: the new level becomes the reference
+
+
+def test_spikes_between_good_updates_also_become_a_new_regime() -> None:
+    # A rare reward: one batch in five holds it, so the spikes never come in a row. Counted
+    # within the window they still reach the patience, and the reward level is learnt.
+    guard, _, _, _ = attached(GuardConfig(window=20, min_history=2, spike_patience=3))
+    for _ in range(4):
+        good(guard, 1e-6)
+    for i in range(2):
+        assert guard.check_update(1.0, 1.0, step=i) == "loss_spike"
+        for _ in range(4):
+            good(guard, 1e-6)
+    assert guard.check_update(1.0, 1.0, step=2) is None  # the third within the window
+    assert guard.counts["regime_reset"] == 1
+    # Spikes a window apart are accidents, each refused on its own.
+    guard, _, _, _ = attached(GuardConfig(window=4, min_history=2, spike_patience=2))
+    for _ in range(3):
+        for _ in range(4):
+            good(guard, 1e-6)
+        assert guard.check_update(1.0, 1.0) == "loss_spike"
+    assert guard.counts["regime_reset"] == 0
 
 
 def test_rollback_without_snapshot_is_an_error() -> None:
@@ -199,7 +223,7 @@ def test_rolling_median_is_numpys_median_of_the_window_to_the_bit(window: int) -
     rng = np.random.default_rng(window)
     # Repeated values too: eviction must remove one copy of the oldest, not another.
     values = np.concatenate([rng.lognormal(size=500), rng.integers(0, 4, size=300).astype(float)])
-    rolling = RollingMedian(window)
+    rolling = RollingWindow(window)
     for i, value in enumerate(values):
         rolling.append(float(value))
         recent = values[max(0, i + 1 - window) : i + 1]
