@@ -31,7 +31,9 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +65,10 @@ def evaluate(policy: Any, env_id: str, episodes: int) -> float:
     return evaluate_env(env_id, policy, episodes=episodes, seed=EVAL_SEED)["eval/mean_return"]
 
 
-def run_hrrl(env_id: str, seed: int, steps: int, episodes: int) -> tuple[float, float, float]:
+def run_hrrl(
+    env_id: str, seed: int, steps: int, episodes: int, overrides: tuple[str, ...] = ()
+) -> tuple[float, float, float]:
+    """Train hrrl's preset (with ``overrides`` on top) for ``steps``; (return, wall, CPU)."""
     config = gym_preset(env_id)
     scale = steps / config.train.total_env_steps
     config = apply_overrides(
@@ -74,6 +79,7 @@ def run_hrrl(env_id: str, seed: int, steps: int, episodes: int) -> tuple[float, 
             f"exploration.linear.decay_steps={max(1, round(config.exploration.linear.decay_steps * scale))}",
             "gym.eval_episodes=0",
             "checkpoint.enabled=false",
+            *overrides,
         ],
     )
     start, cpu = time.perf_counter(), time.process_time()
@@ -181,6 +187,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--eval-episodes", type=int, default=10, help="greedy episodes per run")
     parser.add_argument("--skip-sb3", action="store_true", help="hrrl only (tuning)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an hrrl override on top of the preset, e.g. agent.hidden=128 (repeatable; tuning)",
+    )
     parser.add_argument("--json", type=Path, help="also write every number to this file")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
@@ -188,7 +201,9 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, dict[str, Arm]] = {e: {"hrrl": Arm(), "sb3": Arm()} for e in args.envs}
     for env_id in args.envs:
         for seed in args.seeds:
-            arms = [("hrrl", run_hrrl)] + ([] if args.skip_sb3 else [("sb3", run_sb3)])
+            arms: list[tuple[str, Callable[[str, int, int, int], tuple[float, float, float]]]]
+            arms = [("hrrl", partial(run_hrrl, overrides=tuple(args.set)))]
+            arms += [] if args.skip_sb3 else [("sb3", run_sb3)]
             for name, fn in arms:
                 ret, wall, cpu = fn(env_id, seed, steps[env_id], args.eval_episodes)
                 arm = results[env_id][name]
