@@ -331,7 +331,7 @@ def _retarget(env_id: str, values: GymPreset) -> ExperimentConfig:
         puzzle=None,
         gym=GymConfig(id=env_id),
         agent=dataclasses.replace(base.agent, **values.agent),
-        replay=dataclasses.replace(base.replay, kind="prioritized", **values.replay),
+        replay=dataclasses.replace(base.replay, **{"kind": "prioritized", **values.replay}),
         exploration=dataclasses.replace(base.exploration, kind="linear", **values.exploration),
         guard=dataclasses.replace(base.guard, **values.guard),
         train=dataclasses.replace(
