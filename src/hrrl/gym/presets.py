@@ -153,7 +153,7 @@ GENERIC = GymPreset(
     train={"total_env_steps": 100_000},
 )
 
-#: The MinAtar games (``MinAtar/<game>-v1``), all on the one preset above.
+#: The MinAtar games (``MinAtar/<game>-v1``): Asterix on its own preset, the rest on ``MINATAR``.
 MINATAR_GAMES: tuple[str, ...] = ("Breakout", "Asterix", "Freeway", "Seaquest", "SpaceInvaders")
 
 #: The tuned presets, by Gymnasium id.
