@@ -283,7 +283,9 @@ def test_all_arm_config_is_the_preset_with_study_settings() -> None:
 
 
 # --- the study on a Gymnasium task ---------------------------------------------------------
-def test_gym_study_trains_each_arm_and_reports_the_effects(tmp_path: Path) -> None:
+def test_gym_study_trains_each_arm_and_reports_the_effects(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with pytest.raises(ConfigError, match="does not apply to a Gymnasium task"):
         TrialSpec(arm="paper-encoder", seed=0, env="CartPole-v1")
     assert {"+n-step", "no-n-step", "+dueling", "no-double", "no-per"} <= set(GYM_ARMS)
@@ -297,8 +299,21 @@ def test_gym_study_trains_each_arm_and_reports_the_effects(tmp_path: Path) -> No
     for trial in trials:
         assert trial["env"] == "CartPole-v1" and trial["env_steps"] == 600
         assert trial["heldout"]["return"] >= 8  # a CartPole episode lasts at least 8 steps
+    from matplotlib.figure import Figure
+
+    charts: list[Figure] = []
+    save = Figure.savefig
+    monkeypatch.setattr(
+        Figure, "savefig", lambda fig, *a, **k: (charts.append(fig), save(fig, *a, **k))
+    )
     text = write_report(tmp_path, trials, ["all", "+n-step"], gym=True).read_text()
     assert "| n-step returns (n=3), +n-step vs all | " in text and "paper" not in text.lower()
+    # The chart shows each arm's held-out return (one seed: the trial's own), not the puzzle's
+    # success and efficiency.
+    (axes,) = charts[-1].axes
+    heights = [bar.get_height() for bar in axes.patches]
+    assert heights == pytest.approx([t["heldout"]["return"] for t in trials])
+    assert "return" in axes.get_title()
 
 
 def test_effect_interval_of_a_difference_by_hand() -> None:

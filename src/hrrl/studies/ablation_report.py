@@ -174,23 +174,34 @@ def write_trials_csv(path: Path, trials: Sequence[Mapping[str, Any]]) -> None:
             )  # fmt: skip
 
 
-def write_chart(path: Path, summaries: Sequence[ArmSummary]) -> None:
-    """Bars of held-out success and efficiency per arm, with 95% CI error bars."""
+def write_chart(path: Path, summaries: Sequence[ArmSummary], *, gym: bool = False) -> None:
+    """Bars per arm with 95% CI error bars: held-out success and efficiency, or for a Gymnasium
+    task the held-out return (its success and efficiency hang on a reward threshold and a
+    range that not every task has)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(max(8.0, 1.1 * len(summaries) + 4), 4.5))
+    panels: tuple[tuple[str, str, tuple[float, float] | None], ...] = (
+        (("return", "held-out return", None),)
+        if gym
+        else (
+            ("success", "held-out success", (0.0, 1.05)),
+            ("efficiency", "held-out efficiency", (0.0, 1.05)),
+        )
+    )
+    width = max(8.0, 1.1 * len(summaries) + 4) / (2 if gym else 1)
+    fig, axes = plt.subplots(1, len(panels), figsize=(max(6.0, width), 4.5), squeeze=False)
     x = np.arange(len(summaries))
-    for ax, key, title in zip(
-        axes, ("success", "efficiency"), ("held-out success", "held-out efficiency"), strict=True
-    ):
+    for ax, (key, title, ylim) in zip(axes[0], panels, strict=True):
         means = [s.estimates[key].mean for s in summaries]
         errs = [np.nan_to_num(s.estimates[key].half) for s in summaries]
         ax.bar(x, np.nan_to_num(means), yerr=errs, capsize=4, color="#4c72b0")
         ax.set_xticks(x, [s.arm for s in summaries], rotation=45, ha="right")
-        ax.set_ylim(0, 1.05)
+        if ylim is not None:
+            ax.set_ylim(*ylim)
+        ax.axhline(0.0, color="black", linewidth=0.8)
         ax.set_title(title + " (mean, 95% CI)")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -338,7 +349,7 @@ def write_report(
     summaries = summarize_arms(trials, arms)
     write_csv(out_dir / "ablation.csv", summaries)
     write_trials_csv(out_dir / "trials.csv", trials)
-    write_chart(out_dir / "ablation.png", summaries)
+    write_chart(out_dir / "ablation.png", summaries, gym=gym)
     if gym:
         notes = [
             "- held-out success: fraction of the final greedy policy's episodes reaching the "
@@ -349,11 +360,7 @@ def write_report(
         ]
         claims = gym_claims_table(summaries)
     else:
-        claims = claims_table(summaries, compare)
-    notes = (
-        notes
-        if gym
-        else [
+        notes = [
             "- success and efficiency: the final policy, played greedily on the held-out suite "
             "(every family, scale and unsolvable included; success over solvable puzzles, "
             "efficiency = exact optimum / steps over successes).",
@@ -367,7 +374,7 @@ def write_report(
             "train the full budget (no early stop).",
             "- ± is the half-width of a 95% t-interval over seeds.",
         ]
-    )
+        claims = claims_table(summaries, compare)
     text = "\n".join(
         [
             "# Ablation",
