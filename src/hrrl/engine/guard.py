@@ -21,12 +21,16 @@ batches hold no reward and a loss near zero, so the median is the loss of a batc
 to learn and every batch that holds a reward reads as a spike. On MinAtar Asterix (seed 1) the
 median test rolled back 4,616 of the first 23,751 updates and the agent never learnt to collect
 (greedy return 0.3 at 500k steps, 14.9 with the guard off); now one accepted reward batch in the
-window sets the bar, and an exploding update is still orders above it. A spike that persists is
-a new regime, not an accident (the data changed, e.g. a new curriculum stage): after
-``spike_patience`` rejected spikes within ``window`` good updates the guard forgets its loss
-history and lets updates through again. Within the window, not in a row: rare reward batches
-come between good ones, so a streak never forms, and a reward the window has not yet seen would
-be refused for ever. Non-finite values are always refused.
+window sets the bar, and an exploding update is still orders above it. The price: one outlier
+accepted unchecked (in the first updates after a hard sync) raises the bar for a window too.
+Poisoned transitions are the screen's to catch, and it keeps the median, which one outlier
+cannot move.
+
+A spike that persists is a new regime, not an accident (the data changed, e.g. a new curriculum
+stage): after ``spike_patience`` rejected spikes within ``window`` good updates the guard
+forgets its loss history and lets updates through again. Within the window, not in a row: rare
+reward batches come between good ones, so a streak never forms, and a reward the window has not
+yet seen would be refused for ever. Non-finite values are always refused.
 
 A hard target sync also starts a new regime (:meth:`Guard.new_target`): the online net had fitted
 the old target, often to a loss thousands of times below the one the new target brings, so the
