@@ -191,8 +191,8 @@ def write_chart(path: Path, summaries: Sequence[ArmSummary], *, gym: bool = Fals
             ("efficiency", "held-out efficiency", (0.0, 1.05)),
         )
     )
-    width = max(8.0, 1.1 * len(summaries) + 4) / (2 if gym else 1)
-    fig, axes = plt.subplots(1, len(panels), figsize=(max(6.0, width), 4.5), squeeze=False)
+    width = max(4.0, 0.55 * len(summaries) + 2) * len(panels)
+    fig, axes = plt.subplots(1, len(panels), figsize=(width, 4.5), squeeze=False)
     x = np.arange(len(summaries))
     for ax, (key, title, ylim) in zip(axes[0], panels, strict=True):
         means = [s.estimates[key].mean for s in summaries]
@@ -201,7 +201,8 @@ def write_chart(path: Path, summaries: Sequence[ArmSummary], *, gym: bool = Fals
         ax.set_xticks(x, [s.arm for s in summaries], rotation=45, ha="right")
         if ylim is not None:
             ax.set_ylim(*ylim)
-        ax.axhline(0.0, color="black", linewidth=0.8)
+        else:  # a return may be negative: mark zero
+            ax.axhline(0.0, color="black", linewidth=0.8)
         ax.set_title(title + " (mean, 95% CI)")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
