@@ -14,12 +14,12 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from torch import nn
 
 from hrrl.config import check_choice, check_int, check_range
 from hrrl.engine.dqn import dqn_loss, td_targets
 from hrrl.engine.guard import NULL_GUARD, UpdateGuard
 from hrrl.engine.networks import NETWORK_KINDS, make_network
+from hrrl.engine.optim import adam_step, clip_grad_norm_
 from hrrl.engine.replay.buffer import Batch
 from hrrl.errors import ConfigError, field_error
 
@@ -157,8 +157,8 @@ class DQNAgent:
         ).to(self.device)
         self.target = copy.deepcopy(self.online).requires_grad_(False)
         # Parameter lists walked once: module.parameters() is a generator over the module tree.
-        self._online_params = list(self.online.parameters())
-        self._target_params = list(self.target.parameters())
+        self._online_params: list[torch.Tensor] = list(self.online.parameters())
+        self._target_params: list[torch.Tensor] = list(self.target.parameters())
         # fused Adam: one kernel for the whole update (measured 1.14x updates/s at batch 64).
         self.optimizer = torch.optim.Adam(self._online_params, lr=config.lr, fused=True)
         self.rng = np.random.default_rng(seed)
@@ -243,7 +243,7 @@ class DQNAgent:
         td_abs = (q_sa.detach() - y).abs()
         anomaly = guard.check_update(loss_value, grad_norm, step=step)
         if anomaly is None:
-            self.optimizer.step()
+            adam_step(self.optimizer)
             anomaly = guard.check_step(loss_value, td_abs, q_sa.detach(), step=step)
         if anomaly is None:
             self.n_applied += 1
@@ -252,10 +252,11 @@ class DQNAgent:
     def _backward_clipped(self, loss: torch.Tensor) -> float:
         """Gradients of ``loss``, their global L2 norm clipped to ``max_grad_norm``; returns the
         norm before clipping."""
-        self.optimizer.zero_grad(set_to_none=True)
+        for p in self._online_params:
+            p.grad = None
         loss.backward()
-        max_norm = math.inf if self.config.max_grad_norm is None else self.config.max_grad_norm
-        return float(nn.utils.clip_grad_norm_(self._online_params, max_norm))
+        grads = [p.grad for p in self._online_params if p.grad is not None]
+        return float(clip_grad_norm_(grads, self.config.max_grad_norm))
 
     def after_update(self) -> bool:
         """The target sync, on its own clock: every ``target_update_interval`` calls (one per
@@ -269,8 +270,7 @@ class DQNAgent:
                 self.target.load_state_dict(self.online.state_dict())
                 self.guard.new_target()
             else:
-                for t, o in zip(self._target_params, self._online_params, strict=True):
-                    t.lerp_(o, self.config.tau)
+                torch._foreach_lerp_(self._target_params, self._online_params, self.config.tau)
         self.n_target_syncs += 1
         return True
 
