@@ -87,7 +87,8 @@ ZOO: dict[str, dict[str, Any]] = {
     },
     # RL-Zoo has no MinAtar entry: the MinAtar paper's DQN (Young & Tian 2019; its network is
     # bench/gym_vs_sb3.py's MinAtarCNN) at the 500k-step budget, one update every 4 env steps
-    # as hrrl's preset, and the target synced every 1,000 updates (SB3 counts env steps).
+    # (hrrl's preset makes one every 8) and the target synced every 4,000 env steps, as hrrl's
+    # is (SB3 counts env steps).
     **{
         f"MinAtar/{game}-v1": {
             "n_timesteps": 500_000,

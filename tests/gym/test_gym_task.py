@@ -303,8 +303,8 @@ def test_cli_refusal_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Path)
 
 # --- presets ------------------------------------------------------------------------
 def test_presets_are_the_tuned_ones_and_keep_every_fix() -> None:
-    # Asterix alone turns Double DQN and prioritized replay off: both measured to cost it.
-    plain = {"MinAtar/Asterix-v1"}
+    # The MinAtar games turn Double DQN off (no gain measured on Breakout, for a third more
+    # forward passes); Asterix also prioritized replay (measured to cost it).
     for env_id, values in GYM_PRESETS.items():
         config = gym_preset(env_id)
         assert config.gym is not None and config.gym.id == env_id and config.puzzle is None
@@ -313,7 +313,8 @@ def test_presets_are_the_tuned_ones_and_keep_every_fix() -> None:
             and config.train.total_env_steps == values.train["total_env_steps"]
         )
         fixes = (config.agent.double, config.replay.kind == "prioritized")
-        assert fixes == ((False, False) if env_id in plain else (True, True)), env_id
+        minatar = env_id.startswith("MinAtar/")
+        assert fixes == (not minatar, env_id != "MinAtar/Asterix-v1"), env_id
         assert config.agent.max_grad_norm is not None and config.guard.enabled
     other = gym_preset("LunarLander-v3")
     assert (
