@@ -288,7 +288,7 @@ def test_gym_study_trains_each_arm_and_reports_the_effects(
 ) -> None:
     with pytest.raises(ConfigError, match="does not apply to a Gymnasium task"):
         TrialSpec(arm="paper-encoder", seed=0, env="CartPole-v1")
-    assert {"+n-step", "no-n-step", "+dueling", "no-double", "no-per"} <= set(GYM_ARMS)
+    assert {"+n-step", "no-n-step", "+dueling", "no-double", "+double", "no-per"} <= set(GYM_ARMS)
     specs = [
         TrialSpec(arm=arm, seed=0, env="CartPole-v1", budget_steps=600, eval_every=300,
                   eval_count=2, heldout_count=2)

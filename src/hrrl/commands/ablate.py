@@ -28,8 +28,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--env",
         metavar="ID",
-        help="study a Gymnasium task (its tuned preset; arms all, no-double, no-per, no-clip, "
-        "+adaptive-eps, +n-step, no-n-step, +dueling) instead of the puzzle",
+        help="study a Gymnasium task (its tuned preset; arms all, no-double, +double, no-per, "
+        "no-clip, +adaptive-eps, +n-step, no-n-step, +dueling) instead of the puzzle",
     )
     parser.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 per arm")
     parser.add_argument("--out", type=Path, help="output dir (default runs/ablation-<time>)")

@@ -323,6 +323,7 @@ def gym_claims_table(summaries: Sequence[ArmSummary]) -> str:
     get = {s.arm: s for s in summaries}.get
     rows = [
         ("Double DQN: +20-30% success", effect(get("all"), get("no-double"), "return")),
+        ("Double DQN, +double vs all", effect(get("+double"), get("all"), "return")),
         ("PER: +30-50% sample efficiency", _steps_gain(get("all"), get("no-per"))),
         ("PER: final return", effect(get("all"), get("no-per"), "return")),
         ("Gradient clipping prevents collapse", effect(get("all"), get("no-clip"), "return")),

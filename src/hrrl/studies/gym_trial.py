@@ -38,6 +38,7 @@ from hrrl.studies.trial import train_recording_crash, training_summary
 GYM_ARMS: dict[str, tuple[str, ...]] = {
     "all": (),
     "no-double": ("agent.double=false",),
+    "+double": ("agent.double=true",),  # for presets with a plain target (MinAtar)
     "no-per": ("replay.kind=uniform",),
     "no-clip": ("agent.max_grad_norm=null", "guard.enabled=false"),
     "+adaptive-eps": ("exploration.kind=adaptive",),
