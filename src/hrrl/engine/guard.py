@@ -58,6 +58,7 @@ import torch
 from torch import nn
 
 from hrrl.config import check_int, check_range
+from hrrl.engine.optim import total_norm
 from hrrl.errors import ConfigError, field_error
 
 #: Most recent events kept in memory and in the state (counts cover all of them).
@@ -204,7 +205,7 @@ class _Protected:
     model: nn.Module
     target: nn.Module
     optimizer: torch.optim.Optimizer
-    params: list[nn.Parameter]  # the model's, walked once
+    params: list[torch.Tensor]  # the model's parameters, walked once
 
 
 class Guard:
@@ -348,7 +349,8 @@ class Guard:
     def _params_finite(self) -> bool:
         # One fused norm over every parameter is non-finite iff some entry is NaN or inf (or the
         # weights are astronomically large, which is as much an anomaly); 1.15x per update.
-        norm = torch.nn.utils.get_total_norm(self._modules().params)
+        with torch.no_grad():
+            norm = total_norm(self._modules().params)
         return bool(torch.isfinite(norm))
 
     def _accept(self, loss: float, td_abs: torch.Tensor, q_sa: torch.Tensor) -> None:

@@ -20,6 +20,13 @@ from torch.optim.adam import adam
 CLIP_EPS = 1e-6
 
 
+def total_norm(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """The global L2 norm ``|| (||t_1||, ..., ||t_k||) ||_2`` of tensors on one device and of one
+    dtype, as ``nn.utils.get_total_norm`` computes it (call it under ``torch.no_grad()`` for
+    parameters)."""
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(tensors)))
+
+
 def clip_grad_norm_(grads: list[torch.Tensor], max_norm: float | None) -> torch.Tensor:
     """Scale ``grads`` in place so their global L2 norm is at most ``max_norm`` (None: leave
     them); returns the norm before scaling::
@@ -29,7 +36,7 @@ def clip_grad_norm_(grads: list[torch.Tensor], max_norm: float | None) -> torch.
 
     The grads must share one device and dtype (one network's).
     """
-    norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+    norm = total_norm(grads)
     if max_norm is not None:
         torch._foreach_mul_(grads, torch.clamp(max_norm / (norm + CLIP_EPS), max=1.0))
     return norm
