@@ -62,7 +62,7 @@ def full_buffer_config(capacity: int) -> ExperimentConfig:
             f"train.total_env_steps={capacity + LEARN_STEPS}",
             f"train.eval_every={capacity + LEARN_STEPS}",
             "puzzle.eval_count=2",
-            "train.early_stop_success=null",
+            "puzzle.stop_success=null",
             f"train.log_every={capacity + LEARN_STEPS}",
         ],
     )
@@ -141,7 +141,7 @@ def listing(root: Path) -> None:
         "train.updates_per_train=1",
         "train.eval_every=800",
         "puzzle.eval_count=2",
-        "train.early_stop_success=null",
+        "puzzle.stop_success=null",
         "checkpoint.every_steps=800",
         "checkpoint.keep_last=3",
     ]

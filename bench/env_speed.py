@@ -7,7 +7,7 @@ and interleaved round by round (so background load hits every arm alike):
 
 * ``PuzzleEnv`` bare (raw numbers, ordered reward);
 * the full stack, scalar: ``PuzzleEnv -> HierarchyWrapper(constraint) -> EncodedObservation
-  (relational)``, as :func:`hrrl.puzzle.evaluate.make_env` builds it;
+  (relational)``, as :func:`hrrl.puzzle.stack.make_env` builds it;
 * ``PuzzleVecEnv`` of the full stack at 64 and 256 puzzles (what training and evaluation use):
   one ``step(actions)`` advances every puzzle, then finished ones get ``reset_one``.
 
@@ -34,8 +34,8 @@ from _common import fmt_rate, machine, table
 from hrrl.puzzle.core import Puzzle
 from hrrl.puzzle.encoders import make_encoder
 from hrrl.puzzle.env import PuzzleEnv, PuzzleVecEnv
-from hrrl.puzzle.evaluate import make_env
 from hrrl.puzzle.sampling import PAPER_DENSITY, sample_puzzle
+from hrrl.puzzle.stack import make_env
 from solver_speed import bench_targets
 
 #: The default curriculum's last (dense) stage: targets and forbidden density.

@@ -35,9 +35,9 @@ import _common  # noqa: F401  (makes `import hrrl` work from a checkout)
 from hrrl.inference.policy import Policy
 from hrrl.puzzle.core import Puzzle, Status
 from hrrl.puzzle.env import PuzzleEnv
-from hrrl.puzzle.evaluate import play, stack_adapter
 from hrrl.puzzle.sampling import PAPER_DENSITY, sample_puzzle
 from hrrl.puzzle.solver import optimal_steps
+from hrrl.puzzle.stack import play_through_stack, stack_adapter
 
 
 def peak_mib() -> float:
@@ -98,7 +98,7 @@ def batch_rates(checkpoint: Path, seed: int) -> dict[str, float]:
             else:  # one torch thread, as Policy.play sets
                 torch.set_num_threads(policy.threads)
                 adapt = stack_adapter(policy.encoder)
-                results = play(
+                results = play_through_stack(
                     policy.greedy, suite, policy.env_factory, num_envs=batch, adapt=adapt
                 )
             wall = time.perf_counter() - t0

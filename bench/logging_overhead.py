@@ -46,7 +46,7 @@ def main() -> None:
         preset("default"),
         [
             f"train.total_env_steps={args.steps}",
-            "train.early_stop_success=null",
+            "puzzle.stop_success=null",
             f"train.log_every={args.log_every}",
             "train.eval_every=5000",
         ],

@@ -107,7 +107,7 @@ def main() -> None:
     rng = random.Random(seed)
     overrides = [
         f"train.total_env_steps={args.steps}",
-        "train.early_stop_success=null",
+        "puzzle.stop_success=null",
         f"train.log_every={args.log_every}",
         f"checkpoint.every_steps={args.every_steps}",
     ]

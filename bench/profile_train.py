@@ -69,7 +69,7 @@ def build(steps: int, seed: int) -> Trainer:
         [
             f"train.total_env_steps={steps}",
             f"train.seed={seed}",
-            "train.early_stop_success=null",
+            "puzzle.stop_success=null",
             "checkpoint.enabled=false",
             f"train.eval_every={max(steps // 2, 1)}",
         ],

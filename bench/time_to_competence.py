@@ -1,7 +1,8 @@
 """Time to competence: wall time and environment steps until 95% success on a fixed suite.
 
 Competence = greedy success rate >= ``--goal`` (0.95) on a fixed generated evaluation suite
-(``generate_suite(families, 20, seed)``, played with :func:`hrrl.puzzle.evaluate.play`): by default
+(``generate_suite(families, 20, seed)``, played by :class:`hrrl.puzzle.player.BatchPlayer`, the
+player of ``hrrl eval`` and of training-time evaluation): by default
 the five families ``in_range dense trap wall endgame`` (100 puzzles); ``--families all`` takes
 every solvable family of the held-out bar (adds ``scale``, targets up to 10,000, and
 ``lookahead``, the dense puzzles that a one-step-lookahead greedy player fails: 140 puzzles).
@@ -24,11 +25,12 @@ at its budget cap. Arms (each for ``--seeds`` seeds, run one after another in on
   lr 2.3e-3, buffer 100k, learning_starts 1000, batch 64, gamma 0.99, target_update_interval 10,
   train_freq 256, gradient_steps 128, exploration_fraction 0.16, final eps 0.04, net [256, 256]).
 
-SB3 trains on the same environment through Gymnasium: ``PuzzleEnv(reward="ordered",
-generator=...) -> HierarchyWrapper("constraint") -> EncodedObservation(relational)``, where the
-generator draws from the default curriculum's last stage (its dense stage, plus 25% from the
-earlier stages), since SB3 has no success-gated curriculum. It is evaluated by a callback with
-``model.predict(obs, deterministic=True)`` through the same ``play`` on the same suite.
+SB3 trains on the default preset's environment stack through Gymnasium: ``PuzzleEnv(reward=
+"ordered", generator=...) -> HierarchyWrapper(planner) -> EncodedObservation(encoder)`` with the
+preset's planner and encoder (8 action slots), where the generator draws from the default
+curriculum's last stage (its dense stage, plus 25% from the earlier stages) on the action set
+(1, 3, 5), since SB3 has no success-gated curriculum. It is evaluated by a callback with
+``model.predict(obs, deterministic=True)`` through the same player on the same suite.
 
 Times: ``train s`` is wall time to the evaluation *minus the time spent evaluating* (so the
 evaluation cadence does not favour anyone; the per-run lines give wall time as well). For
@@ -64,14 +66,16 @@ import torch
 import _common  # noqa: F401  (puts src/ on sys.path)
 from _common import ZOO, machine, table
 from hrrl.config import apply_overrides
-from hrrl.experiment import preset
+from hrrl.experiment import preset, puzzle_section
 from hrrl.puzzle.core import Puzzle
 from hrrl.puzzle.curriculum import Curriculum, CurriculumConfig
 from hrrl.puzzle.encoders import EncodedObservation, make_encoder
 from hrrl.puzzle.env import PuzzleEnv
-from hrrl.puzzle.evaluate import eval_metrics, make_stack, play
+from hrrl.puzzle.evaluate import eval_metrics
 from hrrl.puzzle.generate import generate_suite
 from hrrl.puzzle.hierarchy import HierarchyWrapper
+from hrrl.puzzle.player import BatchPlayer
+from hrrl.puzzle.stack import stack_adapter
 from hrrl.run import build_trainer
 
 T = TypeVar("T")
@@ -155,7 +159,7 @@ def run_hrrl(name: str, seed: int, args: argparse.Namespace) -> Run:
         f"puzzle.eval_count={args.per_family}",
         f"puzzle.eval_seed={args.suite_seed}",
         f"train.eval_every={args.eval_every if is_default else args.eval_every_baseline}",
-        "train.early_stop_success=null",  # the run stops once record() says it is done
+        "puzzle.stop_success=null",  # the run stops once record() says it is done
         f"train.total_env_steps={args.cap_steps if is_default else args.cap_steps_baseline}",
         f"train.max_wall_seconds={args.cap_seconds}",
         "train.threads=1",
@@ -195,35 +199,39 @@ def run_hrrl(name: str, seed: int, args: argparse.Namespace) -> Run:
 
 # --- Stable-Baselines3 arms -----------------------------------------------------------------------
 def sb3_env(seed: int) -> Any:
-    """The hrrl stack with puzzles from the default curriculum's last stage (and its mix)."""
-    config = CurriculumConfig()
-    curriculum = Curriculum(config, stage=len(config.stages) - 1)
+    """The default preset's stack with puzzles from the default curriculum's last stage (and its
+    mix) on the action set (1, 3, 5)."""
+    section = puzzle_section(preset("default"))
+    curriculum = Curriculum(CurriculumConfig(), stage=len(CurriculumConfig().stages) - 1)
+    encoder = make_encoder(section.encoder)
 
     def generator(rng: np.random.Generator) -> Puzzle:
         return curriculum.sample(rng)
 
-    base = PuzzleEnv(reward="ordered", generator=generator)
-    return EncodedObservation(
-        HierarchyWrapper(base, planner="constraint"), make_encoder("relational")
-    )
+    base = PuzzleEnv(reward="ordered", generator=generator, slots=getattr(encoder, "slots", None))
+    hierarchy = HierarchyWrapper(base, planner=section.planner, horizon=section.horizon)
+    return EncodedObservation(hierarchy, encoder)
 
 
 def run_sb3(name: str, seed: int, args: argparse.Namespace, suite: Sequence[Puzzle]) -> Run:
     from stable_baselines3 import DQN
     from stable_baselines3.common.callbacks import BaseCallback
 
-    _, factory = make_stack(
-        encoder_name="relational", reward="ordered", planner="constraint", actions=(1, 3, 5)
-    )
+    env = sb3_env(seed)
+    section = puzzle_section(preset("default"))
     kwargs = dict(ZOO_SETTING) if name == "sb3-zoo" else {}
-    model = DQN("MlpPolicy", sb3_env(seed), seed=seed, device="cpu", verbose=0, **kwargs)
+    model = DQN("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **kwargs)
     run, clock = Run(arm=name.replace("-", " "), seed=seed), Clock()
 
     def policy(obs: np.ndarray) -> np.ndarray:
         return np.asarray(model.predict(obs, deterministic=True)[0], dtype=np.int64)
 
     def evaluate() -> dict[str, float]:
-        metrics, _ = eval_metrics(play(policy, suite, factory), suite)
+        encoder = env.get_wrapper_attr("encoder")
+        player = BatchPlayer(
+            encoder=encoder, planner=section.planner, greedy=policy, horizon=section.horizon
+        )
+        metrics, _ = eval_metrics(player.play(suite, adapt=stack_adapter(encoder)), suite)
         return metrics
 
     class EvalStop(BaseCallback):

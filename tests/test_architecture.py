@@ -52,3 +52,16 @@ def test_an_engine_import_of_the_puzzle_breaks_it(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "The engine knows no domain" in result.stdout and "BROKEN" in result.stdout
     assert "hrrl.engine.agent -> hrrl.puzzle.core" in result.stdout
+
+
+def test_the_engine_and_persistence_name_no_evaluation_metric() -> None:
+    # What a better evaluation is belongs to the task (Task.score, Task.solved): the trainer,
+    # the early stop and the checkpoint store rank by its score and name no metric of their own.
+    named = [
+        f"{path.relative_to(REPO)}:{n}: {line.strip()}"
+        for layer in ("engine", "persistence")
+        for path in sorted((REPO / "src/hrrl" / layer).rglob("*.py"))
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if "eval/" in line
+    ]
+    assert named == []

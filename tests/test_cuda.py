@@ -101,8 +101,8 @@ def cuda_config(*overrides: str) -> ExperimentConfig:
             "train.total_env_steps=3000",
             "train.eval_every=500",
             "puzzle.eval_count=8",
-            "train.early_stop_success=0.95",
-            "train.early_stop_efficiency=0.0",
+            "puzzle.stop_success=0.95",
+            "puzzle.stop_efficiency=0.0",
             "checkpoint.enabled=false",
             *overrides,
         ],
@@ -115,7 +115,7 @@ def test_default_preset_reaches_competence_on_cuda() -> None:
     trainer = build_trainer(cuda_config())
     result = trainer.run()
     assert next(trainer.agent.online.parameters()).device.type == "cuda"
-    assert result.stop_reason == "early_stop_success", result.last_metrics
+    assert result.stop_reason == "solved", result.last_metrics
     assert result.last_metrics["eval/success_rate"] >= 0.95
 
 
@@ -124,7 +124,7 @@ def test_cuda_checkpoint_resumes_on_the_cpu(tmp_path: Path) -> None:
     training goes on there."""
     gpu = build_trainer(
         cuda_config(
-            "train.total_env_steps=640", "train.early_stop_success=null", "checkpoint.enabled=true"
+            "train.total_env_steps=640", "puzzle.stop_success=null", "checkpoint.enabled=true"
         ),
         run_dir=tmp_path,
     )

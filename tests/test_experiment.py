@@ -7,10 +7,16 @@ import math
 import numpy as np
 import pytest
 
-from hrrl.config import apply_overrides, diff
+from hrrl.config import apply_overrides, diff, to_dict
 from hrrl.engine.config import TrainConfig
 from hrrl.errors import ConfigError
-from hrrl.experiment import ExperimentConfig, preset, puzzle_section
+from hrrl.experiment import (
+    ExperimentConfig,
+    config_from_dict,
+    gym_preset,
+    preset,
+    puzzle_section,
+)
 from hrrl.puzzle.config import PuzzleConfig
 from hrrl.puzzle.curriculum import PAPER_STAGES, Curriculum, Stage
 from hrrl.run import puzzle_task
@@ -63,7 +69,7 @@ def test_baseline_is_the_prototype_field_by_field() -> None:
     # 5,000 episodes on one environment, no early stop.
     assert c.train.total_episodes == 5_000
     assert c.train.num_envs == 1
-    assert c.train.early_stop_success is None
+    assert puzzle_section(c).stop_success is None
 
 
 def test_baseline_curriculum_switches_at_1000_2000_3000_episodes() -> None:
@@ -185,7 +191,6 @@ def test_env_actions_distinct_positive(actions: tuple[int, ...]) -> None:
         ({"num_envs": 0}, "train.num_envs"),
         ({"total_env_steps": 0}, "train.total_env_steps"),
         ({"total_episodes": 0}, "train.total_episodes"),
-        ({"early_stop_success": 1.5}, "train.early_stop_success"),
         ({"threads": 0}, "train.threads"),
         ({"device": "tpu"}, "train.device"),
     ],
@@ -210,3 +215,37 @@ def test_configs_are_frozen_and_keyword_only() -> None:
         config.preset = "x"  # type: ignore[misc]
     with pytest.raises(TypeError):
         TrainConfig(0)  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize(
+    ("override", "field"),
+    [
+        ("puzzle.stop_success=1.5", "puzzle.stop_success"),
+        ("puzzle.stop_efficiency=-0.1", "puzzle.stop_efficiency"),
+    ],
+)
+def test_the_puzzle_stop_rule_names_a_bad_field(override: str, field: str) -> None:
+    with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
+        apply_overrides(preset("default"), [override])
+
+
+def test_a_gymnasium_stop_return_must_be_a_finite_number() -> None:
+    for bad in ("nan", "true", "'high'"):
+        with pytest.raises(ConfigError, match=r"gym\.stop_return"):
+            apply_overrides(gym_preset("CartPole-v1"), [f"gym.stop_return={bad}"])
+    config = apply_overrides(gym_preset("CartPole-v1"), ["gym.stop_return=475"])
+    assert config.gym is not None and config.gym.stop_return == 475
+
+
+def test_the_old_train_stop_rule_moves_to_the_puzzle_section() -> None:
+    old = to_dict(preset("default"))
+    old["train"] |= {"early_stop_success": 0.9, "early_stop_efficiency": 0.98}
+    del old["puzzle"]["stop_success"], old["puzzle"]["stop_efficiency"]
+    config = config_from_dict(old)
+    assert (puzzle_section(config).stop_success, puzzle_section(config).stop_efficiency) == (
+        0.9,
+        0.98,
+    )
+    gym = to_dict(gym_preset("CartPole-v1"))
+    gym["train"] |= {"early_stop_success": None, "early_stop_efficiency": 0.995}
+    assert config_from_dict(gym).gym == gym_preset("CartPole-v1").gym  # a success rate has no heir

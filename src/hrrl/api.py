@@ -48,7 +48,7 @@ class Run:
 
     @property
     def stop_reason(self) -> str:
-        """Why training stopped: ``total_env_steps``, ``early_stop_success``, ..."""
+        """Why training stopped: ``total_env_steps``, ``solved`` (the task's stop rule), ..."""
         return self.result.stop_reason
 
     @property

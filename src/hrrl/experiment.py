@@ -87,8 +87,28 @@ def migrate_config(data: Mapping[str, Any]) -> dict[str, Any]:
     Before the sections were grouped by owner (checkpoints and ``config.yaml`` files of 0.1), the
     puzzle fields sat in ``env`` and ``curriculum`` (with a copy of the action set), a Gymnasium
     run was ``env.env_id``, the evaluation suite was ``train.eval_families/count/seed``, and the
-    exploration settings of every schedule kind shared one flat section.
+    exploration settings of every schedule kind shared one flat section. Before each task said
+    when it is solved, the puzzle's stop rule was ``train.early_stop_success/efficiency``.
     """
+    out = _sectioned_layout(data)
+    train = out.get("train")
+    if isinstance(train, Mapping) and {"early_stop_success", "early_stop_efficiency"} & set(train):
+        train = dict(train)
+        rule = {
+            new: train.pop(old)
+            for old, new in (
+                ("early_stop_success", "stop_success"),
+                ("early_stop_efficiency", "stop_efficiency"),
+            )
+            if old in train
+        }
+        out["train"] = train
+        if out.get("gym") is None:  # a Gymnasium run's old rule (a success rate) has no heir
+            out["puzzle"] = {**rule, **(out.get("puzzle") or {})}
+    return out
+
+
+def _sectioned_layout(data: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(data)
     exploration = out.get("exploration")
     if isinstance(exploration, Mapping):
@@ -244,9 +264,7 @@ def preset(name: str) -> ExperimentConfig:
                 gamma=0.9,
                 lr=2e-3,
             ),
-            train=TrainConfig(
-                learning_starts=64, early_stop_efficiency=0.999, total_env_steps=64_000
-            ),
+            train=TrainConfig(learning_starts=64, total_env_steps=64_000),
         )
     return ExperimentConfig(
         preset="baseline",
@@ -257,6 +275,7 @@ def preset(name: str) -> ExperimentConfig:
             curriculum=CurriculumConfig(
                 mode="episodes", stages=PAPER_STAGES, episodes_per_stage=1000, mix_previous=0.0
             ),
+            stop_success=None,
         ),
         agent=dataclasses.replace(
             AgentConfig(),
@@ -282,7 +301,6 @@ def preset(name: str) -> ExperimentConfig:
             train_every=1,
             updates_per_train=1,
             eval_every=50_000,
-            early_stop_success=None,
         ),
     )
 
@@ -315,7 +333,6 @@ def gym_preset(env_id: str, *, base: str | None = None) -> ExperimentConfig:
             preset=f"{base}:{env_id}",
             puzzle=None,
             gym=GymConfig(id=env_id),
-            train=dataclasses.replace(start.train, early_stop_success=None),
         )
     return _retarget(env_id, GYM_PRESETS.get(env_id, GENERIC))
 
@@ -337,7 +354,6 @@ def _retarget(env_id: str, values: GymPreset) -> ExperimentConfig:
         train=dataclasses.replace(
             base.train,
             **{
-                "early_stop_success": None,
                 "learning_starts": 1_000,
                 "eval_every": max(total // 10, 1),
                 "log_every": max(total // 50, 1),

@@ -16,16 +16,16 @@ from pathlib import Path
 
 from hrrl.config import apply_overrides, diff
 from hrrl.engine.stop import stop_reason
-from hrrl.engine.task import Task
+from hrrl.engine.task import Task, TaskRule
 from hrrl.engine.trainer import Counters, RunSeeds, Trainer
 from hrrl.errors import CheckpointError, ConfigError
 from hrrl.experiment import ExperimentConfig, config_from_dict, load_config, puzzle_section
-from hrrl.gym.task import GymTask
+from hrrl.gym.task import GymTask, ReturnRule
 from hrrl.monitoring.logger import Logger
 from hrrl.persistence.payload import state_from_checkpoint
 from hrrl.persistence.resume import CONFIG_FILE, abandon_after, select_checkpoint
 from hrrl.persistence.store import LoadedCheckpoint
-from hrrl.puzzle.task import PuzzleTask
+from hrrl.puzzle.task import PuzzleRule, PuzzleTask
 
 
 def make_task(config: ExperimentConfig, *, seed: int | None = None) -> Task:
@@ -40,8 +40,16 @@ def make_task(config: ExperimentConfig, *, seed: int | None = None) -> Task:
             eval_episodes=config.gym.eval_episodes,
             eval_seed=config.gym.eval_seed,
             vector=config.gym.vector,
+            stop_return=config.gym.stop_return,
         )
     return puzzle_task(config, seed=seed)
+
+
+def task_rule(config: ExperimentConfig) -> TaskRule:
+    """How the config's task ranks evaluations and when it is solved, without building it."""
+    if config.gym is not None:
+        return ReturnRule(config.gym.stop_return)
+    return PuzzleRule(puzzle_section(config))
 
 
 def puzzle_task(config: ExperimentConfig, *, seed: int | None = None) -> PuzzleTask:
@@ -116,10 +124,11 @@ def plan_resume(
         )
     state = checkpoint.state
     try:
+        rule = task_rule(config)
         finished = stop_reason(
             config.train,
-            Counters(**state["counters"]),
-            state["last_metrics"],
+            Counters.restore(state["counters"], state["best_metrics"], rule),
+            solved=rule.solved(state["last_metrics"]),
             elapsed=float(state["logger"]["elapsed"]),
         )
     except (KeyError, TypeError, ValueError) as exc:

@@ -150,14 +150,14 @@ def test_the_progress_bar_counts_the_real_budget_and_says_why_it_stopped(
 ) -> None:
     base = ["train", "--no-tensorboard", *(f"--set={item}" for item in tiny_overrides)]
     # Early stopping at a perfect evaluation: the bar's total is the budget, the end says so.
-    argv = [*base, "--run-dir", str(tmp_path / "a"), "--set", "train.early_stop_success=0.0"]
-    argv += ["--set", "train.early_stop_efficiency=0.0"]
+    argv = [*base, "--run-dir", str(tmp_path / "a"), "--set", "puzzle.stop_success=0.0"]
+    argv += ["--set", "puzzle.stop_efficiency=0.0"]
     assert main(argv) == 0
     bar = bars[-1]
     assert (bar.total, bar.unit, bar.n) == (800, "step", 400)
-    assert bar.postfix == "stopped early: early_stop_success"
+    assert bar.postfix == "stopped early: solved"
     out = capsys.readouterr().out
-    assert "stopped: early_stop_success after 400 env steps" in out
+    assert "stopped: solved after 400 env steps" in out
     # Checkpoints are off in these runs: the summary names no best checkpoint.
     assert out.splitlines()[-1] == f"run directory: {tmp_path / 'a'}"
     # An episode budget: the bar counts episodes.

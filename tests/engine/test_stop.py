@@ -151,13 +151,14 @@ def test_without_a_run_directory_a_stop_saves_nothing(tiny: TinyFactory) -> None
 def test_a_finished_run_is_told_from_its_state(tiny: TinyFactory, uninterrupted: Trainer) -> None:
     config = tiny()
     c = uninterrupted.counters
-    last = uninterrupted.last_metrics
-    assert stop_reason(config.train, c, last, elapsed=0.0) == "total_env_steps"
+    assert stop_reason(config.train, c, solved=False, elapsed=0.0) == "total_env_steps"
     longer = tiny("train.total_env_steps=1600")
-    assert stop_reason(longer.train, c, last, elapsed=0.0) is None
-    assert stop_reason(config.train, Counters(env_steps=8), {}, elapsed=0.0) is None
+    assert stop_reason(longer.train, c, solved=False, elapsed=0.0) is None
+    assert stop_reason(longer.train, c, solved=True, elapsed=0.0) == "solved"
+    assert stop_reason(config.train, Counters(env_steps=8), solved=False, elapsed=0.0) is None
     walled = tiny("train.max_wall_seconds=5")
-    assert stop_reason(walled.train, Counters(env_steps=8), {}, elapsed=6.0) == "max_wall_seconds"
+    late = stop_reason(walled.train, Counters(env_steps=8), solved=False, elapsed=6.0)
+    assert late == "max_wall_seconds"
 
 
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="a CUDA device is present")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from hrrl.engine.trainer import Trainer
 from hrrl.experiment import ExperimentConfig
 from hrrl.monitoring.logger import CONSOLE_KEYS, HPARAM_METRICS, KEY_GROUPS, Logger
 from hrrl.persistence.payload import state_from_checkpoint
-from hrrl.persistence.store import load_checkpoint, save_checkpoint
+from hrrl.persistence.store import list_checkpoints, load_checkpoint, save_checkpoint
 from hrrl.puzzle.core import Status
 from hrrl.run import build_trainer
 
@@ -187,9 +188,9 @@ def test_terminal_failure_is_stored_as_terminated(tiny: TinyFactory) -> None:
 
 # --- stopping -----------------------------------------------------------------------------------
 def test_early_stop_on_success(tiny: TinyFactory) -> None:
-    config = tiny("train.early_stop_success=0.0", "train.early_stop_efficiency=0.0")
+    config = tiny("puzzle.stop_success=0.0", "puzzle.stop_efficiency=0.0")
     result = build_trainer(config).run()
-    assert result.stop_reason == "early_stop_success"
+    assert result.stop_reason == "solved"
     assert result.counters.env_steps == 400 and result.counters.evaluations == 1
 
 
@@ -228,6 +229,57 @@ def test_improvement_is_success_then_efficiency(tiny: TinyFactory) -> None:
     assert waits == [0, 1, 0, 1, 0, 1]
     best = {k: v for k, v in trainer.best_metrics.items() if k.startswith("eval/")}
     assert best == {"eval/success_rate": 0.6, "eval/efficiency": 0.1}
+
+
+def test_the_task_alone_says_what_better_is(tiny: TinyFactory) -> None:
+    # A task that ranks by efficiency alone: the trainer follows it, naming no metric itself.
+    trainer = build_trainer(tiny())
+    script = iter([(0.5, 0.9), (1.0, 0.8), (0.1, 0.95)])
+
+    def evaluate(policy: Any) -> dict[str, float]:
+        success, efficiency = next(script)
+        return {"eval/success_rate": success, "eval/efficiency": efficiency}
+
+    trainer.task.evaluate = evaluate  # type: ignore[method-assign]
+    trainer.task.score = lambda m: (m["eval/efficiency"],)  # type: ignore[method-assign]
+    assert [trainer.evaluate() for _ in range(3)] == [True, False, True]
+    assert trainer.counters.best_score == [0.95]
+
+
+def test_a_run_ends_with_an_evaluation_of_its_final_policy(
+    tiny: TinyFactory, tmp_path: Path
+) -> None:
+    config = tiny(
+        "train.total_env_steps=480", "checkpoint.enabled=true", "checkpoint.every_steps=200"
+    )
+    trainer = build_trainer(config, run_dir=tmp_path)
+    result = trainer.run()
+    assert [h["env_steps"] for h in result.history] == [400, 480]
+    assert trainer.counters.last_eval_step == 480
+    # Only an evaluated policy's checkpoint carries an evaluation and a score.
+    rows = {info.step: info for info in list_checkpoints(tmp_path)}
+    assert rows[200].metrics == {} and rows[200].score is None
+    assert rows[480].metrics == result.last_metrics
+    assert rows[480].score == list(trainer.task.score(result.last_metrics))
+    best = max((info for info in rows.values() if info.score), key=lambda i: i.score or [])
+    assert best.is_best
+
+
+def test_throughput_leaves_the_evaluation_out(tiny: TinyFactory) -> None:
+    sink = RecordingSink()
+    trainer = build_trainer(tiny("train.total_env_steps=400"), logger=Logger([sink]))
+    inner = trainer.task.evaluate
+
+    def slow(q_values: Any) -> dict[str, float]:
+        time.sleep(1.0)
+        return inner(q_values)
+
+    trainer.task.evaluate = slow  # type: ignore[method-assign]
+    trainer.run()
+    (row,) = [row for _, row in sink.rows if "perf/eval_seconds" in row]
+    assert row["perf/eval_seconds"] >= 1.0
+    # 200 env steps in the interval: counting the one-second pause would give under 200/s.
+    assert row["perf/env_steps_per_s"] > 200
 
 
 def test_the_puzzle_evaluation_measures_q_bias_beside_success(tiny: TinyFactory) -> None:

@@ -51,7 +51,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "train.learning_starts=200",
             "train.eval_every=400",
             "puzzle.eval_count=2",
-            "train.early_stop_success=null",
+            "puzzle.stop_success=null",
             "checkpoint.every_steps=400",
         ],
     )

@@ -14,9 +14,9 @@ from hrrl.errors import CheckpointError
 from hrrl.inference.policy import Policy
 from hrrl.persistence.store import load_checkpoint
 from hrrl.puzzle.core import Puzzle, Status
-from hrrl.puzzle.evaluate import play, stack_adapter
 from hrrl.puzzle.generate import generate_suite
 from hrrl.puzzle.solver import optimal_steps
+from hrrl.puzzle.stack import play_through_stack, stack_adapter
 
 
 def _obs(policy: Policy, n: int = 64) -> np.ndarray:
@@ -108,7 +108,7 @@ def test_policy_plays_what_its_gymnasium_stack_plays(trained_run: Any, num_envs:
         Puzzle.create(target=30, actions=range(1, 10), id="unsupported"),
         Puzzle.create(target=3_000, forbidden=range(11, 3_000, 29), id="long"),
     ]
-    reference = play(
+    reference = play_through_stack(
         policy.greedy,
         suite,
         policy.env_factory,

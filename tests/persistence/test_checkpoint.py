@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import io as stdio
 import json
+import math
 import os
 import pickle
 import signal
@@ -63,10 +64,24 @@ def payload(seed: int = 0) -> CheckpointPayload:
     return CheckpointPayload(tensors=tensors, arrays=arrays, state=state)
 
 
-def save(run: Path, step: int, metrics: dict[str, Any] | None = None, **kw: Any) -> Path:
+def save(
+    run: Path,
+    step: int,
+    score: list[float] | None = None,
+    metrics: dict[str, Any] | None = None,
+    **kw: Any,
+) -> Path:
+    """A checkpoint whose evaluation the task scored ``score`` (None: not evaluated)."""
     p = payload(step)
     return save_checkpoint(
-        run, step, tensors=p.tensors, arrays=p.arrays, state=p.state, metrics=metrics or {}, **kw
+        run,
+        step,
+        tensors=p.tensors,
+        arrays=p.arrays,
+        state=p.state,
+        metrics=metrics or {},
+        score=score,
+        **kw,
     )
 
 
@@ -224,7 +239,7 @@ def test_bad_payload_is_refused_before_writing(
 
 
 def test_same_step_needs_replace(tmp_path: Path) -> None:
-    save(tmp_path, 5, {"eval/success_rate": 0.9})
+    save(tmp_path, 5, [0.9])
     with pytest.raises(CheckpointError, match="already exists"):
         save(tmp_path, 5)
     p = payload(99)
@@ -232,7 +247,7 @@ def test_same_step_needs_replace(tmp_path: Path) -> None:
         tmp_path, 5, tensors=p.tensors, arrays=p.arrays, state=p.state, metrics={}, replace=True
     )
     assert load_checkpoint(tmp_path / "checkpoints" / "step-000000005").state == p.state
-    assert link(tmp_path, "best") == "step-000000005"  # kept: the old best metrics are gone
+    assert link(tmp_path, "best") == "step-000000005"  # kept: the old best score is gone
 
 
 # --- atomicity --------------------------------------------------------------------------------
@@ -283,7 +298,7 @@ def test_crash_without_cleanup_leaves_only_hidden_debris(
 
 
 def test_disk_full_mid_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    save(tmp_path, 1, {"eval/success_rate": 0.5})
+    save(tmp_path, 1, [0.5])
     real = checkpoint_io.write_npz
 
     def half_then_full(path: Path, arrays: Any) -> None:
@@ -294,7 +309,7 @@ def test_disk_full_mid_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 
     monkeypatch.setattr(checkpoint_io, "write_npz", half_then_full)
     with pytest.raises(CheckpointSaveError, match="No space left"):
-        save(tmp_path, 2, {"eval/success_rate": 1.0})
+        save(tmp_path, 2, [1.0])
     assert step_names(tmp_path) == ["step-000000001"]
     assert (link(tmp_path, "latest"), link(tmp_path, "best")) == ("step-000000001",) * 2
     assert list((tmp_path / "checkpoints").glob(".tmp-*")) == []
@@ -351,7 +366,7 @@ def test_sigkill_during_saves_never_leaves_a_broken_step_dir(tmp_path: Path) -> 
 def test_rotation_keeps_last_k_and_best(tmp_path: Path) -> None:
     successes = [0.5, 0.9, 0.7, 0.8, 0.6]
     for step, success in enumerate(successes, start=1):
-        save(tmp_path, step, {"eval/success_rate": success, "eval/efficiency": 0.5}, keep_last=2)
+        save(tmp_path, step, [success, 0.5], keep_last=2)
     assert step_names(tmp_path) == ["step-000000002", "step-000000004", "step-000000005"]
     assert link(tmp_path, "best") == "step-000000002"
     assert link(tmp_path, "latest") == "step-000000005"
@@ -359,14 +374,26 @@ def test_rotation_keeps_last_k_and_best(tmp_path: Path) -> None:
     assert rows[2].is_best and not rows[2].is_latest and rows[5].is_latest
 
 
-def test_best_ranks_success_then_efficiency_and_keeps_the_first_on_ties(tmp_path: Path) -> None:
-    save(tmp_path, 1, {"eval/success_rate": 0.9, "eval/efficiency": 0.7})
-    save(tmp_path, 2, {"eval/success_rate": 0.9, "eval/efficiency": 0.8})
+def test_best_ranks_scores_as_tuples_and_keeps_the_first_on_ties(tmp_path: Path) -> None:
+    # The store reads no metric: the score a task gave (here a puzzle's success, efficiency).
+    save(tmp_path, 1, [0.9, 0.7], {"eval/success_rate": 0.9, "eval/efficiency": 0.7})
+    save(tmp_path, 2, [0.9, 0.8])
     assert link(tmp_path, "best") == "step-000000002"
-    save(tmp_path, 3, {"eval/success_rate": 0.9, "eval/efficiency": 0.8})  # a tie does not beat
-    save(tmp_path, 4, {"eval/success_rate": 0.8, "eval/efficiency": 1.0})
-    save(tmp_path, 5, {"train/loss": 0.1})  # no evaluation: never best
+    save(tmp_path, 3, [0.9, 0.8])  # a tie does not beat
+    save(tmp_path, 4, [0.8, 1.0])
+    save(tmp_path, 5, None, {"eval/success_rate": 1.0, "eval/efficiency": 1.0})  # no score
     assert link(tmp_path, "best") == "step-000000002"
+    save(tmp_path, 6, [-250.0])  # one number (a return) ranks below any pair it prefixes
+    assert link(tmp_path, "best") == "step-000000002"
+
+
+@pytest.mark.parametrize("score", [[], [math.nan], [0.5, math.inf]])
+def test_a_score_that_cannot_rank_is_refused_before_writing(
+    tmp_path: Path, score: list[float]
+) -> None:
+    with pytest.raises(CheckpointError, match="score"):
+        save(tmp_path, 1, score)
+    assert not (tmp_path / "checkpoints").exists() or step_names(tmp_path) == []
 
 
 def test_without_evaluation_there_is_no_best_and_resolve_uses_latest(tmp_path: Path) -> None:
@@ -415,8 +442,8 @@ def test_no_valid_checkpoint_is_an_error(tmp_path: Path) -> None:
 
 
 def test_resolve_falls_back_from_a_corrupt_best(tmp_path: Path) -> None:
-    best = save(tmp_path, 1, {"eval/success_rate": 1.0})
-    save(tmp_path, 2, {"eval/success_rate": 0.0})
+    best = save(tmp_path, 1, [1.0])
+    save(tmp_path, 2, [0.0])
     assert resolve_checkpoint(tmp_path).step == 1
     assert resolve_checkpoint(tmp_path / "checkpoints" / "step-000000002").step == 2
     _flip(best / "model.safetensors")
@@ -565,8 +592,8 @@ def _cli(monkeypatch: pytest.MonkeyPatch, *argv: str) -> int:
 def test_checkpoints_command_lists_the_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    save(tmp_path, 50_000, {"eval/success_rate": 0.625, "eval/efficiency": 0.8125})
-    save(tmp_path, 100_000, {"eval/success_rate": 0.5})
+    save(tmp_path, 50_000, [0.625, 0.8125], {"eval/success_rate": 0.625, "eval/efficiency": 0.8125})
+    save(tmp_path, 100_000, [0.5, 0.0], {"eval/success_rate": 0.5})
     _flip(save(tmp_path, 150_000) / "replay.npz")
     assert _cli(monkeypatch, "checkpoints", str(tmp_path)) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -584,6 +611,7 @@ def test_checkpoints_command_lists_the_run(
         (150_000, False, False, True),
     ]
     assert all(r["size_bytes"] > 0 for r in rows)
+    assert [r["score"] for r in rows[:2]] == [[0.625, 0.8125], [0.5, 0.0]]
 
 
 def test_checkpoints_command_bad_run_dir_exits_2(

@@ -171,6 +171,17 @@ def test_a_restored_trainer_holds_the_whole_checkpoint(run: Path, tmp_path: Path
                     assert {k: new[k] for k in prior} == prior
                     assert new["exact"] is None and new["failures"] == 0
                     new_layers[i] = prior
+    # The best evaluation's success and efficiency became the task's score of it, and the
+    # counters learned the step of the last evaluation (unknown before: none).
+    best_success, best_efficiency = (
+        old["counters"].pop(k) for k in ("best_success", "best_efficiency")
+    )
+    assert state["counters"].pop("last_eval_step") is None
+    score = state["counters"].pop("best_score")
+    if run == PUZZLE_RUN:
+        assert score == [best_success, best_efficiency]
+    else:  # a Gymnasium run ranks by its mean return
+        assert score == [ck.state["best_metrics"]["eval/mean_return"]]
     assert {k: v for k, v in state.items() if k not in skip} == old
     # The health monitor gained its pooled judgement since: every value it had comes back.
     assert {k: state["health"][k] for k in ck.state["health"]} == ck.state["health"]

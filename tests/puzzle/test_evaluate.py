@@ -7,10 +7,12 @@ import math
 import numpy as np
 import pytest
 
+from hrrl.engine.task import PolicyFn
 from hrrl.puzzle.core import Puzzle, Status
 from hrrl.puzzle.encoders import make_encoder
-from hrrl.puzzle.evaluate import PolicyFn, eval_metrics, make_env, make_stack, play
+from hrrl.puzzle.evaluate import eval_metrics
 from hrrl.puzzle.solver import is_solvable, optimal_steps
+from hrrl.puzzle.stack import make_env, make_stack, play_through_stack
 from hrrl.puzzle.suite import Result
 
 _, FACTORY = make_stack(
@@ -71,7 +73,7 @@ def test_fixture_puzzles_cover_every_ending() -> None:
 @pytest.mark.parametrize("num_envs", [1, 2, 3, 128])
 def test_results_follow_the_step_rule_in_input_order(action: int, num_envs: int) -> None:
     # With fewer envs than puzzles, short puzzles finish before long ones started earlier.
-    results = play(constant(action), PUZZLES, FACTORY, num_envs=num_envs)
+    results = play_through_stack(constant(action), PUZZLES, FACTORY, num_envs=num_envs)
     assert [r.id for r in results] == [p.id for p in PUZZLES]
     assert results == [simulate(p, action) for p in PUZZLES]
 
@@ -79,7 +81,7 @@ def test_results_follow_the_step_rule_in_input_order(action: int, num_envs: int)
 def test_unsolvable_is_reported_before_any_step() -> None:
     unsolvable = [p for p in PUZZLES if not is_solvable(p)]
     calls: list[int] = []
-    results = play(constant(2, calls), unsolvable, FACTORY)
+    results = play_through_stack(constant(2, calls), unsolvable, FACTORY)
     assert calls == []  # the policy was never asked
     for puzzle, result in zip(unsolvable, results, strict=True):
         assert result.status is Status.UNSOLVABLE
@@ -91,19 +93,19 @@ def test_policy_sees_only_running_envs() -> None:
     # +5 on targets 5 (1 step) and 15 (3 steps) with 4 envs: batches of 2, then 1, 1.
     calls: list[int] = []
     puzzles = [Puzzle.create(target=5, id="a"), Puzzle.create(target=15, id="b")]
-    results = play(constant(2, calls), puzzles, FACTORY, num_envs=4)
+    results = play_through_stack(constant(2, calls), puzzles, FACTORY, num_envs=4)
     assert calls == [2, 1, 1]
     assert [r.steps for r in results] == [1, 3]
 
 
 def test_progress_counts_every_puzzle() -> None:
     counts: list[int] = []
-    play(constant(2), PUZZLES, FACTORY, num_envs=2, progress=counts.append)
+    play_through_stack(constant(2), PUZZLES, FACTORY, num_envs=2, progress=counts.append)
     assert sum(counts) == len(PUZZLES) and all(c > 0 for c in counts)
 
 
 def test_empty_input_plays_nothing() -> None:
-    assert play(constant(0), [], FACTORY) == []
+    assert play_through_stack(constant(0), [], FACTORY) == []
 
 
 def test_make_env_observation_matches_encoder() -> None:

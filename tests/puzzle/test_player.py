@@ -8,11 +8,13 @@ from typing import Any
 import numpy as np
 import pytest
 
+from hrrl.engine.task import PolicyFn
 from hrrl.puzzle.core import Puzzle, Status
-from hrrl.puzzle.evaluate import PlayHooks, PolicyFn, make_stack, play, stack_adapter
+from hrrl.puzzle.evaluate import PlayHooks
 from hrrl.puzzle.generate import generate_suite
 from hrrl.puzzle.player import BatchPlayer
 from hrrl.puzzle.rewards import Unscored
+from hrrl.puzzle.stack import make_stack, play_through_stack, stack_adapter
 from hrrl.puzzle.suite import Result
 
 SETS = [(1, 3, 5), (1, 2, 7), (2, 5), (2, 4, 6), (3, 4), (1, 4, 6, 9), (1, 5, 11), (5, 3, 1)]
@@ -67,7 +69,9 @@ def both(
     greedy = policy if encoder_name == "slots" else linear(encoder.dim, 3, 1)
     adapt = stack_adapter(encoder)
     hooks, gym_events = recorded()
-    reference = play(greedy, SUITE, factory, num_envs=num_envs, adapt=adapt, hooks=hooks)
+    reference = play_through_stack(
+        greedy, SUITE, factory, num_envs=num_envs, adapt=adapt, hooks=hooks
+    )
     player = BatchPlayer(encoder=encoder, planner=planner, greedy=greedy)
     hooks, fast_events = recorded()
     fast = player.play(SUITE, num_envs=num_envs, adapt=adapt, hooks=hooks)

@@ -19,10 +19,10 @@ import torch
 
 from hrrl.engine.agent import AgentConfig, DQNAgent
 from hrrl.engine.replay.buffer import Batch
-from hrrl.puzzle.evaluate import make_stack
 from hrrl.puzzle.exact import optimal_values
 from hrrl.puzzle.rewards import make_reward
 from hrrl.puzzle.sampling import sample_puzzle
+from hrrl.puzzle.stack import make_stack
 
 SEEDS = (0, 1, 2)
 GAMMA = 0.9

@@ -56,7 +56,7 @@ def train(overrides: tuple[str, ...], fault: FaultConfig) -> dict[str, Any]:
             "train.total_env_steps=5000",
             "train.eval_every=1000",
             "puzzle.eval_count=4",
-            "train.early_stop_success=null",
+            "puzzle.stop_success=null",
             "checkpoint.enabled=false",
             *PRE_SLOTS,
             *overrides,

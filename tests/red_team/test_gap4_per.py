@@ -17,8 +17,8 @@ from hrrl.engine.agent import AgentConfig, DQNAgent
 from hrrl.engine.replay.buffer import ReplayBuffer
 from hrrl.engine.replay.samplers import PrioritizedSampler, Sampler, UniformSampler
 from hrrl.engine.replay.storage import ArrayStorage
-from hrrl.puzzle.evaluate import make_stack
 from hrrl.puzzle.sampling import sample_puzzle
+from hrrl.puzzle.stack import make_stack
 
 ALPHA, EPS = 0.6, 1e-6
 CONFIG = AgentConfig(network="mlp", hidden=32)

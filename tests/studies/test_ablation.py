@@ -16,7 +16,7 @@ from hrrl.cli import main
 from hrrl.config import diff, to_dict
 from hrrl.engine.task import EpisodeEnd, PolicyFn, StepOutcome
 from hrrl.errors import ConfigError
-from hrrl.experiment import preset
+from hrrl.experiment import preset, puzzle_section
 from hrrl.studies.ablation import (
     DEFAULT_ARMS,
     TrialSpec,
@@ -91,7 +91,7 @@ def test_fault_arm_trains_through_its_window() -> None:
     spec = TrialSpec(arm="no-clip+fault", seed=2, budget_steps=10_000)
     fault = fault_for(spec)
     assert fault is not None and (fault.start_step, fault.stop_step) == (1_000, 3_000)
-    assert trial_config(spec).train.early_stop_success is None
+    assert puzzle_section(trial_config(spec)).stop_success is None
     assert fault_for(TrialSpec(arm="no-clip", seed=2)) is None
 
 
@@ -214,7 +214,7 @@ def test_study_writes_a_file_per_trial_then_skips_them(
 def test_trial_contents(study: tuple[Path, list[dict[str, Any]]]) -> None:
     _, trials = study
     for t in trials:
-        assert t["env_steps"] >= 256 or t["stop_reason"] == "early_stop_success"
+        assert t["env_steps"] >= 256 or t["stop_reason"] == "solved"
         assert 0.0 <= t["heldout"]["success_rate"] <= 1.0 and t["params_finite"]
         assert set(t["paper"]["by_family"]) >= {"123", "278", "431"}
 

@@ -1,4 +1,8 @@
-"""``hrrl checkpoints RUN_DIR``: list a run's checkpoints, verified, with their metrics.
+"""``hrrl checkpoints RUN_DIR``: list a run's checkpoints, verified, with their evaluations.
+
+A checkpoint carries the evaluation of the policy it holds, or none (``-``) when that policy
+was not evaluated (a periodic save between two evaluations); ``best`` is the one its task
+scores highest.
 
 Every ``step-*`` directory is checked (state.json, sizes, SHA-256, file headers) but not loaded,
 so listing a run with full replay buffers costs one read of each file.
@@ -81,7 +85,7 @@ def is_gym_listing(infos: list[CheckpointInfo]) -> bool:
 
 
 def _row(info: CheckpointInfo, *, gym: bool) -> list[str]:
-    from hrrl.persistence.store import EFFICIENCY_METRIC, SUCCESS_METRIC
+    from hrrl.puzzle.task import EFFICIENCY_METRIC, SUCCESS_METRIC
 
     created = (info.created or "-").replace("T", " ").removesuffix("+00:00")
     marks = " ".join(m for m, on in (("best", info.is_best), ("latest", info.is_latest)) if on)
@@ -117,6 +121,7 @@ def _as_json(info: CheckpointInfo) -> dict[str, Any]:
         "path": str(info.path),
         "created": info.created,
         "metrics": info.metrics,
+        "score": info.score,
         "size_bytes": info.size_bytes,
         "valid": info.valid,
         "reason": info.reason,

@@ -89,7 +89,7 @@ EXTEND_HINT = {
     "total_env_steps": "train.total_env_steps=N",
     "total_episodes": "train.total_episodes=N",
     "max_wall_seconds": "train.max_wall_seconds=S",
-    "early_stop_success": "train.early_stop_success=null",
+    "solved": "puzzle.stop_success=null (a Gymnasium run: gym.stop_return=null)",
     "early_stop_patience": "train.early_stop_patience=null",
 }
 

@@ -8,7 +8,7 @@ from typing import Protocol
 
 import torch
 
-from hrrl.config import check_int, check_range
+from hrrl.config import check_int
 from hrrl.engine.agent import AgentConfig
 from hrrl.engine.exploration import ExplorationConfig
 from hrrl.engine.guard import GuardConfig
@@ -63,11 +63,9 @@ class TrainConfig:
     updates_per_train: int = 4
     """Gradient steps each time learning runs."""
     eval_every: int = 10_000
-    """Environment steps between greedy evaluations (the task's held-out evaluation)."""
-    early_stop_success: float | None = 1.0
-    """Stop once evaluation success reaches this (None: never)."""
-    early_stop_efficiency: float = 0.995
-    """... and evaluation efficiency reaches this."""
+    """Environment steps between greedy evaluations (the task's held-out evaluation); a run
+    also ends with one of its final policy. It stops early once the task calls an evaluation
+    solved (its own rule: puzzle.stop_success, gym.stop_return)."""
     early_stop_patience: int | None = None
     """Stop after this many evaluations without improvement (None: never)."""
     log_every: int | None = None
@@ -88,8 +86,6 @@ class TrainConfig:
         check_int("train.train_every", self.train_every, low=1)
         check_int("train.updates_per_train", self.updates_per_train, low=1)
         check_int("train.eval_every", self.eval_every, low=1)
-        if self.early_stop_success is not None:
-            check_range("train.early_stop_success", self.early_stop_success, low=0.0, high=1.0)
         if self.early_stop_patience is not None:
             check_int("train.early_stop_patience", self.early_stop_patience, low=1)
         if self.log_every is not None:

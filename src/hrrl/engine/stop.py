@@ -2,6 +2,8 @@
 
 :func:`stop_reason` is the run's end (total steps or episodes, wall time, early stopping) as a
 function of its state alone, so the state a checkpoint holds tells whether that run is finished.
+Whether the last evaluation met the task's stop rule is the task's call
+(:meth:`hrrl.engine.task.Task.solved`); the engine only acts on it.
 
 A :class:`StopRequest` asks a run to stop at the next vector-step boundary.
 
@@ -17,8 +19,6 @@ would have (collect, learn, evaluate, log and checkpoint counters included).
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # annotations only: the CLI's signal handlers import this module
@@ -47,14 +47,20 @@ class StopRequest:
             self._reason = reason
 
 
+#: ``stop_reason`` of a run whose last evaluation met its task's stop rule.
+SOLVED = "solved"
+
+
 def stop_reason(
     train: TrainConfig,
     counters: Counters,
-    last_metrics: Mapping[str, float],
     *,
+    solved: bool,
     elapsed: float,
 ) -> str | None:
-    """Why a run in this state should stop (it is finished under ``train``), or None."""
+    """Why a run in this state should stop (it is finished under ``train``), or None.
+
+    ``solved``: the task called the run's last evaluation solved."""
     tc, c = train, counters
     if c.env_steps >= tc.total_env_steps:
         return "total_env_steps"
@@ -62,16 +68,9 @@ def stop_reason(
         return "total_episodes"
     if tc.max_wall_seconds is not None and elapsed >= tc.max_wall_seconds:
         return "max_wall_seconds"
-    if last_metrics and tc.early_stop_success is not None:
-        success = _finite(last_metrics.get("eval/success_rate"), 0.0)
-        eff = _finite(last_metrics.get("eval/efficiency"), 0.0)
-        if success >= tc.early_stop_success and eff >= tc.early_stop_efficiency:
-            return "early_stop_success"
+    if solved:
+        return SOLVED
     patience = tc.early_stop_patience
     if patience is not None and c.evals_without_improvement >= patience:
         return "early_stop_patience"
     return None
-
-
-def _finite(value: float | None, default: float) -> float:
-    return default if value is None or not math.isfinite(value) else float(value)

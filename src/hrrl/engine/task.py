@@ -2,13 +2,16 @@
 
 The trainer (collect, learn, sync, evaluate, checkpoint, log) is the same for the number puzzle
 and for any Gymnasium task; a :class:`Task` holds everything that differs: where episodes come
-from (a curriculum of puzzles, or ``gymnasium.make``), what counts as a success, and the
-held-out evaluation. The agent, replay, exploration and guard never see a task.
+from (a curriculum of puzzles, or ``gymnasium.make``), what counts as a success, the held-out
+evaluation, and what a better evaluation is. The agent, replay, exploration and guard never see
+a task, and the engine names none of its metrics: the trainer's best, the early stop and the
+checkpoint store's ``best`` all rank evaluations by :meth:`Task.score` and stop on
+:meth:`Task.solved`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -18,6 +21,17 @@ import numpy as np
 PolicyFn = Callable[[np.ndarray], np.ndarray]
 #: Maps a batch of observations ``(B, obs_dim)`` to their Q-values ``(B, n_actions)``.
 QFunction = Callable[[np.ndarray], np.ndarray]
+#: How good an evaluation is, as the task ranks it: compared as tuples (lexicographically),
+#: higher is better; finite floats, so that a checkpoint can record it in JSON.
+Score = tuple[float, ...]
+
+
+def check_score(score: Sequence[float]) -> Score:
+    """``score`` as a :data:`Score`; a ``ValueError`` for one that cannot rank (a task's bug)."""
+    out = tuple(float(v) for v in score)
+    if not out or not all(np.isfinite(out)):
+        raise ValueError(f"score={list(score)!r} is invalid: a task scores with finite floats")
+    return out
 
 
 def greedy_actions(q: np.ndarray) -> np.ndarray:
@@ -63,7 +77,20 @@ class StepOutcome:
     ended: list[EpisodeEnd]
 
 
-class Task(Protocol):
+class TaskRule(Protocol):
+    """What a better evaluation is, and when a run is done: the task's call, never the engine's
+    (it names no metric)."""
+
+    def score(self, metrics: Mapping[str, float]) -> Score:
+        """The rank of an evaluation (:meth:`Task.evaluate`'s metrics): higher is better."""
+        ...
+
+    def solved(self, metrics: Mapping[str, float]) -> bool:
+        """Whether an evaluation meets the task's stop rule (False when it has none)."""
+        ...
+
+
+class Task(TaskRule, Protocol):
     """A batch of ``num_envs`` environments with float32 vector observations."""
 
     obs_dim: int
@@ -87,8 +114,8 @@ class Task(Protocol):
         ...
 
     def evaluate(self, q_values: QFunction) -> dict[str, float]:
-        """Held-out evaluation of a Q-function: its greedy play (``eval/success_rate``,
-        ``eval/efficiency`` or the return) and any domain measure (the puzzle's exact Q-bias)."""
+        """Held-out evaluation of a Q-function: the metrics of its greedy play and any domain
+        measure (the puzzle's exact Q-bias), under the task's own names."""
         ...
 
     def state_dict(self) -> dict[str, Any]: ...

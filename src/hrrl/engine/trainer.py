@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ from hrrl.engine.guard import make_guard
 from hrrl.engine.nstep import make_return_folder
 from hrrl.engine.replay.buffer import make_replay
 from hrrl.engine.stop import StopRequest, stop_reason
-from hrrl.engine.task import EpisodeEnd, Task, greedy_actions
+from hrrl.engine.task import EpisodeEnd, Task, TaskRule, check_score, greedy_actions
 from hrrl.monitoring.health import HealthMonitor
 from hrrl.monitoring.logger import Logger
 from hrrl.persistence.payload import CheckpointPayload, payload_from_state
@@ -56,11 +56,26 @@ class Counters:
     updates: int = 0
     evaluations: int = 0
     evals_without_improvement: int = 0
-    best_success: float = -1.0
-    best_efficiency: float = -1.0
+    best_score: list[float] | None = None
+    """The task's score of the best evaluation so far (None before the first)."""
+    last_eval_step: int | None = None
+    """The env step of the last evaluation: a checkpoint saved at that step carries its
+    metrics and score, any other carries none."""
     next_eval: int = 0
     next_log: int = 0
     best_wall_seconds: float | None = None
+
+    @classmethod
+    def restore(
+        cls, saved: Mapping[str, Any], best_metrics: Mapping[str, float], task: TaskRule
+    ) -> Counters:
+        """The counters of a trainer state, of any version: one saved before the task ranked
+        evaluations (``best_success``, ``best_efficiency``) has its best score from ``task``."""
+        counters = dict(saved)
+        if "best_success" in counters:
+            del counters["best_success"], counters["best_efficiency"]
+            counters["best_score"] = list(task.score(best_metrics)) if best_metrics else None
+        return cls(**counters)
 
 
 @dataclass
@@ -160,6 +175,7 @@ class Trainer:
         self._rate_window = (self.logger.elapsed, 0, 0)
         self._stage = task.stage
         self._save_failing = False
+        self._eval_seconds = 0.0  # spent evaluating since the last dump (not throughput)
 
     # --- phases --------------------------------------------------------------------------------
     def collect(self) -> None:
@@ -249,15 +265,17 @@ class Trainer:
 
     def evaluate(self) -> bool:
         """The task's held-out evaluation of the current Q-function (greedy play, and whatever
-        else the domain can measure); returns whether it is a new best."""
+        else the domain can measure); returns whether the task scores it a new best."""
+        began = self.logger.elapsed
         metrics = self.task.evaluate(self.agent.q_values)
+        self._eval_seconds += self.logger.elapsed - began
         c = self.counters
         c.evaluations += 1
-        success = _finite(metrics.get("eval/success_rate"), 0.0)
-        efficiency = _finite(metrics.get("eval/efficiency"), 0.0)
-        improved = (success, efficiency) > (c.best_success, c.best_efficiency)
+        c.last_eval_step = c.env_steps
+        score = check_score(self.task.score(metrics))
+        improved = c.best_score is None or score > tuple(c.best_score)
         if improved:
-            c.best_success, c.best_efficiency = success, efficiency
+            c.best_score = list(score)
             c.evals_without_improvement = 0
             c.best_wall_seconds = self.logger.elapsed
             self.best_metrics = dict(metrics)
@@ -278,12 +296,15 @@ class Trainer:
         """
         if self.checkpoints is None:
             return None
-        manager, step = self.checkpoints, self.counters.env_steps
-        failures = len(manager.failures)
+        manager, c = self.checkpoints, self.counters
+        step, failures = c.env_steps, len(manager.failures)
+        evaluated = c.last_eval_step == step
+        metrics = self.last_metrics if evaluated else {}
+        score = check_score(self.task.score(metrics)) if evaluated else None
         if improved or force:
-            path = manager.save(step, self.payload, self.last_metrics)
+            path = manager.save(step, self.payload, metrics, score)
         else:
-            path = manager.maybe_save(step, self.payload, self.last_metrics)
+            path = manager.maybe_save(step, self.payload, metrics, score)
         if len(manager.failures) > failures:
             self._save_failing = True
             self.logger.log_event(
@@ -306,14 +327,19 @@ class Trainer:
         return self.checkpoint(improved=False, force=True)
 
     def log(self) -> None:
-        """Throughput, gauges and health, then one dump to every sink."""
+        """Throughput, gauges and health, then one dump to every sink.
+
+        Throughput is over the interval's collection and learning time: the evaluation's
+        pause is ``perf/eval_seconds``, so an evaluation is no throughput cliff."""
         elapsed = self.logger.elapsed
         t0, steps0, updates0 = self._rate_window
-        dt = max(elapsed - t0, 1e-9)
         c, log = self.counters, self.logger
+        dt = max(elapsed - t0 - self._eval_seconds, 1e-9)
         if c.env_steps > steps0:  # the closing dump can follow a regular one at the same step
             log.record("perf/env_steps_per_s", (c.env_steps - steps0) / dt)
             log.record("perf/updates_per_s", (c.updates - updates0) / dt)
+        if self._eval_seconds:
+            log.record("perf/eval_seconds", self._eval_seconds)
         log.record("perf/replay_size", len(self.replay))
         log.record("rollout/stage", self.task.stage)
         log.record("rollout/episodes", c.episodes)
@@ -328,11 +354,13 @@ class Trainer:
         self.health.update(log.values(), c.env_steps)
         log.dump(c.env_steps)
         self._rate_window = (elapsed, c.env_steps, c.updates)
+        self._eval_seconds = 0.0
 
     def stop_reason(self) -> str | None:
         """Why training should stop now, or None."""
+        solved = bool(self.last_metrics) and self.task.solved(self.last_metrics)
         return stop_reason(
-            self.config.train, self.counters, self.last_metrics, elapsed=self.logger.elapsed
+            self.config.train, self.counters, solved=solved, elapsed=self.logger.elapsed
         )
 
     # --- the loop ------------------------------------------------------------------------------
@@ -365,7 +393,7 @@ class Trainer:
             self.checkpoint(improved=improved)
             if progress is not None:
                 progress(self.task.num_envs)
-        if not self.last_metrics:
+        if c.last_eval_step != c.env_steps:  # every finished run scores its final policy
             self.checkpoint(improved=self.evaluate())
         # The closing log before the closing save: the final checkpoint then holds the state
         # after the last row, and a run extended from it starts a fresh interval.
@@ -418,7 +446,7 @@ class Trainer:
                 f"trainer state version {state['version']!r}: this hrrl reads "
                 f"{TRAINER_STATE_VERSION}"
             )
-        self.counters = Counters(**state["counters"])
+        self.counters = Counters.restore(state["counters"], state["best_metrics"], self.task)
         self.agent.load_state_dict(state["agent"])
         self.replay.load_state_dict(state["replay"])
         self.returns.load_state_dict(state.get("n_step", {"n": 1}))  # absent for one-step runs
@@ -440,7 +468,3 @@ class Trainer:
     def payload(self) -> CheckpointPayload:
         """The checkpoint of this moment (:func:`hrrl.persistence.payload.payload_from_state`)."""
         return payload_from_state(self.state_dict())
-
-
-def _finite(value: float | None, default: float) -> float:
-    return default if value is None or not math.isfinite(value) else float(value)

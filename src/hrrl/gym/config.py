@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from hrrl.config import check_int
@@ -24,6 +25,9 @@ class GymConfig:
     """Greedy episodes of each evaluation (0: no evaluation)."""
     eval_seed: int = EVAL_SEED
     """Seed of the first evaluation episode (episode k is seeded eval_seed + k)."""
+    stop_return: float | None = None
+    """Stop training once an evaluation's mean return reaches this (null: train the whole
+    budget). The best checkpoint is the evaluation with the highest mean return either way."""
     vector: str = "sync"
     """How training collects from train.num_envs copies: sync (gymnasium.vector.SyncVectorEnv,
     one process) or async (AsyncVectorEnv, a process per copy: for slow environments); both
@@ -34,6 +38,15 @@ class GymConfig:
             raise ConfigError(f"gym.id={self.id!r}: give a Gymnasium id, e.g. CartPole-v1")
         check_int("gym.eval_episodes", self.eval_episodes, low=0)
         check_int("gym.eval_seed", self.eval_seed, low=0)
+        if self.stop_return is not None and (
+            isinstance(self.stop_return, bool)
+            or not isinstance(self.stop_return, int | float)
+            or not math.isfinite(self.stop_return)
+        ):
+            raise ConfigError(
+                f"gym.stop_return={self.stop_return!r} is invalid: give a finite mean return "
+                "(e.g. 475 for CartPole-v1), or null"
+            )
         if self.vector not in VECTOR_MODES:
             raise ConfigError(
                 f"gym.vector={self.vector!r} is invalid: give one of {list(VECTOR_MODES)}"

@@ -21,9 +21,12 @@
   ``eval/return_std``, ``eval/mean_length``, ``eval/success_rate`` (fraction of episodes at or
   above the threshold) and ``eval/efficiency``, the mean return normalised to the range of
   possible episode returns, ``(R - R_min) / (R_max - R_min)`` (:data:`RETURN_RANGES`: 0 to 500
-  for CartPole-v1, -500 to 0 for Acrobot-v1, -200 to 0 for MountainCar-v0), so the trainer's and
-  the checkpoint manager's "best = success, then efficiency" ranks by return among equal success
-  rates. For an id outside that table efficiency is the raw mean return (still monotone).
+  for CartPole-v1, -500 to 0 for Acrobot-v1, -200 to 0 for MountainCar-v0; the raw mean return
+  for an id outside that table), for the ablation's charts.
+* **Ranking and stopping**: an evaluation scores its mean return (:meth:`GymTask.score`: the
+  trainer's best, the early stop's patience and the checkpoint store's ``best`` read it); a run
+  stops early once the mean return reaches ``gym.stop_return``, when one is set
+  (:meth:`GymTask.solved`).
 * **Exact resume**: :meth:`GymTask.state_dict` holds each environment's RNG and every
   plain-data attribute of the env and its wrappers (:mod:`hrrl.gym.state`, read inside the
   sub-process for ``async``): the whole state of the classic-control and toy-text environments,
@@ -38,6 +41,7 @@ from __future__ import annotations
 
 import importlib
 import math
+from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
@@ -45,13 +49,25 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
-from hrrl.engine.task import EpisodeEnd, PolicyFn, QFunction, StepOutcome, greedy_policy
+from hrrl.engine.task import (
+    EpisodeEnd,
+    PolicyFn,
+    QFunction,
+    Score,
+    StepOutcome,
+    greedy_policy,
+)
 from hrrl.engine.vec_env import EnvBatch, EpisodeStart, play_episodes
 from hrrl.errors import CheckpointError, EnvironmentMismatchError
 from hrrl.gym.vector import make_vector_env
 
 #: Version of the layout :meth:`GymTask.state_dict` returns.
 STATE_VERSION = 1
+
+#: The metric an evaluation is ranked by.
+RETURN_METRIC = "eval/mean_return"
+#: The score of an evaluation without a finite mean return: below any real one.
+MISSING_RETURN = 1e300
 
 #: (lowest, highest) return of one episode, for ``eval/efficiency``.
 RETURN_RANGES: dict[str, tuple[float, float]] = {
@@ -105,6 +121,25 @@ def make_env(env_id: str) -> gymnasium.Env[Any, Any]:
         ) from exc
 
 
+class ReturnRule:
+    """A Gymnasium evaluation ranks by its mean return and, with ``stop_return`` set, ends
+    training once the mean return reaches it."""
+
+    def __init__(self, stop_return: float | None = None) -> None:
+        self.stop_return = stop_return
+
+    @staticmethod
+    def score(metrics: Mapping[str, float]) -> Score:
+        """The mean evaluation return (below any real one when it is missing)."""
+        value = metrics.get(RETURN_METRIC, math.nan)
+        return (float(value) if math.isfinite(value) else -MISSING_RETURN,)
+
+    def solved(self, metrics: Mapping[str, float]) -> bool:
+        """Whether the mean evaluation return reached ``stop_return`` (never without one)."""
+        value = metrics.get(RETURN_METRIC, math.nan)
+        return self.stop_return is not None and math.isfinite(value) and value >= self.stop_return
+
+
 class GymTask:
     """``num_envs`` copies of ``gymnasium.make(env_id)`` in one ``gymnasium.vector`` env
     (``vector``: ``sync``, or ``async`` for a process per copy; both collect the same data).
@@ -122,7 +157,9 @@ class GymTask:
         eval_episodes: int = 10,
         eval_seed: int = 0,
         vector: str = "sync",
+        stop_return: float | None = None,
     ) -> None:
+        """``stop_return``: the mean evaluation return that ends training (None: none does)."""
         if num_envs < 1:
             raise ValueError(f"num_envs={num_envs!r} is invalid: it must be >= 1")
         if eval_episodes < 0:
@@ -138,6 +175,7 @@ class GymTask:
         probe.close()
         self.num_envs = num_envs
         self.vector = vector
+        self.rule = ReturnRule(stop_return)
         self.vec = make_vector_env(partial(make_env, env_id), num_envs, vector)
         self.env_seeds = [
             int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(num_envs)
@@ -205,6 +243,12 @@ class GymTask:
         """The greedy policy of ``q_values`` on the evaluation episodes."""
         return self.evaluate_policy(greedy_policy(q_values))
 
+    def score(self, metrics: Mapping[str, float]) -> Score:
+        return self.rule.score(metrics)
+
+    def solved(self, metrics: Mapping[str, float]) -> bool:
+        return self.rule.solved(metrics)
+
     def evaluate_policy(self, policy: PolicyFn) -> dict[str, float]:
         """Greedy episodes seeded ``eval_seed + k``, played together (see the module doc)."""
         if self.eval_episodes == 0:
@@ -271,7 +315,7 @@ def episode_metrics(
     low, high = RETURN_RANGES.get(env_id, (math.nan, math.nan))
     efficiency = (mean - low) / (high - low) if math.isfinite(low) else mean
     return {
-        "eval/mean_return": mean,
+        RETURN_METRIC: mean,
         "eval/return_std": float(np.std(returns)),
         "eval/mean_length": float(np.mean(lengths)),
         "eval/success_rate": (

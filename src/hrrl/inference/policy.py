@@ -25,9 +25,10 @@ from hrrl.inference.network import GreedyCache, build_network, load_online_netwo
 from hrrl.persistence.store import resolve_checkpoint
 from hrrl.puzzle.config import PuzzleConfig
 from hrrl.puzzle.core import Puzzle
-from hrrl.puzzle.evaluate import PlayHooks, make_stack, n_actions_of, stack_adapter
+from hrrl.puzzle.evaluate import PlayHooks
 from hrrl.puzzle.player import BatchPlayer
 from hrrl.puzzle.rewards import Unscored
+from hrrl.puzzle.stack import make_stack, n_actions_of, stack_adapter
 from hrrl.puzzle.suite import Result
 
 

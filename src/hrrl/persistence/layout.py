@@ -6,10 +6,12 @@
                                (by convention "online.*", "target.*")
         optimizer.safetensors  every tensor whose key starts with "optimizer."
         replay.npz             the numpy arrays (replay storage, priorities), allow_pickle=False
-        state.json             schema and package version, git commit, UTC time, step, metrics,
-                               SHA-256 and size of the three files above, and the JSON state
+        state.json             schema and package version, git commit, UTC time, step, the
+                               evaluation of this step's policy (metrics and the task's score;
+                               empty and null when it was not evaluated), SHA-256 and size of
+                               the three files above, and the JSON state
       step-000100000/ ...
-      best   -> step-...       highest (eval/success_rate, eval/efficiency), never rotated away
+      best   -> step-...       highest score (as its task ranks evaluations), never rotated away
       latest -> step-...       the most recent completed save
 
 ``state.json`` is the manifest: :func:`read_manifest` checks its shape and schema version,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -76,19 +76,24 @@ class CheckpointManager:
         env_step: int,
         provider: Callable[[], CheckpointPayload],
         metrics: Mapping[str, Any],
+        score: Sequence[float] | None = None,
     ) -> Path | None:
         """Save when due; ``provider`` is called only then. Returns the new directory or None."""
         if not self.due(env_step):
             return None
-        return self.save(env_step, provider, metrics)
+        return self.save(env_step, provider, metrics, score)
 
     def save(
         self,
         env_step: int,
         provider: Callable[[], CheckpointPayload],
         metrics: Mapping[str, Any],
+        score: Sequence[float] | None = None,
     ) -> Path | None:
-        """Save now (e.g. at the end of training); None when disabled or when the save failed."""
+        """Save now (e.g. at the end of training); None when disabled or when the save failed.
+
+        ``metrics`` and ``score`` are the evaluation of this step's policy (none when it was not
+        evaluated); ``best`` follows the highest score (:func:`~hrrl.persistence.store.save_checkpoint`)."""
         if not self.config.enabled:
             return None
         every = self.config.every_steps
@@ -102,6 +107,7 @@ class CheckpointManager:
                 arrays=payload.arrays,
                 state=payload.state,
                 metrics=metrics,
+                score=score,
                 keep_last=self.config.keep_last,
                 replace=True,
             )

@@ -27,7 +27,7 @@ import os
 import shutil
 import uuid
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -74,10 +74,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-#: Metric keys ranking checkpoints for ``best``: success first, efficiency breaks ties.
-SUCCESS_METRIC = "eval/success_rate"
-EFFICIENCY_METRIC = "eval/efficiency"
 
 
 class CheckpointWarning(UserWarning):
@@ -143,6 +139,8 @@ class CheckpointInfo:
     path: Path
     created: str | None
     metrics: dict[str, Any]
+    score: list[float] | None
+    """The task's score of the evaluation in ``metrics`` (None: not evaluated)."""
     size_bytes: int
     valid: bool
     reason: str | None
@@ -153,28 +151,24 @@ class CheckpointInfo:
 # --- save -------------------------------------------------------------------------------------
 
 
-def _rank(metrics: Mapping[str, Any]) -> tuple[float, float] | None:
-    """Sort key for ``best``; None when the checkpoint carries no evaluation."""
-
-    def number(key: str) -> float | None:
-        value = metrics.get(key)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            return None
-        return float(value) if math.isfinite(value) else None
-
-    success, efficiency = number(SUCCESS_METRIC), number(EFFICIENCY_METRIC)
-    if success is None and efficiency is None:
+def _score(value: object) -> tuple[float, ...] | None:
+    """A manifest's ``score`` as a sort key; None when the checkpoint was not evaluated (or was
+    saved before checkpoints carried their task's score)."""
+    if not isinstance(value, list) or not value:
         return None
-    # As the trainer ranks evaluations: a task without a success threshold (MinAtar) counts 0.
-    return (0.0 if success is None else success, -math.inf if efficiency is None else efficiency)
+    if not all(
+        isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in value
+    ):
+        return None
+    return tuple(float(v) for v in value)
 
 
 def _best_name(ckdir: Path) -> str | None:
-    """Directory with the highest rank (earliest step on ties), from each state.json."""
-    best: tuple[tuple[float, float], str] | None = None
+    """Directory with the highest score (earliest step on ties), from each state.json."""
+    best: tuple[tuple[float, ...], str] | None = None
     for _, path in step_dirs(ckdir):
         try:
-            rank = _rank(read_manifest(path)["metrics"])
+            rank = _score(read_manifest(path).get("score"))
         except CheckpointError:
             continue
         if rank is not None and (best is None or rank > best[0]):
@@ -224,10 +218,15 @@ def save_checkpoint(
     arrays: Mapping[str, np.ndarray],
     state: Mapping[str, Any],
     metrics: Mapping[str, Any],
+    score: Sequence[float] | None = None,
     keep_last: int | None = None,
     replace: bool = False,
 ) -> Path:
     """Write ``runs/<name>/checkpoints/step-{step:09d}/`` atomically and move the links.
+
+    ``metrics`` and ``score`` are the evaluation of the policy saved (none when it was not
+    evaluated): the store never reads a metric; ``best`` is the checkpoint with the highest
+    ``score`` (compared as tuples, as the task that made them ranks evaluations).
 
     ``replace`` lets a resumed run overwrite a same-step checkpoint left by an abandoned
     timeline. Bad input raises :class:`CheckpointError` before anything is written; a failing
@@ -237,6 +236,8 @@ def save_checkpoint(
         raise CheckpointError(f"step={step!r} is invalid: use a non-negative integer")
     formats.check_jsonable(dict(state), "state")
     formats.check_jsonable(dict(metrics), "metrics")
+    if score is not None and _score(list(score)) is None:
+        raise CheckpointError(f"score={list(score)!r} is invalid: give finite numbers, or None")
     model = {k: v for k, v in tensors.items() if not k.startswith(OPTIMIZER_PREFIX)}
     optim = {k: v for k, v in tensors.items() if k.startswith(OPTIMIZER_PREFIX)}
     ckdir = Path(run_dir) / CHECKPOINTS_DIR
@@ -262,6 +263,7 @@ def save_checkpoint(
             "hrrl_version": package_version(),
             "git_commit": git_commit(),
             "metrics": dict(metrics),
+            "score": None if score is None else [float(v) for v in score],
             "files": files,
             "state": dict(state),
         }
@@ -378,6 +380,7 @@ def list_checkpoints(run_dir: Path | str) -> list[CheckpointInfo]:
                 path=path,
                 created=manifest.get("created"),
                 metrics=dict(manifest.get("metrics") or {}),
+                score=None if (rank := _score(manifest.get("score"))) is None else list(rank),
                 size_bytes=fs.directory_size(path),
                 valid=reason is None,
                 reason=reason,

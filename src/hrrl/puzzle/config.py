@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from hrrl.config import check_choice, check_int
+from hrrl.config import check_choice, check_int, check_range
 from hrrl.errors import ConfigError
 from hrrl.puzzle.core import DEFAULT_ACTIONS
 from hrrl.puzzle.curriculum import CurriculumConfig
@@ -39,6 +39,12 @@ class PuzzleConfig:
     """Puzzles per evaluation family (0: no evaluation)."""
     eval_seed: int = 20_261_125
     """Seed of the evaluation suite (fixed, held out from training)."""
+    stop_success: float | None = 1.0
+    """Stop training once an evaluation's success rate reaches this and its efficiency
+    reaches stop_efficiency (null: train the whole budget). Evaluations rank by success, then
+    efficiency, either way."""
+    stop_efficiency: float = 0.995
+    """... the mean efficiency (exact optimum / steps over successes) that stop needs too."""
 
     def __post_init__(self) -> None:
         check_choice("puzzle.reward", self.reward, ("ordered", "legacy"))
@@ -53,6 +59,9 @@ class PuzzleConfig:
             raise ConfigError(f"puzzle.actions={self.actions!r}: give distinct positive integers")
         check_int("puzzle.eval_count", self.eval_count, low=0)
         check_int("puzzle.eval_seed", self.eval_seed, low=0)
+        if self.stop_success is not None:
+            check_range("puzzle.stop_success", self.stop_success, low=0.0, high=1.0)
+        check_range("puzzle.stop_efficiency", self.stop_efficiency, low=0.0, high=1.0)
         if self.curriculum.action_sets == "mixed" and self.encoder != "slots":
             raise ConfigError(
                 f"puzzle.curriculum.action_sets='mixed' is invalid with puzzle.encoder="

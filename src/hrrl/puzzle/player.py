@@ -1,9 +1,10 @@
 """Greedy play of many puzzles at once on plain integers: what ``hrrl eval``, ``solve`` and
 ``Policy`` run.
 
-It plays exactly what :func:`~hrrl.puzzle.evaluate.play` plays through the Gymnasium stack
-(``PuzzleEnv -> HierarchyWrapper -> EncodedObservation``, tests/puzzle/test_player.py compares
-statuses and paths), from the same pieces and without their per-step overhead (wrapper calls,
+Training-time evaluation (:meth:`hrrl.puzzle.task.PuzzleTask.evaluate`) and the studies play
+through it too: one player for every score. It plays exactly what the Gymnasium stack plays
+(``PuzzleEnv -> HierarchyWrapper -> EncodedObservation``; tests/puzzle/test_player.py holds it to
+:func:`~hrrl.puzzle.stack.play_through_stack`, statuses and paths), from the same pieces and without their per-step overhead (wrapper calls,
 info dicts, reward objects, observation arrays)::
 
     step rule     core.step_status               (what PuzzleEnv.step asks)
@@ -27,7 +28,6 @@ import numpy as np
 
 from hrrl.engine.task import PolicyFn
 from hrrl.puzzle.core import Puzzle, PuzzleView, Status, step_status
-from hrrl.puzzle.encoders import Encoder
 from hrrl.puzzle.evaluate import Adapter, PlayHooks, Todo, play_with
 from hrrl.puzzle.hierarchy import Subgoals
 from hrrl.puzzle.horizon import HORIZON_WINDOWS
@@ -40,6 +40,13 @@ GLANCE_CACHE_SIZE: Final = 1 << 18
 #: One puzzle's glance at ``(x, subgoal, step, exact)``: a hashable key the observation is a
 #: function of.
 Glancer = Callable[[int, int, int, bool], Hashable]
+
+
+class Encodes(Protocol):
+    """What the player needs of an encoder without glances: the observation of a view (any
+    :class:`~hrrl.puzzle.encoders.Encoder`, or a baseline's raw view of the numbers)."""
+
+    def encode(self, view: PuzzleView) -> np.ndarray: ...
 
 
 class Glances(Protocol):
@@ -55,7 +62,7 @@ class _EncodedGlances:
     """Glances for an encoder that has none of its own (paper, relational): the observation's
     bytes, so the memo still answers repeated observations exactly."""
 
-    def __init__(self, encoder: Encoder) -> None:
+    def __init__(self, encoder: Encodes) -> None:
         self.encoder = encoder
 
     def glancer(self, puzzle: Puzzle) -> Glancer:
@@ -112,7 +119,7 @@ class BatchPlayer:
     def __init__(
         self,
         *,
-        encoder: Encoder,
+        encoder: Encodes,
         planner: str,
         greedy: PolicyFn,
         window: int = DEFAULT_WINDOW,
@@ -139,8 +146,9 @@ class BatchPlayer:
         adapt: Adapter | None = None,
         hooks: PlayHooks | None = None,
     ) -> list[Result]:
-        """As :func:`~hrrl.puzzle.evaluate.play`: results in input order, UNSUPPORTED and
-        UNSOLVABLE lines before any step, the hooks heard in the same order."""
+        """Every puzzle's result, in input order (:func:`~hrrl.puzzle.evaluate.play_with`):
+        UNSUPPORTED (``adapt``) and UNSOLVABLE lines before any step, the others played
+        ``num_envs`` at a time."""
         if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
             raise ValueError(f"num_envs={num_envs!r} is invalid: play at least 1 puzzle at once")
 

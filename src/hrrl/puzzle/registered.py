@@ -3,7 +3,7 @@
 :class:`~hrrl.puzzle.env.PuzzleEnv` is the bare rule (a puzzle must be handed to each reset);
 :class:`NumberPuzzleEnv` is what another RL library needs: puzzles drawn for it, and an
 observation it can learn from. Inside, it is the training stack of the ``default`` preset
-(:func:`hrrl.puzzle.evaluate.make_env`)::
+(:func:`hrrl.puzzle.stack.make_env`)::
 
     puzzle source (curriculum | family) ──> PuzzleEnv ──> HierarchyWrapper ──> EncodedObservation
          draws from self.np_random                           (planner subgoals)  (relational)
@@ -27,9 +27,9 @@ from hrrl.puzzle.core import DEFAULT_ACTIONS, Puzzle, Status
 from hrrl.puzzle.curriculum import Curriculum
 from hrrl.puzzle.encoders import make_encoder
 from hrrl.puzzle.env import PuzzleEnv
-from hrrl.puzzle.evaluate import make_env
 from hrrl.puzzle.families import FAMILIES
 from hrrl.puzzle.generate import check_families
+from hrrl.puzzle.stack import make_env
 
 #: The observations ``obs=`` chooses: the relational encoder's vector, or PuzzleEnv's raw numbers.
 #: (The prototype's 12 paper features are unbounded, so their Box would fail ``check_env``.)

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from hrrl.engine.task import EpisodeEnd, QFunction, StepOutcome, greedy_policy
+from hrrl.engine.task import EpisodeEnd, PolicyFn, QFunction, Score, StepOutcome, greedy_policy
 from hrrl.puzzle.config import PuzzleConfig
 from hrrl.puzzle.core import Puzzle, Status
 from hrrl.puzzle.curriculum import Curriculum
 from hrrl.puzzle.env import PuzzleVecEnv
-from hrrl.puzzle.evaluate import eval_metrics, make_stack, n_actions_of, play, stack_adapter
+from hrrl.puzzle.evaluate import eval_metrics
 from hrrl.puzzle.exact import optimal_values
 from hrrl.puzzle.generate import generate_suite
+from hrrl.puzzle.player import BatchPlayer, Encodes
 from hrrl.puzzle.rewards import make_reward
+from hrrl.puzzle.stack import make_stack, n_actions_of, stack_adapter
+from hrrl.puzzle.suite import Result
 
+#: The evaluation's figures an evaluation is ranked by: success first, efficiency breaks ties.
+SUCCESS_METRIC, EFFICIENCY_METRIC = "eval/success_rate", "eval/efficiency"
 #: Largest target of a puzzle used to measure Q-bias (its exact DP table stays small).
 Q_BIAS_MAX_TARGET = 100
 
@@ -28,6 +34,26 @@ def subgoal_metrics(info: Mapping[str, Any]) -> dict[str, float]:
     if not done:
         return {}
     return {"rollout/subgoal_success_rate": info["subgoal_successes"] / done}
+
+
+class PuzzleRule:
+    """What a better puzzle evaluation is, and when training is done (``puzzle.stop_*``)."""
+
+    def __init__(self, config: PuzzleConfig) -> None:
+        self.stop_success, self.stop_efficiency = config.stop_success, config.stop_efficiency
+
+    @staticmethod
+    def score(metrics: Mapping[str, float]) -> Score:
+        """``(success rate, efficiency)`` of the suite: every success beats every saved step; a
+        missing figure (no solvable puzzle, no success) counts 0."""
+        return (_finite(metrics.get(SUCCESS_METRIC)), _finite(metrics.get(EFFICIENCY_METRIC)))
+
+    def solved(self, metrics: Mapping[str, float]) -> bool:
+        """Success reached ``puzzle.stop_success`` and efficiency ``puzzle.stop_efficiency``."""
+        if self.stop_success is None or not metrics:
+            return False
+        success, efficiency = self.score(metrics)
+        return success >= self.stop_success and efficiency >= self.stop_efficiency
 
 
 class PuzzleTask:
@@ -50,6 +76,11 @@ class PuzzleTask:
         self.obs_shape: tuple[int, ...] = (self.obs_dim,)
         self.n_actions = n_actions_of(self.encoder)
         self.adapt = stack_adapter(self.encoder)
+        self.view: Encodes = self.encoder
+        """What the player shows the policy: the stack's encoder (a baseline's raw numbers are
+        another view of the same play)."""
+        self.planner, self.horizon = config.planner, config.horizon
+        self.rule = PuzzleRule(config)
         self.num_envs = num_envs
         self.vec = PuzzleVecEnv([self.env_factory] * num_envs)
         self.curriculum = Curriculum(config.curriculum, actions=config.actions)
@@ -112,16 +143,28 @@ class PuzzleTask:
             ended=ended,
         )
 
+    def play(self, greedy: PolicyFn, puzzles: Sequence[Puzzle]) -> list[Result]:
+        """``greedy`` (observations -> action indices) on ``puzzles`` through the player that
+        ``hrrl eval`` and :meth:`hrrl.Policy.play` run, behind this task's view and planner."""
+        player = BatchPlayer(
+            encoder=self.view, planner=self.planner, greedy=greedy, horizon=self.horizon
+        )
+        return player.play(puzzles, adapt=self.adapt)
+
     def evaluate(self, q_values: QFunction) -> dict[str, float]:
         """The greedy policy on the held-out suite (``eval/*``), and ``train/q_bias``."""
         metrics: dict[str, float] = {}
         if self.eval_puzzles:
-            results = play(
-                greedy_policy(q_values), self.eval_puzzles, self.env_factory, adapt=self.adapt
-            )
+            results = self.play(greedy_policy(q_values), self.eval_puzzles)
             metrics, _ = eval_metrics(results, self.eval_puzzles)
         metrics["train/q_bias"] = self.q_bias(q_values)
         return metrics
+
+    def score(self, metrics: Mapping[str, float]) -> Score:
+        return self.rule.score(metrics)
+
+    def solved(self, metrics: Mapping[str, float]) -> bool:
+        return self.rule.solved(metrics)
 
     def q_bias(self, q_values: QFunction) -> float:
         """Mean ``Q(s, a) - Q*(s, a)`` over the pairs the greedy policy visits on the small
@@ -166,3 +209,7 @@ class PuzzleTask:
         self.env_seed = int(state["env_seed"])
         self._returns = np.asarray(state["returns"], dtype=np.float64)
         self.vec.load_state_dict(state["vec"])
+
+
+def _finite(value: float | None) -> float:
+    return 0.0 if value is None or not math.isfinite(value) else float(value)

@@ -58,11 +58,12 @@ from hrrl.engine.trainer import Trainer
 from hrrl.errors import ConfigError
 from hrrl.experiment import ExperimentConfig, preset, puzzle_section
 from hrrl.puzzle.core import Puzzle, Status
-from hrrl.puzzle.evaluate import eval_metrics, play
+from hrrl.puzzle.evaluate import eval_metrics
 from hrrl.puzzle.exact import path_return
 from hrrl.puzzle.generate import generate_suite
 from hrrl.puzzle.rewards import make_reward
 from hrrl.puzzle.sampling import PAPER_DENSITY, sample_puzzle
+from hrrl.puzzle.task import PuzzleTask
 from hrrl.run import puzzle_task
 from hrrl.studies.fault import FaultConfig, FaultInjectingTask
 from hrrl.studies.gym_trial import GYM_ARMS, gym_trial_config, run_gym_trial
@@ -186,7 +187,7 @@ def study_overrides(spec: TrialSpec) -> list[str]:
         "checkpoint.enabled=false",
     ]
     if split_arm(spec.arm)[1]:
-        out.append("train.early_stop_success=null")  # train through the fault and after it
+        out.append("puzzle.stop_success=null")  # train through the fault and after it
     return out
 
 
@@ -242,8 +243,8 @@ def paper_suite(count: int) -> tuple[Puzzle, ...]:
     return tuple(out)
 
 
-def _score(trainer: Trainer, env_factory: Any, puzzles: Sequence[Puzzle]) -> dict[str, Any]:
-    results = play(trainer.greedy, puzzles, env_factory)
+def _score(trainer: Trainer, task: PuzzleTask, puzzles: Sequence[Puzzle]) -> dict[str, Any]:
+    results = task.play(trainer.greedy, puzzles)
     metrics, rows = eval_metrics(results, puzzles)
     ordered = make_reward("ordered")
     solvable = [
@@ -286,10 +287,8 @@ def run_trial(spec: TrialSpec) -> dict[str, Any]:
         "fault": None
         if not isinstance(task, FaultInjectingTask)
         else {"extreme": task.n_extreme, "nan": task.n_nan, **dataclasses.asdict(task.config)},
-        "heldout": _score(
-            trainer, inner.env_factory, heldout_suite(spec.heldout_count, spec.heldout_seed)
-        ),
-        "paper": _score(trainer, inner.env_factory, paper_suite(spec.paper_count)),
+        "heldout": _score(trainer, inner, heldout_suite(spec.heldout_count, spec.heldout_seed)),
+        "paper": _score(trainer, inner, paper_suite(spec.paper_count)),
         "trial_wall_s": time.perf_counter() - start,
     }
 

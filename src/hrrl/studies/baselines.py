@@ -33,12 +33,13 @@ from gymnasium import spaces
 from hrrl.config import apply_overrides, check_choice, check_range
 from hrrl.engine.task import PolicyFn
 from hrrl.experiment import ExperimentConfig, preset, puzzle_section
-from hrrl.puzzle.core import DEFAULT_ACTIONS, Puzzle, Status
+from hrrl.puzzle.core import DEFAULT_ACTIONS, Puzzle, PuzzleView, Status
 from hrrl.puzzle.curriculum import Stage
 from hrrl.puzzle.env import PuzzleEnv
-from hrrl.puzzle.evaluate import fixed_adapter, play
+from hrrl.puzzle.player import BatchPlayer
 from hrrl.puzzle.sampling import greedy_rollout, sample_puzzle
 from hrrl.puzzle.solver import optimal_path, optimal_steps
+from hrrl.puzzle.stack import fixed_adapter
 from hrrl.puzzle.suite import Result
 from hrrl.puzzle.task import PuzzleTask
 from hrrl.run import puzzle_task
@@ -64,6 +65,33 @@ class RawScaled(gym.ObservationWrapper[np.ndarray, Any, Any]):
         return (np.asarray(observation, dtype=np.float64) / self.scale).astype(np.float32)
 
 
+class RawView:
+    """What :class:`RawScaled` shows, for the player: ``[current, target, step, max_steps]``
+    divided by ``scale`` (1: the bare numbers of :class:`~hrrl.puzzle.env.PuzzleEnv`)."""
+
+    def __init__(self, scale: float = 1.0) -> None:
+        self.scale = float(scale)
+
+    def encode(self, view: PuzzleView) -> np.ndarray:
+        p = view.puzzle
+        numbers = np.array([view.current, p.target, view.step, p.max_steps], dtype=np.float64)
+        return (numbers / self.scale).astype(np.float32)
+
+
+def play_raw(
+    greedy: PolicyFn,
+    puzzles: Sequence[Puzzle],
+    *,
+    scale: float = 1.0,
+    actions: Sequence[int] = DEFAULT_ACTIONS,
+    why: str = "one output per action",
+) -> list[Result]:
+    """A policy that reads the raw numbers (:class:`RawView`), played by the player every score
+    goes through; no hierarchy, one action set."""
+    player = BatchPlayer(encoder=RawView(scale), planner="none", greedy=greedy)
+    return player.play(puzzles, adapt=fixed_adapter(actions, why))
+
+
 def raw_env_factory(
     *, reward: str = "ordered", scale: float | None = None, actions: Sequence[int] = DEFAULT_ACTIONS
 ) -> EnvFactory:
@@ -81,12 +109,19 @@ def random_results(puzzles: Sequence[Puzzle], *, seed: int) -> list[Result]:
     """Uniformly random actions (UNSOLVABLE puzzles reported before any step, as for every
     player)."""
     rng = np.random.default_rng(seed)
-    n_actions = len(puzzles[0].actions) if puzzles else len(DEFAULT_ACTIONS)
-
-    def policy(obs: np.ndarray) -> np.ndarray:
-        return np.asarray(rng.integers(0, n_actions, size=obs.shape[0]), dtype=np.int64)
-
-    return play(policy, puzzles, raw_env_factory(), adapt=fixed_adapter(DEFAULT_ACTIONS))
+    out = []
+    for p in puzzles:
+        best = optimal_steps(p)
+        if best is None:
+            out.append(Result.unsolvable(p))
+            continue
+        x, path, status = p.start, [p.start], Status.IN_PROGRESS
+        while status is Status.IN_PROGRESS:
+            x += p.actions[int(rng.integers(len(p.actions)))]
+            path.append(x)
+            status = p.status_after(x, len(path) - 1)
+        out.append(Result.from_path(p, path, status, best))
+    return out
 
 
 def greedy_results(puzzles: Sequence[Puzzle]) -> list[Result]:
@@ -202,11 +237,8 @@ class TabularQ:
         )
 
     def play(self, puzzles: Sequence[Puzzle]) -> list[Result]:
-        return play(
-            self.greedy,
-            puzzles,
-            raw_env_factory(reward=self.config.reward, actions=self.actions),
-            adapt=fixed_adapter(self.actions, "a table of one value per action"),
+        return play_raw(
+            self.greedy, puzzles, actions=self.actions, why="a table of one value per action"
         )
 
     def state_dict(self) -> dict[str, Any]:
@@ -266,19 +298,13 @@ def raw_puzzle_task(config: ExperimentConfig, *, seed: int, scale: float = RAW_S
     section = puzzle_section(config)
     factory = raw_env_factory(reward=section.reward, scale=scale, actions=section.actions)
     task.env_factory = factory
+    task.view = RawView(scale)
     task.vec = type(task.vec)([factory] * task.num_envs)
     task.obs_dim = 4
     task.obs_shape = (4,)
     return task
 
 
-def flat_policy(
-    policy: PolicyFn, puzzles: Sequence[Puzzle], reward: str = "ordered"
-) -> list[Result]:
-    """Play a policy that reads scaled raw observations."""
-    return play(
-        policy,
-        puzzles,
-        raw_env_factory(reward=reward, scale=RAW_SCALE),
-        adapt=fixed_adapter(DEFAULT_ACTIONS, "one output per action"),
-    )
+def flat_policy(policy: PolicyFn, puzzles: Sequence[Puzzle]) -> list[Result]:
+    """Play a policy that reads scaled raw observations (the flat DQN's)."""
+    return play_raw(policy, puzzles, scale=RAW_SCALE)

@@ -30,9 +30,8 @@ import torch
 from hrrl.config import apply_overrides
 from hrrl.engine.trainer import Trainer
 from hrrl.errors import ConfigError
-from hrrl.experiment import preset, puzzle_section
+from hrrl.experiment import preset
 from hrrl.puzzle.core import Puzzle, Status
-from hrrl.puzzle.evaluate import play
 from hrrl.puzzle.suite import Result, summarize
 from hrrl.run import puzzle_task
 from hrrl.studies.ablation_report import Estimate, mean_ci
@@ -127,7 +126,7 @@ def play_method(
         trainer = Trainer(config, task=raw_puzzle_task(config, seed=seed + 1))
         trainer.run()
         seconds = time.perf_counter() - start
-        return flat_policy(trainer.greedy, puzzles, puzzle_section(config).reward), seconds
+        return flat_policy(trainer.greedy, puzzles), seconds
     if method in ("prototype", "hrrl"):
         name = "baseline" if method == "prototype" else "default"
         config = apply_overrides(preset(name), _trainer_overrides(seed, budget))
@@ -135,7 +134,7 @@ def play_method(
         trainer = Trainer(config, task=task)
         trainer.run()
         seconds = time.perf_counter() - start
-        return play(trainer.greedy, puzzles, task.env_factory, adapt=task.adapt), seconds
+        return task.play(trainer.greedy, puzzles), seconds
     raise ConfigError(f"method={method!r} is unknown: use one of {', '.join(METHODS)}")
 
 

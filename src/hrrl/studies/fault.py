@@ -17,13 +17,14 @@ how well the agent *plays* after the fault, not what the corrupted rewards claim
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from hrrl.config import check_range
-from hrrl.engine.task import QFunction, StepOutcome, Task
+from hrrl.engine.task import QFunction, Score, StepOutcome, Task
 from hrrl.errors import ConfigError
 
 #: The extreme reward of the review's failure scenario.
@@ -103,6 +104,12 @@ class FaultInjectingTask:
 
     def evaluate(self, q_values: QFunction) -> dict[str, float]:
         return self.task.evaluate(q_values)
+
+    def score(self, metrics: Mapping[str, float]) -> Score:
+        return self.task.score(metrics)
+
+    def solved(self, metrics: Mapping[str, float]) -> bool:
+        return self.task.solved(metrics)
 
     def state_dict(self) -> dict[str, Any]:
         return {

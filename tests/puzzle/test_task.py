@@ -1,0 +1,57 @@
+"""The puzzle task evaluates with the player ``hrrl eval`` runs, and it plays what the stack plays."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from hrrl.config import apply_overrides
+from hrrl.engine.agent import DQNAgent
+from hrrl.experiment import ExperimentConfig, preset
+from hrrl.puzzle.evaluate import eval_metrics
+from hrrl.puzzle.stack import play_through_stack
+from hrrl.puzzle.task import PuzzleTask
+from hrrl.run import puzzle_task
+from hrrl.studies.baselines import flat_dqn_config, raw_puzzle_task
+
+
+def untrained_q(task: PuzzleTask, config: ExperimentConfig, seed: int = 0) -> DQNAgent:
+    """A freshly initialised agent of ``config`` for ``task`` (its greedy play wanders)."""
+    torch.manual_seed(seed)
+    return DQNAgent(
+        obs_dim=task.obs_dim,
+        obs_shape=task.obs_shape,
+        n_actions=task.n_actions,
+        config=config.agent,
+        seed=seed,
+    )
+
+
+@pytest.mark.parametrize("name", ["default", "baseline"])
+def test_evaluation_is_the_players_and_matches_the_gymnasium_stack(name: str) -> None:
+    config = apply_overrides(preset(name), ["puzzle.eval_count=3"])
+    task = puzzle_task(config, seed=1)
+    agent = untrained_q(task, config)
+    metrics = task.evaluate(agent.q_values)
+    greedy = lambda obs: agent.q_values(obs).argmax(axis=1)  # noqa: E731
+    oracle = play_through_stack(greedy, task.eval_puzzles, task.env_factory, adapt=task.adapt)
+    expected, _ = eval_metrics(oracle, task.eval_puzzles)
+    assert {k: v for k, v in metrics.items() if k.startswith("eval/")} == pytest.approx(
+        expected, nan_ok=True
+    )
+    assert [r.path for r in task.play(greedy, task.eval_puzzles)] == [r.path for r in oracle]
+
+
+def test_the_raw_view_plays_what_the_raw_stack_plays() -> None:
+    config = apply_overrides(flat_dqn_config(seed=0, env_steps=100), ["puzzle.eval_count=4"])
+    task = raw_puzzle_task(config, seed=0)
+    agent = untrained_q(task, config, seed=3)
+
+    def greedy(obs: np.ndarray) -> np.ndarray:
+        return np.asarray(agent.q_values(obs).argmax(axis=1))
+
+    played = task.play(greedy, task.eval_puzzles)
+    oracle = play_through_stack(greedy, task.eval_puzzles, task.env_factory, adapt=task.adapt)
+    assert [(r.status, r.path) for r in played] == [(r.status, r.path) for r in oracle]
+    assert len({r.status for r in played}) > 1  # not one trivial ending for all
