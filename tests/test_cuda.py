@@ -103,6 +103,7 @@ def cuda_config(*overrides: str) -> ExperimentConfig:
             "puzzle.eval_count=8",
             "puzzle.stop_success=0.95",
             "puzzle.stop_efficiency=0.0",
+            "puzzle.curriculum.stages=[{targets: [5, 100], forbidden: [2, 5]}]",
             "checkpoint.enabled=false",
             *overrides,
         ],

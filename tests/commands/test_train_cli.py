@@ -152,6 +152,7 @@ def test_the_progress_bar_counts_the_real_budget_and_says_why_it_stopped(
     # Early stopping at a perfect evaluation: the bar's total is the budget, the end says so.
     argv = [*base, "--run-dir", str(tmp_path / "a"), "--set", "puzzle.stop_success=0.0"]
     argv += ["--set", "puzzle.stop_efficiency=0.0"]
+    argv += ["--set", "puzzle.curriculum.stages=[{targets: [5, 30], forbidden: [2, 5]}]"]
     assert main(argv) == 0
     bar = bars[-1]
     assert (bar.total, bar.unit, bar.n) == (800, "step", 400)

@@ -188,7 +188,12 @@ def test_terminal_failure_is_stored_as_terminated(tiny: TinyFactory) -> None:
 
 # --- stopping -----------------------------------------------------------------------------------
 def test_early_stop_on_success(tiny: TinyFactory) -> None:
-    config = tiny("puzzle.stop_success=0.0", "puzzle.stop_efficiency=0.0")
+    # One curriculum stage: the rule's "in the last stage" holds from the start.
+    config = tiny(
+        "puzzle.stop_success=0.0",
+        "puzzle.stop_efficiency=0.0",
+        "puzzle.curriculum.stages=[{targets: [5, 30], forbidden: [2, 5]}]",
+    )
     result = build_trainer(config).run()
     assert result.stop_reason == "solved"
     assert result.counters.env_steps == 400 and result.counters.evaluations == 1

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
 
 from hrrl.config import apply_overrides
 from hrrl.engine.agent import DQNAgent
-from hrrl.experiment import ExperimentConfig, preset
+from hrrl.experiment import ExperimentConfig, preset, puzzle_section
 from hrrl.puzzle.evaluate import eval_metrics
 from hrrl.puzzle.stack import play_through_stack
-from hrrl.puzzle.task import PuzzleTask
+from hrrl.puzzle.task import PuzzleRule, PuzzleTask
 from hrrl.run import puzzle_task
 from hrrl.studies.baselines import flat_dqn_config, raw_puzzle_task
 
@@ -37,9 +39,8 @@ def test_evaluation_is_the_players_and_matches_the_gymnasium_stack(name: str) ->
     greedy = lambda obs: agent.q_values(obs).argmax(axis=1)  # noqa: E731
     oracle = play_through_stack(greedy, task.eval_puzzles, task.env_factory, adapt=task.adapt)
     expected, _ = eval_metrics(oracle, task.eval_puzzles)
-    assert {k: v for k, v in metrics.items() if k.startswith("eval/")} == pytest.approx(
-        expected, nan_ok=True
-    )
+    assert {k: metrics[k] for k in expected} == pytest.approx(expected, nan_ok=True)
+    assert metrics["eval/stage"] == task.curriculum.stage
     assert [r.path for r in task.play(greedy, task.eval_puzzles)] == [r.path for r in oracle]
 
 
@@ -55,3 +56,23 @@ def test_the_raw_view_plays_what_the_raw_stack_plays() -> None:
     oracle = play_through_stack(greedy, task.eval_puzzles, task.env_factory, adapt=task.adapt)
     assert [(r.status, r.path) for r in played] == [(r.status, r.path) for r in oracle]
     assert len({r.status for r in played}) > 1  # not one trivial ending for all
+
+
+def test_a_puzzle_evaluation_is_solved_only_in_the_last_stage() -> None:
+    rule = PuzzleRule(puzzle_section(preset("default")))
+    perfect = {"eval/success_rate": 1.0, "eval/efficiency": 1.0}
+    last = float(len(puzzle_section(preset("default")).curriculum.stages) - 1)
+    assert not rule.solved(perfect)  # no stage recorded: not known to be the last
+    assert not rule.solved({**perfect, "eval/stage": last - 1})
+    assert rule.solved({**perfect, "eval/stage": last})
+    assert not rule.solved({**perfect, "eval/stage": last, "eval/efficiency": 0.99})
+    assert not rule.solved({**perfect, "eval/stage": last, "eval/success_rate": 0.999})
+    never = PuzzleRule(
+        puzzle_section(apply_overrides(preset("default"), ["puzzle.stop_success=null"]))
+    )
+    assert not never.solved({**perfect, "eval/stage": last})
+    # Ranking: success first; a missing figure counts 0.
+    assert rule.score({"eval/success_rate": 0.9, "eval/efficiency": 1.0}) < rule.score(
+        {"eval/success_rate": 1.0, "eval/efficiency": 0.5}
+    )
+    assert rule.score({"eval/success_rate": 1.0, "eval/efficiency": math.nan}) == (1.0, 0.0)

@@ -40,9 +40,9 @@ class PuzzleConfig:
     eval_seed: int = 20_261_125
     """Seed of the evaluation suite (fixed, held out from training)."""
     stop_success: float | None = 1.0
-    """Stop training once an evaluation's success rate reaches this and its efficiency
-    reaches stop_efficiency (null: train the whole budget). Evaluations rank by success, then
-    efficiency, either way."""
+    """Stop training once the curriculum is in its last stage and an evaluation's success rate
+    reaches this and its efficiency stop_efficiency (null: train the whole budget).
+    Evaluations rank by success, then efficiency, either way."""
     stop_efficiency: float = 0.995
     """... the mean efficiency (exact optimum / steps over successes) that stop needs too."""
 

@@ -25,6 +25,7 @@ deeper than ``H`` is beyond it by design (``bench/README.md`` measures what happ
 
 from __future__ import annotations
 
+import functools
 import heapq
 from bisect import bisect_left
 from dataclasses import dataclass
@@ -124,6 +125,12 @@ def deep_dead(puzzle: Puzzle, x: int, horizon: int = HORIZON_WINDOWS) -> set[int
     return in_window - dead_cells(puzzle, x, w) if in_window else set()
 
 
+#: Glances :func:`exact_waypoint` remembers (a puzzle played again, as the training-time
+#: evaluation plays its suite, glances from the same numbers again).
+WAYPOINT_CACHE_SIZE: Final = 1 << 16
+
+
+@functools.lru_cache(maxsize=WAYPOINT_CACHE_SIZE)
 def exact_waypoint(puzzle: Puzzle, x: int, horizon: int = HORIZON_WINDOWS) -> int | None:
     """The number the low level should land on exactly next, or None when the window holds no
     deep dead numbers (module docstring).

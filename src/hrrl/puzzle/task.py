@@ -14,7 +14,7 @@ from hrrl.puzzle.core import Puzzle, Status
 from hrrl.puzzle.curriculum import Curriculum
 from hrrl.puzzle.env import PuzzleVecEnv
 from hrrl.puzzle.evaluate import eval_metrics
-from hrrl.puzzle.exact import optimal_values
+from hrrl.puzzle.exact import QTable, optimal_values
 from hrrl.puzzle.generate import generate_suite
 from hrrl.puzzle.player import BatchPlayer, Encodes
 from hrrl.puzzle.rewards import make_reward
@@ -23,6 +23,8 @@ from hrrl.puzzle.suite import Result
 
 #: The evaluation's figures an evaluation is ranked by: success first, efficiency breaks ties.
 SUCCESS_METRIC, EFFICIENCY_METRIC = "eval/success_rate", "eval/efficiency"
+#: The curriculum stage the evaluated policy was trained up to.
+STAGE_METRIC = "eval/stage"
 #: Largest target of a puzzle used to measure Q-bias (its exact DP table stays small).
 Q_BIAS_MAX_TARGET = 100
 
@@ -37,10 +39,14 @@ def subgoal_metrics(info: Mapping[str, Any]) -> dict[str, float]:
 
 
 class PuzzleRule:
-    """What a better puzzle evaluation is, and when training is done (``puzzle.stop_*``)."""
+    """What a better puzzle evaluation is, and when training is done: the curriculum has reached
+    its last stage (the distribution it trains for; a policy that solves the suite from an easier
+    stage generalises less) and the suite meets ``puzzle.stop_success`` and
+    ``puzzle.stop_efficiency``."""
 
     def __init__(self, config: PuzzleConfig) -> None:
         self.stop_success, self.stop_efficiency = config.stop_success, config.stop_efficiency
+        self.last_stage = len(config.curriculum.stages) - 1
 
     @staticmethod
     def score(metrics: Mapping[str, float]) -> Score:
@@ -49,8 +55,9 @@ class PuzzleRule:
         return (_finite(metrics.get(SUCCESS_METRIC)), _finite(metrics.get(EFFICIENCY_METRIC)))
 
     def solved(self, metrics: Mapping[str, float]) -> bool:
-        """Success reached ``puzzle.stop_success`` and efficiency ``puzzle.stop_efficiency``."""
-        if self.stop_success is None or not metrics:
+        """In the last stage, success reached ``puzzle.stop_success`` and efficiency
+        ``puzzle.stop_efficiency``."""
+        if self.stop_success is None or metrics.get(STAGE_METRIC, -1) < self.last_stage:
             return False
         success, efficiency = self.score(metrics)
         return success >= self.stop_success and efficiency >= self.stop_efficiency
@@ -100,6 +107,7 @@ class PuzzleTask:
         self._reward = make_reward(config.reward)
         self._gamma = gamma
         self._probes = [p for p in self.eval_puzzles if p.target - p.start <= Q_BIAS_MAX_TARGET]
+        self._tables: list[QTable] = []
 
     @property
     def stage(self) -> int:
@@ -152,12 +160,14 @@ class PuzzleTask:
         return player.play(puzzles, adapt=self.adapt)
 
     def evaluate(self, q_values: QFunction) -> dict[str, float]:
-        """The greedy policy on the held-out suite (``eval/*``), and ``train/q_bias``."""
+        """The greedy policy on the held-out suite (``eval/*``), the curriculum stage it was
+        trained up to (``eval/stage``) and ``train/q_bias``."""
         metrics: dict[str, float] = {}
         if self.eval_puzzles:
             results = self.play(greedy_policy(q_values), self.eval_puzzles)
             metrics, _ = eval_metrics(results, self.eval_puzzles)
         metrics["train/q_bias"] = self.q_bias(q_values)
+        metrics[STAGE_METRIC] = float(self.curriculum.stage)
         return metrics
 
     def score(self, metrics: Mapping[str, float]) -> Score:
@@ -178,8 +188,9 @@ class PuzzleTask:
         """
         diffs: list[float] = []
         env = self.env_factory()
-        for puzzle in self._probes:
-            table = optimal_values(puzzle, self._reward, self._gamma)
+        if len(self._tables) < len(self._probes):  # exact, so worked out once per run
+            self._tables = [optimal_values(p, self._reward, self._gamma) for p in self._probes]
+        for puzzle, table in zip(self._probes, self._tables, strict=True):
             obs, _ = env.reset(options={"puzzle": puzzle})
             done = False
             while not done:
