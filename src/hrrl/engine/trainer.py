@@ -175,7 +175,9 @@ class Trainer:
         self._rate_window = (self.logger.elapsed, 0, 0)
         self._stage = task.stage
         self._save_failing = False
-        self._eval_seconds = 0.0  # spent evaluating since the last dump (not throughput)
+        # Seconds since the last dump spent evaluating and saving checkpoints: pauses of the
+        # loop, left out of its throughput.
+        self._paused = {"eval": 0.0, "save": 0.0}
 
     # --- phases --------------------------------------------------------------------------------
     def collect(self) -> None:
@@ -268,7 +270,7 @@ class Trainer:
         else the domain can measure); returns whether the task scores it a new best."""
         began = self.logger.elapsed
         metrics = self.task.evaluate(self.agent.q_values)
-        self._eval_seconds += self.logger.elapsed - began
+        self._paused["eval"] += self.logger.elapsed - began
         c = self.counters
         c.evaluations += 1
         c.last_eval_step = c.env_steps
@@ -301,10 +303,12 @@ class Trainer:
         evaluated = c.last_eval_step == step
         metrics = self.last_metrics if evaluated else {}
         score = check_score(self.task.score(metrics)) if evaluated else None
+        began = self.logger.elapsed
         if improved or force:
             path = manager.save(step, self.payload, metrics, score)
         else:
             path = manager.maybe_save(step, self.payload, metrics, score)
+        self._paused["save"] += self.logger.elapsed - began
         if len(manager.failures) > failures:
             self._save_failing = True
             self.logger.log_event(
@@ -329,17 +333,19 @@ class Trainer:
     def log(self) -> None:
         """Throughput, gauges and health, then one dump to every sink.
 
-        Throughput is over the interval's collection and learning time: the evaluation's
-        pause is ``perf/eval_seconds``, so an evaluation is no throughput cliff."""
+        Throughput is over the interval's collection and learning time: its pauses for
+        evaluation and checkpoint saves are ``perf/eval_seconds`` and ``perf/save_seconds``, so
+        neither is a throughput cliff."""
         elapsed = self.logger.elapsed
         t0, steps0, updates0 = self._rate_window
         c, log = self.counters, self.logger
-        dt = max(elapsed - t0 - self._eval_seconds, 1e-9)
+        dt = max(elapsed - t0 - sum(self._paused.values()), 1e-9)
         if c.env_steps > steps0:  # the closing dump can follow a regular one at the same step
             log.record("perf/env_steps_per_s", (c.env_steps - steps0) / dt)
             log.record("perf/updates_per_s", (c.updates - updates0) / dt)
-        if self._eval_seconds:
-            log.record("perf/eval_seconds", self._eval_seconds)
+        for pause, seconds in self._paused.items():
+            if seconds:
+                log.record(f"perf/{pause}_seconds", seconds)
         log.record("perf/replay_size", len(self.replay))
         log.record("rollout/stage", self.task.stage)
         log.record("rollout/episodes", c.episodes)
@@ -354,7 +360,7 @@ class Trainer:
         self.health.update(log.values(), c.env_steps)
         log.dump(c.env_steps)
         self._rate_window = (elapsed, c.env_steps, c.updates)
-        self._eval_seconds = 0.0
+        self._paused = dict.fromkeys(self._paused, 0.0)
 
     def stop_reason(self) -> str | None:
         """Why training should stop now, or None."""

@@ -20,7 +20,8 @@ Distances to the target are the same pass over the mirrored puzzle.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import functools
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
 
@@ -103,9 +104,22 @@ def distances_to_target(puzzle: Puzzle) -> np.ndarray:
     return mirrored[::-1].copy()
 
 
+#: Puzzles whose fewest steps :func:`optimal_steps` remembers (an evaluation suite is scored
+#: again at every training-time evaluation).
+OPTIMUM_CACHE_SIZE: Final = 1 << 12
+
+
+@functools.lru_cache(maxsize=OPTIMUM_CACHE_SIZE)
+def _fewest_steps(
+    start: int, target: int, forbidden: frozenset[int], actions: tuple[int, ...]
+) -> int:
+    """Min steps from ``start`` to ``target`` (``UNREACHABLE``), keyed by what it depends on."""
+    return int(_shortest(target - start, [f - start for f in forbidden], actions)[target - start])
+
+
 def optimal_steps(puzzle: Puzzle, *, ignore_max_steps: bool = False) -> int | None:
     """Exact optimum, or ``None`` when no path reaches the target (within ``max_steps``)."""
-    d = int(distances_from_start(puzzle)[puzzle.gap])
+    d = _fewest_steps(puzzle.start, puzzle.target, puzzle.forbidden, puzzle.actions)
     if d == UNREACHABLE:
         return None
     if not ignore_max_steps and d > puzzle.max_steps:
