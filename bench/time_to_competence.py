@@ -35,8 +35,9 @@ curriculum's last stage (its dense stage, plus 25% from the earlier stages) on t
 Times: ``train s`` is wall time to the evaluation *minus the time spent evaluating* (so the
 evaluation cadence does not favour anyone; the per-run lines give wall time as well). For
 hrrl the evaluation is the trainer's whole evaluation phase: the greedy play and the
-``train/q_bias`` diagnostic (exact DP, about 45 ms a call; until 2026-11-26 it was counted as
-training time, about 0.1 s of the 0.2 s hrrl default reported then). Every process uses
+``train/q_bias`` diagnostic (its exact DP tables are worked out at the first evaluation; until
+2026-11-26 it was counted as training time, about 0.1 s of the 0.2 s hrrl default reported
+then). Every process uses
 ``torch.set_num_threads(1)`` (hrrl's ``train.threads`` default; two threads only oversubscribe
 a 2-core machine that is doing anything else). A run that never reaches the goal counts as
 +inf in the median and reads "not reached"; the note gives each unstable run's cap and best
@@ -175,7 +176,7 @@ def run_hrrl(name: str, seed: int, args: argparse.Namespace) -> Run:
 
     def timed_evaluate() -> bool:
         # The whole evaluation phase: greedy play of the suite and the Q-bias diagnostic (exact
-        # DP on the small evaluation puzzles, about 45 ms a call), neither of which is training.
+        # DP tables of the small evaluation puzzles, once a run), neither of which is training.
         improved = clock.evaluate(inner)
         success = trainer.last_metrics["eval/success_rate"]
         record(run, clock, trainer.counters.env_steps, success, args)

@@ -27,7 +27,7 @@ from hrrl.errors import ConfigError, EnvironmentMismatchError
 from hrrl.experiment import ExperimentConfig, gym_preset
 from hrrl.gym.config import GymConfig
 from hrrl.gym.presets import GYM_PRESETS
-from hrrl.gym.task import GymTask, episode_metrics
+from hrrl.gym.task import GymTask, ReturnRule, episode_metrics
 from hrrl.monitoring.report import write_report
 from hrrl.persistence import state_tree
 from hrrl.run import build_trainer
@@ -411,3 +411,18 @@ def test_new_task_presets_train_checkpoint_and_resume(
     more = ["--set=train.total_env_steps=1200", "--allow-config-change", "--quiet"]
     assert cli.main(["resume", str(run), *more, "--no-tensorboard"]) == 0
     assert (run / "checkpoints" / "step-000001200").is_dir()
+
+
+def test_a_gymnasium_evaluation_ranks_by_its_mean_return_and_stops_only_when_asked() -> None:
+    low, high = {"eval/mean_return": -120.0, "eval/success_rate": 1.0}, {"eval/mean_return": 80.0}
+    rule = ReturnRule()
+    assert rule.score(high) > rule.score(low)  # the return, whatever the success rate says
+    assert rule.score({}) < rule.score({"eval/mean_return": -1e9})  # missing: below any return
+    assert not rule.solved(high)  # no stop_return: the whole budget
+    asked = ReturnRule(stop_return=80.0)
+    assert asked.solved(high) and not asked.solved(low) and not asked.solved({})
+    config = apply_overrides(gym_preset("CartPole-v1"), ["gym.stop_return=9.0"])
+    result = build_trainer(
+        apply_overrides(config, ["train.total_env_steps=3000", "train.eval_every=500"])
+    ).run()
+    assert result.stop_reason == "solved" and result.last_metrics["eval/mean_return"] >= 9.0

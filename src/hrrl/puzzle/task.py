@@ -21,7 +21,7 @@ from hrrl.puzzle.rewards import make_reward
 from hrrl.puzzle.stack import make_stack, n_actions_of, stack_adapter
 from hrrl.puzzle.suite import Result
 
-#: The evaluation's figures an evaluation is ranked by: success first, efficiency breaks ties.
+#: The figures a puzzle evaluation is ranked by: success first, efficiency breaks ties.
 SUCCESS_METRIC, EFFICIENCY_METRIC = "eval/success_rate", "eval/efficiency"
 #: The curriculum stage the evaluated policy was trained up to.
 STAGE_METRIC = "eval/stage"

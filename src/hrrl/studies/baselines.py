@@ -105,36 +105,45 @@ def raw_env_factory(
 
 
 # --- policies without learning ------------------------------------------------------------------
-def random_results(puzzles: Sequence[Puzzle], *, seed: int) -> list[Result]:
-    """Uniformly random actions (UNSOLVABLE puzzles reported before any step, as for every
-    player)."""
-    rng = np.random.default_rng(seed)
+def _played(
+    puzzles: Sequence[Puzzle], rollout: Callable[[Puzzle], tuple[list[int], Status]]
+) -> list[Result]:
+    """Each solvable puzzle played by ``rollout`` (its path and last status); UNSOLVABLE puzzles
+    are reported before any step, as every player reports them."""
     out = []
     for p in puzzles:
         best = optimal_steps(p)
         if best is None:
             out.append(Result.unsolvable(p))
             continue
+        path, status = rollout(p)
+        out.append(Result.from_path(p, path, status, best))
+    return out
+
+
+def random_results(puzzles: Sequence[Puzzle], *, seed: int) -> list[Result]:
+    """Uniformly random actions of each puzzle's own set."""
+    rng = np.random.default_rng(seed)
+
+    def rollout(p: Puzzle) -> tuple[list[int], Status]:
         x, path, status = p.start, [p.start], Status.IN_PROGRESS
         while status is Status.IN_PROGRESS:
             x += p.actions[int(rng.integers(len(p.actions)))]
             path.append(x)
             status = p.status_after(x, len(path) - 1)
-        out.append(Result.from_path(p, path, status, best))
-    return out
+        return path, status
+
+    return _played(puzzles, rollout)
 
 
 def greedy_results(puzzles: Sequence[Puzzle]) -> list[Result]:
     """The greedy heuristic: largest action landing neither forbidden nor past the target."""
-    out = []
-    for p in puzzles:
-        best = optimal_steps(p)
-        if best is None:
-            out.append(Result.unsolvable(p))
-            continue
+
+    def rollout(p: Puzzle) -> tuple[list[int], Status]:
         roll = greedy_rollout(p, lookahead=0)
-        out.append(Result.from_path(p, roll.path, roll.status, best))
-    return out
+        return list(roll.path), roll.status
+
+    return _played(puzzles, rollout)
 
 
 def exact_results(puzzles: Sequence[Puzzle]) -> list[Result]:
