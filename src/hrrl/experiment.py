@@ -249,9 +249,9 @@ def preset(name: str) -> ExperimentConfig:
             # One policy for every action set: the slot encoder and network (one scorer shared
             # by the 8 slots), trained on the mixed distribution of hrrl.puzzle.action_sets and
             # evaluated on five of its sets; the held-out sets are never trained on.
-            # Evaluation: 4 puzzles a family and set every 5,120 env steps, stopping once the
+            # Evaluation: 4 puzzles a family and set every 10,240 env steps, stopping once the
             # last curriculum stage plays the suite at success 1 and efficiency 0.995 (about
-            # 10,240 steps: two evaluations, a tenth of the run's time).
+            # 10,240 steps: one evaluation, under a tenth of the run's time).
             puzzle=PuzzleConfig(
                 encoder="slots",
                 planner="horizon",
@@ -268,7 +268,7 @@ def preset(name: str) -> ExperimentConfig:
                 gamma=0.9,
                 lr=2e-3,
             ),
-            train=TrainConfig(learning_starts=64, total_env_steps=64_000, eval_every=5_120),
+            train=TrainConfig(learning_starts=64, total_env_steps=64_000, eval_every=10_240),
         )
     return ExperimentConfig(
         preset="baseline",
