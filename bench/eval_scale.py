@@ -8,8 +8,8 @@ its own); ``--what all`` runs the three that way and prints the bar's table:
 * ``million``: one target of 10^6 (about 200,000 steps), wall time and peak RSS;
 * ``suite``: 12 targets from 10^5 to 10^6, played together, wall time and peak RSS;
 * ``batch``: env steps/s of ``Policy.play`` (the plain-integer player) at batch 1, 64 and 1024,
-  of the same play through the Gymnasium stack (``evaluate.play``, which training's evaluation
-  uses), and of the bare ``PuzzleEnv`` stepped along a fixed path (no encoder, no hierarchy, no
+  of the same play through the Gymnasium stack (``stack.play_through_stack``, the tests'
+  oracle), and of the bare ``PuzzleEnv`` stepped along a fixed path (no encoder, no hierarchy, no
   network).
 
     .venv/bin/python bench/eval_scale.py --checkpoint runs/demo --what all
