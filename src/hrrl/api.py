@@ -85,7 +85,7 @@ class Run:
                 "this run trained on the number puzzle, not a Gymnasium task: use run.policy()"
             )
         if self.run_dir is not None and self.config.checkpoint.enabled:
-            return GymPolicy.load(self.run_dir)
+            return GymPolicy.load(self.run_dir, env_id=self.config.gym.id)  # the id it trained
         network = copy.deepcopy(self.trainer.agent.online).cpu()
         return GymPolicy(network=network, env_id=self.config.gym.id, source=IN_MEMORY)
 

@@ -118,7 +118,8 @@ class GymPolicy:
 
 def _trained_on(source: Path, saved: str | None, wanted: str | None) -> str:
     """The Gymnasium id ``source`` was trained on; one line naming what to do instead when it is
-    a puzzle policy, or one of another id than ``wanted``."""
+    a puzzle policy, one of another id than ``wanted``, or names a ``module:Id`` the caller did
+    not name (loading it would import that module)."""
     if saved is None:
         raise EnvironmentMismatchError(
             f"{source} was trained on the number puzzle, not a Gymnasium task"
@@ -128,6 +129,14 @@ def _trained_on(source: Path, saved: str | None, wanted: str | None) -> str:
     if wanted is not None and saved != wanted:
         raise EnvironmentMismatchError(
             f"{source} was trained on {saved!r}, not {wanted!r}: pass --env {saved}"
+        )
+    if wanted is None and ":" in saved:
+        # ``module:Id`` makes gymnasium.make import ``module``: a file never chooses an import.
+        module = saved.partition(":")[0]
+        raise EnvironmentMismatchError(
+            f"{source} names the Gymnasium id {saved!r}, which would import the module "
+            f"{module!r}: a bundle or checkpoint never chooses what is imported; name the id "
+            f"yourself (--env {saved}, or env_id={saved!r}) if you trust that module"
         )
     return saved
 
