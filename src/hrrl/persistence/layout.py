@@ -70,10 +70,18 @@ def step_dirs(ckdir: Path) -> list[tuple[int, Path]]:
 
 
 def link_target(link: Path) -> str | None:
+    """The name of the step directory ``link`` (``best``, ``latest``) points at, in its own
+    checkpoints directory; None when it is no link, or points anywhere else (another run's
+    checkpoint is never this run's ``best``)."""
     try:
-        return Path(str(link.readlink())).name
+        target = Path(str(link.readlink()))
     except OSError:
         return None
+    if target.is_absolute():
+        inside = target.parent == link.parent or target.parent == link.parent.resolve()
+    else:
+        inside = target.parent == Path(".")
+    return target.name if inside and STEP_DIR.match(target.name) else None
 
 
 def read_manifest(ckpt: Path) -> dict[str, Any]:

@@ -350,12 +350,15 @@ def resolve_checkpoint(path: Path | str) -> LoadedCheckpoint:
     ckdir = checkpoints_dir(target)
     best = ckdir / BEST_LINK
     tried: Path | None = None
-    if best.exists():
+    name = link_target(best)
+    if name is None and best.is_symlink():
+        _skip(best, CheckpointError(f"it points outside the run, at {os.readlink(best)}"))
+    elif name is not None and (ckdir / name).exists():
         try:
-            return load_checkpoint(best.resolve())
+            return load_checkpoint(ckdir / name)
         except CheckpointError as exc:
             _skip(best, exc)
-            tried = best.resolve()
+            tried = (ckdir / name).resolve()
     return find_latest_valid(ckdir, tried=tried)
 
 
