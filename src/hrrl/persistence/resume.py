@@ -94,34 +94,35 @@ def abandon_after(run_dir: Path | str, step: int) -> tuple[Path | None, list[int
     fs.fsync_path(ckdir)
     for name, (kept, dropped) in rows.items():
         if dropped:
-            (folder / name).write_text("".join(dropped), encoding="utf-8")
-            _replace_text(run / name, "".join(kept))
+            (folder / name).write_bytes(b"".join(dropped))
+            _replace_text(run / name, b"".join(kept))
     refresh_links(ckdir, latest=step_dir_name(step))
     return folder, [s for s, _ in later]
 
 
-def _rows_after(path: Path, step: int) -> tuple[list[str], list[str]]:
-    """Split a JSONL log's lines into (kept, logged after ``step``); unparsable lines stay."""
+def _rows_after(path: Path, step: int) -> tuple[list[bytes], list[bytes]]:
+    """Split a JSONL log's lines into (kept, logged after ``step``); a line that does not parse
+    (bad JSON, bytes that are not UTF-8) stays as it is, byte for byte."""
     if not path.is_file():
         return [], []
     kept, dropped = [], []
-    for line in path.read_text(encoding="utf-8").splitlines(keepends=True):
+    for line in path.read_bytes().splitlines(keepends=True):
         try:
-            row_step = json.loads(line).get("step")
-        except (json.JSONDecodeError, AttributeError):
+            row_step = json.loads(line.decode("utf-8")).get("step")
+        except (UnicodeDecodeError, json.JSONDecodeError, AttributeError):
             row_step = None
         if isinstance(row_step, int) and row_step > step:
             dropped.append(line)
         else:
-            kept.append(line if line.endswith("\n") else line + "\n")
+            kept.append(line if line.endswith(b"\n") else line + b"\n")
     return kept, dropped
 
 
-def _replace_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and one ``os.replace``."""
+def _replace_text(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and one ``os.replace``."""
     tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
-        handle.write(text)
+    with tmp.open("wb") as handle:
+        handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
