@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -98,10 +100,20 @@ def is_bundle(path: Path | str) -> bool:
     return (p / MANIFEST_FILE).is_file() or (p.name == MANIFEST_FILE and p.is_file())
 
 
+#: What a bundle directory holds, and what an export that died in it (before hrrl wrote into a
+#: sibling and renamed) could leave there: a directory of only these, without a manifest, is an
+#: unfinished export and is reused.
+_BUNDLE_PIECES = frozenset(
+    {WEIGHTS_FILE, MANIFEST_FILE, f".{WEIGHTS_FILE}.tmp", f".{MANIFEST_FILE}.tmp"}
+)
+
+
 def export_policy(checkpoint: Path | str, out: Path | str, *, overwrite: bool = False) -> Path:
     """Write the bundle of ``checkpoint`` (a checkpoint dir, or a run: its best) into ``out``.
 
-    ``out`` must not exist, be empty, or (with ``overwrite``) hold a bundle already.
+    ``out`` must not exist, be empty, hold an unfinished export, or (with ``overwrite``) hold a
+    bundle already. The bundle is written into a hidden sibling and renamed into place, so a
+    killed export leaves ``out`` as it was (the sibling is swept by the next export there).
     """
     ck = resolve_checkpoint(checkpoint)
     config = run_config(ck)
@@ -113,47 +125,77 @@ def export_policy(checkpoint: Path | str, out: Path | str, *, overwrite: bool = 
         task, section = PUZZLE_TASK, saved_puzzle_section(config, ck.path)
         env = {key: section[key] for key in STACK_KEYS if key in section}
     target = Path(out)
-    if target.exists():
-        if not target.is_dir():
-            raise CheckpointError(f"--out {target} is a file: give a directory")
-        if any(target.iterdir()) and not (overwrite and is_bundle(target)):
-            raise CheckpointError(
-                f"--out {target} is not empty: choose a new directory"
-                + (" (or pass --force to replace the bundle there)" if is_bundle(target) else "")
-            )
-    target.mkdir(parents=True, exist_ok=True)
-    (target / MANIFEST_FILE).unlink(missing_ok=True)  # a half-replaced bundle is no bundle
-    weights_path = target / WEIGHTS_FILE
-    tmp = target / f".{WEIGHTS_FILE}.tmp"
-    formats.write_safetensors(tmp, weights, {"format": "pt", "hrrl_bundle": str(BUNDLE_VERSION)})
-    os.replace(tmp, weights_path)
-    agent, meta = config["agent"], ck.state["agent"]["meta"]
-    manifest = {
-        "format": BUNDLE_FORMAT,
-        "format_version": BUNDLE_VERSION,
-        "task": task,
-        "env": env,
-        "agent": {key: agent[key] for key in _AGENT_KEYS}
-        | ({"dueling": True} if agent.get("dueling") else {}),
-        "obs_dim": int(meta["obs_dim"]),
-        "obs_shape": [int(n) for n in meta.get("obs_shape") or (meta["obs_dim"],)],
-        "n_actions": len(env["actions"]) if task == PUZZLE_TASK else int(meta["n_actions"]),
-        "weights": {
-            "file": WEIGHTS_FILE,
-            "sha256": formats.sha256_file(weights_path),
-            "bytes": weights_path.stat().st_size,
-        },
-        "source": {"checkpoint": str(ck.path), "step": ck.step, "metrics": ck.metrics, **ck.meta},
-        "hrrl_version": package_version(),
-        "exported": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-    formats.check_jsonable(manifest, MANIFEST_FILE)
-    tmp = target / f".{MANIFEST_FILE}.tmp"
-    tmp.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-    fs.fsync_path(tmp)
-    os.replace(tmp, target / MANIFEST_FILE)
-    fs.fsync_path(target)
+    _check_out(target, overwrite=overwrite)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for stale in (
+        *target.parent.glob(f".{target.name}.tmp-*"),
+        *target.parent.glob(f".{target.name}.old-*"),
+    ):
+        shutil.rmtree(stale, ignore_errors=True)
+    tag = uuid.uuid4().hex
+    tmp_dir = target.parent / f".{target.name}.tmp-{tag}"
+    tmp_dir.mkdir()
+    try:
+        weights_path = tmp_dir / WEIGHTS_FILE
+        formats.write_safetensors(
+            weights_path, weights, {"format": "pt", "hrrl_bundle": str(BUNDLE_VERSION)}
+        )
+        agent, meta = config["agent"], ck.state["agent"]["meta"]
+        manifest = {
+            "format": BUNDLE_FORMAT,
+            "format_version": BUNDLE_VERSION,
+            "task": task,
+            "env": env,
+            "agent": {key: agent[key] for key in _AGENT_KEYS}
+            | ({"dueling": True} if agent.get("dueling") else {}),
+            "obs_dim": int(meta["obs_dim"]),
+            "obs_shape": [int(n) for n in meta.get("obs_shape") or (meta["obs_dim"],)],
+            "n_actions": len(env["actions"]) if task == PUZZLE_TASK else int(meta["n_actions"]),
+            "weights": {
+                "file": WEIGHTS_FILE,
+                "sha256": formats.sha256_file(weights_path),
+                "bytes": weights_path.stat().st_size,
+            },
+            "source": {
+                "checkpoint": str(ck.path),
+                "step": ck.step,
+                "metrics": ck.metrics,
+                **ck.meta,
+            },
+            "hrrl_version": package_version(),
+            "exported": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        formats.check_jsonable(manifest, MANIFEST_FILE)
+        (tmp_dir / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+        fs.fsync_path(tmp_dir / MANIFEST_FILE)
+        fs.fsync_path(tmp_dir)
+        old = target.parent / f".{target.name}.old-{tag}"
+        if target.exists():
+            os.rename(target, old)
+        os.rename(tmp_dir, target)
+        fs.fsync_path(target.parent)
+    except BaseException:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
     return target
+
+
+def _check_out(target: Path, *, overwrite: bool) -> None:
+    """Refuse an ``--out`` that holds anything but nothing, an unfinished export, or (with
+    ``overwrite``) a bundle."""
+    if not target.exists():
+        return
+    if not target.is_dir():
+        raise CheckpointError(f"--out {target} is a file: give a directory")
+    names = {entry.name for entry in target.iterdir()}
+    unfinished = names <= _BUNDLE_PIECES and MANIFEST_FILE not in names
+    if unfinished or (overwrite and is_bundle(target)):
+        return
+    raise CheckpointError(
+        f"--out {target} is not empty: choose a new directory"
+        + (" (or pass --force to replace the bundle there)" if is_bundle(target) else "")
+    )
 
 
 def read_bundle(path: Path | str) -> Bundle:
