@@ -78,8 +78,9 @@ class SuiteEntry:
 def parse_suite_lines(lines: Iterable[str | bytes]) -> list[SuiteEntry]:
     """Parse suite lines (blank lines skipped); bad lines become entries with a ``reason``.
 
-    A line is rejected for bytes that are not UTF-8 (or a byte-order mark), invalid JSON, a
-    value that is not an object, a missing or non-string ``id``, an ``id`` used by an earlier
+    A line is rejected for bytes that are not UTF-8 (or a byte-order mark), invalid JSON (an
+    integer too long to read or arrays nested past the parser's depth included), a value that is
+    not an object, a missing or non-string ``id``, an ``id`` used by an earlier
     line, or anything :meth:`Puzzle.from_dict` refuses.
     """
     entries: list[SuiteEntry] = []
@@ -100,6 +101,11 @@ def parse_suite_lines(lines: Iterable[str | bytes]) -> list[SuiteEntry]:
                     line=number, raw=None, reason=f"invalid JSON: {exc.msg} at column {exc.colno}"
                 )
             )
+            continue
+        except (ValueError, RecursionError) as exc:  # an integer of thousands of digits, or
+            # arrays nested past the parser's depth: this line, not the suite
+            why = "nested too deep" if isinstance(exc, RecursionError) else str(exc).split(";")[0]
+            entries.append(SuiteEntry(line=number, raw=None, reason=f"unreadable JSON: {why}"))
             continue
         if not isinstance(raw, dict):
             reason = f"a suite line must be a JSON object, got {type(raw).__name__}"
