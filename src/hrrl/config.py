@@ -149,7 +149,7 @@ def apply_overrides(config: T, overrides: Iterable[str]) -> T:
                 f"--set {item!r}: write it as section.field=value, e.g. agent.lr=3e-4"
             )
         try:
-            value = yaml.safe_load(raw)
+            value = safe_yaml(raw)
         except yaml.YAMLError as exc:
             raise ConfigError(f"--set {item!r}: the value is not valid YAML ({exc})") from exc
         node = data
@@ -221,11 +221,44 @@ def read_utf8(path: Path) -> str:
         ) from None
 
 
+#: How deep a config's YAML may nest (hrrl's own configs nest four levels).
+YAML_MAX_DEPTH = 64
+
+
+class _ConfigLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, bounded: no aliases (one ``*name`` may stand for exponentially much
+    data, a "billion laughs"), and no nesting past :data:`YAML_MAX_DEPTH` (deeper input would
+    exhaust the composer's recursion)."""
+
+    _depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        mark = self.peek_event().start_mark
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not allowed in an hrrl config: write it out", mark
+            )
+        if self._depth >= YAML_MAX_DEPTH:
+            raise yaml.composer.ComposerError(
+                None, None, f"nested deeper than {YAML_MAX_DEPTH} levels", mark
+            )
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def safe_yaml(text: str) -> Any:
+    """``yaml.safe_load`` of config text, bounded (:class:`_ConfigLoader`)."""
+    return yaml.load(text, Loader=_ConfigLoader)  # a SafeLoader: builds plain data only
+
+
 def read_yaml(path: Path) -> Any:
-    """The data of a YAML file (empty: ``{}``); bad bytes or malformed YAML are a
-    :class:`ConfigError` naming the file and line."""
+    """The data of a YAML file (empty: ``{}``); bad bytes, malformed YAML, an alias or nesting
+    past :data:`YAML_MAX_DEPTH` are a :class:`ConfigError` naming the file and line."""
     try:
-        return yaml.safe_load(read_utf8(path)) or {}
+        return safe_yaml(read_utf8(path)) or {}
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         line = f" line {where.line + 1}" if where is not None else ""

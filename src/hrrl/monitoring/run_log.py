@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from hrrl.config import safe_yaml
 from hrrl.errors import HrrlError
 
 #: The files of a run directory the report reads (DESIGN §4).
@@ -158,7 +159,7 @@ def load_run(run_dir: str | Path) -> RunData:
             run.events = rows
     if files[2].exists():
         try:
-            loaded = yaml.safe_load(files[2].read_text(encoding="utf-8"))
+            loaded = safe_yaml(files[2].read_text(encoding="utf-8"))
         except yaml.YAMLError as exc:
             run.notes.append(f"config.yaml could not be parsed: {exc}")
         else:
