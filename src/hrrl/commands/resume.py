@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -118,8 +120,7 @@ def run(args: argparse.Namespace) -> int:
         logger = Logger([])
         trainer = restore_trainer(plan, logger=logger)
         plan = set_aside_later(plan)
-        success = ck.metrics.get("eval/success_rate")
-        shown = f", eval success {success:.3f}" if isinstance(success, int | float) else ""
+        shown = _evaluation_note(ck.metrics)
         print(f"resuming {plan.run_dir} from {ck.path.name} (env step {ck.step:,}{shown})")
         if plan.abandoned is not None:
             steps = ", ".join(map(str, plan.abandoned_steps)) or "none"
@@ -145,3 +146,17 @@ def run(args: argparse.Namespace) -> int:
             stop.arm(lambda: trainer.counters.env_steps)
             directory.started()
             return train_and_report(trainer, quiet=args.quiet, stop=stop)
+
+
+def _evaluation_note(metrics: Mapping[str, object]) -> str:
+    """``, eval mean return R`` (a Gymnasium run) or ``, eval success S`` (a puzzle run) for a
+    checkpoint whose policy was evaluated; nothing for one that was not (or a figure that is
+    not a finite number)."""
+    for key, label, fmt in (
+        ("eval/mean_return", "eval mean return", ".1f"),
+        ("eval/success_rate", "eval success", ".3f"),
+    ):
+        value = metrics.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+            return f", {label} {value:{fmt}}"
+    return ""

@@ -27,6 +27,11 @@ from hrrl.errors import ConfigError, field_error
 STATE_VERSION = 1
 
 
+#: The widest hidden layer a config may ask for: 16,384^2 float32 weights are 1 GiB, and a
+#: typo of a few more digits would otherwise end in an allocator's traceback.
+MAX_HIDDEN = 16_384
+
+
 @dataclass(frozen=True, kw_only=True)
 class AgentConfig:
     """The Q-network and its update rule."""
@@ -35,7 +40,7 @@ class AgentConfig:
     """Q-network: "phase_adaptive" (3 heads mixed by a phase classifier), "mlp", or "slots" (one
     scorer shared by every action, the observation being one equal block per action)."""
     hidden: int = 256
-    """Units in each hidden layer."""
+    """Units in each hidden layer (at most 16,384: a square layer of that width is 1 GiB)."""
     lr: float = 5e-4
     """Adam learning rate."""
     lr_end: float | None = None
@@ -64,8 +69,9 @@ class AgentConfig:
 
     def __post_init__(self) -> None:
         check_choice("agent.network", self.network, NETWORK_KINDS)
-        for name in ("hidden", "batch_size", "target_update_interval"):
+        for name in ("batch_size", "target_update_interval"):
             check_int(f"agent.{name}", getattr(self, name), low=1)
+        check_int("agent.hidden", self.hidden, low=1, high=MAX_HIDDEN)
         check_int("agent.n_step", self.n_step, low=1, high=100)
         if not isinstance(self.dueling, bool):
             raise field_error(ConfigError, "agent.dueling", self.dueling, "use true or false")

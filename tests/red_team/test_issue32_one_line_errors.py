@@ -1,0 +1,43 @@
+"""Issue 32, item 11 (two of its cases): one line instead of a traceback or a wrong word.
+
+Before: an absurd ``agent.hidden`` from ``--set`` ended in PyTorch's allocator traceback
+(``RuntimeError: DefaultCPUAllocator``), and resuming a Gymnasium run printed ``eval success
+nan``. Now the width is refused by name with its bound, and the resume line shows the return.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import pytest
+
+from hrrl.cli import main
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+def test_an_absurd_width_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["train", "--run-dir", str(tmp_path / "run"), "--set", "agent.hidden=100000000"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "agent.hidden" in err and "16384" in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_resumed_gymnasium_run_names_its_return(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(FIXTURES / "cartpole-run", run, symlinks=True)
+    # What a Gymnasium evaluation records: a return, and no success rate without a threshold.
+    (state,) = (run / "checkpoints").glob("step-*/state.json")
+    manifest = json.loads(state.read_text())
+    manifest["metrics"] = {"eval/mean_return": 9.5, "eval/success_rate": math.nan}
+    state.write_text(json.dumps(manifest))
+    argv = ["resume", str(run), "--allow-config-change", "--set=train.total_env_steps=1600"]
+    assert main([*argv, "--quiet", "--no-tensorboard"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("resuming"))
+    assert "nan" not in line and "eval mean return 9.5" in line
