@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from hrrl.errors import CheckpointError, ConfigError
 from hrrl.persistence import formats as checkpoint_io
-from hrrl.persistence.layout import CHECKPOINT_SCHEMA_VERSION
+from hrrl.persistence.layout import CHECKPOINT_SCHEMA_VERSION, manifest_digest
 from hrrl.persistence.payload import CheckpointPayload
 from hrrl.persistence.schedule import CheckpointManager
 from hrrl.persistence.store import (
@@ -475,12 +475,13 @@ class Boobytrap:
 
 
 def _forge_checksum(ckpt: Path, name: str) -> None:
-    """What an attacker who can also rewrite state.json would do."""
+    """What an attacker who can also rewrite state.json would do (its own digest included)."""
     manifest = json.loads((ckpt / "state.json").read_text())
     manifest["files"][name] = {
         "sha256": checkpoint_io.sha256_file(ckpt / name),
         "bytes": (ckpt / name).stat().st_size,
     }
+    manifest["digest"] = manifest_digest(manifest)
     (ckpt / "state.json").write_text(json.dumps(manifest))
 
 

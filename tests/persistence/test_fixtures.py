@@ -64,7 +64,8 @@ def test_every_checkpoint_verifies_and_the_links_are_kept(run: Path) -> None:
     infos = list_checkpoints(run)
     assert infos and all(info.valid for info in infos), [info.reason for info in infos]
     for info in infos:
-        assert verify_checkpoint(info.path)["schema_version"] == CHECKPOINT_SCHEMA_VERSION
+        # Written before state.json covered itself (schema 1): still read, without that check.
+        assert verify_checkpoint(info.path)["schema_version"] == 1 < CHECKPOINT_SCHEMA_VERSION
         assert load_checkpoint(info.path).step == info.step
     for name in (BEST_LINK, LATEST_LINK):  # git must keep them as symlinks
         link = run / CHECKPOINTS_DIR / name

@@ -20,8 +20,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +31,12 @@ from hrrl.errors import CheckpointError
 from hrrl.persistence.formats import check_npz, check_safetensors, sha256_file
 
 #: Version of the on-disk layout; bump it when state.json or the file set changes meaning.
-CHECKPOINT_SCHEMA_VERSION = 1
+#: 2: state.json carries the SHA-256 of its own content (``digest``).
+CHECKPOINT_SCHEMA_VERSION = 2
+#: Layouts this hrrl reads (1: before state.json covered itself; read without that check).
+READABLE_SCHEMAS = (1, 2)
+#: The state.json field holding the SHA-256 of the rest of it (:func:`manifest_digest`).
+DIGEST_KEY = "digest"
 MODEL_FILE = "model.safetensors"
 OPTIMIZER_FILE = "optimizer.safetensors"
 REPLAY_FILE = "replay.npz"
@@ -84,6 +91,14 @@ def link_target(link: Path) -> str | None:
     return target.name if inside and STEP_DIR.match(target.name) else None
 
 
+def manifest_digest(manifest: Mapping[str, Any]) -> str:
+    """SHA-256 of a manifest without its ``digest``: of its canonical JSON (keys sorted, no
+    spaces), so what a reader parses is what the writer hashed, whatever the file's layout."""
+    body = {k: v for k, v in manifest.items() if k != DIGEST_KEY}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def read_manifest(ckpt: Path) -> dict[str, Any]:
     """Parse state.json and check its shape (no checksums)."""
     try:
@@ -99,10 +114,14 @@ def read_manifest(ckpt: Path) -> dict[str, Any]:
     if not isinstance(manifest, dict):
         raise CheckpointError(f"{ckpt.name}: {STATE_FILE} is not a JSON object")
     version = manifest.get("schema_version")
-    if version != CHECKPOINT_SCHEMA_VERSION:
+    if version not in READABLE_SCHEMAS or isinstance(version, bool):
         hint = "a newer hrrl wrote it; upgrade" if isinstance(version, int) else "not an hrrl file"
         raise CheckpointError(
             f"{ckpt.name}: schema_version {version!r} is not {CHECKPOINT_SCHEMA_VERSION} ({hint})"
+        )
+    if version >= 2 and manifest.get(DIGEST_KEY) != manifest_digest(manifest):
+        raise CheckpointError(
+            f"{ckpt.name}: {STATE_FILE} fails its SHA-256 check (edited, or torn): refused"
         )
     files = manifest.get("files")
     if not isinstance(files, dict) or set(files) != set(DATA_FILES):

@@ -43,6 +43,7 @@ from hrrl.persistence.layout import (
     CHECKPOINT_SCHEMA_VERSION,
     CHECKPOINTS_DIR,
     DATA_FILES,
+    DIGEST_KEY,
     LATEST_LINK,
     MODEL_FILE,
     OPTIMIZER_FILE,
@@ -52,6 +53,7 @@ from hrrl.persistence.layout import (
     STEP_DIR,
     checkpoints_dir,
     link_target,
+    manifest_digest,
     read_manifest,
     step_dir_name,
     step_dirs,
@@ -267,6 +269,7 @@ def save_checkpoint(
             "files": files,
             "state": dict(state),
         }
+        manifest[DIGEST_KEY] = manifest_digest(manifest)  # over everything above: written last
         (tmp / STATE_FILE).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
         fs.fsync_path(tmp / STATE_FILE)
         fs.fsync_path(tmp)

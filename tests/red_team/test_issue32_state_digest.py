@@ -1,0 +1,56 @@
+"""Issue 32, item 1: ``state.json`` proves itself.
+
+Before: one digit changed in a checkpoint's ``state.json`` (the agent's RNG state, the
+optimizer's ``lr``, ``counters.episodes``), or ``"status"`` renamed to ``"rtatus"``, was listed
+``valid yes`` and resumed silently into a different run. Now state.json carries the SHA-256 of its
+own content: an edited one is invalid, named with the reason, and resume falls back to the
+previous checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from hrrl.persistence.store import CheckpointWarning, find_latest_valid, list_checkpoints
+from hrrl.run import build_trainer
+
+
+@pytest.fixture
+def run(tmp_path: Path, tiny) -> Path:  # type: ignore[no-untyped-def]
+    config = tiny(
+        "train.total_env_steps=800", "checkpoint.enabled=true", "checkpoint.every_steps=400"
+    )
+    run_dir = tmp_path / "run"
+    trainer = build_trainer(config, run_dir=run_dir)
+    trainer.write_config()
+    trainer.run()
+    return run_dir
+
+
+def _edit(state: Path, how: str) -> None:
+    text = state.read_text()
+    if how == "episodes":
+        data = json.loads(text)
+        data["state"]["counters"]["episodes"] += 100
+        state.write_text(json.dumps(data, indent=1))
+    elif how == "lr":
+        data = json.loads(text)
+        data["state"]["agent"]["meta"]["optimizer"]["param_groups"][0]["lr"] *= 10
+        state.write_text(json.dumps(data, indent=1))
+    else:  # a key renamed by hand, the file otherwise byte for byte
+        assert '"status"' in text
+        state.write_text(text.replace('"status"', '"rtatus"', 1))
+
+
+@pytest.mark.parametrize("how", ["episodes", "lr", "rename"])
+def test_an_edited_state_json_is_invalid_and_skipped(run: Path, how: str) -> None:
+    newest = run / "checkpoints" / "step-000000800"
+    _edit(newest / "state.json", how)
+    rows = {info.step: info for info in list_checkpoints(run)}
+    assert not rows[800].valid and "state.json fails its SHA-256" in (rows[800].reason or "")
+    assert rows[400].valid
+    with pytest.warns(CheckpointWarning, match="step-000000800"):
+        assert find_latest_valid(run).step == 400
