@@ -1,8 +1,10 @@
-"""Issue 32, item 11 (two of its cases): one line instead of a traceback or a wrong word.
+"""Issue 32, item 11 (three of its cases): one line instead of a traceback or a wrong word.
 
 Before: an absurd ``agent.hidden`` from ``--set`` ended in PyTorch's allocator traceback
-(``RuntimeError: DefaultCPUAllocator``), and resuming a Gymnasium run printed ``eval success
-nan``. Now the width is refused by name with its bound, and the resume line shows the return.
+(``RuntimeError: DefaultCPUAllocator``), a ``.lock`` that is a symlink in an ``OSError``
+(``ELOOP``) traceback, and resuming a Gymnasium run printed ``eval success nan``. Now the width
+is refused by name with its bound, the lock in one line (its target untouched), and the resume
+line shows the return.
 """
 
 from __future__ import annotations
@@ -41,3 +43,19 @@ def test_a_resumed_gymnasium_run_names_its_return(
     assert main([*argv, "--quiet", "--no-tensorboard"]) == 0
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("resuming"))
     assert "nan" not in line and "eval mean return 9.5" in line
+
+
+def test_a_symlinked_lock_is_one_line_and_its_target_untouched(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(FIXTURES / "cartpole-run", run, symlinks=True)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (run / ".lock").unlink(missing_ok=True)
+    (run / ".lock").symlink_to(victim)
+    argv = ["resume", str(run), "--allow-config-change", "--set=train.total_env_steps=1600"]
+    assert main([*argv, "--quiet", "--no-tensorboard"]) == 2
+    err = capsys.readouterr().err
+    assert "symbolic link" in err and "Traceback" not in err
+    assert victim.read_text() == "precious"

@@ -104,6 +104,8 @@ class RunLock:
             self._lock.acquire(timeout=0)
         except Timeout:
             raise self._in_use() from None
+        except OSError as exc:
+            raise self._unusable(exc) from exc
 
     def check_free(self) -> None:
         """Raise :class:`RunLockedError` if a live process holds the lock; write nothing."""
@@ -114,7 +116,19 @@ class RunLock:
             probe.acquire(timeout=0)
         except Timeout:
             raise self._in_use() from None
+        except OSError as exc:
+            raise self._unusable(exc) from exc
         probe.release()
+
+    def _unusable(self, exc: OSError) -> RunLockedError:
+        """One line for a lock file that cannot be opened: a symlink (never followed), a full
+        disk, no permission."""
+        what = "is a symbolic link, which hrrl never follows" if self.path.is_symlink() else ""
+        why = what or (exc.strerror or str(exc))
+        return RunLockedError(
+            f"{self.path} cannot be locked: {why}; remove it (or free the disk, or fix its "
+            "permissions) and run the command again"
+        )
 
     def _in_use(self) -> RunLockedError:
         fields = self._read_holder().split()
