@@ -1,10 +1,11 @@
-"""Issue 32, item 11 (three of its cases): one line instead of a traceback or a wrong word.
+"""Issue 32, item 11 (four of its cases): one line instead of a traceback or a wrong word.
 
 Before: an absurd ``agent.hidden`` from ``--set`` ended in PyTorch's allocator traceback
 (``RuntimeError: DefaultCPUAllocator``), a ``.lock`` that is a symlink in an ``OSError``
 (``ELOOP``) traceback, and resuming a Gymnasium run printed ``eval success nan``. Now the width
 is refused by name with its bound, the lock in one line (its target untouched), and the resume
-line shows the return.
+line shows the return. An ``--output`` file torn inside a UTF-8 character stopped
+``hrrl eval --resume`` (``UnicodeDecodeError``); the torn line is now dropped and played again.
 """
 
 from __future__ import annotations
@@ -59,3 +60,17 @@ def test_a_symlinked_lock_is_one_line_and_its_target_untouched(
     err = capsys.readouterr().err
     assert "symbolic link" in err and "Traceback" not in err
     assert victim.read_text() == "precious"
+
+
+def test_an_output_torn_inside_a_character_resumes(tmp_path: Path) -> None:
+    suite, out = tmp_path / "suite.jsonl", tmp_path / "out.jsonl"
+    lines = [f'{{"id": "p{k}", "target": {10 + k}, "forbidden": []}}' for k in range(3)]
+    suite.write_text("\n".join(lines) + "\n")
+    bundle = FIXTURES / "puzzle-bundle"
+    argv = ["eval", "--checkpoint", str(bundle), "--suite", str(suite), "--output", str(out)]
+    assert main(argv) == 0
+    whole = out.read_bytes()
+    first = whole.splitlines(keepends=True)[0]
+    out.write_bytes(first + b'{"id": "p1", "reason": "\xc3')  # killed mid-character
+    assert main([*argv, "--resume"]) == 0
+    assert sorted(json.loads(x)["id"] for x in out.read_text().splitlines()) == ["p0", "p1", "p2"]

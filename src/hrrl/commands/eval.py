@@ -96,18 +96,19 @@ class SuiteProgress:
 
 
 def read_partial(path: Path) -> dict[str, Result]:
-    """The results a killed eval left in ``path`` (a torn last line is dropped), by id."""
+    """The results a killed eval left in ``path`` (a torn or unreadable line is dropped, even
+    one torn inside a character), by id."""
     from hrrl.errors import HrrlError
     from hrrl.puzzle.suite import Result
 
     done: dict[str, Result] = {}
     if not path.exists():
         return done
-    with open(path, encoding="utf-8") as fh:
+    with open(path, "rb") as fh:  # bytes: a kill may tear a line inside a UTF-8 character
         for line in fh:
             try:
-                result = Result.from_dict(json.loads(line))
-            except (json.JSONDecodeError, HrrlError):
+                result = Result.from_dict(json.loads(line.decode("utf-8")))
+            except (UnicodeDecodeError, ValueError, RecursionError, HrrlError):
                 continue
             done[result.id] = result
     return done
