@@ -35,6 +35,17 @@ class Transitions:
     terminated: np.ndarray
     discounts: np.ndarray | None = None
 
+    def select(self, rows: np.ndarray) -> Transitions:
+        """The transitions of ``rows`` (a boolean mask or indices), in order."""
+        return Transitions(
+            obs=self.obs[rows],
+            actions=self.actions[rows],
+            rewards=self.rewards[rows],
+            next_obs=self.next_obs[rows],
+            terminated=self.terminated[rows],
+            discounts=None if self.discounts is None else self.discounts[rows],
+        )
+
 
 class ReturnFolder(Protocol):
     """Turns the transitions of one vector step into the transitions to store."""

@@ -178,6 +178,7 @@ class Trainer:
         # Seconds since the last dump spent evaluating and saving checkpoints: pauses of the
         # loop, left out of its throughput.
         self._paused = {"eval": 0.0, "save": 0.0}
+        self._nonfinite = 0  # transitions left out of replay since the last dump
 
     # --- phases --------------------------------------------------------------------------------
     def collect(self) -> None:
@@ -189,6 +190,10 @@ class Trainer:
         ready = self.returns.fold(
             self.obs, actions, out.rewards, out.next_obs, out.terminated, out.truncated
         )
+        keep = _finite_rows(ready.obs, ready.next_obs, ready.rewards)
+        if not keep.all():  # a non-finite observation or reward never enters replay
+            self._nonfinite += int((~keep).sum())
+            ready = ready.select(keep)
         self.replay.add(
             ready.obs,
             ready.actions,
@@ -353,6 +358,15 @@ class Trainer:
         for status, count in self._status_counts.items():
             log.record(f"rollout/status/{status}", count)
         self._status_counts.clear()
+        log.record("health/nonfinite_transitions", self._nonfinite)
+        if self._nonfinite:
+            self.logger.log_event(
+                "alert/nonfinite_data",
+                f"{self._nonfinite} transitions with a non-finite observation or reward were "
+                "left out of replay this interval",
+                c.env_steps,
+            )
+            self._nonfinite = 0
         total = self.guard.n_restored  # 0 for the no-op guard of an unguarded run
         log.record("health/rollbacks", total - self._rollbacks_logged)
         log.record("health/rollbacks_total", total)
@@ -474,3 +488,13 @@ class Trainer:
     def payload(self) -> CheckpointPayload:
         """The checkpoint of this moment (:func:`hrrl.persistence.payload.payload_from_state`)."""
         return payload_from_state(self.state_dict())
+
+
+def _finite_rows(obs: np.ndarray, next_obs: np.ndarray, rewards: np.ndarray) -> np.ndarray:
+    """Which transitions have finite observations (before and after) and a finite reward."""
+    if not len(rewards):  # n-step returns may hold every transition back
+        return np.ones(0, dtype=bool)
+    flat = obs.reshape(len(obs), -1), next_obs.reshape(len(next_obs), -1)
+    return (
+        np.isfinite(flat[0]).all(axis=1) & np.isfinite(flat[1]).all(axis=1) & np.isfinite(rewards)
+    )
