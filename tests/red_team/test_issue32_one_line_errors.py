@@ -1,4 +1,4 @@
-"""Issue 32, item 11 (four of its cases): one line instead of a traceback or a wrong word.
+"""Issue 32, item 11 (five of its cases): one line instead of a traceback or a wrong word.
 
 Before: an absurd ``agent.hidden`` from ``--set`` ended in PyTorch's allocator traceback
 (``RuntimeError: DefaultCPUAllocator``), a ``.lock`` that is a symlink in an ``OSError``
@@ -6,6 +6,8 @@ Before: an absurd ``agent.hidden`` from ``--set`` ended in PyTorch's allocator t
 is refused by name with its bound, the lock in one line (its target untouched), and the resume
 line shows the return. An ``--output`` file torn inside a UTF-8 character stopped
 ``hrrl eval --resume`` (``UnicodeDecodeError``); the torn line is now dropped and played again.
+A bundle whose manifest claims an absurd ``obs_dim`` ended in the allocator's traceback too; the
+network's size is now checked before anything is allocated.
 """
 
 from __future__ import annotations
@@ -74,3 +76,20 @@ def test_an_output_torn_inside_a_character_resumes(tmp_path: Path) -> None:
     out.write_bytes(first + b'{"id": "p1", "reason": "\xc3')  # killed mid-character
     assert main([*argv, "--resume"]) == 0
     assert sorted(json.loads(x)["id"] for x in out.read_text().splitlines()) == ["p0", "p1", "p2"]
+
+
+@pytest.mark.parametrize(("field", "value"), [("obs_dim", 10**9), ("hidden", 10**7)])
+def test_an_absurd_size_in_a_bundle_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], field: str, value: int
+) -> None:
+    bundle = tmp_path / "bundle"
+    shutil.copytree(FIXTURES / "puzzle-bundle", bundle)
+    manifest = json.loads((bundle / "policy.json").read_text())
+    if field == "hidden":
+        manifest["agent"]["hidden"] = value
+    else:
+        manifest[field] = value
+    (bundle / "policy.json").write_text(json.dumps(manifest))
+    assert main(["solve", "--checkpoint", str(bundle), "--target", "20"]) == 2
+    err = capsys.readouterr().err
+    assert "1 GiB" in err and "Traceback" not in err

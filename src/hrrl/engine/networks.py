@@ -82,10 +82,25 @@ def _q_head(z: torch.Tensor, head: nn.Linear, value: nn.Linear | None) -> torch.
     return _apply_linear(value, z) + advantages - advantages.mean(dim=1, keepdim=True)
 
 
+#: The most weights one layer may hold (2^28 float32, 1 GiB): a larger size read from a config,
+#: a bundle or a checkpoint is a mistake or a forgery, refused before anything is allocated.
+MAX_LAYER_WEIGHTS = 1 << 28
+
+
 def _check_sizes(obs_dim: int, n_actions: int, hidden: int) -> None:
     for name, value in (("obs_dim", obs_dim), ("n_actions", n_actions), ("hidden", hidden)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name}={value!r} is invalid: it must be an integer >= 1")
+    for name, weights in (
+        ("obs_dim x hidden", obs_dim * hidden),
+        ("hidden x hidden", hidden * hidden),
+        ("hidden x n_actions", hidden * n_actions),
+    ):
+        if weights > MAX_LAYER_WEIGHTS:
+            raise ValueError(
+                f"obs_dim={obs_dim}, hidden={hidden}, n_actions={n_actions}: a layer of {name} "
+                f"= {weights:,} weights is over {MAX_LAYER_WEIGHTS:,} (1 GiB): refused"
+            )
 
 
 class MLPQNetwork(nn.Module):
