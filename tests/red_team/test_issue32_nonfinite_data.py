@@ -2,9 +2,10 @@
 
 Before: one NaN observation per env copy was stored in prioritized replay, kept high priorities
 and was drawn into most batches for the rest of the run (rolled back update after update); NaN
-and infinite rewards raised no alert and no metric. Now such transitions are left out where they
-enter replay, counted in ``health/nonfinite_transitions`` and reported as an
-``alert/nonfinite_data`` event in the interval they happened.
+and infinite rewards raised no alert and no metric. Now, with the guard on (every preset but the
+prototype's ``baseline``, which keeps the original behaviour for the gap-1 red team), such
+transitions are left out where they enter replay, counted in ``health/nonfinite_transitions``
+and reported as an ``alert/nonfinite_data`` event in the interval they happened.
 """
 
 from __future__ import annotations

@@ -190,10 +190,11 @@ class Trainer:
         ready = self.returns.fold(
             self.obs, actions, out.rewards, out.next_obs, out.terminated, out.truncated
         )
-        keep = _finite_rows(ready.obs, ready.next_obs, ready.rewards)
-        if not keep.all():  # a non-finite observation or reward never enters replay
-            self._nonfinite += int((~keep).sum())
-            ready = ready.select(keep)
+        if self.config.guard.enabled:  # with the guard on, non-finite data never enters replay
+            keep = _finite_rows(ready.obs, ready.next_obs, ready.rewards)
+            if not keep.all():
+                self._nonfinite += int((~keep).sum())
+                ready = ready.select(keep)
         self.replay.add(
             ready.obs,
             ready.actions,
