@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # annotations only: the CLI's signal handlers import this module
     from hrrl.engine.config import TrainConfig
-    from hrrl.engine.trainer import Counters
+    from hrrl.engine.run_state import Counters
 
 
 class StopRequest:

@@ -17,8 +17,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import Counter
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +31,9 @@ from hrrl.engine.exploration import make_exploration
 from hrrl.engine.guard import make_guard
 from hrrl.engine.nstep import make_return_folder
 from hrrl.engine.replay.buffer import make_replay
+from hrrl.engine.run_state import Counters, RunSeeds, TrainResult
 from hrrl.engine.stop import StopRequest, stop_reason
-from hrrl.engine.task import EpisodeEnd, Task, TaskRule, check_score, greedy_actions
+from hrrl.engine.task import EpisodeEnd, Task, check_score, greedy_actions
 from hrrl.monitoring.health import HealthMonitor
 from hrrl.monitoring.logger import Logger
 from hrrl.persistence.payload import CheckpointPayload, payload_from_state
@@ -44,72 +44,6 @@ TRAINER_STATE_VERSION = 1
 
 #: ``TrainResult.stop_reason`` of a run ended by a :class:`StopRequest` (not finished).
 STOP_REQUESTED = "stop_requested"
-
-
-@dataclass
-class Counters:
-    """Progress of the run; part of every checkpoint."""
-
-    env_steps: int = 0
-    vector_steps: int = 0
-    episodes: int = 0
-    updates: int = 0
-    evaluations: int = 0
-    evals_without_improvement: int = 0
-    best_score: list[float] | None = None
-    """The task's score of the best evaluation so far (None before the first)."""
-    last_eval_step: int | None = None
-    """The env step of the last evaluation: a checkpoint saved at that step carries its
-    metrics and score, any other carries none."""
-    next_eval: int = 0
-    next_log: int = 0
-    best_wall_seconds: float | None = None
-
-    @classmethod
-    def restore(
-        cls, saved: Mapping[str, Any], best_metrics: Mapping[str, float], task: TaskRule
-    ) -> Counters:
-        """The counters of a trainer state, of any version: one saved before the task ranked
-        evaluations (``best_success``, ``best_efficiency``) has its best score from ``task``."""
-        counters = dict(saved)
-        if "best_success" in counters:
-            del counters["best_success"], counters["best_efficiency"]
-            counters["best_score"] = list(task.score(best_metrics)) if best_metrics else None
-        return cls(**counters)
-
-
-@dataclass
-class TrainResult:
-    """What a finished run reports."""
-
-    counters: Counters
-    best_metrics: dict[str, float]
-    last_metrics: dict[str, float]
-    stop_reason: str
-    wall_seconds: float
-    history: list[dict[str, float]] = field(default_factory=list)
-    checkpoint: Path | None = None
-    """The checkpoint holding the state the run ended in (None: disabled, or its save failed)."""
-
-    @property
-    def best_wall_seconds(self) -> float | None:
-        return self.counters.best_wall_seconds
-
-
-@dataclass(frozen=True)
-class RunSeeds:
-    """The seeds of a run's three random streams, children of ``train.seed``."""
-
-    agent: int
-    replay: int
-    task: int
-
-    @classmethod
-    def of(cls, seed: int) -> RunSeeds:
-        agent, replay, task = (
-            int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(3)
-        )
-        return cls(agent=agent, replay=replay, task=task)
 
 
 class Trainer:
