@@ -62,21 +62,25 @@ def human_size(size: int) -> str:
     raise AssertionError("unreachable")
 
 
-def _metric(info: CheckpointInfo, key: str) -> str:
-    value = info.metrics.get(key)
+def finite_number(value: object) -> float | None:
+    """``value`` when it is a finite number read back from a checkpoint's JSON, else None."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        return "-"
-    return f"{value:.3f}"
+        return None
+    return float(value)
+
+
+def _metric(info: CheckpointInfo, key: str) -> str:
+    value = finite_number(info.metrics.get(key))
+    return "-" if value is None else f"{value:.3f}"
 
 
 def _return(info: CheckpointInfo) -> str:
     """``mean +/- std`` of a Gymnasium checkpoint's evaluation return (``-`` without one)."""
-    mean, std = info.metrics.get(RETURN_METRIC), info.metrics.get(RETURN_STD_METRIC)
-    if isinstance(mean, bool) or not isinstance(mean, int | float) or not math.isfinite(mean):
+    mean = finite_number(info.metrics.get(RETURN_METRIC))
+    std = finite_number(info.metrics.get(RETURN_STD_METRIC))
+    if mean is None:
         return "-"
-    if isinstance(std, bool) or not isinstance(std, int | float) or not math.isfinite(std):
-        return f"{mean:.2f}"
-    return f"{mean:.2f} +/- {std:.1f}"
+    return f"{mean:.2f}" if std is None else f"{mean:.2f} +/- {std:.1f}"
 
 
 def is_gym_listing(infos: list[CheckpointInfo]) -> bool:

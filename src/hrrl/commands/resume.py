@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import sys
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hrrl.commands.checkpoints import finite_number
 from hrrl.commands.signals import GracefulStop
 from hrrl.commands.train import train_and_report, warn_stale_lock
 
@@ -156,7 +156,7 @@ def _evaluation_note(metrics: Mapping[str, object]) -> str:
         ("eval/mean_return", "eval mean return", ".1f"),
         ("eval/success_rate", "eval success", ".3f"),
     ):
-        value = metrics.get(key)
-        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        value = finite_number(metrics.get(key))
+        if value is not None:
             return f", {label} {value:{fmt}}"
     return ""

@@ -313,9 +313,11 @@ class Trainer:
 
     def stop_reason(self) -> str | None:
         """Why training should stop now, or None."""
-        solved = bool(self.last_metrics) and self.task.solved(self.last_metrics)
         return stop_reason(
-            self.config.train, self.counters, solved=solved, elapsed=self.logger.elapsed
+            self.config.train,
+            self.counters,
+            solved=self.task.solved(self.last_metrics),
+            elapsed=self.logger.elapsed,
         )
 
     # --- the loop ------------------------------------------------------------------------------

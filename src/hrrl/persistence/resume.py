@@ -95,7 +95,7 @@ def abandon_after(run_dir: Path | str, step: int) -> tuple[Path | None, list[int
     for name, (kept, dropped) in rows.items():
         if dropped:
             (folder / name).write_bytes(b"".join(dropped))
-            _replace_text(run / name, b"".join(kept))
+            _replace_file(run / name, b"".join(kept))
     refresh_links(ckdir, latest=step_dir_name(step))
     return folder, [s for s, _ in later]
 
@@ -118,7 +118,7 @@ def _rows_after(path: Path, step: int) -> tuple[list[bytes], list[bytes]]:
     return kept, dropped
 
 
-def _replace_text(path: Path, data: bytes) -> None:
+def _replace_file(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file and one ``os.replace``."""
     tmp = path.with_name(f".{path.name}.tmp")
     with tmp.open("wb") as handle:

@@ -123,8 +123,11 @@ class RunLock:
     def _unusable(self, exc: OSError) -> RunLockedError:
         """One line for a lock file that cannot be opened: a symlink (never followed), a full
         disk, no permission."""
-        what = "is a symbolic link, which hrrl never follows" if self.path.is_symlink() else ""
-        why = what or (exc.strerror or str(exc))
+        why = (
+            "it is a symbolic link, which hrrl never follows"
+            if self.path.is_symlink()
+            else exc.strerror or str(exc)
+        )
         return RunLockedError(
             f"{self.path} cannot be locked: {why}; remove it (or free the disk, or fix its "
             "permissions) and run the command again"
