@@ -28,10 +28,10 @@ import numpy as np
 import torch
 
 from hrrl.cli import main
-from hrrl.commands.checkpoints import human_size
 from hrrl.config import apply_overrides
 from hrrl.engine.trainer import Trainer
 from hrrl.experiment import ExperimentConfig, preset
+from hrrl.persistence.fs import human_size
 from hrrl.persistence.layout import DATA_FILES, STATE_FILE, verify_checkpoint
 from hrrl.persistence.payload import state_from_checkpoint
 from hrrl.persistence.store import load_checkpoint, save_checkpoint

@@ -40,6 +40,8 @@ COMMANDS: tuple[str, ...] = (
 )
 
 EXIT_BAD_INPUT = 2
+#: Exit status of a command the machine stopped (a full disk, an I/O error).
+EXIT_FAILED = 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -95,6 +97,11 @@ class _WarningLines:
         print(f"hrrl {self.command}: warning: {text}", file=file or sys.stderr)
 
 
+def _error_line(command: str, exc: BaseException) -> None:
+    message = " ".join(str(exc).split())  # one line, whatever the exception wrote
+    print(f"hrrl {command}: error: {message}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -103,9 +110,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except (HrrlError, ValueError, FileNotFoundError, IsADirectoryError, PermissionError) as exc:
-        message = " ".join(str(exc).split())  # one line, whatever the exception wrote
-        print(f"hrrl {args.command}: error: {message}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        _error_line(args.command, exc)
+        return exc.exit_code if isinstance(exc, HrrlError) else EXIT_BAD_INPUT
+    except OSError as exc:  # the machine said no (a full disk, a failing mount): one line too
+        _error_line(args.command, exc)
+        return EXIT_FAILED
     except Interrupted as exc:
         print(f"hrrl {args.command}: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -10,6 +10,16 @@ from __future__ import annotations
 class HrrlError(Exception):
     """Base class of every error hrrl raises on purpose."""
 
+    exit_code = 2
+    """The command line's exit status for it (2: the input was refused)."""
+
+
+class RunFailedError(HrrlError):
+    """A run that could not go on or could not keep what it learned: its environment raised, or
+    its final state could not be saved (a full disk). The message says what is left on disk."""
+
+    exit_code = 1
+
 
 class PuzzleError(HrrlError, ValueError):
     """A puzzle (or a suite line) that breaks the contract of DESIGN §1."""

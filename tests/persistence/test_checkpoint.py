@@ -374,6 +374,13 @@ def test_rotation_keeps_last_k_and_best(tmp_path: Path) -> None:
     assert rows[2].is_best and not rows[2].is_latest and rows[5].is_latest
 
 
+def test_fewer_checkpoints_than_keep_last_are_all_kept(tmp_path: Path) -> None:
+    # The pruning before a save keeps keep_last - 1: a run with fewer loses none of them.
+    for step in range(1, 8):
+        save(tmp_path, step, [0.5, 0.5], keep_last=10)
+    assert step_names(tmp_path) == [f"step-{step:09d}" for step in range(1, 8)]
+
+
 def test_best_ranks_scores_as_tuples_and_keeps_the_first_on_ties(tmp_path: Path) -> None:
     # The store reads no metric: the score a task gave (here a puzzle's success, efficiency).
     save(tmp_path, 1, [0.9, 0.7], {"eval/success_rate": 0.9, "eval/efficiency": 0.7})

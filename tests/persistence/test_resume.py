@@ -225,7 +225,7 @@ def test_failed_save_is_recorded_and_training_goes_on(
     assert trainer.checkpoints is not None
     [failure] = trainer.checkpoints.failures
     assert "No space left on device" in failure.error
-    assert f"warning: checkpoint at step {failure.step} failed" in capsys.readouterr().err
+    assert f"failed during the run (env steps {failure.step:,})" in capsys.readouterr().err
     infos = list_checkpoints(tmp_path / "run")
     assert infos and all(info.valid for info in infos)
     assert failure.step not in {info.step for info in infos}

@@ -30,10 +30,11 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hrrl.persistence.fs import human_size
+
 if TYPE_CHECKING:
     from hrrl.persistence.store import CheckpointInfo
 
-_UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
 #: What a Gymnasium task's evaluation records (:mod:`hrrl.gym.task`; not imported: it loads
 #: Gymnasium).
 RETURN_METRIC, RETURN_STD_METRIC = "eval/mean_return", "eval/return_std"
@@ -50,16 +51,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--json", action="store_true", help="print one JSON object a checkpoint instead of a table"
     )
     parser.set_defaults(func=run)
-
-
-def human_size(size: int) -> str:
-    """Bytes in binary units with one decimal (``48.9 MiB``)."""
-    value = float(size)
-    for unit in _UNITS:
-        if value < 1024 or unit == _UNITS[-1]:
-            return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
 
 
 def finite_number(value: object) -> float | None:

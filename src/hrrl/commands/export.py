@@ -13,7 +13,7 @@ import argparse
 import json
 from pathlib import Path
 
-from hrrl.commands.checkpoints import human_size
+from hrrl.persistence.fs import human_size
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

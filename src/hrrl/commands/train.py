@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from hrrl.commands import PRESET_NAMES, check_seed
 from hrrl.commands.signals import GracefulStop
+from hrrl.errors import RunFailedError
 
 if TYPE_CHECKING:
     from hrrl.engine.trainer import Trainer, TrainResult
@@ -159,10 +160,16 @@ def train_and_report(trainer: Trainer, *, quiet: bool, stop: GracefulStop | None
     if stop is not None and stop.exit_code is not None:
         print(stop_line(trainer, result, stop), flush=True)  # out before a grace period ends
         return stop.exit_code
-    if trainer.checkpoints is not None:
-        for failure in trainer.checkpoints.failures:
+    manager = trainer.checkpoints
+    if manager is not None and manager.config.enabled:
+        if result.checkpoint is None:
+            raise RunFailedError(unsaved_line(trainer, result))
+        if manager.failures:
+            steps = sorted({failure.step for failure in manager.failures})
+            shown = ", ".join(f"{s:,}" for s in steps[:5]) + (", ..." if len(steps) > 5 else "")
             print(
-                f"warning: checkpoint at step {failure.step} failed: {failure.error}",
+                f"warning: {len(steps)} checkpoint save(s) failed during the run (env steps "
+                f"{shown}); the final state is saved in {result.checkpoint}",
                 file=sys.stderr,
             )
     if quiet:
@@ -187,10 +194,30 @@ def train_and_report(trainer: Trainer, *, quiet: bool, stop: GracefulStop | None
         print(f"best evaluation: {what} (at {when:.1f} s)")
     if trainer.run_dir is not None:
         where = f"run directory: {trainer.run_dir}"
-        if trainer.config.checkpoint.enabled:
-            where += f"  (best checkpoint: {trainer.run_dir}/checkpoints/best)"
+        best_link = trainer.run_dir / "checkpoints" / "best"
+        if best_link.exists():
+            where += f"  (best checkpoint: {best_link})"
         print(where)
     return 0
+
+
+def unsaved_line(trainer: Trainer, result: TrainResult) -> str:
+    """The error line of a run whose final checkpoint could not be saved: why, and what is left."""
+    manager = trainer.checkpoints
+    assert manager is not None
+    step = result.counters.env_steps
+    why = manager.failures[-1].error if manager.failures else "unknown error"
+    head = f"the final state (env step {step:,}) could not be saved: {why}"
+    if manager.last_saved is None:
+        return (
+            f"{head}; no checkpoint of this run is on disk, so there is nothing to resume: free "
+            f"space and train again (remove {trainer.run_dir} first, or give another --run-dir)"
+        )
+    return (
+        f"{head}; the newest checkpoint on disk is {manager.last_saved} (env step "
+        f"{manager.last_saved_step:,}): free space and `hrrl resume {trainer.run_dir}` goes on "
+        "from it"
+    )
 
 
 def stop_line(trainer: Trainer, result: TrainResult, stop: GracefulStop) -> str:

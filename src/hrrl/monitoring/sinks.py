@@ -18,6 +18,7 @@ import logging
 import math
 import sys
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any, BinaryIO, Protocol, cast
@@ -26,6 +27,18 @@ import yaml
 from tqdm import tqdm
 
 log = logging.getLogger(__name__)
+
+
+class LogWriteWarning(UserWarning):
+    """A log file (``metrics.jsonl``, ``events.jsonl``, TensorBoard's) that the disk refused."""
+
+
+def _warn(message: str) -> None:
+    """Log ``message`` and warn of it: the command line shows warnings as one line each, even
+    where no logging handler is configured (a library's logger stays quiet by default)."""
+    log.warning(message)
+    warnings.warn(message, LogWriteWarning, stacklevel=3)
+
 
 #: Scalars the hparams plugin links to the config: its table shows their latest values per run.
 HPARAM_METRICS: tuple[str, ...] = (
@@ -187,7 +200,7 @@ class TensorBoardSink:
             write()
         except OSError as exc:
             self._failed = True
-            log.warning("TensorBoard event file cannot be written, TensorBoard stops here: %s", exc)
+            _warn(f"TensorBoard event file cannot be written, TensorBoard stops here: {exc}")
 
 
 class JsonlSink:
@@ -223,7 +236,13 @@ class JsonlSink:
 
     def close(self) -> None:
         for path in list(self._pending):
-            self._drain(path, b"")  # a last try; what the disk still refuses is warned of
+            self._drain(path, b"")  # a last try
+        for path, data in self._pending.items():
+            rows = data.count(b"\n")
+            _warn(
+                f"{path}: {rows} row(s) ({len(data):,} bytes) were never written, the disk "
+                "refused them to the end of the run"
+            )
         for handle in self._files.values():
             handle.close()
 
@@ -241,7 +260,7 @@ class JsonlSink:
         except OSError as exc:
             self._pending[path] = data
             if not failing:
-                log.warning("%s cannot be written, training goes on: %s", path, exc)
+                _warn(f"{path} cannot be written, training goes on: {exc}")
 
 
 def _open_append(path: Path) -> BinaryIO:

@@ -55,3 +55,16 @@ def directory_size(path: Path) -> int:
         if entry.is_file(follow_symlinks=False):
             total += entry.stat(follow_symlinks=False).st_size
     return total
+
+
+_UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
+
+
+def human_size(size: int) -> str:
+    """Bytes in binary units with one decimal (``48.9 MiB``)."""
+    value = float(size)
+    for unit in _UNITS:
+        if value < 1024 or unit == _UNITS[-1]:
+            return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")

@@ -11,6 +11,11 @@ directory, renames it to ``step-*`` in one ``os.rename``, and only then moves ``
 ``best`` (each an ``os.replace`` of a fresh symlink). A crash at any instant leaves either no new
 ``step-*`` directory or a complete one; earlier checkpoints are never touched before the new one
 is in place. Rotation then deletes the oldest beyond ``keep_last``, except the ``best`` one.
+
+Disk pressure: before writing, a save deletes what rotation would delete after it, checks that
+the disk has room for the new checkpoint and, when it has not, deletes every checkpoint but
+``latest`` and ``best``; when even that is not enough it fails with nothing written
+(:class:`CheckpointSaveError`), so the newest checkpoint and the best one survive a full disk.
 One writer per run directory is assumed (a save sweeps stale ``.tmp-*`` / ``.trash-*`` entries).
 
 Loading verifies every SHA-256 before parsing anything, and parses only safetensors, ``.npz``
@@ -197,19 +202,55 @@ def refresh_links(run_dir: Path | str, *, latest: str | None = None) -> None:
             fs.atomic_symlink(ckdir / link, name)
 
 
-def _rotate(ckdir: Path, keep_last: int | None) -> None:
-    """Delete stale temporaries and all but the newest ``keep_last`` (never best or latest)."""
+def _sweep(ckdir: Path) -> None:
+    """Delete what a killed save or rotation left behind (``.tmp-*``, ``.trash-*``, link temps)."""
     for entry in ckdir.iterdir():
         if entry.name.startswith((".tmp-", ".trash-")) and entry.is_dir():
             shutil.rmtree(entry, ignore_errors=True)
         elif entry.name.startswith((f".{LATEST_LINK}.tmp-", f".{BEST_LINK}.tmp-")):
             entry.unlink(missing_ok=True)
-    if keep_last is None:
-        return
+
+
+def _prune(ckdir: Path, keep: int) -> None:
+    """Delete all but the newest ``keep`` checkpoints, never the ones ``best`` or ``latest`` name."""
     protected = {link_target(ckdir / BEST_LINK), link_target(ckdir / LATEST_LINK)}
-    for _, path in step_dirs(ckdir)[:-keep_last]:
+    steps = step_dirs(ckdir)
+    for _, path in steps[: max(len(steps) - keep, 0)]:
         if path.name not in protected:
             fs.remove_tree(path)
+
+
+#: Room a save asks for beyond its tensors, arrays and JSON (file headers, directory entries).
+SAVE_MARGIN_BYTES = 64 * 1024
+
+
+def payload_bytes(
+    tensors: Mapping[str, torch.Tensor], arrays: Mapping[str, np.ndarray], json_bytes: int
+) -> int:
+    """About how many bytes a checkpoint of these tensors, arrays and JSON takes on disk (a value
+    that is neither a tensor nor an array counts nothing: the writers refuse it)."""
+    data = sum(int(getattr(v, "nbytes", 0)) for v in (*tensors.values(), *arrays.values()))
+    return data + json_bytes + SAVE_MARGIN_BYTES
+
+
+def _make_room(ckdir: Path, name: str, need: int, keep_last: int | None) -> None:
+    """Before a save: delete what rotation would delete after it (all but the newest
+    ``keep_last - 1``); when the disk still has less than ``need`` bytes free, every checkpoint
+    but ``latest`` and ``best`` as well. Raises :class:`CheckpointSaveError`, with nothing
+    written, when even that leaves too little room: the newest checkpoint and the best one are
+    kept until a new one is whole."""
+    _sweep(ckdir)
+    if keep_last is not None:
+        _prune(ckdir, keep_last - 1)
+    if shutil.disk_usage(ckdir).free >= need:
+        return
+    _prune(ckdir, 0)
+    free = shutil.disk_usage(ckdir).free
+    if free < need:
+        raise CheckpointSaveError(
+            f"no room for checkpoint {name}: it needs about {fs.human_size(need)}, "
+            f"{fs.human_size(free)} are free in {ckdir} (the latest and best checkpoints are kept)"
+        )
 
 
 def save_checkpoint(
@@ -249,6 +290,8 @@ def save_checkpoint(
         ckdir.mkdir(parents=True, exist_ok=True)
         if final.exists() and not replace:
             raise CheckpointError(f"{final} already exists (pass replace=True to overwrite)")
+        json_bytes = len(json.dumps({"metrics": dict(metrics), "state": dict(state)}, indent=1))
+        _make_room(ckdir, final.name, payload_bytes(tensors, arrays, json_bytes), keep_last)
         tmp.mkdir()
         tag = {"format": "pt", "hrrl_schema": str(CHECKPOINT_SCHEMA_VERSION)}
         formats.write_safetensors(tmp / MODEL_FILE, model, tag)
@@ -287,7 +330,9 @@ def save_checkpoint(
     except OSError as exc:
         raise CheckpointSaveError(f"saved {final} but could not move latest/best: {exc}") from exc
     try:
-        _rotate(ckdir, keep_last)
+        _sweep(ckdir)
+        if keep_last is not None:
+            _prune(ckdir, keep_last)
     except OSError as exc:
         message = f"checkpoint rotation in {ckdir} failed: {exc}"
         logger.warning(message)
