@@ -2,8 +2,8 @@
 
 This is the application layer's one place that knows both domains: :func:`make_task` picks the
 puzzle or the Gymnasium task from the config's task section, :func:`build_trainer` hands it to
-the engine, and :func:`plan_resume` / :func:`restore_trainer` continue a run from a checkpoint
-(the file side of that, choosing and setting aside checkpoints, is
+the engine, and :func:`resume_run` (:func:`plan_resume`, :func:`restore_trainer`) continues a
+run from a checkpoint (the file side of that, choosing and setting aside checkpoints, is
 :mod:`hrrl.persistence.resume`).
 """
 
@@ -23,8 +23,13 @@ from hrrl.experiment import ExperimentConfig, config_from_dict, load_config, puz
 from hrrl.gym.task import GymTask, ReturnRule
 from hrrl.monitoring.logger import Logger
 from hrrl.persistence.payload import state_from_checkpoint
-from hrrl.persistence.resume import CONFIG_FILE, abandon_after, select_checkpoint
-from hrrl.persistence.store import LoadedCheckpoint
+from hrrl.persistence.resume import (
+    CONFIG_FILE,
+    abandon_after,
+    checkpoints_to_try,
+    select_checkpoint,
+)
+from hrrl.persistence.store import LoadedCheckpoint, skip_checkpoint
 from hrrl.puzzle.task import PuzzleRule, PuzzleTask
 
 
@@ -109,7 +114,25 @@ def plan_resume(
     (then :func:`set_aside_later` does it, once the trainer is restored: ``hrrl resume``).
     """
     run = Path(run_dir)
-    checkpoint = select_checkpoint(run, from_step)
+    plan = plan_from(
+        run,
+        select_checkpoint(run, from_step),
+        overrides=overrides,
+        allow_config_change=allow_config_change,
+    )
+    return set_aside_later(plan) if set_aside and plan.finished is None else plan
+
+
+def plan_from(
+    run: Path,
+    checkpoint: LoadedCheckpoint,
+    *,
+    overrides: Sequence[str] = (),
+    allow_config_change: bool = False,
+) -> ResumePlan:
+    """The plan of a resume from ``checkpoint``: its config checked against the run's, and
+    whether the run is finished. A config that drifted is a :class:`ConfigError`; a state that
+    does not read, a :class:`CheckpointError`."""
     saved = checkpoint.state.get("config")
     if not isinstance(saved, dict):
         raise CheckpointError(f"{checkpoint.path} holds no run config: not an hrrl training run")
@@ -133,7 +156,7 @@ def plan_resume(
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{checkpoint.path}: its trainer state is incomplete: {exc}") from exc
-    plan = ResumePlan(
+    return ResumePlan(
         run_dir=run,
         checkpoint=checkpoint,
         config=config,
@@ -142,7 +165,40 @@ def plan_resume(
         abandoned_steps=[],
         finished=finished,
     )
-    return set_aside_later(plan) if set_aside and finished is None else plan
+
+
+def resume_run(
+    run_dir: Path | str,
+    *,
+    from_step: int | None = None,
+    overrides: Sequence[str] = (),
+    allow_config_change: bool = False,
+    logger: Logger | None = None,
+) -> tuple[ResumePlan, Trainer | None]:
+    """The plan and its restored trainer, from the newest checkpoint that both verifies and
+    restores (or from the one at ``from_step``); the trainer is None for a finished run.
+
+    A checkpoint that verifies but whose state does not plan or restore is skipped with a
+    warning saying why (:class:`~hrrl.persistence.store.CheckpointWarning`), and the next older
+    one is tried. A config that drifted, or a restore that fails under a changed config, is not
+    the checkpoint's fault: refused at once. Nothing on disk changes (:func:`set_aside_later`
+    sets the later timeline aside).
+    """
+    run = Path(run_dir)
+    for checkpoint in checkpoints_to_try(run, from_step):
+        plan: ResumePlan | None = None
+        try:
+            plan = plan_from(
+                run, checkpoint, overrides=overrides, allow_config_change=allow_config_change
+            )
+            trainer = None if plan.finished is not None else restore_trainer(plan, logger=logger)
+        except CheckpointError as exc:
+            if from_step is not None or (plan is not None and plan.changes):
+                raise
+            skip_checkpoint(checkpoint.path, exc)
+            continue
+        return plan, trainer
+    raise CheckpointError(f"no checkpoint of {run} restores (each one is named above with why)")
 
 
 def set_aside_later(plan: ResumePlan) -> ResumePlan:
@@ -157,7 +213,10 @@ def restore_trainer(plan: ResumePlan, *, logger: Logger | None = None) -> Traine
     ck = plan.checkpoint
     try:
         trainer.load_state_dict(state_from_checkpoint(ck.state, ck.tensors, ck.arrays))
-    except (KeyError, ValueError, RuntimeError, TypeError) as exc:
+    except (KeyError, ValueError, RuntimeError, TypeError, CheckpointError) as exc:
+        close = getattr(trainer.task, "close", None)  # an async task's workers
+        if close is not None:
+            close()
         why = "with the changed config" if plan.changes else "(the checkpoint is incomplete)"
         raise CheckpointError(f"cannot continue from {ck.path} {why}: {exc}") from exc
     if trainer.checkpoints is not None:

@@ -22,6 +22,8 @@ from hrrl.commands.signals import GracefulStop
 from hrrl.commands.train import train_and_report, warn_stale_lock
 
 if TYPE_CHECKING:
+    from hrrl.engine.trainer import Trainer
+    from hrrl.monitoring.logger import Logger
     from hrrl.run import ResumePlan
 
 
@@ -57,15 +59,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(func=run)
 
 
-def _plan(args: argparse.Namespace) -> ResumePlan:
-    """``plan_resume``, with each skipped checkpoint printed as one warning line on stderr.
+def _resume(args: argparse.Namespace, logger: Logger) -> tuple[ResumePlan, Trainer | None]:
+    """``resume_run``, with each skipped checkpoint printed as one warning line on stderr.
 
     The store both logs and warns about a skipped checkpoint; here the warning is printed and
     a NullHandler keeps Python's last-resort log handler from printing the same line again.
     """
     from hrrl.persistence import store as checkpoint
     from hrrl.persistence.store import CheckpointWarning
-    from hrrl.run import plan_resume
+    from hrrl.run import resume_run
 
     quiet_log = logging.NullHandler()
     store_log = logging.getLogger(checkpoint.__name__)
@@ -73,12 +75,12 @@ def _plan(args: argparse.Namespace) -> ResumePlan:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CheckpointWarning)
         try:
-            return plan_resume(
+            return resume_run(
                 args.run_dir,
                 from_step=args.from_step,
                 overrides=args.overrides,
                 allow_config_change=args.allow_config_change,
-                set_aside=False,
+                logger=logger,
             )
         finally:
             store_log.removeHandler(quiet_log)
@@ -103,22 +105,21 @@ def run(args: argparse.Namespace) -> int:
     """
     from hrrl.monitoring.logger import Logger, make_sinks
     from hrrl.persistence.run_dir import RunDirectory
-    from hrrl.run import restore_trainer, set_aside_later
+    from hrrl.run import set_aside_later
 
     with GracefulStop("resume") as stop, RunDirectory.open(args.run_dir) as directory:
         warn_stale_lock("resume", directory)
-        plan = _plan(args)
+        logger = Logger([])
+        plan, trainer = _resume(args, logger)
         ck = plan.checkpoint
-        if plan.finished is not None:
-            hint = EXTEND_HINT.get(plan.finished, "the limit that stopped it")
+        if trainer is None:
+            hint = EXTEND_HINT.get(plan.finished or "", "the limit that stopped it")
             print(
                 f"{plan.run_dir} is finished ({plan.finished} reached at env step {ck.step:,}, "
                 f"{ck.path.name}): nothing to resume, nothing written. To train on: hrrl resume "
                 f"{plan.run_dir} --allow-config-change --set {hint}"
             )
             return 0
-        logger = Logger([])
-        trainer = restore_trainer(plan, logger=logger)
         plan = set_aside_later(plan)
         shown = _evaluation_note(ck.metrics)
         print(f"resuming {plan.run_dir} from {ck.path.name} (env step {ck.step:,}{shown})")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,7 @@ from hrrl.commands.signals import GracefulStop
 from hrrl.errors import RunFailedError
 
 if TYPE_CHECKING:
+    from hrrl.engine.task import TaskStepError
     from hrrl.engine.trainer import Trainer, TrainResult
     from hrrl.experiment import ExperimentConfig
     from hrrl.persistence.run_dir import RunDirectory
@@ -135,6 +137,7 @@ def train_and_report(trainer: Trainer, *, quiet: bool, stop: GracefulStop | None
     With ``stop`` (the command's signal handlers) a signal ends the run at a checkpoint: one line
     names it, and the exit status is ``128 + signal`` (143 for SIGTERM, 130 for SIGINT).
     """
+    from hrrl.engine.task import TaskStepError
     from hrrl.engine.trainer import STOP_REQUESTED
     from hrrl.monitoring.logger import progress
 
@@ -153,7 +156,10 @@ def train_and_report(trainer: Trainer, *, quiet: bool, stop: GracefulStop | None
     with progress(budget, "train", unit=unit, disable=True if quiet else None) as bar:
         bar.update(done())
         request = stop.arm(lambda: trainer.counters.env_steps) if stop is not None else None
-        result = trainer.run(progress=lambda _steps: bar.update(done() - bar.n), stop=request)
+        try:
+            result = trainer.run(progress=lambda _steps: bar.update(done() - bar.n), stop=request)
+        except TaskStepError as exc:
+            raise RunFailedError(env_failure_line(trainer, exc)) from exc
         budget_reason = "total_episodes" if by_episodes else "total_env_steps"
         if result.stop_reason not in (budget_reason, STOP_REQUESTED):
             bar.set_postfix_str(f"stopped early: {result.stop_reason}", refresh=True)
@@ -199,6 +205,34 @@ def train_and_report(trainer: Trainer, *, quiet: bool, stop: GracefulStop | None
             where += f"  (best checkpoint: {best_link})"
         print(where)
     return 0
+
+
+#: The traceback of an environment that raised, in the run directory (the error line names it).
+ENV_ERROR_FILE = "env_error.txt"
+
+
+def env_failure_line(trainer: Trainer, error: TaskStepError) -> str:
+    """The one line of a run whose environment raised: which env, what, where the run is saved.
+
+    The full traceback goes to :data:`ENV_ERROR_FILE` in the run directory (appended)."""
+    task = getattr(trainer.config, "task_name", "the task")
+    head = f"the environment {task} raised {error} at env step {error.env_step:,}"
+    if trainer.run_dir is not None:
+        trace = "".join(traceback.format_exception(error.cause))
+        with (trainer.run_dir / ENV_ERROR_FILE).open("a", encoding="utf-8") as handle:
+            handle.write(f"env step {error.env_step}: {trace}\n")
+        head += f" (traceback: {trainer.run_dir / ENV_ERROR_FILE})"
+    if error.checkpoint is not None:
+        fresh = " with new episodes" if error.during == "training" else ""
+        return (
+            f"{head}; the last whole step is saved in {error.checkpoint}: `hrrl resume "
+            f"{trainer.run_dir}` goes on from it{fresh}"
+        )
+    manager = trainer.checkpoints
+    if manager is None or not manager.config.enabled:
+        return f"{head}; nothing saved (checkpoint.enabled=false)"
+    kept = manager.last_saved or "none"
+    return f"{head}; its checkpoint could not be saved either, the newest one on disk is {kept}"
 
 
 def unsaved_line(trainer: Trainer, result: TrainResult) -> str:

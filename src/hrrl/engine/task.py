@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -110,7 +111,11 @@ class Task(TaskRule, Protocol):
         ...
 
     def step(self, actions: np.ndarray) -> StepOutcome:
-        """Advance every env by one action; finished episodes are replaced at once."""
+        """Advance every env by one action; finished episodes are replaced at once.
+
+        When an environment raises, the exception goes through as it is, and
+        :meth:`state_dict` must still work: a run saves its last whole step, and a run resumed
+        from that state starts new episodes (:meth:`reset`) rather than the ones that failed."""
         ...
 
     def evaluate(self, q_values: QFunction) -> dict[str, float]:
@@ -121,3 +126,21 @@ class Task(TaskRule, Protocol):
     def state_dict(self) -> dict[str, Any]: ...
 
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+class TaskStepError(Exception):
+    """The task's environment raised, ``during`` a vector step of ``"training"`` or an
+    ``"evaluation"``.
+
+    The trainer's state is that of the last whole step (a failed step drew no random number and
+    stored nothing; a failed evaluation is done again after a resume); ``checkpoint`` is where
+    that state was saved (None: checkpoints off, or the save failed too). ``cause`` is the
+    environment's exception."""
+
+    def __init__(self, env_step: int, cause: BaseException, *, during: str) -> None:
+        where = "" if during == "training" else f" (in {during})"
+        super().__init__(f"{type(cause).__name__}: {cause}{where}")
+        self.env_step = env_step
+        self.cause = cause
+        self.during = during
+        self.checkpoint: Path | None = None

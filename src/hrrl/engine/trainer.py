@@ -29,11 +29,11 @@ from hrrl.engine.agent import DQNAgent, LearnStats
 from hrrl.engine.config import EngineConfig, check_device, log_interval
 from hrrl.engine.exploration import make_exploration
 from hrrl.engine.guard import make_guard
-from hrrl.engine.nstep import make_return_folder
+from hrrl.engine.nstep import ReturnFolder, make_return_folder
 from hrrl.engine.replay.buffer import make_replay
 from hrrl.engine.run_state import Counters, RunSeeds, TrainResult
 from hrrl.engine.stop import StopRequest, stop_reason
-from hrrl.engine.task import EpisodeEnd, Task, check_score, greedy_actions
+from hrrl.engine.task import EpisodeEnd, Task, TaskStepError, check_score, greedy_actions
 from hrrl.monitoring.health import HealthMonitor
 from hrrl.monitoring.logger import Logger
 from hrrl.persistence.payload import CheckpointPayload, payload_from_state
@@ -85,9 +85,7 @@ class Trainer:
             device=tc.device,
             guard=self.guard,
         )
-        self.returns = make_return_folder(
-            n=config.agent.n_step, gamma=config.agent.gamma, num_envs=task.num_envs
-        )
+        self.returns = self._return_folder()
         self.replay = make_replay(
             config.replay,
             obs_dim=task.obs_dim,
@@ -113,13 +111,23 @@ class Trainer:
         # loop, left out of its throughput.
         self._paused = {"eval": 0.0, "save": 0.0}
         self._nonfinite = 0  # transitions left out of replay since the last dump
+        self._new_episodes = False  # an env failed: a checkpoint now resumes with new episodes
+
+    def _return_folder(self) -> ReturnFolder:
+        agent = self.config.agent
+        return make_return_folder(n=agent.n_step, gamma=agent.gamma, num_envs=self.task.num_envs)
 
     # --- phases --------------------------------------------------------------------------------
     def collect(self) -> None:
         """One vector step: act, step every env, store transitions, account finished episodes."""
         epsilon = self.exploration.epsilon
+        rng = self.agent.rng.bit_generator.state
         actions = self.agent.act(self.obs, epsilon)
-        out = self.task.step(actions)
+        try:
+            out = self.task.step(actions)
+        except Exception as exc:
+            self.agent.rng.bit_generator.state = rng  # the failed step leaves no trace
+            raise TaskStepError(self.counters.env_steps, exc, during="training") from exc
         # Truncation (MAX_STEPS) is not termination: the target still bootstraps from next_obs.
         ready = self.returns.fold(
             self.obs, actions, out.rewards, out.next_obs, out.terminated, out.truncated
@@ -209,7 +217,10 @@ class Trainer:
         """The task's held-out evaluation of the current Q-function (greedy play, and whatever
         else the domain can measure); returns whether the task scores it a new best."""
         began = self.logger.elapsed
-        metrics = self.task.evaluate(self.agent.q_values)
+        try:
+            metrics = self.task.evaluate(self.agent.q_values)
+        except Exception as exc:
+            raise TaskStepError(self.counters.env_steps, exc, during="evaluation") from exc
         self._paused["eval"] += self.logger.elapsed - began
         c = self.counters
         c.evaluations += 1
@@ -331,8 +342,14 @@ class Trainer:
         closing evaluation and log of a finished run, so that resuming it continues the very
         sequence of steps, evaluations and log rows (``stop_reason`` is ``STOP_REQUESTED``).
         """
+        try:
+            return self._run(progress, stop or StopRequest())  # no stop: run to the end
+        except TaskStepError as exc:
+            exc.checkpoint = self._save_after_env_failure(exc)
+            raise
+
+    def _run(self, progress: Callable[[int], object] | None, request: StopRequest) -> TrainResult:
         tc, c = self.config.train, self.counters
-        request = stop or StopRequest()  # a request nobody makes: run to the end
         while (reason := self.stop_reason()) is None:
             if request.requested:
                 return self._result(STOP_REQUESTED, self.checkpoint_now())
@@ -340,8 +357,8 @@ class Trainer:
             self.learn()
             improved = False
             if c.env_steps >= c.next_eval:
-                c.next_eval += tc.eval_every
                 improved = self.evaluate()
+                c.next_eval += tc.eval_every  # after it: a failed evaluation is done again
             # Log before the checkpoint: a save on a logging boundary then holds an empty
             # interval and the advanced next_log, so a resumed run logs the same rows.
             if c.env_steps >= c.next_log:
@@ -356,6 +373,16 @@ class Trainer:
         # after the last row, and a run extended from it starts a fresh interval.
         self.log()
         return self._result(reason, self.checkpoint(improved=False, force=True))
+
+    def _save_after_env_failure(self, error: TaskStepError) -> Path | None:
+        """An ``error/env`` event, then the checkpoint of the last whole step. When a training
+        environment failed, the episodes in flight die with its state: their pending n-step
+        transitions are dropped, and a run resumed from this checkpoint starts new ones."""
+        self.logger.log_event("error/env", f"the environment raised {error}", error.env_step)
+        if error.during == "training":
+            self.returns = self._return_folder()
+            self._new_episodes = True
+        return self.checkpoint_now()
 
     def _result(self, stop_reason: str, checkpoint: Path | None) -> TrainResult:
         return TrainResult(
@@ -386,7 +413,7 @@ class Trainer:
             "replay": self.replay.state_dict(),
             "exploration": self.exploration.state_dict(),
             "task": self.task.state_dict(),
-            "obs": self.obs,
+            "obs": None if self._new_episodes else self.obs,  # None: start new episodes
             "best_metrics": self.best_metrics,
             "last_metrics": self.last_metrics,
             "history": self.history,
@@ -409,7 +436,10 @@ class Trainer:
         self.returns.load_state_dict(state.get("n_step", {"n": 1}))  # absent for one-step runs
         self.exploration.load_state_dict(state["exploration"])
         self.task.load_state_dict(state["task"])
-        self.obs = np.asarray(state["obs"], dtype=np.float32)
+        if state["obs"] is None:  # saved after an environment failed: new episodes
+            self.obs = self.task.reset()
+        else:
+            self.obs = np.asarray(state["obs"], dtype=np.float32)
         self.best_metrics = dict(state["best_metrics"])
         self.last_metrics = dict(state["last_metrics"])
         self.history = list(state["history"])

@@ -35,6 +35,9 @@
   loading then restores its RNG and starts a new episode (resume at an episode boundary), and
   the trainer's first transition for that env after the load pairs the saved observation with
   the new episode.
+* **A failing environment**: when a sub-env raises, its state (and an async worker) is lost;
+  :meth:`GymTask.state_dict` then saves no env state and fresh seeds, so a run resumed from the
+  checkpoint of its last whole step starts new episodes (:class:`~hrrl.engine.task.TaskStepError`).
 """
 
 from __future__ import annotations
@@ -185,6 +188,7 @@ class GymTask:
         self._eval_envs: list[gymnasium.Env[Any, Any]] = []
         self._returns = np.zeros(num_envs)
         self._lengths = np.zeros(num_envs, dtype=np.int64)
+        self._failed = False  # a sub-env raised: their states are lost (an async worker is gone)
 
     @property
     def stage(self) -> int:
@@ -202,7 +206,11 @@ class GymTask:
 
     def step(self, actions: np.ndarray) -> StepOutcome:
         actions = np.asarray(actions, dtype=np.int64).reshape(self.num_envs)
-        raw, rewards, terminated, truncated, infos = self.vec.step(actions + self._action_start)
+        try:
+            raw, rewards, terminated, truncated, infos = self.vec.step(actions + self._action_start)
+        except Exception:
+            self._failed = True
+            raise
         obs = self._rows(raw)
         next_obs = obs.copy()
         done = terminated | truncated
@@ -274,6 +282,16 @@ class GymTask:
 
     # --- state ---------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
+        if self._failed:  # nothing of the envs is kept: new episodes, from seeds not used yet
+            seeds = np.random.SeedSequence(self.env_seeds).generate_state(self.num_envs)
+            return {
+                "version": STATE_VERSION,
+                "env_id": self.env_id,
+                "env_seeds": [int(s) for s in seeds],
+                "returns": [0.0] * self.num_envs,
+                "lengths": [0] * self.num_envs,
+                "envs": [{"exact": False, "rng": None}] * self.num_envs,
+            }
         return {
             "version": STATE_VERSION,
             "env_id": self.env_id,

@@ -22,6 +22,10 @@
   wrapped in :class:`SavedEnv`, whose methods :meth:`VectorEnv.call` runs where the env lives:
   ``hrrl_env_state`` returns :func:`hrrl.gym.state.env_state` of the env inside it (the wrapper
   itself is not a layer of the saved state), ``hrrl_load_env_state`` puts one back.
+* **Failures.** An environment that raises in a worker reaches the trainer as its own
+  exception, with the worker's traceback as a note and no log output of Gymnasium's
+  (:class:`WorkerErrors`): the command line says it in one line, the run directory keeps the
+  traceback.
 * **Signals.** The training process owns SIGINT and SIGTERM (a stop at a checkpoint, which
   reads the workers' envs), but ``fork`` hands its Python handlers to every worker. Workers
   therefore ignore SIGINT (Ctrl-C reaches the whole foreground process group) and take SIGTERM's
@@ -33,13 +37,13 @@
 from __future__ import annotations
 
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from typing import Any
 
 import gymnasium
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
-from gymnasium.vector.async_vector_env import _async_worker
+from gymnasium.vector.async_vector_env import AsyncState, _async_worker
 
 from hrrl.gym.config import VECTOR_MODES
 from hrrl.gym.state import env_state, load_env_state, restored_rng
@@ -83,6 +87,28 @@ def _worker(*args: Any) -> None:
     _async_worker(*args)
 
 
+class WorkerErrors(AsyncVectorEnv):
+    """Gymnasium's ``AsyncVectorEnv``, raising a worker's exception with the worker's traceback
+    and index as notes instead of logging them (Gymnasium writes each as a warning, several
+    lines of them); like Gymnasium, the failed workers' pipes are closed."""
+
+    def _raise_if_errors(self, successes: Iterable[bool]) -> None:
+        failed = self.num_envs - sum(bool(ok) for ok in successes)
+        if not failed:
+            return
+        errors = [self.error_queue.get() for _ in range(failed)]
+        pipes: list[Any] = self.parent_pipes  # Gymnasium marks a closed worker's pipe None
+        for index, *_ in errors:
+            pipes[index].close()
+            pipes[index] = None
+        self._state = AsyncState.DEFAULT
+        index, exctype, value, trace = errors[-1]
+        error = exctype(value)
+        error.add_note(f"in sub-environment {index} (of {self.num_envs}), whose traceback was:")
+        error.add_note(trace.rstrip())
+        raise error
+
+
 def make_vector_env(
     make: Callable[[], gymnasium.Env[Any, Any]], num_envs: int, mode: str
 ) -> SyncVectorEnv[Any, Any] | AsyncVectorEnv:
@@ -92,5 +118,5 @@ def make_vector_env(
         raise ValueError(f"gym.vector={mode!r} is invalid: give one of {list(VECTOR_MODES)}")
     fns = [partial(_saved_env, make, i) for i in range(num_envs)]
     if mode == "async":
-        return AsyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP, worker=_worker)
+        return WorkerErrors(fns, autoreset_mode=AutoresetMode.SAME_STEP, worker=_worker)
     return SyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -38,6 +39,7 @@ from hrrl.persistence.store import (
     find_latest_valid,
     load_checkpoint,
     refresh_links,
+    valid_checkpoints,
 )
 
 __all__ = [
@@ -46,12 +48,24 @@ __all__ = [
     "LOG_FILES",
     "METRICS_FILE",
     "abandon_after",
+    "checkpoints_to_try",
     "select_checkpoint",
 ]
 
 ABANDONED_PREFIX = "abandoned-"
 #: The logs whose rows after the resume point are set aside.
 LOG_FILES = (METRICS_FILE, EVENTS_FILE)
+
+
+def checkpoints_to_try(
+    run_dir: Path | str, from_step: int | None = None
+) -> Iterator[LoadedCheckpoint]:
+    """The checkpoints a resume may start from, in order: every valid one, newest first (skipped
+    ones are warned about), or only the one at ``from_step``."""
+    if from_step is None:
+        yield from valid_checkpoints(run_dir)
+    else:
+        yield select_checkpoint(run_dir, from_step)
 
 
 def select_checkpoint(run_dir: Path | str, from_step: int | None = None) -> LoadedCheckpoint:

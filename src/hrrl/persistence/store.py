@@ -32,7 +32,7 @@ import os
 import shutil
 import uuid
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -78,6 +78,8 @@ __all__ = [
     "refresh_links",
     "resolve_checkpoint",
     "save_checkpoint",
+    "skip_checkpoint",
+    "valid_checkpoints",
 ]
 
 logger = logging.getLogger(__name__)
@@ -365,29 +367,43 @@ def load_checkpoint(path: Path | str) -> LoadedCheckpoint:
     )
 
 
-def _skip(path: Path, exc: CheckpointError) -> None:
+def skip_checkpoint(path: Path, exc: CheckpointError) -> None:
+    """Log and warn (:class:`CheckpointWarning`) that ``path`` is passed over, and why."""
     message = f"skipping checkpoint {path}: {exc}"
     logger.warning(message)
     warnings.warn(message, CheckpointWarning, stacklevel=3)
 
 
-def find_latest_valid(run_dir: Path | str, *, tried: Path | None = None) -> LoadedCheckpoint:
-    """Load the newest checkpoint (by step) that verifies, warning about each one skipped
-    (``tried``, one that already failed and was warned about, is skipped silently)."""
+def valid_checkpoints(
+    run_dir: Path | str, *, tried: Path | None = None
+) -> Iterator[LoadedCheckpoint]:
+    """Every checkpoint that verifies, newest first (by step), loaded one at a time, warning about
+    each one skipped (``tried``, one that already failed and was warned about, is skipped
+    silently). Raises :class:`CheckpointError` at once when none verifies."""
     ckdir = checkpoints_dir(run_dir)
     candidates = step_dirs(ckdir)
+    found = False
     for _, path in reversed(candidates):
         if tried is not None and path.resolve() == tried:
             continue
         try:
-            return load_checkpoint(path)
+            checkpoint = load_checkpoint(path)
         except CheckpointError as exc:
-            _skip(path, exc)
-    raise CheckpointError(
-        f"no valid checkpoint in {ckdir} ({len(candidates)} found, all invalid)"
-        if candidates
-        else f"no checkpoint in {ckdir}"
-    )
+            skip_checkpoint(path, exc)
+            continue
+        found = True
+        yield checkpoint
+    if not found:
+        raise CheckpointError(
+            f"no valid checkpoint in {ckdir} ({len(candidates)} found, all invalid)"
+            if candidates
+            else f"no checkpoint in {ckdir}"
+        )
+
+
+def find_latest_valid(run_dir: Path | str, *, tried: Path | None = None) -> LoadedCheckpoint:
+    """The newest checkpoint that verifies (:func:`valid_checkpoints`)."""
+    return next(valid_checkpoints(run_dir, tried=tried))
 
 
 def resolve_checkpoint(path: Path | str) -> LoadedCheckpoint:
@@ -400,12 +416,12 @@ def resolve_checkpoint(path: Path | str) -> LoadedCheckpoint:
     tried: Path | None = None
     name = link_target(best)
     if name is None and best.is_symlink():
-        _skip(best, CheckpointError(f"it points outside the run, at {os.readlink(best)}"))
+        skip_checkpoint(best, CheckpointError(f"it points outside the run, at {os.readlink(best)}"))
     elif name is not None and (ckdir / name).exists():
         try:
             return load_checkpoint(ckdir / name)
         except CheckpointError as exc:
-            _skip(best, exc)
+            skip_checkpoint(best, exc)
             tried = (ckdir / name).resolve()
     return find_latest_valid(ckdir, tried=tried)
 
