@@ -365,6 +365,7 @@ DOCUMENTED_KEYS = {
     "health/anomalies",
     "health/rollbacks",
     "health/rollbacks_total",
+    "health/screened",
     *HPARAM_METRICS,
     *CONSOLE_KEYS,
 }

@@ -76,3 +76,27 @@ def test_nonfinite_transitions_are_left_out_counted_and_alerted(tiny) -> None:  
     counted = sum(row.get("health/nonfinite_transitions", 0) for row in sink.rows)
     assert counted == 100 // 5 + 100 // 7  # 100 vector steps: every poisoned one left out
     assert "alert/nonfinite_data" in sink.events
+
+
+class Huge(Poisoned):
+    """The task, with env 1's reward 1e30 at vector steps 80 and 90 (a finite poison)."""
+
+    def step(self, actions: np.ndarray) -> StepOutcome:
+        out = self.task.step(actions)
+        self.steps += 1
+        rewards = out.rewards.copy()
+        if self.steps in (80, 90):
+            rewards[1] = 1e30
+        return dataclasses.replace(out, rewards=rewards)
+
+
+def test_a_huge_reward_screened_by_the_guard_is_counted_and_alerted(tiny) -> None:  # type: ignore[no-untyped-def]
+    """A finite reward of 1e30 enters replay and the guard screens it out of every batch it is
+    drawn into; before, that was said nowhere (no metric, no event)."""
+    config = tiny("train.total_env_steps=1200")
+    sink = Events()
+    trainer = Trainer(config, task=Huge(make_task(config)), logger=Logger([sink]))
+    trainer.run()
+    screened = sum(row.get("health/screened", 0) for row in sink.rows)
+    assert screened == trainer.guard.n_screened > 0
+    assert "alert/guard" in sink.events

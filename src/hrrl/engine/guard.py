@@ -438,6 +438,7 @@ class NullGuard:
     """
 
     n_restored = 0
+    n_screened = 0
 
     @property
     def counts(self) -> dict[str, int]:

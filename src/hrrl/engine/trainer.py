@@ -104,6 +104,7 @@ class Trainer:
         self.history: list[dict[str, float]] = []
         self._status_counts: Counter[str] = Counter()
         self._rollbacks_logged = 0
+        self._screened_logged = 0  # the guard's screened transitions up to the last dump
         self._rate_window = (self.logger.elapsed, 0, 0)
         self._stage = task.stage
         self._save_failing = False
@@ -317,6 +318,9 @@ class Trainer:
         log.record("health/rollbacks", total - self._rollbacks_logged)
         log.record("health/rollbacks_total", total)
         self._rollbacks_logged = total
+        screened = self.guard.n_screened  # transitions the guard kept out of a batch's loss
+        log.record("health/screened", screened - self._screened_logged)
+        self._screened_logged = screened
         self.health.update(log.values(), c.env_steps)
         log.dump(c.env_steps)
         self._rate_window = (elapsed, c.env_steps, c.updates)
@@ -419,6 +423,7 @@ class Trainer:
             "history": self.history,
             "status_counts": dict(self._status_counts),
             "rollbacks_logged": self._rollbacks_logged,
+            "screened_logged": self._screened_logged,
             "health": self.health.state_dict(),
             "logger": self.logger.state_dict(),
             "checkpoints": None if self.checkpoints is None else self.checkpoints.state_dict(),
@@ -445,6 +450,8 @@ class Trainer:
         self.history = list(state["history"])
         self._status_counts = Counter(state["status_counts"])
         self._rollbacks_logged = int(state["rollbacks_logged"])
+        # Absent from checkpoints before screening was logged: count from the restored guard.
+        self._screened_logged = int(state.get("screened_logged", self.guard.n_screened))
         self.health.load_state_dict(state["health"])
         self.logger.load_state_dict(state["logger"])
         if self.checkpoints is not None and state["checkpoints"] is not None:

@@ -61,7 +61,7 @@ class HealthConfig:
     """Metric with the curriculum stage index; absent = one stage for the whole run."""
     throughput_key: str = "perf/env_steps_per_s"
     """Metric with the interval's throughput (env steps per second)."""
-    guard_keys: tuple[str, ...] = ("health/anomalies", "health/rollbacks")
+    guard_keys: tuple[str, ...] = ("health/anomalies", "health/rollbacks", "health/screened")
     """Per-interval guard counts (events since the last dump, not running totals)."""
     episodes_key: str = "rollout/episodes"
     """Metric with the running episode count, weighting each interval's success rate in a pooled
