@@ -178,6 +178,8 @@ def test_a_restored_trainer_holds_the_whole_checkpoint(run: Path, tmp_path: Path
         old["counters"].pop(k) for k in ("best_success", "best_efficiency")
     )
     assert state["counters"].pop("last_eval_step") is None
+    # The guard's screened transitions are logged per interval since (from what it restored).
+    assert state.pop("screened_logged") == ck.state["agent"]["meta"]["guard"]["n_screened"]
     score = state["counters"].pop("best_score")
     if run == PUZZLE_RUN:
         assert score == [best_success, best_efficiency]
