@@ -87,7 +87,14 @@ class Run:
         if self.run_dir is not None and self.config.checkpoint.enabled:
             return GymPolicy.load(self.run_dir, env_id=self.config.gym.id)  # the id it trained
         network = copy.deepcopy(self.trainer.agent.online).cpu()
-        return GymPolicy(network=network, env_id=self.config.gym.id, source=IN_MEMORY)
+        task = self.trainer.task
+        return GymPolicy(
+            network=network,
+            env_id=self.config.gym.id,
+            source=IN_MEMORY,
+            obs_shape=task.obs_shape,
+            n_actions=task.n_actions,
+        )
 
 
 def as_config(config: ExperimentConfig | str | Mapping[str, Any]) -> ExperimentConfig:

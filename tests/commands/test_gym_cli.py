@@ -3,6 +3,7 @@ report and the train summary; a policy of the other kind gets one error line and
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,33 @@ def test_eval_env_prints_mean_and_std_of_the_return(
     assert main([*args, "--seed", "0"]) == 0
     out = capsys.readouterr().out
     assert "CartPole-v1: mean return 13.50 +/- " in out and "over 2 episodes (seeds 0..1)" in out
+
+
+def test_eval_reads_the_task_from_the_checkpoint_and_writes_each_episode(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 31, item 6: ``hrrl eval`` needed ``--env`` although the checkpoint knows its task,
+    and ignored ``--output``; it printed ``success rate nan`` for an env without a threshold."""
+    out = tmp_path / "episodes.jsonl"
+    args = ["eval", "--checkpoint", str(CARTPOLE_RUN), "--episodes", "2", "--output", str(out)]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "CartPole-v1: mean return 13.50 +/- " in text
+    assert "success rate 0.00 (return >= 475)" in text
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["env"], r["seed"]) for r in rows] == [("CartPole-v1", 0), ("CartPole-v1", 1)]
+    assert sum(r["return"] for r in rows) / 2 == 13.5 and all(r["length"] > 0 for r in rows)
+
+
+@pytest.mark.parametrize("flag", ["--episodes", "--seed"])
+def test_episode_flags_with_a_suite_are_one_line(
+    flag: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    suite = tmp_path / "suite.jsonl"
+    suite.write_text('{"id": "a", "target": 10, "forbidden": []}\n')
+    argv = ["eval", "--checkpoint", str(PUZZLE_RUN), "--suite", str(suite), flag, "3"]
+    assert main(argv) == 2
+    assert f"{flag} sets the episodes of a Gymnasium policy" in _one_error_line(capsys)
 
 
 def test_checkpoints_show_the_evaluation_return(capsys: pytest.CaptureFixture[str]) -> None:
@@ -86,6 +114,7 @@ def test_train_summary_names_the_return(tmp_path: Path, capsys: pytest.CaptureFi
     [
         (["eval", "--env", "CartPole-v1", "--checkpoint", str(PUZZLE_RUN)], "number puzzle"),
         (["eval", "--env", "CartPole-v1", "--checkpoint", str(PUZZLE_BUNDLE)], "number puzzle"),
+        (["eval", "--checkpoint", str(PUZZLE_RUN)], "--suite FILE"),
         (["solve", "--checkpoint", str(CARTPOLE_RUN), "--target", "10"], "--env CartPole-v1"),
         (["solve", "--checkpoint", "BUNDLE", "--target", "10"], "--env CartPole-v1"),
         (["eval", "--checkpoint", "BUNDLE", "--suite", "SUITE"], "--env CartPole-v1"),
@@ -95,6 +124,7 @@ def test_train_summary_names_the_return(tmp_path: Path, capsys: pytest.CaptureFi
     ids=[
         "puzzle-run-to-eval-env",
         "puzzle-bundle-to-eval-env",
+        "puzzle-run-to-eval-nothing",
         "gym-run-to-solve",
         "gym-bundle-to-solve",
         "gym-bundle-to-eval-suite",

@@ -106,3 +106,25 @@ def test_an_unknown_task_is_refused(gym_bundle: Path) -> None:
     (gym_bundle / MANIFEST_FILE).write_text(json.dumps({**manifest, "task": "chess"}))
     with pytest.raises(CheckpointError, match="'task' is 'chess'"):
         read_bundle(gym_bundle)
+
+
+def test_gym_policy_takes_one_observation_or_a_batch(gym_bundle: Path) -> None:
+    """Issue 31, item 1: ``policy(obs)`` on what ``env.reset()`` returns raised ``IndexError``."""
+    import gymnasium
+
+    env = gymnasium.make("CartPole-v1")
+    obs, _ = env.reset(seed=0)
+    for policy in (GymPolicy.load(CARTPOLE_RUN), GymPolicy.load(gym_bundle)):
+        action = policy(obs)
+        assert isinstance(action, int) and env.action_space.contains(action)
+        assert policy(list(obs)) == action  # a list too
+        batch = np.stack([obs, -obs, 2 * obs])
+        actions = policy(batch)
+        assert actions.shape == (3,) and actions[0] == action
+        q = policy.q_values(obs)
+        assert q.shape == (2,) and int(np.argmax(q)) == action
+        np.testing.assert_allclose(policy.q_values(batch)[0], q, rtol=1e-6)
+        np.testing.assert_array_equal(policy.q_values(batch).argmax(axis=1), actions)
+        env.step(action)  # what an env takes
+    with pytest.raises(ValueError, match=r"observations of shape \(4,\)"):
+        GymPolicy.load(CARTPOLE_RUN)(np.zeros(5))

@@ -26,6 +26,8 @@ TABLE_COLUMNS = (
 )
 #: Seconds between progress-bar refreshes of the steps/s and largest-running figures.
 REFRESH_S = 0.5
+#: Greedy episodes ``hrrl eval`` plays of a Gymnasium policy unless ``--episodes`` says.
+DEFAULT_EPISODES = 10
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -55,13 +57,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--batch", type=int, default=128, help="puzzles played at once (default 128)"
     )
     parser.add_argument(
-        "--env", metavar="ID", help="Gymnasium id the checkpoint was trained on: report returns"
+        "--env",
+        metavar="ID",
+        help="Gymnasium id the checkpoint was trained on (read from it when not given; needed "
+        "for a module:Id, whose module it imports)",
     )
     parser.add_argument(
-        "--episodes", type=int, default=10, help="greedy episodes with --env (default 10)"
+        "--episodes",
+        type=int,
+        help=f"greedy episodes of a Gymnasium policy (default {DEFAULT_EPISODES})",
     )
     parser.add_argument(
-        "--seed", type=int, default=0, help="seed of the first --env episode (then +1 each)"
+        "--seed", type=int, help="seed of a Gymnasium policy's first episode (default 0; +1 each)"
     )
     parser.set_defaults(func=run)
 
@@ -117,10 +124,14 @@ def read_partial(path: Path) -> dict[str, Result]:
 def run(args: argparse.Namespace) -> int:
     check_seed(args.seed)
     check_output_file(args.output, "--output")
-    if args.env is not None:
+    if args.env is not None or args.suite is None:
         return run_env(args)
-    if args.suite is None:
-        raise ValueError("give --suite FILE (a puzzle suite) or --env ID (a Gymnasium task)")
+    for flag, value in (("--episodes", args.episodes), ("--seed", args.seed)):
+        if value is not None:
+            raise ValueError(
+                f"{flag} sets the episodes of a Gymnasium policy; a --suite plays its puzzles "
+                "once each: drop it"
+            )
     if args.resume and args.output is None:
         raise ValueError("--resume continues the --output file: give --output FILE")
     from hrrl.config import check_int
@@ -184,15 +195,23 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_env(args: argparse.Namespace) -> int:
-    """Greedy episodes of a Gymnasium task: mean return +/- std, success rate."""
+    """Greedy episodes of a Gymnasium policy (the task read from the checkpoint, or ``--env``):
+    mean return +/- std; with ``--output``, one JSON line per episode."""
     from hrrl.inference.gym_policy import GymPolicy
 
     if args.suite is not None:
         raise ValueError("give --suite FILE (a puzzle) or --env ID (a Gymnasium task), not both")
-    if args.episodes < 1:
-        raise ValueError(f"--episodes {args.episodes} is invalid: give at least 1")
-    policy = GymPolicy.load(args.checkpoint, env_id=args.env)
-    result = policy.evaluate(episodes=args.episodes, seed=args.seed)
+    if args.resume:
+        raise ValueError("--resume continues a suite's --output; a Gymnasium eval plays again")
+    episodes = DEFAULT_EPISODES if args.episodes is None else args.episodes
+    if episodes < 1:
+        raise ValueError(f"--episodes {episodes} is invalid: give at least 1")
+    policy = GymPolicy.load(args.checkpoint, env_id=args.env)  # a puzzle one: use --suite
+    result = policy.evaluate(episodes=episodes, seed=args.seed or 0)
+    if args.output is not None:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        lines = (json.dumps(row) + "\n" for row in result.episodes())
+        args.output.write_text("".join(lines), encoding="utf-8")
     print(f"policy: {policy.source}")
     print(result)
     return 0

@@ -4,7 +4,9 @@
 
     policy = hrrl.GymPolicy.load("runs/cartpole")      # or a step-* dir, or an exported bundle
     policy.env_id                                       # 'CartPole-v1', as it was trained
-    policy(obs_batch)                                   # greedy actions, one per row
+    policy(obs)                                         # one observation -> one action (int)
+    policy(obs_batch)                                   # a batch -> an array of actions
+    policy.q_values(obs)                                # the Q-values behind them
     policy.evaluate(episodes=10, seed=0)                # -> GymEvaluation (mean +- std return)
 
 The puzzle's :class:`hrrl.Policy` and this class are two types on purpose: a puzzle policy plays
@@ -16,9 +18,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 
 from hrrl.config import check_int
 from hrrl.errors import CheckpointError, EnvironmentMismatchError
@@ -38,36 +42,85 @@ class GymEvaluation:
     env_id: str
     seed: int
     returns: tuple[float, ...]
+    lengths: tuple[int, ...]
     mean_return: float
     return_std: float
     mean_length: float
     success_rate: float
     """Fraction of episodes at or above the spec's ``reward_threshold`` (NaN without one)."""
+    threshold: float | None = None
+    """The spec's ``reward_threshold``: what "success" is measured against (None: no success)."""
+
+    def episodes(self) -> list[dict[str, float | int | str]]:
+        """One row per episode: ``{"env", "seed", "return", "length"}``."""
+        return [
+            {"env": self.env_id, "seed": self.seed + k, "return": ret, "length": length}
+            for k, (ret, length) in enumerate(zip(self.returns, self.lengths, strict=True))
+        ]
 
     def __str__(self) -> str:
         last = self.seed + len(self.returns) - 1
-        return (
+        text = (
             f"{self.env_id}: mean return {self.mean_return:.2f} +/- {self.return_std:.2f} over "
             f"{len(self.returns)} episodes (seeds {self.seed}..{last}), mean length "
-            f"{self.mean_length:.1f}, success rate {self.success_rate:.2f}"
+            f"{self.mean_length:.1f}"
         )
+        if self.threshold is None:  # the env defines no success: say nothing of one
+            return text
+        return f"{text}, success rate {self.success_rate:.2f} (return >= {self.threshold:g})"
 
 
 @dataclass
 class GymPolicy:
-    """Greedy policy of a trained online network over a Gymnasium id's observations."""
+    """Greedy policy of a trained online network over a Gymnasium id's observations.
+
+    ``policy(obs)`` takes what ``env.reset()`` / ``env.step()`` return, one observation (its
+    own shape, or flat) for one action (an ``int``), or a batch (a leading batch axis) for an
+    array of actions, like Stable-Baselines3's ``predict``; :meth:`q_values` gives the
+    Q-values behind them. Actions are indices from 0 (a ``Discrete`` space's ``start`` is
+    added by :func:`~hrrl.gym.task.evaluate_env`, not here)."""
 
     network: torch.nn.Module
     env_id: str
     source: Path
+    obs_shape: tuple[int, ...]
+    """One observation's shape, as the env gives it (``(4,)`` for CartPole-v1)."""
+    n_actions: int
 
     def __post_init__(self) -> None:
         self.network.eval()
 
-    def __call__(self, obs: np.ndarray) -> np.ndarray:
-        """``argmax_a Q(obs, a)`` for a batch of flattened observations (action indices from 0;
-        :func:`~hrrl.gym.task.evaluate_env` adds a ``Discrete`` space's ``start``)."""
-        return greedy_actions(self.network, np.asarray(obs, dtype=np.float32))
+    @property
+    def obs_dim(self) -> int:
+        return int(np.prod(self.obs_shape))
+
+    def __call__(self, obs: ArrayLike) -> Any:
+        """The greedy action of one observation (an ``int``), or of each in a batch (int64
+        array ``(B,)``)."""
+        rows, single = self._rows(obs)
+        actions = greedy_actions(self.network, rows)
+        return int(actions[0]) if single else actions
+
+    def q_values(self, obs: ArrayLike) -> np.ndarray:
+        """``Q(obs, a)`` for every action: ``(n_actions,)`` for one observation, ``(B,
+        n_actions)`` for a batch."""
+        rows, single = self._rows(obs)
+        with torch.inference_mode():
+            q = self.network(torch.from_numpy(rows)).q.cpu().numpy()
+        return q[0] if single else q
+
+    def _rows(self, obs: ArrayLike) -> tuple[np.ndarray, bool]:
+        """``obs`` as a float32 batch of flat rows, and whether it was one observation."""
+        x = np.asarray(obs, dtype=np.float32)
+        single_ndims = {len(self.obs_shape), 1}
+        if x.ndim in single_ndims and x.size == self.obs_dim:
+            return x.reshape(1, self.obs_dim), True
+        if x.ndim >= 2 and x.shape[0] > 0 and x[0].size == self.obs_dim:
+            return x.reshape(len(x), self.obs_dim), False
+        raise ValueError(
+            f"obs of shape {x.shape}: this policy reads observations of shape {self.obs_shape} "
+            f"({self.obs_dim} numbers), one at a time or as a batch (B, ...)"
+        )
 
     @classmethod
     def load(cls, path: Path | str, *, env_id: str | None = None) -> GymPolicy:
@@ -89,11 +142,24 @@ class GymPolicy:
                 source=b.path,
                 obs_shape=b.obs_shape,
             )
-            return cls(network=network, env_id=_trained_on(b.path, b.env_id, env_id), source=b.path)
+            return cls(
+                network=network,
+                env_id=_trained_on(b.path, b.env_id, env_id),
+                source=b.path,
+                obs_shape=tuple(b.obs_shape or (b.obs_dim,)),
+                n_actions=b.n_actions,
+            )
         ck = resolve_checkpoint(path)
         saved = (migrate_config(run_config(ck)).get("gym") or {}).get("id")
         trained_on = _trained_on(ck.path, saved, env_id)
-        return cls(network=load_online_network(ck), env_id=trained_on, source=ck.path)
+        meta = ck.state["agent"]["meta"]
+        return cls(
+            network=load_online_network(ck),
+            env_id=trained_on,
+            source=ck.path,
+            obs_shape=tuple(meta.get("obs_shape") or (int(meta["obs_dim"]),)),
+            n_actions=int(meta["n_actions"]),
+        )
 
     def evaluate(self, *, episodes: int = 10, seed: int = 0) -> GymEvaluation:
         """Play ``episodes`` greedy episodes of :attr:`env_id`, episode ``k`` seeded ``seed + k``."""
@@ -109,10 +175,12 @@ class GymPolicy:
             env_id=self.env_id,
             seed=seed,
             returns=tuple(float(r) for r in returns),
+            lengths=tuple(int(n) for n in lengths),
             mean_return=metrics["eval/mean_return"],
             return_std=metrics["eval/return_std"],
             mean_length=metrics["eval/mean_length"],
             success_rate=metrics["eval/success_rate"],
+            threshold=task.reward_threshold,
         )
 
 
