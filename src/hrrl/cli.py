@@ -12,7 +12,10 @@ Building the parser imports no command's machinery (torch, matplotlib, TensorBoa
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
+import re
 import sys
 import warnings
 from collections.abc import Sequence
@@ -90,25 +93,63 @@ class _WarningLines:
         file: TextIO | None = None,
         line: str | None = None,
     ) -> None:
-        text = " ".join(str(message).split())
+        text = one_line(str(message))
         if text in self.seen:
             return
         self.seen.add(text)
         print(f"hrrl {self.command}: warning: {text}", file=file or sys.stderr)
 
 
+#: A terminal colour code (Gymnasium colours its warnings): not for a line a log may keep.
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def one_line(text: str) -> str:
+    """``text`` on one line, without terminal colour codes."""
+    return " ".join(_ANSI.sub("", text).split())
+
+
 def _error_line(command: str, exc: BaseException) -> None:
-    message = " ".join(str(exc).split())  # one line, whatever the exception wrote
-    print(f"hrrl {command}: error: {message}", file=sys.stderr)
+    print(f"hrrl {command}: error: {one_line(str(exc))}", file=sys.stderr)
+
+
+def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """``parse_args``, but an unknown flag gets the usage of its sub-command, not the top's."""
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        sub = next(
+            action.choices[args.command]
+            for action in parser._actions
+            if isinstance(action, argparse._SubParsersAction)
+        )
+        sub.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
+#: Exit status when the reader of stdout went away (``hrrl eval ... | head``): 128 + SIGPIPE.
+EXIT_BROKEN_PIPE = 141
+
+
+def _quiet_broken_pipe() -> int:
+    """The reader of stdout is gone: send what is left to /dev/null (Python would otherwise
+    report the failed flush at exit) and end as a command killed by SIGPIPE would."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    return EXIT_BROKEN_PIPE
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = _parse(parser, argv)
     shown: Any = warnings.showwarning
     warnings.showwarning = _WarningLines(args.command)
     try:
-        return int(args.func(args))
+        code = int(args.func(args))
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return code
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
     except (HrrlError, ValueError, FileNotFoundError, IsADirectoryError, PermissionError) as exc:
         _error_line(args.command, exc)
         return exc.exit_code if isinstance(exc, HrrlError) else EXIT_BAD_INPUT

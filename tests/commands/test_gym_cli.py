@@ -104,8 +104,14 @@ def test_train_summary_names_the_return(tmp_path: Path, capsys: pytest.CaptureFi
     )
     run = ["train", "--env", "CartPole-v1", "--run-dir", str(tmp_path / "r"), "--no-tensorboard"]
     assert main([*run, *(f"--set={s}" for s in sets)]) == 0
-    (best,) = [line for line in capsys.readouterr().out.splitlines() if "best evaluation" in line]
+    out = capsys.readouterr().out.splitlines()
+    (best,) = [line for line in out if "best evaluation" in line]
     assert best.startswith("best evaluation: mean return ") and " +/- " in best
+    # Issue 31, items 2 and 9: the console speaks returns, in short lines.
+    console = [line for line in out if line.startswith("step ")]
+    assert console and all(len(line) <= 120 for line in console), console
+    assert all("return" in line and "stage" not in line for line in console)
+    assert all("success" not in line for line in console)
     assert "success" not in best
 
 

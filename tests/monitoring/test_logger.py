@@ -220,7 +220,7 @@ def test_console_prints_one_summary_line_per_dump_and_one_per_event() -> None:
     lines = stream.getvalue().splitlines()
     assert len(lines) == 2
     assert lines[0].startswith("step 12,345 | ")
-    assert "rollout/success_rate 0.75" in lines[0] and "train/loss 0.01235" in lines[0]
+    assert "success 0.75" in lines[0] and "loss 0.01235" in lines[0]
     assert "perf/replay_size" not in lines[0]  # not a headline key, and headline keys exist
     assert lines[1] == "[alert/collapse] step 12,345: success rate collapsed"
 
@@ -241,7 +241,7 @@ def test_progress_bar_counts_and_tqdm_write_goes_above_it(
         ConsoleSink().write({"train/loss": 1.0}, step=4, elapsed=0.0)
         assert bar.n == 4 and bar.total == 10 and bar.desc == "train"
     captured = capsys.readouterr()
-    assert "step 4 | 0s | train/loss 1" in captured.out
+    assert "step 4 | 0s | loss 1" in captured.out
     assert "train" in captured.err and "4/10" in captured.err
 
 

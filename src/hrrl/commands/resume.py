@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from hrrl.commands.checkpoints import finite_number
 from hrrl.commands.signals import GracefulStop
-from hrrl.commands.train import train_and_report, warn_stale_lock
+from hrrl.commands.train import console_keys, train_and_report, warn_stale_lock
 
 if TYPE_CHECKING:
     from hrrl.engine.trainer import Trainer
@@ -136,6 +136,7 @@ def run(args: argparse.Namespace) -> int:
             tensorboard=not args.no_tensorboard,
             console=not args.quiet,
             purge_step=ck.step + 1,
+            console_keys=console_keys(plan.config),
         )
         logger.attach(sinks)
         with logger:

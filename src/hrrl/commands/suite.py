@@ -14,6 +14,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections.abc import Iterator
@@ -59,7 +60,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="action set of the puzzles, e.g. 1,2,7 (default 1,3,5); repeat for several sets, "
         "each with every family",
     )
-    gen.add_argument("--out", type=Path, required=True, help="suite file to write (JSON Lines)")
+    gen.add_argument(
+        "--out", type=Path, required=True, help="suite file to write (JSON Lines; - for stdout)"
+    )
 
     solve = actions.add_parser(
         "solve", help="exact optimum of every puzzle of a suite, as a results file"
@@ -107,12 +110,19 @@ def _generate(args: argparse.Namespace) -> int:
                         bar.update()
                         yield puzzle
 
-        written = write_suite(args.out, puzzles())
+        to_stdout = str(args.out) == "-"
+        if to_stdout:  # the suite is the output: the summary goes to stderr
+            lines = [json.dumps(puzzle.to_dict()) + "\n" for puzzle in puzzles()]
+            sys.stdout.write("".join(lines))
+            written = len(lines)
+        else:
+            written = write_suite(args.out, puzzles())
     sets = " ".join("{" + ",".join(map(str, a)) + "}" for a in action_sets)
     print(
         f"wrote {written} puzzles ({len(families)} {'family' if len(families) == 1 else 'families'}"
         f" x {args.count} x actions {sets}, seed {args.seed}) "
-        f"to {args.out} in {time.perf_counter() - began:.1f}s"
+        f"to {'stdout' if to_stdout else args.out} in {time.perf_counter() - began:.1f}s",
+        file=sys.stderr if to_stdout else sys.stdout,
     )
     return 0
 

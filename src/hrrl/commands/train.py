@@ -33,7 +33,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "checkpoints). Every field --set can change, with what it means: hrrl config show.",
     )
     add_config_arguments(parser)
-    parser.add_argument("--run-dir", type=Path, help="run directory (default runs/<preset>-<time>)")
+    parser.add_argument(
+        "--run-dir",
+        type=Path,
+        help="run directory (default runs/<preset>-seed<seed>-<YYYYmmdd-HHMMSS>)",
+    )
     parser.add_argument("--no-tensorboard", action="store_true", help="skip the TensorBoard sink")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or console lines")
     parser.set_defaults(func=run)
@@ -115,13 +119,25 @@ def run(args: argparse.Namespace) -> int:
         with RunDirectory.create(run_dir) as directory:
             warn_stale_lock("train", directory)
             logger.attach(
-                make_sinks(run_dir, tensorboard=not args.no_tensorboard, console=not args.quiet)
+                make_sinks(
+                    run_dir,
+                    tensorboard=not args.no_tensorboard,
+                    console=not args.quiet,
+                    console_keys=console_keys(config),
+                )
             )
             with logger:
                 trainer.write_config()
                 stop.arm(lambda: trainer.counters.env_steps)  # a signal now stops at a checkpoint
                 directory.started()
                 return train_and_report(trainer, quiet=args.quiet, stop=stop)
+
+
+def console_keys(config: ExperimentConfig) -> tuple[str, ...]:
+    """What the console line of a run on ``config``'s task shows."""
+    from hrrl.monitoring.sinks import CONSOLE_KEYS, GYM_CONSOLE_KEYS
+
+    return CONSOLE_KEYS if config.gym is None else GYM_CONSOLE_KEYS
 
 
 def warn_stale_lock(command: str, directory: RunDirectory) -> None:

@@ -52,13 +52,33 @@ HPARAM_METRICS: tuple[str, ...] = (
 CONSOLE_KEYS: tuple[str, ...] = (
     "rollout/stage",
     "rollout/success_rate",
-    "rollout/episode_return",
     "rollout/epsilon",
     "train/loss",
-    "train/grad_norm",
     "eval/success_rate",
     "perf/env_steps_per_s",
 )
+#: The console line of a Gymnasium run: returns and episode lengths, no stages or successes.
+GYM_CONSOLE_KEYS: tuple[str, ...] = (
+    "rollout/episode_return",
+    "rollout/episode_length",
+    "rollout/epsilon",
+    "train/loss",
+    "eval/mean_return",
+    "perf/env_steps_per_s",
+)
+#: The short names a console line gives its metrics (the files keep the full keys).
+CONSOLE_LABELS: dict[str, str] = {
+    "rollout/stage": "stage",
+    "rollout/success_rate": "success",
+    "rollout/episode_return": "return",
+    "rollout/episode_length": "length",
+    "rollout/epsilon": "eps",
+    "train/loss": "loss",
+    "train/grad_norm": "grad",
+    "eval/success_rate": "eval success",
+    "eval/mean_return": "eval return",
+    "perf/env_steps_per_s": "steps/s",
+}
 
 #: Fewest wall seconds between two console lines of a run: metrics are dumped far more often
 #: (``train.log_every``); every dump still reaches the files and TensorBoard.
@@ -306,7 +326,7 @@ class ConsoleSink:
         self._last = (step, elapsed)
         shown = [k for k in self.keys if k in values] or list(values)[: self.max_keys]
         parts = [f"step {step:,}", f"{elapsed:,.0f}s"]
-        parts += [f"{key} {_fmt(values[key])}" for key in shown]
+        parts += [f"{CONSOLE_LABELS.get(key, key)} {_fmt(values[key])}" for key in shown]
         self._print(" | ".join(parts))
 
     def write_config(self, config: Mapping[str, Any]) -> None:
@@ -325,22 +345,30 @@ class ConsoleSink:
 def _fmt(value: Scalar) -> str:
     if isinstance(value, int):
         return f"{value:,}"
+    if math.isfinite(value) and abs(value) >= 1000:  # 12,346 rather than 1.235e+04
+        return f"{value:,.0f}"
     return f"{value:.4g}"
 
 
 def make_sinks(
-    run_dir: str | Path, *, tensorboard: bool, console: bool, purge_step: int | None = None
+    run_dir: str | Path,
+    *,
+    tensorboard: bool,
+    console: bool,
+    purge_step: int | None = None,
+    console_keys: tuple[str, ...] = CONSOLE_KEYS,
 ) -> list[Sink]:
     """The standard sinks of a run directory (DESIGN §4), which must exist.
 
     Always ``run_dir/metrics.jsonl`` and ``run_dir/events.jsonl``; with ``tensorboard`` the event
     file in ``run_dir`` (``purge_step``: see :class:`TensorBoardSink`); with ``console`` a
-    summary line per interval on stdout.
+    summary line per interval on stdout, of ``console_keys`` (:data:`GYM_CONSOLE_KEYS` for a
+    Gymnasium run).
     """
     run_dir = Path(run_dir)
     sinks: list[Sink] = [JsonlSink(run_dir / "metrics.jsonl")]
     if tensorboard:
         sinks.append(TensorBoardSink(run_dir, purge_step=purge_step))
     if console:
-        sinks.append(ConsoleSink(every_seconds=CONSOLE_EVERY_SECONDS))
+        sinks.append(ConsoleSink(keys=console_keys, every_seconds=CONSOLE_EVERY_SECONDS))
     return sinks

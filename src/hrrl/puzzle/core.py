@@ -7,6 +7,7 @@ written down exactly once.
 
 from __future__ import annotations
 
+import difflib
 import enum
 import math
 from collections.abc import Iterable, Mapping
@@ -169,15 +170,18 @@ class Puzzle:
         """Puzzle from a suite line (DESIGN §1); unknown fields are kept in ``extra``."""
         if not isinstance(data, Mapping):
             raise PuzzleError(f"a puzzle must be a JSON object, got {type(data).__name__}")
+        known = {"id", "target", "forbidden", "actions", "start", "max_steps"}
         for required in ("target", "forbidden"):
             if required not in data:
+                others = [k for k in data if isinstance(k, str) and k not in known]
+                close = difflib.get_close_matches(required, others, n=1, cutoff=0.6)
+                hint = f" (the line has {close[0]!r}: a misspelling of it?)" if close else ""
                 raise PuzzleError(
-                    f"{required} is missing: every puzzle needs 'target' and 'forbidden'"
+                    f"{required} is missing{hint}: every puzzle needs 'target' and 'forbidden'"
                 )
         pid = data.get("id", "")
         if not isinstance(pid, str):
             raise field_error(PuzzleError, "id", pid, "it must be a string")
-        known = {"id", "target", "forbidden", "actions", "start", "max_steps"}
         return cls.create(
             target=data["target"],
             forbidden=_as_list("forbidden", data["forbidden"]),
