@@ -38,6 +38,7 @@ def make_task(config: ExperimentConfig, *, seed: int | None = None) -> Task:
     if seed is None:
         seed = RunSeeds.of(config.train.seed).task
     if config.gym is not None:
+        check_gym_network(config)
         return GymTask(
             config.gym.id,
             num_envs=config.train.num_envs,
@@ -48,6 +49,22 @@ def make_task(config: ExperimentConfig, *, seed: int | None = None) -> Task:
             stop_return=config.gym.stop_return,
         )
     return puzzle_task(config, seed=seed)
+
+
+#: Networks that read the number puzzle's encodings (a phase, one block per action).
+PUZZLE_NETWORKS = ("phase_adaptive", "slots")
+
+
+def check_gym_network(config: ExperimentConfig) -> None:
+    """Refuse a puzzle network on a Gymnasium task (``--preset default|baseline --env ID`` takes
+    the preset's puzzle network along), naming the networks that apply."""
+    network = config.agent.network
+    if network in PUZZLE_NETWORKS:
+        raise ConfigError(
+            f"agent.network={network!r} reads the number puzzle's encoding, not a Gymnasium "
+            f"observation: set agent.network=mlp (vectors) or cnn (grids), or leave --preset "
+            f"out to train {config.task_name} on its own tuned preset"
+        )
 
 
 def task_rule(config: ExperimentConfig) -> TaskRule:

@@ -54,7 +54,8 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--env",
         metavar="ID",
-        help="train on a Gymnasium id (discrete actions, Box observations) instead of the puzzle; "
+        help="train on a Gymnasium id (discrete actions; Box or Discrete observations) instead "
+        "of the puzzle, your own as module:Id (imports module, which registers Id); "
         "CartPole-v1, Acrobot-v1, MountainCar-v0, LunarLander-v3 and MinAtar/{Breakout,Asterix,"
         "Freeway,Seaquest,SpaceInvaders}-v1 start from tuned presets",
     )

@@ -36,9 +36,10 @@ MAX_HIDDEN = 16_384
 class AgentConfig:
     """The Q-network and its update rule."""
 
-    network: Literal["phase_adaptive", "mlp", "slots"] = "phase_adaptive"
-    """Q-network: "phase_adaptive" (3 heads mixed by a phase classifier), "mlp", or "slots" (one
-    scorer shared by every action, the observation being one equal block per action)."""
+    network: Literal["phase_adaptive", "mlp", "slots", "cnn"] = "phase_adaptive"
+    """Q-network: for the number puzzle "phase_adaptive" (3 heads mixed by a phase classifier)
+    or "slots" (one scorer shared by every action, the observation being one equal block per
+    action); for a Gymnasium task "mlp" (vector observations) or "cnn" (grids, MinAtar)."""
     hidden: int = 256
     """Units in each hidden layer (at most 16,384: a square layer of that width is 1 GiB)."""
     lr: float = 5e-4

@@ -94,7 +94,7 @@ def check_env_spaces(env_id: str, env: gymnasium.Env[Any, Any]) -> tuple[int, in
     if not isinstance(obs, spaces.Box) or obs.dtype is None or obs.dtype.kind not in "biuf":
         raise EnvironmentMismatchError(
             f"env {env_id!r} has observation space {obs} ({type(obs).__name__}): {need}; "
-            "flatten dict/tuple/discrete observations into one numeric vector first "
+            "flatten dict/tuple observations into one numeric vector first "
             "(e.g. gymnasium.wrappers.FlattenObservation, registered as a new id)"
         )
     return int(np.prod(obs.shape)), int(act.n), int(act.start)
@@ -116,12 +116,37 @@ def make_env(env_id: str) -> gymnasium.Env[Any, Any]:
                     f"env {env_id!r} needs the {extra} package: pip install 'hrrl[{extra}]'"
                 ) from exc
     try:
-        return gymnasium.make(env_id)
+        env = gymnasium.make(env_id)
     except gymnasium.error.Error as exc:
         raise EnvironmentMismatchError(
             f"env.env_id={env_id!r} cannot be made: {exc} (give a registered Gymnasium id, "
             "e.g. CartPole-v1)"
         ) from exc
+    except ImportError as exc:  # ``module:Id``: Gymnasium imports the module, which registers Id
+        module = env_id.partition(":")[0]
+        raise EnvironmentMismatchError(
+            f"env {env_id!r}: its module {module!r} cannot be imported ({exc}); a module:Id env "
+            "needs that module on the Python path (the current directory, or PYTHONPATH)"
+        ) from exc
+    return one_hot_discrete(env)
+
+
+def one_hot_discrete(env: gymnasium.Env[Any, Any]) -> gymnasium.Env[Any, Any]:
+    """``env`` with a ``Discrete(n)`` observation given as a one-hot vector of ``n`` floats
+    (what Stable-Baselines3 does for Taxi-v4 and FrozenLake-v1); any other space unchanged."""
+    space = env.observation_space
+    if not isinstance(space, spaces.Discrete):
+        return env
+    n, start = int(space.n), int(space.start)
+    return gymnasium.wrappers.TransformObservation(
+        env, partial(_one_hot, n=n, start=start), spaces.Box(0.0, 1.0, (n,), np.float32)
+    )
+
+
+def _one_hot(obs: Any, *, n: int, start: int) -> np.ndarray:
+    row = np.zeros(n, dtype=np.float32)
+    row[int(obs) - start] = 1.0
+    return row
 
 
 class ReturnRule:

@@ -16,10 +16,12 @@ puzzles with its encoder and planner, a Gymnasium one plays raw observations of 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import gymnasium
 import numpy as np
 import torch
 from numpy.typing import ArrayLike
@@ -94,6 +96,21 @@ class GymPolicy:
     def obs_dim(self) -> int:
         return int(np.prod(self.obs_shape))
 
+    @functools.cached_property
+    def _discrete_start(self) -> int | None:
+        """The ``start`` of the env's ``Discrete`` observation space (None for any other
+        space), read once from a fresh env when an integer observation comes in."""
+        if len(self.obs_shape) != 1:
+            return None
+        env = gymnasium.make(self.env_id)
+        try:
+            space = env.observation_space
+            if isinstance(space, gymnasium.spaces.Discrete) and int(space.n) == self.obs_dim:
+                return int(space.start)
+            return None
+        finally:
+            env.close()
+
     def __call__(self, obs: ArrayLike) -> Any:
         """The greedy action of one observation (an ``int``), or of each in a batch (int64
         array ``(B,)``)."""
@@ -110,8 +127,14 @@ class GymPolicy:
         return q[0] if single else q
 
     def _rows(self, obs: ArrayLike) -> tuple[np.ndarray, bool]:
-        """``obs`` as a float32 batch of flat rows, and whether it was one observation."""
-        x = np.asarray(obs, dtype=np.float32)
+        """``obs`` as a float32 batch of flat rows, and whether it was one observation (a
+        ``Discrete`` observation, an integer, is one-hot encoded as in training)."""
+        x = np.asarray(obs)
+        if x.dtype.kind in "iu" and x.ndim <= 1 and self._discrete_start is not None:
+            cells = x.reshape(-1).astype(np.int64) - self._discrete_start
+            if ((cells >= 0) & (cells < self.obs_dim)).all():
+                return np.eye(self.obs_dim, dtype=np.float32)[cells], x.ndim == 0
+        x = x.astype(np.float32, copy=False)
         single_ndims = {len(self.obs_shape), 1}
         if x.ndim in single_ndims and x.size == self.obs_dim:
             return x.reshape(1, self.obs_dim), True

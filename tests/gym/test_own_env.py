@@ -1,0 +1,87 @@
+"""Issue 31, items 3 and 4: your own environment, first-class; settings that do not apply refused.
+
+Before: a missing ``module:Id`` module was a ``ModuleNotFoundError`` traceback (exit 1); a
+``Discrete`` observation space (Taxi-v4) was refused; a puzzle network (``--set
+agent.network=slots``, or ``--preset baseline --env ID``) trained a Gymnasium task without a word;
+the README had no example of an environment of your own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from hrrl.cli import main
+from hrrl.gym.task import GymTask
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def _one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    return err
+
+
+def test_the_readme_own_environment_example_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    section = README.read_text(encoding="utf-8").split("### Your own environment", 1)[1]
+    match = re.search(r"```python\n(.*?)```", section, re.S)
+    assert match is not None, "README.md has no python block under '### Your own environment'"
+    out = io.StringIO()
+    namespace: dict[str, Any] = {}
+    with contextlib.redirect_stdout(out):
+        exec(compile(match.group(1), "README.md", "exec"), namespace)
+    evaluation, action = out.getvalue().splitlines()
+    assert evaluation.startswith("Corridor-v0: mean return 0.40 +/- 0.00 over 5 episodes")
+    assert "success" not in evaluation  # Corridor-v0 defines no threshold
+    assert action.split()[0] == "1"  # from the entrance: right
+    assert namespace["policy"].obs_shape == (8,)  # the one-hot encoding of Discrete(8)
+
+
+def test_a_module_that_cannot_be_imported_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    assert main(["train", "--env", "no_such_module_xyz:Maze-v0", "--run-dir", str(run)]) == 2
+    line = _one_error_line(capsys)
+    assert "module 'no_such_module_xyz' cannot be imported" in line and "PYTHONPATH" in line
+    assert not run.exists()
+
+
+def test_a_discrete_observation_is_one_hot() -> None:
+    task = GymTask("Taxi-v4", num_envs=2, seed=0)
+    try:
+        obs = task.reset()
+        assert task.obs_dim == 500 and obs.shape == (2, 500)
+        assert np.array_equal(obs.sum(axis=1), [1.0, 1.0]) and set(np.unique(obs)) == {0.0, 1.0}
+        out = task.step(np.array([0, 1]))
+        assert out.obs.shape == (2, 500) and np.array_equal(out.obs.sum(axis=1), [1.0, 1.0])
+    finally:
+        task.close()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--env", "CartPole-v1", "--set", "agent.network=slots"],
+        ["--preset", "baseline", "--env", "CartPole-v1"],
+    ],
+    ids=["slots-network", "baseline-preset"],
+)
+def test_a_puzzle_network_on_a_gymnasium_task_is_refused(
+    argv: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    assert main(["train", *argv, "--run-dir", str(run)]) == 2
+    line = _one_error_line(capsys)
+    assert "reads the number puzzle's encoding" in line and "agent.network=mlp" in line
+    assert not run.exists()
