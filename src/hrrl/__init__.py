@@ -12,6 +12,10 @@ The public API::
     gym_run = hrrl.train({"gym": {"id": "CartPole-v1"}}, run_dir="runs/cartpole")
     cartpole = hrrl.GymPolicy.load("runs/cartpole")        # a Gymnasium run, checkpoint or bundle
     cartpole.evaluate(episodes=10, seed=0)                 # -> mean +- std return
+    cartpole(obs), cartpole.q_values(obs)                  # one observation or a batch
+
+    hrrl.train(config, progress=True, callbacks=[MyCallback()])   # a bar; hrrl.Callback hooks
+    hrrl.train_seeds(config, seeds=[0, 1, 2], run_dir="runs/seeds")  # -> [Run, Run, Run]
 
 Importing the package registers the puzzle environment as ``hrrl/NumberPuzzle-v0``
 (``gymnasium.make("hrrl/NumberPuzzle-v0")`` draws its own puzzles). The names above are
@@ -32,21 +36,35 @@ from typing import TYPE_CHECKING, Any
 from hrrl.puzzle import ENV_ID
 
 if TYPE_CHECKING:
-    from hrrl.api import Run, train
+    from hrrl.api import Run, train, train_seeds
+    from hrrl.engine.callbacks import Callback
     from hrrl.inference.gym_policy import GymPolicy
     from hrrl.inference.policy import Policy
     from hrrl.puzzle.core import Puzzle, Status
 
-__all__ = ["ENV_ID", "GymPolicy", "Policy", "Puzzle", "Run", "Status", "__version__", "train"]
+__all__ = [
+    "ENV_ID",
+    "Callback",
+    "GymPolicy",
+    "Policy",
+    "Puzzle",
+    "Run",
+    "Status",
+    "__version__",
+    "train",
+    "train_seeds",
+]
 
 #: Where each lazy attribute lives.
 _LAZY = {
+    "Callback": "hrrl.engine.callbacks",
     "GymPolicy": "hrrl.inference.gym_policy",
     "Policy": "hrrl.inference.policy",
     "Puzzle": "hrrl.puzzle.core",
     "Run": "hrrl.api",
     "Status": "hrrl.puzzle.core",
     "train": "hrrl.api",
+    "train_seeds": "hrrl.api",
 }
 
 # A library leaves logging to the application: hrrl's warnings also go through `warnings`.

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from hrrl.config import apply_overrides, to_dict
+from hrrl.engine.callbacks import Callback
 from hrrl.engine.trainer import Trainer, TrainResult
 from hrrl.errors import ConfigError, EnvironmentMismatchError
 from hrrl.experiment import ExperimentConfig, compose_config, named_preset, puzzle_section
@@ -27,7 +28,7 @@ from hrrl.inference.gym_policy import GymPolicy
 from hrrl.inference.policy import Policy
 from hrrl.monitoring.logger import Logger, make_sinks
 from hrrl.persistence.run_dir import RunDirectory, check_new_run_dir
-from hrrl.run import build_trainer
+from hrrl.run import build_trainer, run_trainer
 
 #: ``Policy.source`` of a policy taken from a run that kept no files.
 IN_MEMORY = Path("<in memory>")
@@ -45,6 +46,19 @@ class Run:
     """The trainer's own account: counters, best and last evaluation, evaluation history."""
     trainer: Trainer
     """The trainer, still holding the final networks, replay and state."""
+
+    def __repr__(self) -> str:
+        where = "in memory" if self.run_dir is None else str(self.run_dir)
+        best = self.result.best_metrics
+        score = (
+            f"best eval return {best['eval/mean_return']:.1f}"
+            if "eval/mean_return" in best
+            else f"best eval success {best.get('eval/success_rate', float('nan')):.3f}"
+        )
+        return (
+            f"Run({self.config.task_name}, seed {self.config.train.seed}: {self.stop_reason} "
+            f"after {self.env_steps:,} env steps, {score}; {where})"
+        )
 
     @property
     def stop_reason(self) -> str:
@@ -117,19 +131,23 @@ def train(
     run_dir: str | Path | None = None,
     overrides: Sequence[str] = (),
     tensorboard: bool = False,
+    progress: bool = False,
+    callbacks: Sequence[Callback] = (),
 ) -> Run:
     """Train ``config`` (then each ``section.field=value`` of ``overrides``) to its stop.
 
     With ``run_dir`` the run writes what ``hrrl train`` writes there (``config.yaml`` before the
     first step, ``metrics.jsonl``, checkpoints; TensorBoard events with ``tensorboard=True``);
-    without, it keeps nothing on disk. Nothing is printed.
+    without, it keeps nothing on disk. ``progress=True`` shows a tqdm bar over the budget
+    (nothing else is printed). ``callbacks`` (:class:`hrrl.Callback`) hear of every step,
+    evaluation and checkpoint, and stop the run by answering False.
     """
     resolved = apply_overrides(as_config(config), overrides)
     logger = Logger([])
     if run_dir is None:
         trainer = build_trainer(resolved, logger=logger)
         with logger:
-            result = trainer.run()
+            result = run_trainer(trainer, bar=progress, callbacks=callbacks)
         return Run(config=resolved, run_dir=None, result=result, trainer=trainer)
     # As ``hrrl train`` does: check and build everything, then create and lock the directory.
     directory = Path(run_dir)
@@ -140,5 +158,28 @@ def train(
         with logger:
             trainer.write_config()
             created.started()
-            result = trainer.run()
+            result = run_trainer(trainer, bar=progress, callbacks=callbacks)
     return Run(config=resolved, run_dir=directory, result=result, trainer=trainer)
+
+
+def train_seeds(
+    config: ExperimentConfig | str | Mapping[str, Any] = "default",
+    seeds: Sequence[int] = (0, 1, 2),
+    *,
+    run_dir: str | Path | None = None,
+    **kwargs: Any,
+) -> list[Run]:
+    """:func:`train` once per seed, one after another (``train.seed`` set to each); with
+    ``run_dir``, seed ``s`` writes ``run_dir/seed<s>``. Other keywords go to :func:`train`."""
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ConfigError(f"seeds={list(seeds)!r} is invalid: give distinct seeds")
+    overrides = list(kwargs.pop("overrides", ()))
+    return [
+        train(
+            config,
+            run_dir=None if run_dir is None else Path(run_dir) / f"seed{seed}",
+            overrides=[*overrides, f"train.seed={seed}"],
+            **kwargs,
+        )
+        for seed in seeds
+    ]

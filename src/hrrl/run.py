@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hrrl.config import apply_overrides, diff
-from hrrl.engine.stop import stop_reason
+from hrrl.engine.callbacks import Callback
+from hrrl.engine.stop import StopRequest, stop_reason
 from hrrl.engine.task import Task, TaskRule
-from hrrl.engine.trainer import Counters, RunSeeds, Trainer
+from hrrl.engine.trainer import STOP_REQUESTED, Counters, RunSeeds, Trainer, TrainResult
 from hrrl.errors import CheckpointError, ConfigError
 from hrrl.experiment import ExperimentConfig, config_from_dict, load_config, puzzle_section
 from hrrl.gym.task import GymTask, ReturnRule
-from hrrl.monitoring.logger import Logger
+from hrrl.monitoring.logger import Logger, progress
 from hrrl.persistence.payload import state_from_checkpoint
 from hrrl.persistence.resume import (
     CONFIG_FILE,
@@ -65,6 +66,39 @@ def check_gym_network(config: ExperimentConfig) -> None:
             f"observation: set agent.network=mlp (vectors) or cnn (grids), or leave --preset "
             f"out to train {config.task_name} on its own tuned preset"
         )
+
+
+def run_trainer(
+    trainer: Trainer,
+    *,
+    bar: bool | None = None,
+    stop: StopRequest | None = None,
+    callbacks: Sequence[Callback] = (),
+) -> TrainResult:
+    """:meth:`Trainer.run` under a tqdm bar over the run's budget (episodes when the config
+    sets a number of them, else env steps); ``bar=None`` shows it on a terminal only, ``False``
+    never. A run that stops before its budget says why on the bar."""
+    tc, counters = trainer.config.train, trainer.counters
+    budget, unit = (
+        (tc.total_episodes, "episode")
+        if tc.total_episodes is not None
+        else (tc.total_env_steps, "step")
+    )
+
+    def done() -> int:  # a batch of envs can overshoot the budget by a few: the bar stops at it
+        return min(
+            counters.episodes if tc.total_episodes is not None else counters.env_steps, budget
+        )
+
+    with progress(budget, "train", unit=unit, disable=None if bar is None else not bar) as shown:
+        shown.update(done())
+        result = trainer.run(
+            progress=lambda _steps: shown.update(done() - shown.n), stop=stop, callbacks=callbacks
+        )
+        budget_reason = "total_episodes" if tc.total_episodes is not None else "total_env_steps"
+        if result.stop_reason not in (budget_reason, STOP_REQUESTED):
+            shown.set_postfix_str(f"stopped early: {result.stop_reason}", refresh=True)
+    return result
 
 
 def task_rule(config: ExperimentConfig) -> TaskRule:

@@ -138,7 +138,7 @@ def bars(monkeypatch: pytest.MonkeyPatch) -> list[_Bar]:
         made.append(_Bar(total, desc, **kwargs))
         return made[-1]
 
-    monkeypatch.setattr("hrrl.monitoring.logger.progress", progress)
+    monkeypatch.setattr("hrrl.run.progress", progress)
     return made
 
 

@@ -38,6 +38,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=Path,
         help="run directory (default runs/<preset>-seed<seed>-<YYYYmmdd-HHMMSS>)",
     )
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        metavar="N",
+        help="train each seed in turn, into RUN_DIR/seed<N> (not with --seed)",
+    )
     parser.add_argument("--no-tensorboard", action="store_true", help="skip the TensorBoard sink")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or console lines")
     parser.set_defaults(func=run)
@@ -99,6 +106,27 @@ def resolve_config(args: argparse.Namespace) -> ExperimentConfig:
 
 
 def run(args: argparse.Namespace) -> int:
+    """One run, or with ``--seeds`` one run per seed, one after another (each seed's directory
+    is ``RUN_DIR/seed<N>``; the first run that fails ends the command with its status)."""
+    if args.seeds is None:
+        return train_one(args)
+    if args.seed is not None:
+        raise ValueError("give --seed N (one run) or --seeds N [N ...] (one run each), not both")
+    if len(set(args.seeds)) != len(args.seeds):
+        raise ValueError(f"--seeds {' '.join(map(str, args.seeds))}: give distinct seeds")
+    for seed in args.seeds:
+        check_seed(seed, "--seeds")
+    base = args.run_dir or Path("runs") / (
+        f"{resolve_config(args).preset}-seeds-{time.strftime('%Y%m%d-%H%M%S')}"
+    )
+    for seed in args.seeds:
+        one = argparse.Namespace(**{**vars(args), "seed": seed, "run_dir": base / f"seed{seed}"})
+        if (code := train_one(one)) != 0:
+            return code
+    return 0
+
+
+def train_one(args: argparse.Namespace) -> int:
     """Check and build everything in memory, then create the run directory and train.
 
     The config, the environment and the device are checked (the trainer is built) before the
@@ -155,31 +183,13 @@ def train_and_report(trainer: Trainer, *, quiet: bool, stop: GracefulStop | None
     names it, and the exit status is ``128 + signal`` (143 for SIGTERM, 130 for SIGINT).
     """
     from hrrl.engine.task import TaskStepError
-    from hrrl.engine.trainer import STOP_REQUESTED
-    from hrrl.monitoring.logger import progress
+    from hrrl.run import run_trainer
 
-    tc, counters = trainer.config.train, trainer.counters
-    # The bar counts what bounds the run: episodes when the config sets a number of them.
-    by_episodes = tc.total_episodes is not None
-    budget, unit = (
-        (tc.total_episodes, "episode")
-        if tc.total_episodes is not None
-        else (tc.total_env_steps, "step")
-    )
-
-    def done() -> int:  # a batch of envs can overshoot the budget by a few: the bar stops at it
-        return min(counters.episodes if by_episodes else counters.env_steps, budget)
-
-    with progress(budget, "train", unit=unit, disable=True if quiet else None) as bar:
-        bar.update(done())
-        request = stop.arm(lambda: trainer.counters.env_steps) if stop is not None else None
-        try:
-            result = trainer.run(progress=lambda _steps: bar.update(done() - bar.n), stop=request)
-        except TaskStepError as exc:
-            raise RunFailedError(env_failure_line(trainer, exc)) from exc
-        budget_reason = "total_episodes" if by_episodes else "total_env_steps"
-        if result.stop_reason not in (budget_reason, STOP_REQUESTED):
-            bar.set_postfix_str(f"stopped early: {result.stop_reason}", refresh=True)
+    request = stop.arm(lambda: trainer.counters.env_steps) if stop is not None else None
+    try:
+        result = run_trainer(trainer, bar=False if quiet else None, stop=request)
+    except TaskStepError as exc:
+        raise RunFailedError(env_failure_line(trainer, exc)) from exc
     if stop is not None and stop.exit_code is not None:
         print(stop_line(trainer, result, stop), flush=True)  # out before a grace period ends
         return stop.exit_code

@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ import torch
 
 from hrrl.config import save_yaml, to_dict
 from hrrl.engine.agent import DQNAgent, LearnStats
+from hrrl.engine.callbacks import CALLBACK_STOP, Callback
 from hrrl.engine.config import EngineConfig, check_device, log_interval
 from hrrl.engine.exploration import make_exploration
 from hrrl.engine.guard import make_guard
@@ -113,6 +114,8 @@ class Trainer:
         self._paused = {"eval": 0.0, "save": 0.0}
         self._nonfinite = 0  # transitions left out of replay since the last dump
         self._new_episodes = False  # an env failed: a checkpoint now resumes with new episodes
+        self._callbacks: Sequence[Callback] = ()  # those of the run in progress
+        self._callback_stop = False  # one of them asked to stop
 
     def _return_folder(self) -> ReturnFolder:
         agent = self.config.agent
@@ -240,7 +243,14 @@ class Trainer:
         for key, value in metrics.items():
             if math.isfinite(value):
                 self.logger.record(key, value)
+        self._notify("on_evaluation", metrics)
         return improved
+
+    def _notify(self, event: str, *args: object) -> None:
+        """Tell every callback of ``event``; one that answers False stops the run."""
+        for callback in self._callbacks:
+            if getattr(callback, event)(self, *args) is False:
+                self._callback_stop = True
 
     def checkpoint(self, *, improved: bool, force: bool = False) -> Path | None:
         """Save when due, on a new best evaluation, or when forced (end of training).
@@ -272,6 +282,8 @@ class Trainer:
         elif path is not None and self._save_failing:
             self._save_failing = False
             self.logger.log_event("recovered/checkpoint", f"checkpoint saved: {path.name}", step)
+        if path is not None:
+            self._notify("on_checkpoint", path)
         return path
 
     def checkpoint_now(self) -> Path | None:
@@ -337,26 +349,36 @@ class Trainer:
 
     # --- the loop ------------------------------------------------------------------------------
     def run(
-        self, progress: Callable[[int], object] | None = None, stop: StopRequest | None = None
+        self,
+        progress: Callable[[int], object] | None = None,
+        stop: StopRequest | None = None,
+        callbacks: Sequence[Callback] = (),
     ) -> TrainResult:
-        """Train until a stop condition; ``progress(n)`` hears of every ``n`` new env steps.
+        """Train until a stop condition; ``progress(n)`` hears of every ``n`` new env steps,
+        ``callbacks`` of each step, evaluation and checkpoint (:mod:`hrrl.engine.callbacks`: one
+        that answers False ends the run as a stop request does, ``stop_reason`` "callback").
 
         ``stop`` is polled once per vector step, between two steps: once it is requested the run
         ends there with a checkpoint of that state (:meth:`checkpoint_now`) and without the
         closing evaluation and log of a finished run, so that resuming it continues the very
         sequence of steps, evaluations and log rows (``stop_reason`` is ``STOP_REQUESTED``).
         """
+        self._callbacks, self._callback_stop = tuple(callbacks), False
         try:
             return self._run(progress, stop or StopRequest())  # no stop: run to the end
         except TaskStepError as exc:
             exc.checkpoint = self._save_after_env_failure(exc)
             raise
+        finally:
+            self._callbacks = ()
 
     def _run(self, progress: Callable[[int], object] | None, request: StopRequest) -> TrainResult:
         tc, c = self.config.train, self.counters
         while (reason := self.stop_reason()) is None:
             if request.requested:
                 return self._result(STOP_REQUESTED, self.checkpoint_now())
+            if self._callback_stop:
+                return self._result(CALLBACK_STOP, self.checkpoint_now())
             self.collect()
             self.learn()
             improved = False
@@ -371,6 +393,7 @@ class Trainer:
             self.checkpoint(improved=improved)
             if progress is not None:
                 progress(self.task.num_envs)
+            self._notify("on_step")
         if c.last_eval_step != c.env_steps:  # every finished run scores its final policy
             self.checkpoint(improved=self.evaluate())
         # The closing log before the closing save: the final checkpoint then holds the state
