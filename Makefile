@@ -5,17 +5,24 @@ BIN := $(VENV)/bin
 # The report's screenshot test runs where Debian's Chromium is installed (skipped elsewhere).
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: train test lint install chromium
+.PHONY: train test lint install extras chromium
 
-# dev: the test tools; ray: `hrrl ablate --ray` (its test runs a real local Ray); box2d and
-# minatar: the LunarLander-v3 and MinAtar tasks.
-$(BIN)/hrrl: pyproject.toml
+# `make train` installs what training needs, no more; `make test` adds the extras: dev (the
+# test tools), ray (`hrrl ablate --ray`, whose test runs a real local Ray), box2d and minatar
+# (the LunarLander-v3 and MinAtar tasks). constraints.txt pins the releases CI tests.
+$(BIN)/hrrl: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,ray,box2d,minatar]'
+	$(BIN)/pip install --quiet -c constraints.txt -e .
 	touch $(BIN)/hrrl
 
+$(VENV)/.extras: $(BIN)/hrrl
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,ray,box2d,minatar]'
+	touch $(VENV)/.extras
+
 install: $(BIN)/hrrl
+
+extras: $(VENV)/.extras
 
 # As root with apt (CI), install Chromium for the screenshot test; otherwise say it is skipped.
 chromium:
@@ -29,13 +36,13 @@ chromium:
 train: install
 	$(BIN)/hrrl train --preset default
 
-lint: install
+lint: extras
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: install chromium
+test: extras chromium
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports

@@ -58,3 +58,32 @@ def test_adam_step_matches_optimizer_step(options: dict[str, Any]) -> None:
         opt_theirs.step()
         for a, b in zip(mine.parameters(), theirs.parameters(), strict=True):
             assert torch.equal(a, b)
+
+
+def test_the_fast_path_runs_on_the_pinned_torch_and_falls_back_elsewhere(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The private ``adam`` is called only on the releases the test above has run on; a
+    release whose signature differs gets ``optimizer.step()``, with the same weights."""
+    from hrrl.engine import optim
+
+    pinned = ".".join(torch.__version__.split(".")[:2]) in optim.FAST_ADAM_TORCH
+    assert optim._fast_adam == pinned
+
+    def changed_signature(*args: Any, **kwargs: Any) -> None:
+        raise TypeError("adam() got an unexpected keyword argument 'decoupled_weight_decay'")
+
+    monkeypatch.setattr(optim, "adam", changed_signature)
+    monkeypatch.setattr(optim, "_fast_adam", True)
+    mine = _net()
+    theirs = copy.deepcopy(mine)
+    opt_mine = torch.optim.Adam(mine.parameters(), lr=1e-2)
+    opt_theirs = torch.optim.Adam(theirs.parameters(), lr=1e-2)
+    for step in range(3):
+        for net in (mine, theirs):
+            _backward(net, seed=step, scale=1.0)
+        adam_step(opt_mine)
+        opt_theirs.step()
+    assert optim._fast_adam is False
+    for a, b in zip(mine.parameters(), theirs.parameters(), strict=True):
+        assert torch.equal(a, b)

@@ -7,6 +7,11 @@ prioritized update, with the layers called through their kernels; docs/tuning.md
 functions here run the very same kernels with the same arguments, so the weights are
 bit-identical to the library calls (``tests/engine/test_optim.py``); what they skip is what a
 single-device, single-dtype parameter list never needs.
+
+The functional ``adam`` is private to PyTorch: its signature is the one of the PyTorch releases
+the bit-equality test has run on (:data:`FAST_ADAM_TORCH`, the version CI pins). On any other
+release, or if the call is refused, ``optimizer.step()`` itself runs: the same update, with
+the bookkeeping.
 """
 
 from __future__ import annotations
@@ -18,6 +23,9 @@ from torch.optim.adam import adam
 
 #: Added to the norm before dividing, as ``nn.utils.clip_grad_norm_`` does.
 CLIP_EPS = 1e-6
+#: PyTorch releases (major.minor) whose private ``adam`` :func:`adam_step` calls directly.
+FAST_ADAM_TORCH = ("2.13",)
+_fast_adam = ".".join(torch.__version__.split(".")[:2]) in FAST_ADAM_TORCH
 
 
 def total_norm(tensors: list[torch.Tensor]) -> torch.Tensor:
@@ -48,17 +56,22 @@ def adam_step(optimizer: torch.optim.Adam) -> None:
     Falls back to ``optimizer.step()`` itself where that call does more: the first step (it
     creates the moment buffers), AMSGrad, a differentiable optimizer and complex parameters.
     """
+    global _fast_adam
     state = optimizer.state
     groups = [(g, [p for p in g["params"] if p.grad is not None]) for g in optimizer.param_groups]
-    if any(
+    if not _fast_adam or any(
         g["amsgrad"] or g["differentiable"] or any(p not in state or p.is_complex() for p in ps)
         for g, ps in groups
     ):
         optimizer.step()
         return
-    with torch.no_grad():  # as step() runs it: the foreach kernels update leaves in place
-        for group, params in groups:
-            _adam_group(group, params, [state[p] for p in params])
+    try:
+        with torch.no_grad():  # as step() runs it: the foreach kernels update leaves in place
+            for group, params in groups:
+                _adam_group(group, params, [state[p] for p in params])
+    except (TypeError, KeyError):  # a release whose private signature differs: the public step
+        _fast_adam = False
+        optimizer.step()
 
 
 def _adam_group(
