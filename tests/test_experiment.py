@@ -1,4 +1,4 @@
-"""The presets against DESIGN §3, the ablation switches, and cross-field checks."""
+"""The presets against design §3, the ablation switches, and cross-field checks."""
 
 from __future__ import annotations
 

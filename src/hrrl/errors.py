@@ -22,7 +22,7 @@ class RunFailedError(HrrlError):
 
 
 class PuzzleError(HrrlError, ValueError):
-    """A puzzle (or a suite line) that breaks the contract of DESIGN §1."""
+    """A puzzle (or a suite line) that breaks the contract of design §1."""
 
 
 class ConfigError(HrrlError, ValueError):

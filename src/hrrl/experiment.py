@@ -2,7 +2,7 @@
 
 Engine sections (``agent``, ``replay``, ``exploration``, ``guard``, ``train``, ``checkpoint``,
 ``health``) apply to every run; exactly one domain section says what is trained: ``puzzle`` (the
-number puzzle, DESIGN §1) or ``gym`` (a Gymnasium id). ``baseline`` is the original prototype,
+number puzzle, design §1) or ``gym`` (a Gymnasium id). ``baseline`` is the original prototype,
 faithfully; ``default`` turns every fix on. Each fix is its own switch, so an ablation arm is a
 preset plus one override (the arms are listed once, in :mod:`hrrl.studies.ablation`). Why each
 tuned value is what it is, measured: ``docs/tuning.md``.

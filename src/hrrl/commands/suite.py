@@ -6,7 +6,7 @@ Examples::
     hrrl suite generate --family all --count 50 --actions 1,2,7 --actions 2,5 --out unseen.jsonl
     hrrl suite solve suites/test.jsonl --output suites/test.optimal.jsonl
 
-``generate`` writes a JSON Lines suite (DESIGN §1) with ``count`` puzzles of each family;
+``generate`` writes a JSON Lines suite (design §1) with ``count`` puzzles of each family;
 ``solve`` writes the exact optimum of every line as a results file and prints a table by family
 (puzzles, solvable, mean optimal steps), then the rejected lines with their reasons.
 """

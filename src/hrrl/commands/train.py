@@ -1,4 +1,4 @@
-"""``hrrl train``: train a preset (plus overrides) and write a run directory (DESIGN §4).
+"""``hrrl train``: train a preset (plus overrides) and write a run directory (design §4).
 
 The directory is whole or absent (nothing is written before the config, the environment and
 the device are checked), has one writer (``.lock``), and SIGTERM / SIGINT end the run with a

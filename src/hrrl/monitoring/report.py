@@ -1,6 +1,6 @@
 """``hrrl report``: PNG plots and one ``report.html`` from a run directory's logs.
 
-Reads whatever the run has written so far (DESIGN §4), so it works on a finished run, a running one
+Reads whatever the run has written so far (design §4), so it works on a finished run, a running one
 and a killed one::
 
     runs/<name>/config.yaml      -> the config section (optional)

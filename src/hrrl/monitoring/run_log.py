@@ -1,4 +1,4 @@
-"""A run directory's logs, parsed: what ``hrrl report`` and its plots read (DESIGN §4).
+"""A run directory's logs, parsed: what ``hrrl report`` and its plots read (design §4).
 
 Unparsable JSONL lines (the half-written last line of a killed run) are skipped and counted. If a
 resumed run logged a step again, the rows it rolled back are dropped (the log keeps the history the
@@ -20,7 +20,7 @@ import yaml
 from hrrl.config import safe_yaml
 from hrrl.errors import HrrlError
 
-#: The files of a run directory the report reads (DESIGN §4).
+#: The files of a run directory the report reads (design §4).
 RUN_FILES = ("metrics.jsonl", "events.jsonl", "config.yaml")
 STAGE_KEY = "rollout/stage"
 #: The trainer's event when the curriculum moves on: "curriculum stage 0 -> 1".

@@ -358,7 +358,7 @@ def make_sinks(
     purge_step: int | None = None,
     console_keys: tuple[str, ...] = CONSOLE_KEYS,
 ) -> list[Sink]:
-    """The standard sinks of a run directory (DESIGN §4), which must exist.
+    """The standard sinks of a run directory (design §4), which must exist.
 
     Always ``run_dir/metrics.jsonl`` and ``run_dir/events.jsonl``; with ``tensorboard`` the event
     file in ``run_dir`` (``purge_step``: see :class:`TensorBoardSink`); with ``console`` a

@@ -1,4 +1,4 @@
-"""What a run's checkpoints look like on disk, and the check that one is whole (DESIGN §4)::
+"""What a run's checkpoints look like on disk, and the check that one is whole (design §4)::
 
     runs/<name>/checkpoints/
       step-000050000/

@@ -1,4 +1,4 @@
-"""The run directory as a whole (DESIGN §4): one writer, whole or absent, nobody else's files.
+"""The run directory as a whole (design §4): one writer, whole or absent, nobody else's files.
 
 * **One writer.** ``.lock`` is a :mod:`filelock` lock (``flock`` underneath) held by the one
   process training or resuming the run. While held it names that process (``PID HOST``); a clean

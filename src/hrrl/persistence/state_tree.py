@@ -1,7 +1,7 @@
 """Split a nested state (dicts, lists, scalars, NumPy arrays, tensors) into JSON and blobs.
 
 A checkpoint stores tensors in safetensors, arrays in ``.npz`` and everything else in JSON
-(DESIGN §4). :func:`split` walks a ``state_dict()`` tree and replaces each array or tensor by a
+(design §4). :func:`split` walks a ``state_dict()`` tree and replaces each array or tensor by a
 reference ``{"__array__": key}`` / ``{"__tensor__": key}``; :func:`join` puts them back. Keys are
 the dotted paths of the leaves, so a checkpoint file can be read by a person.
 

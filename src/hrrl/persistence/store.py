@@ -1,4 +1,4 @@
-"""Checkpoints: atomic, verified, pickle-free snapshots of a run (DESIGN §4).
+"""Checkpoints: atomic, verified, pickle-free snapshots of a run (design §4).
 
 The store is generic: it knows tensors, numpy arrays and JSON, never puzzles or agents. It writes
 and reads the layout of :mod:`hrrl.persistence.layout` (``step-*`` directories of

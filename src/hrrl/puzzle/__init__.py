@@ -1,4 +1,4 @@
-"""The number puzzle (DESIGN §1): its rules, environment, exact solver, suites and training task.
+"""The number puzzle (design §1): its rules, environment, exact solver, suites and training task.
 
 The names here are plain constants, so the command line can list them without importing numpy.
 """

@@ -15,7 +15,7 @@ from hrrl.puzzle.horizon import HORIZON_WINDOWS
 
 @dataclass(frozen=True, kw_only=True)
 class PuzzleConfig:
-    """The number puzzle (DESIGN §1) as a training task."""
+    """The number puzzle (design §1) as a training task."""
 
     reward: Literal["ordered", "legacy"] = "ordered"
     """Reward scheme: 'ordered' (every success beats every failure) or 'legacy' (the prototype)."""

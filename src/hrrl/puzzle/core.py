@@ -1,4 +1,4 @@
-"""The number puzzle: its value type, its validation and its one step rule (DESIGN §1).
+"""The number puzzle: its value type, its validation and its one step rule (design §1).
 
 Every other piece that moves a number forward (the scalar environment, batched collection, the
 evaluator, the exact dynamic programs) calls :func:`step_status`, so the order of the statuses is
@@ -84,7 +84,7 @@ def _require_int(name: str, value: object) -> int:
 
 
 def default_max_steps(optimal: int) -> int:
-    """DESIGN §1's default step budget: ``max(2 * optimal, optimal + 20)``."""
+    """design §1's default step budget: ``max(2 * optimal, optimal + 20)``."""
     return max(2 * optimal, optimal + 20)
 
 
@@ -167,7 +167,7 @@ class Puzzle:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Puzzle:
-        """Puzzle from a suite line (DESIGN §1); unknown fields are kept in ``extra``."""
+        """Puzzle from a suite line (design §1); unknown fields are kept in ``extra``."""
         if not isinstance(data, Mapping):
             raise PuzzleError(f"a puzzle must be a JSON object, got {type(data).__name__}")
         known = {"id", "target", "forbidden", "actions", "start", "max_steps"}

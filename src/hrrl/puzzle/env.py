@@ -1,4 +1,4 @@
-"""The number puzzle as a Gymnasium environment (DESIGN §1), and batched collection built on it.
+"""The number puzzle as a Gymnasium environment (design §1), and batched collection built on it.
 
 :class:`PuzzleEnv` is the one place an episode moves: it asks :meth:`Puzzle.status_after` (the
 single step rule in ``puzzle.py``) what a landing means and asks the reward scheme what it is

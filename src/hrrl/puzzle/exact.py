@@ -12,7 +12,7 @@ time is part of the state because the horizon is finite. Arrays are indexed ``[t
    t=N-1 [ every step here ends MAX_STEPS ]  V*(x,t)   = max_a Q*(x,t,a)
 
 What a step does comes from :meth:`Puzzle.status_after`, the single step rule. That rule depends
-on the step count only through ``step >= max_steps`` (DESIGN §1's table), so two status tables,
+on the step count only through ``step >= max_steps`` (design §1's table), so two status tables,
 "a step before the last" and "the last step", cover every ``t``; the tests check the tables against
 the rule step by step on small puzzles. Rewards come from the scheme's ``batch`` (one call for the
 whole table) or, for a scheme with only ``__call__``, one call per transition.

@@ -1,4 +1,4 @@
-"""The hierarchy as a wrapper: waypoints from the planner, one active subgoal at a time (DESIGN §2).
+"""The hierarchy as a wrapper: waypoints from the planner, one active subgoal at a time (design §2).
 
 ::
 

@@ -1,4 +1,4 @@
-"""Decomposition of a puzzle into waypoints (subgoals) for the hierarchy wrapper (DESIGN §2).
+"""Decomposition of a puzzle into waypoints (subgoals) for the hierarchy wrapper (design §2).
 
 Two rules turn ``(current, target, forbidden)`` into a strictly increasing list of waypoints that
 ends with the target:

@@ -1,4 +1,4 @@
-"""The exact solver: shortest paths over the integers from start to target (DESIGN §1).
+"""The exact solver: shortest paths over the integers from start to target (design §1).
 
 Every step costs one and every action is positive, so the graph is a DAG ordered by the numbers
 themselves and breadth-first search reduces to one forward pass of dynamic programming::

@@ -1,4 +1,4 @@
-"""Puzzle suites and results files (JSON Lines, DESIGN §1), the exact oracle, and per-family tables.
+"""Puzzle suites and results files (JSON Lines, design §1), the exact oracle, and per-family tables.
 
 A suite file holds one puzzle per line; a results file holds one result per line, in the same
 order. Reading a suite never stops at a bad line: each line becomes a :class:`SuiteEntry` that
@@ -9,7 +9,7 @@ rejected line turns into an ``INVALID`` result while the rest of the suite still
                                      │                                          │
                                      └──────────── summarize (rows by family) ──┘
 
-Every efficiency figure is ``optimal_steps / steps`` against the exact optimum (DESIGN §1).
+Every efficiency figure is ``optimal_steps / steps`` against the exact optimum (design §1).
 """
 
 from __future__ import annotations
@@ -139,7 +139,7 @@ def _checked_id(raw: Mapping[str, Any]) -> str:
 
 
 def read_suite(path: PathLike) -> list[SuiteEntry]:
-    """Read a suite file (DESIGN §1); see :func:`parse_suite_lines` for what a bad line becomes."""
+    """Read a suite file (design §1); see :func:`parse_suite_lines` for what a bad line becomes."""
     with open(path, "rb") as fh:
         return parse_suite_lines(fh)
 
@@ -166,7 +166,7 @@ _NOT_PLAYED = frozenset({Status.INVALID, Status.UNSUPPORTED})
 
 @dataclass(frozen=True)
 class Result:
-    """How one puzzle ended: a results-file line (DESIGN §1).
+    """How one puzzle ended: a results-file line (design §1).
 
     ``path`` is every number visited, starting with ``start`` (the last one is where the episode
     ended, forbidden or past the target included), so ``steps == len(path) - 1``. ``UNSOLVABLE``
@@ -220,7 +220,7 @@ class Result:
 
     @classmethod
     def unsupported(cls, id: str, reason: str) -> Result:
-        """A valid puzzle the policy cannot play (DESIGN §1: path empty, ``reason`` says why)."""
+        """A valid puzzle the policy cannot play (design §1: path empty, ``reason`` says why)."""
         return cls(
             id=id, status=Status.UNSUPPORTED, steps=0, path=(), optimal_steps=None, reason=reason
         )

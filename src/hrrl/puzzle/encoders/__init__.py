@@ -1,4 +1,4 @@
-"""Encoders: what the agent sees of a puzzle (DESIGN §2).
+"""Encoders: what the agent sees of a puzzle (design §2).
 
 * ``"slots"`` (default, :class:`SlotEncoder`): one block per action slot, any action set of up
   to 8 actions, everything in units of that set;
