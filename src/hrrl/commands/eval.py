@@ -70,6 +70,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--seed", type=int, help="seed of a Gymnasium policy's first episode (default 0; +1 each)"
     )
+    parser.add_argument(
+        "--video",
+        type=Path,
+        metavar="DIR",
+        help="also film a Gymnasium policy's episodes, one mp4 each, into DIR (needs moviepy)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -132,6 +138,11 @@ def run(args: argparse.Namespace) -> int:
                 f"{flag} sets the episodes of a Gymnasium policy; a --suite plays its puzzles "
                 "once each: drop it"
             )
+    if args.video is not None:
+        raise ValueError(
+            "--video films a Gymnasium policy's episodes; film one puzzle with "
+            "`hrrl solve --video DIR`"
+        )
     if args.resume and args.output is None:
         raise ValueError("--resume continues the --output file: give --output FILE")
     from hrrl.config import check_int
@@ -214,4 +225,7 @@ def run_env(args: argparse.Namespace) -> int:
         args.output.write_text("".join(lines), encoding="utf-8")
     print(f"policy: {policy.source}")
     print(result)
+    if args.video is not None:
+        films = policy.record(args.video, episodes=episodes, seed=args.seed or 0)
+        print(f"video: {len(films)} episodes in {args.video}")
     return 0

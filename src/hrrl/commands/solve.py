@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from hrrl.config import check_int
@@ -43,6 +44,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--start", type=int, default=0, help="the number to start from (0)")
     parser.add_argument("--max-steps", type=int, help="default max(2*optimal, optimal+20)")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    parser.add_argument(
+        "--video", type=Path, metavar="DIR", help="also write the play as an mp4 into DIR"
+    )
     parser.set_defaults(func=run)
 
 
@@ -76,6 +80,11 @@ def run(args: argparse.Namespace) -> int:
             " (or leave --actions out)"
         )
     result = policy.solve(puzzle)
+    if args.video is not None and len(result.path) > 1:
+        from hrrl.puzzle.video import record_path
+
+        film = record_path(puzzle, result.path, args.video)
+        print(f"video: {film}", file=sys.stderr if args.json else sys.stdout)
     if args.json:
         print(json.dumps(result.to_dict()))
         return 0

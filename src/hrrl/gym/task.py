@@ -104,9 +104,10 @@ def check_env_spaces(env_id: str, env: gymnasium.Env[Any, Any]) -> tuple[int, in
 ON_DEMAND = {"MinAtar/": ("minatar.gym", "minatar")}
 
 
-def make_env(env_id: str) -> gymnasium.Env[Any, Any]:
-    """``gymnasium.make(env_id)``, with an unknown id turned into a clear error. MinAtar's ids
-    are registered on first use (the ``minatar`` package registers them only when asked)."""
+def make_env(env_id: str, *, render_mode: str | None = None) -> gymnasium.Env[Any, Any]:
+    """``gymnasium.make(env_id, render_mode=...)``, with an unknown id turned into a clear error.
+    MinAtar's ids are registered on first use (the ``minatar`` package registers them only when
+    asked)."""
     for prefix, (module, extra) in ON_DEMAND.items():
         if env_id.startswith(prefix) and env_id not in gymnasium.registry:
             try:
@@ -116,7 +117,7 @@ def make_env(env_id: str) -> gymnasium.Env[Any, Any]:
                     f"env {env_id!r} needs the {extra} package: pip install 'hrrl[{extra}]'"
                 ) from exc
     try:
-        env = gymnasium.make(env_id)
+        env = gymnasium.make(env_id, render_mode=render_mode)
     except gymnasium.error.Error as exc:
         raise EnvironmentMismatchError(
             f"env.env_id={env_id!r} cannot be made: {exc} (give a registered Gymnasium id, "

@@ -17,6 +17,7 @@ puzzles with its encoder and planner, a Gymnasium one plays raw observations of 
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,12 +25,13 @@ from typing import Any
 import gymnasium
 import numpy as np
 import torch
+from gymnasium.wrappers import RecordVideo
 from numpy.typing import ArrayLike
 
 from hrrl.config import check_int
 from hrrl.errors import CheckpointError, EnvironmentMismatchError
 from hrrl.experiment import migrate_config
-from hrrl.gym.task import GymTask, episode_metrics
+from hrrl.gym.task import GymTask, episode_metrics, make_env
 from hrrl.inference.export import is_bundle, read_bundle
 from hrrl.inference.network import build_network, greedy_actions, load_online_network, run_config
 from hrrl.persistence.store import resolve_checkpoint
@@ -183,6 +185,38 @@ class GymPolicy:
             obs_shape=tuple(meta.get("obs_shape") or (int(meta["obs_dim"]),)),
             n_actions=int(meta["n_actions"]),
         )
+
+    def record(self, folder: Path | str, *, episodes: int = 1, seed: int = 0) -> list[Path]:
+        """Film ``episodes`` greedy episodes (episode ``k`` seeded ``seed + k``) with Gymnasium's
+        ``RecordVideo`` from the env's ``rgb_array`` render: one mp4 each in ``folder``."""
+        check_int("episodes", episodes, low=1)
+        check_int("seed", seed, low=0)
+        folder = Path(folder)
+        prefix = self.env_id.replace("/", "-").replace(":", "-")
+        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # frames are drawn off-screen
+        try:
+            env = RecordVideo(
+                make_env(self.env_id, render_mode="rgb_array"),
+                str(folder),
+                episode_trigger=lambda _: True,
+                name_prefix=prefix,
+                disable_logger=True,
+            )
+        except gymnasium.error.DependencyNotInstalled as exc:
+            raise EnvironmentMismatchError(
+                f"recording video needs moviepy: pip install 'hrrl[video]' ({exc})"
+            ) from exc
+        start = int(getattr(env.action_space, "start", 0))
+        try:
+            for k in range(episodes):
+                obs, _ = env.reset(seed=seed + k)
+                done = False
+                while not done:
+                    obs, _, terminated, truncated, _ = env.step(self(obs) + start)
+                    done = bool(terminated or truncated)
+        finally:
+            env.close()
+        return sorted(folder.glob(f"{prefix}-episode-*.mp4"))
 
     def evaluate(self, *, episodes: int = 10, seed: int = 0) -> GymEvaluation:
         """Play ``episodes`` greedy episodes of :attr:`env_id`, episode ``k`` seeded ``seed + k``."""

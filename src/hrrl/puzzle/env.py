@@ -18,6 +18,7 @@ from gymnasium import spaces
 
 from hrrl.engine.vec_env import EnvBatch
 from hrrl.errors import PuzzleError, field_error
+from hrrl.puzzle import render
 from hrrl.puzzle.core import DEFAULT_ACTIONS, MAX_NUMBER, MAX_STEPS_LIMIT, Puzzle, Status
 from hrrl.puzzle.rewards import RewardScheme, Transition, make_reward
 
@@ -59,7 +60,7 @@ class PuzzleEnv(gym.Env[np.ndarray, np.int64]):
     **Info.** ``{"status": Status value (str), "current": int, "step": int}``.
     """
 
-    metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012 (Gymnasium's class attribute)
+    metadata: dict[str, Any] = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}  # noqa: RUF012
 
     def __init__(
         self,
@@ -68,7 +69,13 @@ class PuzzleEnv(gym.Env[np.ndarray, np.int64]):
         generator: PuzzleGenerator | None = None,
         actions: Iterable[int] = DEFAULT_ACTIONS,
         slots: int | None = None,
+        render_mode: str | None = None,
     ) -> None:
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise field_error(
+                PuzzleError, "render_mode", render_mode, "use 'ansi', 'rgb_array' or None"
+            )
+        self.render_mode = render_mode
         # Validate the action set exactly as a puzzle would (positive, distinct integers).
         self.actions: tuple[int, ...] = Puzzle(
             target=1, forbidden=frozenset(), actions=tuple(actions), max_steps=1
@@ -97,6 +104,7 @@ class PuzzleEnv(gym.Env[np.ndarray, np.int64]):
         self.current = 0
         self.steps = 0
         self.status = Status.IN_PROGRESS
+        self._visited: set[int] = set()  # the numbers this episode has been on (for render)
 
     # --- Gymnasium API ----------------------------------------------------------------------------
     def reset(
@@ -120,7 +128,19 @@ class PuzzleEnv(gym.Env[np.ndarray, np.int64]):
         self.current = self.puzzle.start
         self.steps = 0
         self.status = Status.IN_PROGRESS
+        self._visited = {self.current}
         return self._obs(), self._info()
+
+    def render(self) -> str | np.ndarray | None:
+        """The window around the current number (:mod:`hrrl.puzzle.render`): text for
+        ``render_mode="ansi"``, a picture for ``"rgb_array"``, nothing without a mode."""
+        if self.render_mode is None or self.puzzle is None:
+            return None
+        if self.render_mode == "ansi":
+            return render.ansi(
+                self.puzzle, self.current, self.steps, self.status.value, self._visited
+            )
+        return render.rgb_array(self.puzzle, self.current, self._visited)
 
     def step(
         self, action: int | np.integer
@@ -142,6 +162,8 @@ class PuzzleEnv(gym.Env[np.ndarray, np.int64]):
             )
         prev = self.current
         self.current = prev + self.actions[int(action) % len(self.actions)]
+        if self.render_mode is not None:
+            self._visited.add(self.current)
         self.steps += 1
         self.status = self.puzzle.status_after(self.current, self.steps)
         reward = self.reward_scheme(
@@ -175,6 +197,7 @@ class PuzzleEnv(gym.Env[np.ndarray, np.int64]):
         self.current = int(state["current"])
         self.steps = int(state["steps"])
         self.status = Status(state["status"])
+        self._visited = {self.current}
         rng_state = dict(state["rng"])
         bit_generator = getattr(np.random, rng_state["bit_generator"])()
         bit_generator.state = rng_state

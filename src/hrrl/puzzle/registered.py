@@ -73,7 +73,7 @@ class NumberPuzzleEnv(gym.Env[np.ndarray, np.int64]):
     puzzle).
     """
 
-    metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012 (Gymnasium's class attribute)
+    metadata: dict[str, Any] = PuzzleEnv.metadata
 
     def __init__(
         self,
@@ -82,9 +82,12 @@ class NumberPuzzleEnv(gym.Env[np.ndarray, np.int64]):
         actions: Sequence[int] = DEFAULT_ACTIONS,
         obs: str = "relational",
         reward: str = "ordered",
+        render_mode: str | None = None,
     ) -> None:
         if obs not in OBSERVATIONS:
             raise field_error(ConfigError, "obs", obs, f"choose one of {', '.join(OBSERVATIONS)}")
+        if render_mode is not None and render_mode not in PuzzleEnv.metadata["render_modes"]:
+            raise field_error(ConfigError, "render_mode", render_mode, "use 'ansi' or 'rgb_array'")
         actions = tuple(actions)
         if family is not None:
             check_families([family])
@@ -96,6 +99,8 @@ class NumberPuzzleEnv(gym.Env[np.ndarray, np.int64]):
             )
         )
         self.family = family
+        self.render_mode = render_mode
+        self.base.render_mode = render_mode  # the bare puzzle draws itself (hrrl.puzzle.render)
         self.curriculum = Curriculum(PuzzleConfig().curriculum, actions=self.base.actions)
         self.action_space = self._env.action_space
         self.observation_space = self._env.observation_space
@@ -147,6 +152,10 @@ class NumberPuzzleEnv(gym.Env[np.ndarray, np.int64]):
             self.curriculum.on_episode_end(info["status"] == Status.SUCCESS.value)
             self._counted = False
         return obs, float(reward), terminated, truncated, {**info, "stage": self._stage}
+
+    def render(self) -> str | np.ndarray | None:
+        """The window around the current number (``render_mode`` "ansi" or "rgb_array")."""
+        return self.base.render()
 
     def close(self) -> None:
         self._env.close()
