@@ -14,7 +14,8 @@ or ``default``) first, then the mapping over it (:func:`hrrl.experiment.compose_
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,14 @@ from hrrl.config import apply_overrides, to_dict
 from hrrl.engine.callbacks import Callback
 from hrrl.engine.trainer import Trainer, TrainResult
 from hrrl.errors import ConfigError, EnvironmentMismatchError
-from hrrl.experiment import ExperimentConfig, compose_config, named_preset, puzzle_section
+from hrrl.experiment import (
+    ExperimentConfig,
+    compose_config,
+    gym_preset,
+    named_preset,
+    puzzle_section,
+)
+from hrrl.gym.config import GymConfig
 from hrrl.inference.gym_policy import GymPolicy
 from hrrl.inference.policy import Policy
 from hrrl.monitoring.logger import Logger, make_sinks
@@ -125,9 +133,47 @@ def as_config(config: ExperimentConfig | str | Mapping[str, Any]) -> ExperimentC
     )
 
 
+#: What ``hrrl.train(env=...)`` takes: a Gymnasium id, an env class, or a function returning an env.
+EnvSource = str | Callable[..., Any]
+
+
+def on_env(config: ExperimentConfig | str | Mapping[str, Any], env: EnvSource) -> ExperimentConfig:
+    """``config`` retargeted to ``env`` (as ``hrrl train --env ID [--config FILE]`` does): a
+    preset name or ``default`` becomes ``env``'s own preset, a mapping is laid over it, a config
+    keeps its sections with ``gym.id`` set. A class or function is registered first
+    (:func:`register_env`)."""
+    env_id = env if isinstance(env, str) else register_env(env)
+    if isinstance(config, ExperimentConfig):
+        gym = config.gym or GymConfig(id=env_id)
+        return dataclasses.replace(config, puzzle=None, gym=dataclasses.replace(gym, id=env_id))
+    if isinstance(config, str):
+        return gym_preset(env_id) if config == "default" else gym_preset(env_id, base=config)
+    mapping = {k: v for k, v in config.items() if k != "puzzle"}
+    gym_section = {**dict(mapping.get("gym") or {}), "id": env_id}
+    return compose_config({**mapping, "preset": env_id, "gym": gym_section}, source="env=")
+
+
+def register_env(env: Callable[..., Any]) -> str:
+    """Register an env class or a function returning an env (wrappers and all) with Gymnasium
+    as ``hrrl-user/<its name>-v0``, for this process; returns the id. A later ``hrrl resume``
+    of the run, or ``GymPolicy.evaluate``, needs that id registered again (import the module
+    that calls this, or register it yourself)."""
+    import gymnasium
+
+    name = getattr(env, "__name__", type(env).__name__).strip("<>") or "env"
+    env_id = f"hrrl-user/{name}-v0"
+    spec = gymnasium.registry.get(env_id)
+    if spec is None or spec.entry_point is not env:
+        if spec is not None:
+            del gymnasium.registry[env_id]  # the same name, another env: the newest wins
+        gymnasium.register(id=env_id, entry_point=env)
+    return env_id
+
+
 def train(
     config: ExperimentConfig | str | Mapping[str, Any] = "default",
     *,
+    env: EnvSource | None = None,
     run_dir: str | Path | None = None,
     overrides: Sequence[str] = (),
     tensorboard: bool = False,
@@ -140,9 +186,12 @@ def train(
     first step, ``metrics.jsonl``, checkpoints; TensorBoard events with ``tensorboard=True``);
     without, it keeps nothing on disk. ``progress=True`` shows a tqdm bar over the budget
     (nothing else is printed). ``callbacks`` (:class:`hrrl.Callback`) hear of every step,
-    evaluation and checkpoint, and stop the run by answering False.
+    evaluation and checkpoint, and stop the run by answering False. ``env`` trains on your own
+    environment instead of the config's task: a Gymnasium id, an env class, or a function that
+    returns an env (where your wrappers go; :func:`on_env`).
     """
-    resolved = apply_overrides(as_config(config), overrides)
+    base = as_config(config) if env is None else on_env(config, env)
+    resolved = apply_overrides(base, overrides)
     logger = Logger([])
     if run_dir is None:
         trainer = build_trainer(resolved, logger=logger)

@@ -14,9 +14,11 @@ import re
 from pathlib import Path
 from typing import Any
 
+import gymnasium
 import numpy as np
 import pytest
 
+import hrrl
 from hrrl.cli import main
 from hrrl.gym.task import GymTask
 
@@ -85,3 +87,31 @@ def test_a_puzzle_network_on_a_gymnasium_task_is_refused(
     line = _one_error_line(capsys)
     assert "reads the number puzzle's encoding" in line and "agent.network=mlp" in line
     assert not run.exists()
+
+
+class Walk(gymnasium.Env[int, int]):
+    """Two cells: step right (action 1) to finish."""
+
+    observation_space = gymnasium.spaces.Discrete(2)
+    action_space = gymnasium.spaces.Discrete(2)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> Any:
+        super().reset(seed=seed)
+        return 0, {}
+
+    def step(self, action: int) -> Any:
+        return int(action), float(action), bool(action), False, {}
+
+
+@pytest.mark.parametrize("source", ["class", "factory"])
+def test_train_takes_an_env_class_or_factory(source: str) -> None:
+    def make_walk(**kwargs: Any) -> gymnasium.Env[Any, Any]:  # your wrappers go here
+        return gymnasium.wrappers.TimeLimit(Walk(), max_episode_steps=10)
+
+    env = Walk if source == "class" else make_walk
+    sets = {"train": {"total_env_steps": 400, "learning_starts": 100}, "gym": {"eval_episodes": 2}}
+    run = hrrl.train(sets, env=env)
+    name = "Walk" if source == "class" else "make_walk"
+    assert run.config.gym is not None and run.config.gym.id == f"hrrl-user/{name}-v0"
+    assert run.config.puzzle is None and run.env_steps >= 400
+    assert run.gym_policy()(0) in (0, 1)
