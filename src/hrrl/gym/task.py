@@ -116,12 +116,11 @@ def make_env(env_id: str, *, render_mode: str | None = None) -> gymnasium.Env[An
                 raise EnvironmentMismatchError(
                     f"env {env_id!r} needs the {extra} package: pip install 'hrrl[{extra}]'"
                 ) from exc
+    # render_mode only when asked: Gymnasium hands an explicit one, None too, to the env's
+    # constructor, which an env of your own need not take.
+    kwargs: dict[str, Any] = {} if render_mode is None else {"render_mode": render_mode}
     try:
-        # render_mode only when asked: Gymnasium hands an explicit one, None too, to the env's
-        # constructor, which an env of your own need not take.
-        env = gymnasium.make(
-            env_id, **({} if render_mode is None else {"render_mode": render_mode})
-        )
+        env = gymnasium.make(env_id, **kwargs)
     except gymnasium.error.Error as exc:
         raise EnvironmentMismatchError(
             f"env.env_id={env_id!r} cannot be made: {exc} (give a registered Gymnasium id, "
