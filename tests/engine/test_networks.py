@@ -126,3 +126,25 @@ def test_the_slot_network_scores_each_block_with_the_same_weights() -> None:
     assert torch.allclose(two(torch.cat([block, other]).unsqueeze(0)).q[0], q[:2])
     with pytest.raises(ValueError, match="equal blocks"):
         SlotQNetwork(10, 4)
+
+
+@pytest.mark.parametrize("kind", ["mlp", "slots", "phase_adaptive"])
+def test_hooks_on_inner_layers_run_and_change_nothing(kind: str) -> None:
+    """Issue 31, item 8: the fast forward skipped Module.__call__, so hooks never ran."""
+    net = make_network(
+        kind, obs_dim=12, n_actions=3, hidden=16, generator=torch.Generator().manual_seed(0)
+    )
+    x = torch.randn(5, 12, generator=torch.Generator().manual_seed(1))
+    before = net(x).q
+    linears = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
+    seen: list[tuple[int, ...]] = []
+    handles = [
+        m.register_forward_hook(lambda _m, _i, out: seen.append(tuple(out.shape))) for m in linears
+    ]
+    after = net(x).q
+    for handle in handles:
+        handle.remove()
+    assert len(seen) == len(linears) and torch.equal(before, after)
+    seen.clear()
+    net(x)
+    assert seen == []  # removed: the fast path again
