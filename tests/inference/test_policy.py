@@ -130,3 +130,23 @@ def test_load_refuses_what_is_not_a_run(tmp_path: Path) -> None:
         Policy.load(tmp_path / "missing")
     with pytest.raises(CheckpointError, match="no checkpoint"):
         Policy.load(tmp_path)
+
+
+def test_a_puzzle_policy_takes_one_observation_or_a_batch() -> None:
+    """Issue 31, item 1 (the puzzle side): ``Policy`` reads observations as ``GymPolicy`` does."""
+    import gymnasium
+
+    import hrrl  # noqa: F401  (registers hrrl/NumberPuzzle-v0)
+
+    policy = Policy.load(Path(__file__).resolve().parents[1] / "fixtures" / "puzzle-run")
+    env = gymnasium.make("hrrl/NumberPuzzle-v0")
+    obs, _ = env.reset(seed=0)
+    action = policy(obs)
+    assert isinstance(action, int) and env.action_space.contains(action)
+    batch = np.stack([obs, obs])
+    assert list(policy(batch)) == [action, action]
+    q = policy.q_values(obs)
+    assert q.shape == (env.action_space.n,) and int(np.argmax(q)) == action
+    assert policy.q_values(batch).shape == (2, env.action_space.n)
+    with pytest.raises(ValueError, match="observations of shape"):
+        policy(np.zeros(3))

@@ -33,7 +33,14 @@ from hrrl.errors import CheckpointError, EnvironmentMismatchError
 from hrrl.experiment import migrate_config
 from hrrl.gym.task import GymTask, episode_metrics, make_env
 from hrrl.inference.export import is_bundle, read_bundle
-from hrrl.inference.network import build_network, greedy_actions, load_online_network, run_config
+from hrrl.inference.network import (
+    build_network,
+    greedy_actions,
+    load_online_network,
+    observation_rows,
+    q_table,
+    run_config,
+)
 from hrrl.persistence.store import resolve_checkpoint
 
 __all__ = ["GymEvaluation", "GymPolicy"]
@@ -124,8 +131,7 @@ class GymPolicy:
         """``Q(obs, a)`` for every action: ``(n_actions,)`` for one observation, ``(B,
         n_actions)`` for a batch."""
         rows, single = self._rows(obs)
-        with torch.inference_mode():
-            q = self.network(torch.from_numpy(rows)).q.cpu().numpy()
+        q = q_table(self.network, rows)
         return q[0] if single else q
 
     def _rows(self, obs: ArrayLike) -> tuple[np.ndarray, bool]:
@@ -136,16 +142,7 @@ class GymPolicy:
             cells = x.reshape(-1).astype(np.int64) - self._discrete_start
             if ((cells >= 0) & (cells < self.obs_dim)).all():
                 return np.eye(self.obs_dim, dtype=np.float32)[cells], x.ndim == 0
-        x = x.astype(np.float32, copy=False)
-        single_ndims = {len(self.obs_shape), 1}
-        if x.ndim in single_ndims and x.size == self.obs_dim:
-            return x.reshape(1, self.obs_dim), True
-        if x.ndim >= 2 and x.shape[0] > 0 and x[0].size == self.obs_dim:
-            return x.reshape(len(x), self.obs_dim), False
-        raise ValueError(
-            f"obs of shape {x.shape}: this policy reads observations of shape {self.obs_shape} "
-            f"({self.obs_dim} numbers), one at a time or as a batch (B, ...)"
-        )
+        return observation_rows(x, self.obs_shape)
 
     @classmethod
     def load(cls, path: Path | str, *, env_id: str | None = None) -> GymPolicy:

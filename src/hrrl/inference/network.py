@@ -94,6 +94,28 @@ def load_online_network(checkpoint: LoadedCheckpoint) -> torch.nn.Module:
     )
 
 
+def observation_rows(obs: Any, obs_shape: tuple[int, ...]) -> tuple[np.ndarray, bool]:
+    """``obs`` as a float32 batch of flat rows, and whether it was one observation: one in
+    its own shape (or flat), or a batch with a leading axis (as Stable-Baselines3's
+    ``predict`` reads them)."""
+    x = np.asarray(obs, dtype=np.float32)
+    dim = int(np.prod(obs_shape))
+    if x.ndim in (len(obs_shape), 1) and x.size == dim:
+        return x.reshape(1, dim), True
+    if x.ndim >= 2 and x.shape[0] > 0 and x[0].size == dim:
+        return x.reshape(len(x), dim), False
+    raise ValueError(
+        f"obs of shape {x.shape}: this policy reads observations of shape {obs_shape} "
+        f"({dim} numbers), one at a time or as a batch (B, ...)"
+    )
+
+
+def q_table(network: torch.nn.Module, rows: np.ndarray) -> np.ndarray:
+    """``Q(row, a)`` for every row and action, ``(B, n_actions)``."""
+    with torch.inference_mode():
+        return network(torch.from_numpy(rows)).q.cpu().numpy()
+
+
 def greedy_actions(network: torch.nn.Module, obs: np.ndarray) -> np.ndarray:
     """``argmax_a Q(obs, a)`` for a batch of observations."""
     with torch.inference_mode():

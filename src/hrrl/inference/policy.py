@@ -21,7 +21,14 @@ import torch
 from hrrl.errors import CheckpointError, EnvironmentMismatchError, PuzzleError
 from hrrl.experiment import saved_puzzle_section, stack_config
 from hrrl.inference.export import is_bundle, read_bundle
-from hrrl.inference.network import GreedyCache, build_network, load_online_network, run_config
+from hrrl.inference.network import (
+    GreedyCache,
+    build_network,
+    load_online_network,
+    observation_rows,
+    q_table,
+    run_config,
+)
 from hrrl.persistence.store import resolve_checkpoint
 from hrrl.puzzle.config import PuzzleConfig
 from hrrl.puzzle.core import Puzzle
@@ -121,6 +128,20 @@ class Policy:
     def greedy(self, obs: np.ndarray) -> np.ndarray:
         """``argmax_a Q(obs, a)`` for a batch of encoded observations (memoised, exact)."""
         return self._greedy(obs)
+
+    def __call__(self, obs: Any) -> Any:
+        """The greedy action of one encoded observation (an ``int``; what this policy's stack,
+        ``env_factory()``, returns, or ``gymnasium.make("hrrl/NumberPuzzle-v0")`` for a
+        ``default``-preset policy), or of each in a batch (an int64 array)."""
+        rows, single = observation_rows(obs, (self.encoder.dim,))
+        actions = self.greedy(rows)
+        return int(actions[0]) if single else actions
+
+    def q_values(self, obs: Any) -> np.ndarray:
+        """``Q(obs, a)`` for every action of one encoded observation, or of each in a batch."""
+        rows, single = observation_rows(obs, (self.encoder.dim,))
+        q = q_table(self.network, rows)
+        return q[0] if single else q
 
     def play(
         self,
