@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -104,14 +105,17 @@ class Walk(gymnasium.Env[int, int]):
 
 
 @pytest.mark.parametrize("source", ["class", "factory"])
-def test_train_takes_an_env_class_or_factory(source: str) -> None:
+def test_train_takes_an_env_class_or_factory(source: str, tmp_path: Path) -> None:
     def make_walk(**kwargs: Any) -> gymnasium.Env[Any, Any]:  # your wrappers go here
         return gymnasium.wrappers.TimeLimit(Walk(), max_episode_steps=10)
 
     env = Walk if source == "class" else make_walk
     sets = {"train": {"total_env_steps": 400, "learning_starts": 100}, "gym": {"eval_episodes": 2}}
-    run = hrrl.train(sets, env=env)
+    run = hrrl.train(sets, env=env, run_dir=tmp_path / "run")
     name = "Walk" if source == "class" else "make_walk"
+    # Walk defines no success (no reward_threshold): no success rate is recorded.
+    rows = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert rows and not any("success" in key for row in rows for key in row)
     assert run.config.gym is not None and run.config.gym.id == f"hrrl-user/{name}-v0"
     assert run.config.puzzle is None and run.env_steps >= 400
     assert run.gym_policy()(0) in (0, 1)

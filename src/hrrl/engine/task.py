@@ -50,7 +50,9 @@ class EpisodeEnd:
     """One finished episode of the training batch."""
 
     env_index: int
-    success: bool
+    success: bool | None
+    """Whether the episode succeeded; None where the task defines no success (a Gymnasium env
+    without a ``reward_threshold``): no success rate is recorded then."""
     episode_return: float
     length: int
     status: str

@@ -160,14 +160,15 @@ class Trainer:
     def _end_episode(self, end: EpisodeEnd) -> None:
         self.counters.episodes += 1
         log = self.logger
-        log.record_mean("rollout/success_rate", float(end.success))
-        log.record_mean(f"rollout/stage_{end.stage}/success_rate", float(end.success))
+        if end.success is not None:  # a task without a notion of success records none
+            log.record_mean("rollout/success_rate", float(end.success))
+            log.record_mean(f"rollout/stage_{end.stage}/success_rate", float(end.success))
         log.record_mean("rollout/episode_return", end.episode_return)
         log.record_mean("rollout/episode_length", end.length)
         for name, value in end.metrics.items():
             log.record_mean(name, value)
         self._status_counts[end.status] += 1
-        self.exploration.on_episode_end(success=end.success, stage=end.stage)
+        self.exploration.on_episode_end(success=bool(end.success), stage=end.stage)
         if self.task.stage != end.stage:
             self.exploration.on_stage_change(self.task.stage)
         if self.task.stage != self._stage:  # once per change, at the step it happened

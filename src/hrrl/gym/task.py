@@ -254,7 +254,7 @@ class GymTask:
             ended.append(
                 EpisodeEnd(
                     env_index=i,
-                    success=self.success(ret),
+                    success=None if self.reward_threshold is None else self.success(ret),
                     episode_return=ret,
                     length=int(self._lengths[i]),
                     status="terminated" if terminated[i] else "truncated",
