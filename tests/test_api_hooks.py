@@ -102,3 +102,19 @@ def test_train_seeds_on_the_command_line(tmp_path: Path, tiny_overrides: tuple[s
     assert sorted(p.name for p in base.iterdir()) == ["seed0", "seed1"]
     for seed in (0, 1):
         assert f"seed: {seed}" in (base / f"seed{seed}" / "config.yaml").read_text()
+
+
+def test_seeds_with_workers_train_at_once(
+    tmp_path: Path, tiny_overrides: tuple[str, ...], capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = tmp_path / "runs"
+    sets = [f"--set={s}" for s in tiny_overrides]
+    argv = ["train", "--seeds", "3", "4", "--workers", "2", "--run-dir", str(base), *sets]
+    assert main([*argv, "--no-tensorboard"]) == 0
+    lines = sorted(capsys.readouterr().out.splitlines())
+    assert lines == [f"seed 3: done: {base / 'seed3'}", f"seed 4: done: {base / 'seed4'}"]
+    for seed in (3, 4):
+        assert (base / f"seed{seed}" / "checkpoints").is_dir() or (
+            base / f"seed{seed}" / "metrics.jsonl"
+        ).is_file()
+    assert main(["train", "--workers", "2", "--run-dir", str(tmp_path / "x")]) == 2

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from hrrl.commands import PRESET_NAMES, check_seed
 from hrrl.commands.signals import GracefulStop
+from hrrl.config import check_int
 from hrrl.errors import RunFailedError
 
 if TYPE_CHECKING:
@@ -43,7 +44,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=int,
         nargs="+",
         metavar="N",
-        help="train each seed in turn, into RUN_DIR/seed<N> (not with --seed)",
+        help="train each seed, into RUN_DIR/seed<N> (not with --seed)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="with --seeds: train this many seeds at once, one process each (default 1: in turn)",
     )
     parser.add_argument("--no-tensorboard", action="store_true", help="skip the TensorBoard sink")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or console lines")
@@ -106,9 +113,14 @@ def resolve_config(args: argparse.Namespace) -> ExperimentConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    """One run, or with ``--seeds`` one run per seed, one after another (each seed's directory
-    is ``RUN_DIR/seed<N>``; the first run that fails ends the command with its status)."""
+    """One run, or with ``--seeds`` one run per seed (each seed's directory is
+    ``RUN_DIR/seed<N>``): one after another, where the first run that fails ends the command
+    with its status; or ``--workers`` at once, each in its own process and quiet, then one line
+    a seed (the status is the first failure's)."""
+    check_int("--workers", args.workers, low=1, high=64)
     if args.seeds is None:
+        if args.workers != 1:
+            raise ValueError("--workers trains several --seeds at once: give --seeds N [N ...]")
         return train_one(args)
     if args.seed is not None:
         raise ValueError("give --seed N (one run) or --seeds N [N ...] (one run each), not both")
@@ -119,11 +131,45 @@ def run(args: argparse.Namespace) -> int:
     base = args.run_dir or Path("runs") / (
         f"{resolve_config(args).preset}-seeds-{time.strftime('%Y%m%d-%H%M%S')}"
     )
-    for seed in args.seeds:
-        one = argparse.Namespace(**{**vars(args), "seed": seed, "run_dir": base / f"seed{seed}"})
-        if (code := train_one(one)) != 0:
-            return code
-    return 0
+    runs = {
+        seed: argparse.Namespace(**{**vars(args), "seed": seed, "run_dir": base / f"seed{seed}"})
+        for seed in args.seeds
+    }
+    if args.workers == 1:
+        for one in runs.values():
+            if (code := train_one(one)) != 0:
+                return code
+        return 0
+    return _train_in_parallel(runs, args.workers)
+
+
+def _train_in_parallel(runs: dict[int, argparse.Namespace], workers: int) -> int:
+    """Each seed's run in a process of its own (``spawn``: a fresh interpreter, no inherited
+    locks or threads), quiet; one line a seed as each finishes."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    quiet = {seed: argparse.Namespace(**{**vars(one), "quiet": True}) for seed, one in runs.items()}
+    codes: dict[int, int] = {}
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = {pool.submit(_train_quietly, one): seed for seed, one in quiet.items()}
+        for future in as_completed(futures):
+            seed = futures[future]
+            codes[seed], line = future.result()
+            print(f"seed {seed}: {line}", flush=True)
+    return next((codes[s] for s in runs if codes[s] != 0), 0)
+
+
+def _train_quietly(args: argparse.Namespace) -> tuple[int, str]:
+    """``train_one`` in a worker: its exit status and one line (where the run is, or why not)."""
+    from hrrl.errors import HrrlError
+
+    try:
+        code = train_one(args)
+    except (HrrlError, ValueError, OSError) as exc:
+        return getattr(exc, "exit_code", 2), f"error: {' '.join(str(exc).split())}"
+    return code, f"{'done' if code == 0 else f'exit {code}'}: {args.run_dir}"
 
 
 def train_one(args: argparse.Namespace) -> int:
