@@ -25,16 +25,20 @@ from hrrl.persistence.store import CheckpointWarning, find_latest_valid, list_ch
 from hrrl.run import build_trainer
 
 
-@pytest.fixture
-def run(tmp_path: Path, tiny) -> Path:  # type: ignore[no-untyped-def]
+def _trained(run_dir: Path, tiny, total: int) -> Path:  # type: ignore[no-untyped-def]
+    """A tiny run of ``total`` env steps, checkpointed every 400."""
     config = tiny(
-        "train.total_env_steps=800", "checkpoint.enabled=true", "checkpoint.every_steps=400"
+        f"train.total_env_steps={total}", "checkpoint.enabled=true", "checkpoint.every_steps=400"
     )
-    run_dir = tmp_path / "run"
     trainer = build_trainer(config, run_dir=run_dir)
     trainer.write_config()
     trainer.run()
     return run_dir
+
+
+@pytest.fixture
+def run(tmp_path: Path, tiny) -> Path:  # type: ignore[no-untyped-def]
+    return _trained(tmp_path / "run", tiny, 800)
 
 
 def _edit(state: Path, how: str) -> None:
@@ -66,13 +70,7 @@ def test_an_edited_state_json_is_invalid_and_skipped(run: Path, how: str) -> Non
 @pytest.fixture
 def killed_run(tmp_path: Path, tiny) -> Path:  # type: ignore[no-untyped-def]
     """Checkpoints at 400 and 800 of a 1,200-step run killed before its final save."""
-    config = tiny(
-        "train.total_env_steps=1200", "checkpoint.enabled=true", "checkpoint.every_steps=400"
-    )
-    run_dir = tmp_path / "run"
-    trainer = build_trainer(config, run_dir=run_dir)
-    trainer.write_config()
-    trainer.run()
+    run_dir = _trained(tmp_path / "run", tiny, 1200)
     shutil.rmtree(run_dir / "checkpoints" / "step-000001200")
     return run_dir
 

@@ -35,6 +35,17 @@ class Transitions:
     terminated: np.ndarray
     discounts: np.ndarray | None = None
 
+    def finite(self) -> np.ndarray:
+        """Which transitions have finite observations (before and after) and a finite reward."""
+        n = len(self.rewards)
+        if not n:  # n-step returns may hold every transition back
+            return np.ones(0, dtype=bool)
+        return (
+            np.isfinite(self.obs.reshape(n, -1)).all(axis=1)
+            & np.isfinite(self.next_obs.reshape(n, -1)).all(axis=1)
+            & np.isfinite(self.rewards)
+        )
+
     def select(self, rows: np.ndarray) -> Transitions:
         """The transitions of ``rows`` (a boolean mask or indices), in order."""
         return Transitions(

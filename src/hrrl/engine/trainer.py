@@ -14,7 +14,6 @@ the uninterrupted run would have done.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -35,13 +34,11 @@ from hrrl.engine.replay.buffer import make_replay
 from hrrl.engine.run_state import Counters, RunSeeds, TrainResult
 from hrrl.engine.stop import StopRequest, stop_reason
 from hrrl.engine.task import EpisodeEnd, Task, TaskStepError, check_score, greedy_actions
+from hrrl.engine.trainer_state import load_trainer_state, trainer_state
 from hrrl.monitoring.health import HealthMonitor
 from hrrl.monitoring.logger import Logger
 from hrrl.persistence.payload import CheckpointPayload, payload_from_state
 from hrrl.persistence.schedule import CheckpointManager
-
-#: Version of the trainer's part of a checkpoint's ``state.json``.
-TRAINER_STATE_VERSION = 1
 
 #: ``TrainResult.stop_reason`` of a run ended by a :class:`StopRequest` (not finished).
 STOP_REQUESTED = "stop_requested"
@@ -137,7 +134,7 @@ class Trainer:
             self.obs, actions, out.rewards, out.next_obs, out.terminated, out.truncated
         )
         if self.config.guard.enabled:  # with the guard on, non-finite data never enters replay
-            keep = _finite_rows(ready.obs, ready.next_obs, ready.rewards)
+            keep = ready.finite()
             if not keep.all():
                 self._nonfinite += int((~keep).sum())
                 ready = ready.select(keep)
@@ -432,67 +429,13 @@ class Trainer:
 
     # --- state ---------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """Everything the run needs to continue bit-identically (tensors and arrays included)."""
-        return {
-            "version": TRAINER_STATE_VERSION,
-            "config": to_dict(self.config),
-            "counters": dataclasses.asdict(self.counters),
-            "agent": self.agent.state_dict(),
-            "replay": self.replay.state_dict(),
-            "exploration": self.exploration.state_dict(),
-            "task": self.task.state_dict(),
-            "obs": None if self._new_episodes else self.obs,  # None: start new episodes
-            "best_metrics": self.best_metrics,
-            "last_metrics": self.last_metrics,
-            "history": self.history,
-            "status_counts": dict(self._status_counts),
-            "rollbacks_logged": self._rollbacks_logged,
-            "screened_logged": self._screened_logged,
-            "health": self.health.state_dict(),
-            "logger": self.logger.state_dict(),
-            "checkpoints": None if self.checkpoints is None else self.checkpoints.state_dict(),
-        } | ({"n_step": self.returns.state_dict()} if self.returns.stores_discounts else {})
+        """Everything the run needs to continue bit-identically (tensors and arrays included;
+        :func:`hrrl.engine.trainer_state.trainer_state`)."""
+        return trainer_state(self)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if int(state["version"]) != TRAINER_STATE_VERSION:
-            raise ValueError(
-                f"trainer state version {state['version']!r}: this hrrl reads "
-                f"{TRAINER_STATE_VERSION}"
-            )
-        self.counters = Counters.restore(state["counters"], state["best_metrics"], self.task)
-        self.agent.load_state_dict(state["agent"])
-        self.replay.load_state_dict(state["replay"])
-        self.returns.load_state_dict(state.get("n_step", {"n": 1}))  # absent for one-step runs
-        self.exploration.load_state_dict(state["exploration"])
-        self.task.load_state_dict(state["task"])
-        if state["obs"] is None:  # saved after an environment failed: new episodes
-            self.obs = self.task.reset()
-        else:
-            self.obs = np.asarray(state["obs"], dtype=np.float32)
-        self.best_metrics = dict(state["best_metrics"])
-        self.last_metrics = dict(state["last_metrics"])
-        self.history = list(state["history"])
-        self._status_counts = Counter(state["status_counts"])
-        self._rollbacks_logged = int(state["rollbacks_logged"])
-        # Absent from checkpoints before screening was logged: count from the restored guard.
-        self._screened_logged = int(state.get("screened_logged", self.guard.n_screened))
-        self.health.load_state_dict(state["health"])
-        self.logger.load_state_dict(state["logger"])
-        if self.checkpoints is not None and state["checkpoints"] is not None:
-            self.checkpoints.load_state_dict(state["checkpoints"])
-        self._rate_window = (self.logger.elapsed, self.counters.env_steps, self.counters.updates)
-        self._stage = self.task.stage
+        load_trainer_state(self, state)
 
     def payload(self) -> CheckpointPayload:
         """The checkpoint of this moment (:func:`hrrl.persistence.payload.payload_from_state`)."""
         return payload_from_state(self.state_dict())
-
-
-def _finite_rows(obs: np.ndarray, next_obs: np.ndarray, rewards: np.ndarray) -> np.ndarray:
-    """Which transitions have finite observations (before and after) and a finite reward."""
-    if not len(rewards):  # n-step returns may hold every transition back
-        return np.ones(0, dtype=bool)
-    flat = obs.reshape(len(obs), -1), next_obs.reshape(len(next_obs), -1)
-    return (
-        np.isfinite(flat[0]).all(axis=1) & np.isfinite(flat[1]).all(axis=1) & np.isfinite(rewards)
-    )

@@ -17,7 +17,6 @@ puzzles with its encoder and planner, a Gymnasium one plays raw observations of 
 from __future__ import annotations
 
 import functools
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,6 @@ from typing import Any
 import gymnasium
 import numpy as np
 import torch
-from gymnasium.wrappers import RecordVideo
 from numpy.typing import ArrayLike
 
 from hrrl.config import check_int
@@ -41,6 +39,7 @@ from hrrl.inference.network import (
     q_table,
     run_config,
 )
+from hrrl.monitoring.video import film
 from hrrl.persistence.store import resolve_checkpoint
 
 __all__ = ["GymEvaluation", "GymPolicy"]
@@ -190,19 +189,7 @@ class GymPolicy:
         check_int("seed", seed, low=0)
         folder = Path(folder)
         prefix = self.env_id.replace("/", "-").replace(":", "-")
-        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # frames are drawn off-screen
-        try:
-            env = RecordVideo(
-                make_env(self.env_id, render_mode="rgb_array"),
-                str(folder),
-                episode_trigger=lambda _: True,
-                name_prefix=prefix,
-                disable_logger=True,
-            )
-        except gymnasium.error.DependencyNotInstalled as exc:
-            raise EnvironmentMismatchError(
-                f"recording video needs moviepy: pip install 'hrrl[video]' ({exc})"
-            ) from exc
+        env = film(make_env(self.env_id, render_mode="rgb_array"), folder, prefix)
         start = int(getattr(env.action_space, "start", 0))
         try:
             for k in range(episodes):
