@@ -40,6 +40,7 @@ COMMANDS: tuple[str, ...] = (
     "dashboard",
     "compare",
     "ablate",
+    "tune",
 )
 
 EXIT_BAD_INPUT = 2

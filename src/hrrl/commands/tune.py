@@ -1,0 +1,102 @@
+"""``hrrl tune``: a hyper-parameter study with Optuna (:mod:`hrrl.studies.tune`).
+
+Trials of ``--seeds`` seeds at ``--budget-steps`` each, sampled by TPE (multivariate) or at
+random, pruned by the median rule (or successive halving) at each training-time evaluation;
+the study lives in ``OUT/study.db`` (or ``--storage URL``), so a killed study resumes and
+several processes, on several machines, can work on one (``--study NAME``). It ends with a
+table of the best trials, ``OUT/best.yaml`` (``hrrl train --config OUT/best.yaml`` runs it) and
+``OUT/report.html`` with the optimisation history and parameter importances.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from hrrl.commands import PRESET_NAMES
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "tune",
+        help="hyper-parameter study with Optuna (resumable, several processes on one study)",
+        description=__doc__.split("\n\n")[1] if __doc__ else None,
+    )
+    parser.add_argument("--env", metavar="ID", help="tune a Gymnasium task (its preset)")
+    parser.add_argument("--preset", choices=PRESET_NAMES, help="tune a puzzle preset")
+    parser.add_argument("--trials", type=int, default=20, help="finished trials the study needs")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 per trial (default 3)")
+    parser.add_argument(
+        "--budget-steps", type=int, default=50_000, help="env steps of each seed (default 50,000)"
+    )
+    parser.add_argument("--out", type=Path, required=True, help="the study's folder")
+    parser.add_argument("--storage", help="an Optuna storage URL (default sqlite in --out)")
+    parser.add_argument("--study", help="study name, joined if it exists (default: the folder's)")
+    parser.add_argument("--space", type=Path, metavar="FILE", help="YAML over the default space")
+    parser.add_argument("--sampler", choices=("tpe", "random"), default="tpe")
+    parser.add_argument("--pruner", choices=("median", "halving", "none"), default="median")
+    parser.add_argument("--sampler-seed", type=int, default=0, help="seed of the sampler")
+    parser.add_argument(
+        "--heartbeat",
+        type=int,
+        default=30,
+        metavar="S",
+        help="a running trial beats every S seconds; one silent for 3 S (its process killed) "
+        "is marked failed and its parameters run again (default 30)",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from hrrl.config import check_int
+
+    check_int("--trials", args.trials, low=1)
+    check_int("--seeds", args.seeds, low=1)
+    check_int("--budget-steps", args.budget_steps, low=1)
+    check_int("--heartbeat", args.heartbeat, low=1)
+    if (args.env is None) == (args.preset is None):
+        raise ValueError("give --env ID (a Gymnasium task) or --preset NAME (the puzzle)")
+    try:
+        import optuna
+    except ImportError as exc:
+        raise ValueError(f"hrrl tune needs Optuna: pip install 'hrrl[tune]' ({exc})") from exc
+    from optuna.study import MaxTrialsCallback
+
+    from hrrl.experiment import gym_preset, preset
+    from hrrl.studies import tune
+
+    base = gym_preset(args.env) if args.env else preset(args.preset)
+    space = tune.read_space(args.space, base) if args.space else tune.default_space(base)
+    spec = tune.StudySpec(
+        base=base, space=space, seeds=tuple(range(args.seeds)), budget_steps=args.budget_steps
+    )
+    args.out.mkdir(parents=True, exist_ok=True)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = tune.open_study(
+        args.out,
+        storage=args.storage,
+        name=args.study or args.out.resolve().name,
+        sampler=args.sampler,
+        pruner=args.pruner,
+        seed=args.sampler_seed,
+        heartbeat=args.heartbeat,
+    )
+    left = args.trials - len(tune.finished(study))
+    if left > 0:
+        states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+        study.optimize(
+            tune.objective(spec),
+            n_trials=left,
+            callbacks=[MaxTrialsCallback(args.trials, states=states)],
+            show_progress_bar=sys.stderr.isatty(),
+        )
+    print(tune.best_table(study))
+    best = tune.write_best(study, spec, args.out / "best.yaml")
+    tune.write_plots(study, args.out)
+    if best is not None:
+        print(
+            f"best config: {args.out / 'best.yaml'} (hrrl train --config {args.out / 'best.yaml'})"
+        )
+    print(f"report: {args.out / 'report.html'}")
+    return 0

@@ -1,0 +1,325 @@
+"""Hyper-parameter studies with Optuna: a search space per task kind, trials of several seeds,
+pruning fed by the training-time evaluations, a study that survives a kill.
+
+::
+
+    space (YAML or the defaults) ──> sampler (TPE multivariate | random) ──> trial's overrides
+        ──> for each seed: train (budget steps; each evaluation reported to the pruner,
+                           a trial behind the median stops there) ──> the task's score
+        ──> the trial's value: the mean over seeds (every seed's score kept in the trial)
+
+* **Space.** Config paths to Optuna distributions, ``{"agent.lr": {"low": 1e-4, "high": 3e-3,
+  "log": true}, "agent.batch_size": {"choices": [32, 64, 128]}, ...}`` (:data:`GYM_SPACE`,
+  :data:`PUZZLE_SPACE`); a ``--space`` file replaces or adds entries, checked against the
+  config (an unknown path gets a did-you-mean).
+* **Score.** A Gymnasium task's best evaluation return; the puzzle's best success, then
+  efficiency (``success + efficiency / 1000``: success first, as the puzzle ranks).
+* **Storage.** SQLite in the study's folder by default, any Optuna storage URL otherwise, so
+  several processes on several machines work on one study. A trial whose process was killed
+  stops sending heartbeats; the next process to open the study marks it failed and runs its
+  parameters again (``RetryFailedTrialCallback``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from hrrl.config import apply_overrides, read_yaml, save_yaml
+from hrrl.engine.callbacks import Callback
+from hrrl.engine.trainer import Trainer
+from hrrl.errors import ConfigError
+from hrrl.experiment import ExperimentConfig
+from hrrl.monitoring.logger import Logger
+from hrrl.run import build_trainer, run_trainer
+
+#: What a Gymnasium study searches by default (the DQN fields that matter most there).
+GYM_SPACE: dict[str, dict[str, Any]] = {
+    "agent.lr": {"low": 1e-4, "high": 3e-3, "log": True},
+    "agent.gamma": {"choices": [0.98, 0.99, 0.995]},
+    "agent.batch_size": {"choices": [32, 64, 128]},
+    "agent.hidden": {"choices": [64, 128, 256]},
+    "agent.n_step": {"choices": [1, 3]},
+    "agent.target_update_interval": {"choices": [100, 250, 500, 1000]},
+    "exploration.linear.decay_steps": {"low": 5_000, "high": 50_000, "log": True},
+    "replay.alpha": {"low": 0.3, "high": 0.8},
+    "train.updates_per_train": {"choices": [1, 2]},
+}
+#: What a puzzle study searches by default (its learning fields).
+PUZZLE_SPACE: dict[str, dict[str, Any]] = {
+    "agent.lr": {"low": 1e-4, "high": 3e-3, "log": True},
+    "agent.gamma": {"choices": [0.9, 0.95, 0.99]},
+    "agent.batch_size": {"choices": [32, 64, 128]},
+    "agent.hidden": {"choices": [64, 128, 256]},
+    "replay.alpha": {"low": 0.3, "high": 0.8},
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class StudySpec:
+    """Everything a study's trials depend on."""
+
+    base: ExperimentConfig
+    space: Mapping[str, Mapping[str, Any]]
+    seeds: tuple[int, ...] = (0, 1, 2)
+    budget_steps: int = 50_000
+
+
+def default_space(config: ExperimentConfig) -> dict[str, dict[str, Any]]:
+    return dict(PUZZLE_SPACE if config.gym is None else GYM_SPACE)
+
+
+def read_space(path: Path, base: ExperimentConfig) -> dict[str, dict[str, Any]]:
+    """The default space of ``base``'s task with ``path``'s entries over it, each checked."""
+    data = read_yaml(path)
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{path}: a search space is a mapping of config paths to ranges")
+    space = default_space(base)
+    for key, value in data.items():
+        if value is None:  # a path set to null leaves the search
+            space.pop(str(key), None)
+            continue
+        space[str(key)] = dict(value) if isinstance(value, Mapping) else {"choices": value}
+    check_space(space, base, source=str(path))
+    return space
+
+
+def check_space(
+    space: Mapping[str, Mapping[str, Any]], base: ExperimentConfig, source: str
+) -> None:
+    """Each entry a range or a list of choices, on a config path that exists (one line
+    otherwise, with a did-you-mean from the config machinery)."""
+    for key, spec in space.items():
+        if "choices" in spec:
+            values = list(spec["choices"])
+            if not values:
+                raise ConfigError(f"{source}: {key}: give at least one choice")
+        elif {"low", "high"} <= set(spec):
+            if not float(spec["low"]) < float(spec["high"]):
+                raise ConfigError(f"{source}: {key}: low must be below high")
+            values = [spec["low"]]
+        else:
+            raise ConfigError(
+                f"{source}: {key}: give {{low: L, high: H[, log: true]}} or {{choices: [...]}}"
+            )
+        try:
+            apply_overrides(base, [f"{key}={_yaml_scalar(values[0])}"])
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {exc}") from exc
+
+
+def _yaml_scalar(value: Any) -> str:
+    return (
+        "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+    )
+
+
+def suggest(trial: optuna.Trial, space: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """The trial's values for ``space``, as ``--set`` overrides."""
+    overrides = []
+    for key, spec in space.items():
+        if "choices" in spec:
+            value: Any = trial.suggest_categorical(key, list(spec["choices"]))
+        elif isinstance(spec["low"], int) and isinstance(spec["high"], int):
+            value = trial.suggest_int(key, spec["low"], spec["high"], log=bool(spec.get("log")))
+        else:
+            low, high = float(spec["low"]), float(spec["high"])
+            value = trial.suggest_float(key, low, high, log=bool(spec.get("log")))
+        overrides.append(f"{key}={_yaml_scalar(value)}")
+    return overrides
+
+
+def score_value(trainer: Trainer, metrics: Mapping[str, float]) -> float:
+    """One number to maximise from the task's score of ``metrics`` (see the module doc)."""
+    if not metrics:
+        return -math.inf
+    score = trainer.task.score(metrics)
+    return float(score[0]) + (float(score[1]) / 1000 if len(score) > 1 else 0.0)
+
+
+class Reporter(Callback):
+    """Reports each evaluation to the trial (step: the env steps of all its seeds so far) and
+    stops the run when the pruner says the trial lags."""
+
+    def __init__(self, trial: optuna.Trial, offset: int) -> None:
+        self.trial, self.offset = trial, offset
+        self.pruned = False
+
+    def on_evaluation(self, trainer: Trainer, metrics: Mapping[str, float]) -> bool:
+        self.trial.report(score_value(trainer, metrics), self.offset + trainer.counters.env_steps)
+        self.pruned = self.trial.should_prune()
+        return not self.pruned
+
+
+def trial_config(spec: StudySpec, overrides: Sequence[str], seed: int) -> ExperimentConfig:
+    """The config one seed of a trial trains: the base, the budget, the trial's values."""
+    budget = spec.budget_steps
+    fixed = [f"train.total_env_steps={budget}", f"train.seed={seed}", "checkpoint.enabled=false"]
+    config = apply_overrides(spec.base, [*fixed, *overrides])
+    if config.train.eval_every > budget:  # the pruner needs evaluations inside the budget
+        config = apply_overrides(config, [f"train.eval_every={max(budget // 5, 1)}"])
+    return config
+
+
+def objective(spec: StudySpec) -> Any:
+    """The function Optuna calls for each trial: every seed in turn, the mean of their scores
+    (each kept in the trial's ``seed_scores``); pruned as soon as an evaluation lags."""
+
+    def run_trial(trial: optuna.Trial) -> float:
+        overrides = suggest(trial, spec.space)
+        scores = []
+        for index, seed in enumerate(spec.seeds):
+            trainer = build_trainer(trial_config(spec, overrides, seed), logger=Logger([]))
+            reporter = Reporter(trial, offset=index * spec.budget_steps)
+            result = run_trainer(trainer, bar=False, callbacks=[reporter])
+            close = getattr(trainer.task, "close", None)
+            if close is not None:
+                close()
+            if reporter.pruned:
+                raise optuna.TrialPruned(
+                    f"seed {seed} lagged at env step {result.counters.env_steps:,}"
+                )
+            scores.append(score_value(trainer, result.best_metrics))
+            trial.set_user_attr("seed_scores", scores)
+        return sum(scores) / len(scores)
+
+    return run_trial
+
+
+def open_study(
+    out: Path,
+    *,
+    storage: str | None,
+    name: str,
+    sampler: str,
+    pruner: str,
+    seed: int,
+    heartbeat: int = 30,
+) -> optuna.Study:
+    """Create or join the study ``name`` (SQLite in ``out`` unless ``storage`` names another).
+    A running trial beats every ``heartbeat`` seconds; one silent for three beats is failed
+    and its parameters run again (RDB storages)."""
+    with warnings.catch_warnings():  # heartbeats and their retry are "experimental" in Optuna
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return _open_study(out, storage, name, sampler, pruner, seed, heartbeat)
+
+
+def _open_study(
+    out: Path, storage: str | None, name: str, sampler: str, pruner: str, seed: int, heartbeat: int
+) -> optuna.Study:
+    url = storage or f"sqlite:///{(out / 'study.db').resolve()}"
+    backend: Any
+    if url.startswith("journal:"):
+        from optuna.storages.journal import JournalFileBackend
+
+        backend = optuna.storages.JournalStorage(JournalFileBackend(url.removeprefix("journal:")))
+    else:
+        backend = optuna.storages.RDBStorage(
+            url, heartbeat_interval=heartbeat, grace_period=3 * heartbeat, **_retry()
+        )
+    samplers = {
+        "tpe": lambda: optuna.samplers.TPESampler(multivariate=True, seed=seed),
+        "random": lambda: optuna.samplers.RandomSampler(seed=seed),
+    }
+    pruners = {
+        "median": lambda: optuna.pruners.MedianPruner(n_startup_trials=3),
+        "halving": lambda: optuna.pruners.SuccessiveHalvingPruner(),
+        "none": lambda: optuna.pruners.NopPruner(),
+    }
+    return optuna.create_study(
+        storage=backend,
+        study_name=name,
+        direction="maximize",
+        sampler=samplers[sampler](),
+        pruner=pruners[pruner](),
+        load_if_exists=True,
+    )
+
+
+def _retry() -> dict[str, Any]:
+    """The RDB storage's keyword for re-running a trial whose process died (its name changed
+    in Optuna 4.9)."""
+    storages = optuna.storages
+    if hasattr(storages, "RetryHeartbeatStaleTrialCallback"):
+        callback = storages.RetryHeartbeatStaleTrialCallback(max_retry=2)
+        return {"heartbeat_stale_trial_callback": callback}
+    return {"failed_trial_callback": storages.RetryFailedTrialCallback(max_retry=2)}
+
+
+def finished(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    return study.get_trials(deepcopy=False, states=states)
+
+
+def best_table(study: optuna.Study, top: int = 5) -> str:
+    """The best completed trials: value, every seed's score, the parameters."""
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    done.sort(key=lambda t: -(t.value if t.value is not None else -math.inf))
+    counts = {s.name.lower(): 0 for s in optuna.trial.TrialState}
+    for t in study.trials:
+        counts[t.state.name.lower()] += 1
+    head = (
+        f"study {study.study_name}: {counts['complete']} complete, {counts['pruned']} pruned, "
+        f"{counts['fail']} failed, {counts['running']} running"
+    )
+    lines = [head, "| trial | value | seed scores | params |", "|---|---|---|---|"]
+    for t in done[:top]:
+        seeds = ", ".join(f"{s:.3f}" for s in t.user_attrs.get("seed_scores", []))
+        params = ", ".join(f"{k}={_short(v)}" for k, v in t.params.items())
+        lines.append(f"| {t.number} | {t.value:.3f} | {seeds} | {params} |")
+    return "\n".join(lines)
+
+
+def _short(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def write_best(study: optuna.Study, spec: StudySpec, path: Path) -> ExperimentConfig | None:
+    """The best trial's config at the base's own budget, as a file ``hrrl train --config`` runs."""
+    try:
+        best = study.best_trial
+    except ValueError:  # no trial completed yet
+        return None
+    overrides = [f"{k}={_yaml_scalar(v)}" for k, v in best.params.items()]
+    config = apply_overrides(spec.base, overrides)
+    save_yaml(config, path)
+    return config
+
+
+def write_plots(study: optuna.Study, out: Path) -> list[Path]:
+    """The optimisation history and the parameter importances as PNGs, and an HTML page."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from optuna.visualization import matplotlib as views
+
+    made = []
+    plots: list[tuple[str, Any]] = [("history", views.plot_optimization_history)]
+    if len([t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]) >= 2:
+        plots.append(("importances", views.plot_param_importances))
+    for name, plot in plots:
+        try:
+            with warnings.catch_warnings():  # Optuna marks its matplotlib views experimental
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                axes = plot(study)
+        except (ValueError, RuntimeError):  # too few trials or a constant parameter
+            continue
+        figure: Any = axes.figure if hasattr(axes, "figure") else plt.gcf()
+        path = out / f"{name}.png"
+        figure.savefig(path, dpi=100, bbox_inches="tight")
+        plt.close(figure)
+        made.append(path)
+    body = "\n".join(f'<h2>{p.stem}</h2><img id="{p.stem}" src="{p.name}">' for p in made)
+    table = best_table(study).replace("\n", "<br>\n")
+    (out / "report.html").write_text(
+        f"<html><body><h1>{study.study_name}</h1><p>{table}</p>{body}</body></html>",
+        encoding="utf-8",
+    )
+    return made

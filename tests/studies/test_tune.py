@@ -1,0 +1,89 @@
+"""``hrrl tune`` (issue 29, its first part): a short study end to end, a checked search space,
+a study that resumes after a kill, and the best config as a file ``hrrl train --config`` reads."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import hrrl
+from hrrl.cli import main
+from hrrl.experiment import load_config
+
+optuna = pytest.importorskip("optuna", reason="the tune extra (make test installs it)")
+
+TINY = ["--env", "CartPole-v1", "--seeds", "1", "--budget-steps", "1200", "--sampler", "random"]
+
+
+def test_a_short_study_writes_its_table_best_config_and_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "study"
+    assert main(["tune", *TINY, "--trials", "4", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("study study: ") and "| trial | value | seed scores | params |" in text
+    config = load_config(out / "best.yaml")  # what `hrrl train --config` reads
+    assert config.gym is not None and config.gym.id == "CartPole-v1"
+    study = optuna.load_study(study_name="study", storage=f"sqlite:///{out / 'study.db'}")
+    finished = [t for t in study.trials if t.state.is_finished()]
+    assert len(finished) == 4
+    best = study.best_trial
+    assert config.agent.lr == best.params["agent.lr"]
+    assert len(best.user_attrs["seed_scores"]) == 1
+    assert 'id="history"' in (out / "report.html").read_text()
+    # Run again with a larger --trials: the study goes on from its 4 trials.
+    assert main(["tune", *TINY, "--trials", "5", "--out", str(out)]) == 0
+    assert len([t for t in study.trials if t.state.is_finished()]) == 5
+
+
+def test_a_space_file_is_checked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    space = tmp_path / "space.yaml"
+    space.write_text("agent.lrr: {low: 0.0001, high: 0.001}\n")
+    argv = ["tune", *TINY, "--trials", "1", "--out", str(tmp_path / "s"), "--space", str(space)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "lrr" in err and "did you mean 'lr'" in err
+
+
+def _running(db: Path) -> bool:
+    """Whether the study file holds a running trial (read with sqlite3: opening it through
+    Optuna would race the writer creating its tables)."""
+    if not db.exists():
+        return False
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as con:
+            return bool(con.execute("SELECT 1 FROM trials WHERE state = 'RUNNING'").fetchall())
+    except sqlite3.Error:
+        return False
+
+
+def test_a_killed_study_resumes_and_reruns_the_killed_trial(tmp_path: Path) -> None:
+    out = tmp_path / "study"
+    argv = ["tune", *TINY, "--trials", "3", "--out", str(out), "--heartbeat", "1"]
+    argv += ["--budget-steps", "4000"]  # a trial of a few seconds: time for its first heartbeat
+    env = {**os.environ, "PYTHONPATH": str(Path(hrrl.__file__).parents[1])}
+    proc = subprocess.Popen([sys.executable, "-m", "hrrl.cli", *argv], env=env)
+    storage = f"sqlite:///{out / 'study.db'}"
+    deadline = time.monotonic() + 120
+    while not _running(out / "study.db"):  # kill it while its first trial runs
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(1.0)  # its heartbeat is recorded: a trial that never beat is never stale
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    time.sleep(3.5)  # three missed heartbeats
+    assert main(argv) == 0
+    study = optuna.load_study(study_name="study", storage=storage)
+    states = [t.state.name for t in study.trials]
+    assert states.count("FAIL") == 1 and states.count("RUNNING") == 0
+    assert len([t for t in study.trials if t.state.is_finished() and t.state.name != "FAIL"]) == 3
+    failed = next(t for t in study.trials if t.state.name == "FAIL")
+    again = [t for t in study.trials if t.system_attrs.get("failed_trial") == failed.number]
+    assert again and again[0].params == failed.params  # its parameters ran again
