@@ -87,3 +87,21 @@ def test_a_killed_study_resumes_and_reruns_the_killed_trial(tmp_path: Path) -> N
     failed = next(t for t in study.trials if t.state.name == "FAIL")
     again = [t for t in study.trials if t.system_attrs.get("failed_trial") == failed.number]
     assert again and again[0].params == failed.params  # its parameters ran again
+
+
+@pytest.mark.parametrize("how", ["processes", "ray"])
+def test_workers_on_one_study_finish_exactly_its_trials(
+    how: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two workers (spawned processes, or Ray tasks on a local Ray) share one study: the trials
+    still to run are shared out, so it ends on exactly --trials, each sampled apart."""
+    if how == "ray":
+        pytest.importorskip("ray", reason="the ray extra (make test installs it)")
+    out = tmp_path / "study"
+    argv = ["tune", *TINY, "--trials", "4", "--out", str(out), "--workers", "2"]
+    assert main([*argv, *(["--ray"] if how == "ray" else [])]) == 0
+    assert capsys.readouterr().out.startswith("study study: ")
+    study = optuna.load_study(study_name="study", storage=f"sqlite:///{out / 'study.db'}")
+    done = [t for t in study.trials if t.state.is_finished()]
+    assert len(study.trials) == len(done) == 4
+    assert len({tuple(sorted(t.params.items())) for t in done}) == 4

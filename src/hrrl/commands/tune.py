@@ -11,7 +11,6 @@ table of the best trials, ``OUT/best.yaml`` (``hrrl train --config OUT/best.yaml
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from hrrl.commands import PRESET_NAMES
@@ -38,6 +37,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--pruner", choices=("median", "halving", "none"), default="median")
     parser.add_argument("--sampler-seed", type=int, default=0, help="seed of the sampler")
     parser.add_argument(
+        "--workers", type=int, default=1, help="processes working on the study at once (1)"
+    )
+    parser.add_argument(
+        "--ray", action="store_true", help="run the workers as Ray tasks (a local Ray)"
+    )
+    parser.add_argument("--ray-address", help="run them on this Ray cluster instead")
+    parser.add_argument(
         "--heartbeat",
         type=int,
         default=30,
@@ -55,14 +61,13 @@ def run(args: argparse.Namespace) -> int:
     check_int("--seeds", args.seeds, low=1)
     check_int("--budget-steps", args.budget_steps, low=1)
     check_int("--heartbeat", args.heartbeat, low=1)
+    check_int("--workers", args.workers, low=1, high=64)
     if (args.env is None) == (args.preset is None):
         raise ValueError("give --env ID (a Gymnasium task) or --preset NAME (the puzzle)")
     try:
         import optuna
     except ImportError as exc:
         raise ValueError(f"hrrl tune needs Optuna: pip install 'hrrl[tune]' ({exc})") from exc
-    from optuna.study import MaxTrialsCallback
-
     from hrrl.experiment import gym_preset, preset
     from hrrl.studies import tune
 
@@ -73,8 +78,8 @@ def run(args: argparse.Namespace) -> int:
     )
     args.out.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = tune.open_study(
-        args.out,
+    place = tune.StudyPlace(
+        out=args.out,
         storage=args.storage,
         name=args.study or args.out.resolve().name,
         sampler=args.sampler,
@@ -82,14 +87,17 @@ def run(args: argparse.Namespace) -> int:
         seed=args.sampler_seed,
         heartbeat=args.heartbeat,
     )
-    left = args.trials - len(tune.finished(study))
-    if left > 0:
-        states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-        study.optimize(
-            tune.objective(spec),
-            n_trials=left,
-            callbacks=[MaxTrialsCallback(args.trials, states=states)],
-            show_progress_bar=sys.stderr.isatty(),
+    study = place.open()
+    if args.workers == 1 and not (args.ray or args.ray_address):
+        tune.optimize(spec, place, args.trials)
+    else:
+        tune.optimize_in_parallel(
+            spec,
+            place,
+            args.trials,
+            workers=args.workers,
+            use_ray=args.ray,
+            ray_address=args.ray_address,
         )
     print(tune.best_table(study))
     best = tune.write_best(study, spec, args.out / "best.yaml")

@@ -252,6 +252,88 @@ def _retry() -> dict[str, Any]:
     return {"failed_trial_callback": storages.RetryFailedTrialCallback(max_retry=2)}
 
 
+@dataclasses.dataclass(frozen=True)
+class StudyPlace:
+    """Where a study lives and how it samples: what a worker needs to join it."""
+
+    out: Path
+    storage: str | None
+    name: str
+    sampler: str
+    pruner: str
+    seed: int
+    heartbeat: int = 30
+
+    def open(self, worker: int = 0) -> optuna.Study:
+        """The study, with a sampler seeded ``seed + worker`` (workers sample apart)."""
+        fields = dataclasses.asdict(self) | {"seed": self.seed + worker}
+        out = fields.pop("out")
+        return open_study(out, **fields)
+
+
+def optimize(
+    spec: StudySpec, place: StudyPlace, trials: int, worker: int = 0, quota: int | None = None
+) -> None:
+    """Run trials until the study holds ``trials`` finished ones (complete or pruned), at most
+    ``quota`` of them here. Processes that share the work out by quotas end on exactly
+    ``trials``; one that joins uninvited stops at the count too, after the trial it runs."""
+    from optuna.study import MaxTrialsCallback
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # a worker process's own logger too
+    study = place.open(worker)
+    left = trials - len(finished(study))
+    if quota is not None:
+        left = min(left, quota)
+    if left <= 0:
+        return
+    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    study.optimize(
+        objective(spec), n_trials=left, callbacks=[MaxTrialsCallback(trials, states=states)]
+    )
+
+
+def optimize_in_parallel(
+    spec: StudySpec,
+    place: StudyPlace,
+    trials: int,
+    *,
+    workers: int,
+    use_ray: bool = False,
+    ray_address: str | None = None,
+) -> None:
+    """:func:`optimize` in ``workers`` processes on one study (spawned here, or Ray tasks on a
+    local Ray of ``workers`` CPUs or the cluster at ``ray_address``: its storage must be one
+    every node reaches). The trials still to run are shared out among them."""
+    left = trials - len(finished(place.open()))
+    quotas = [left // workers + (1 if i < left % workers else 0) for i in range(workers)]
+    jobs = [(spec, place, trials, i, quota) for i, quota in enumerate(quotas) if quota > 0]
+    if use_ray or ray_address:
+        try:
+            import ray
+        except ImportError as exc:
+            raise ConfigError("--ray needs Ray: pip install 'hrrl[ray]'") from exc
+        started = not ray.is_initialized()
+        if started:
+            if ray_address:
+                ray.init(address=ray_address, log_to_driver=False)
+            else:
+                ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+        try:
+            remote: Any = ray.remote(num_cpus=1)(optimize)
+            ray.get([remote.remote(*job) for job in jobs])
+        finally:
+            if started:
+                ray.shutdown()
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        for future in [pool.submit(optimize, *job) for job in jobs]:
+            future.result()
+
+
 def finished(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     return study.get_trials(deepcopy=False, states=states)
