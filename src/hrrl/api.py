@@ -142,6 +142,13 @@ def on_env(config: ExperimentConfig | str | Mapping[str, Any], env: EnvSource) -
     preset name or ``default`` becomes ``env``'s own preset, a mapping is laid over it, a config
     keeps its sections with ``gym.id`` set. A class or function is registered first
     (:func:`register_env`)."""
+    if not isinstance(env, str) and not callable(env):
+        kind = type(env).__name__
+        raise ConfigError(
+            f"env={kind} is invalid: give a Gymnasium id, an env class or a function that "
+            "returns one env (hrrl builds its own vector env of train.num_envs copies, "
+            "gym.vector=sync|async, so that it can checkpoint each one)"
+        )
     env_id = env if isinstance(env, str) else register_env(env)
     if isinstance(config, ExperimentConfig):
         gym = config.gym or GymConfig(id=env_id)

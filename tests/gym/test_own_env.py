@@ -21,6 +21,7 @@ import pytest
 
 import hrrl
 from hrrl.cli import main
+from hrrl.errors import ConfigError
 from hrrl.gym.task import GymTask
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -119,3 +120,12 @@ def test_train_takes_an_env_class_or_factory(source: str, tmp_path: Path) -> Non
     assert run.config.gym is not None and run.config.gym.id == f"hrrl-user/{name}-v0"
     assert run.config.puzzle is None and run.env_steps >= 400
     assert run.gym_policy()(0) in (0, 1)
+
+
+def test_an_env_instance_is_refused_in_one_line() -> None:
+    vec = gymnasium.make_vec("CartPole-v1", num_envs=2)
+    try:
+        with pytest.raises(ConfigError, match=r"env=\w+VectorEnv is invalid: give a Gymnasium id"):
+            hrrl.train({}, env=vec)
+    finally:
+        vec.close()
