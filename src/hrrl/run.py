@@ -265,11 +265,17 @@ def restore_trainer(plan: ResumePlan, *, logger: Logger | None = None) -> Traine
     try:
         trainer.load_state_dict(state_from_checkpoint(ck.state, ck.tensors, ck.arrays))
     except (KeyError, ValueError, RuntimeError, TypeError, CheckpointError) as exc:
-        close = getattr(trainer.task, "close", None)  # an async task's workers
-        if close is not None:
-            close()
+        close_task(trainer.task)
         why = "with the changed config" if plan.changes else "(the checkpoint is incomplete)"
         raise CheckpointError(f"cannot continue from {ck.path} {why}: {exc}") from exc
     if trainer.checkpoints is not None:
         trainer.checkpoints.saved_at(ck.step, ck.path)  # a stop right away saves nothing new
     return trainer
+
+
+def close_task(task: Task) -> None:
+    """Release what a task holds outside the process (an async Gymnasium task's workers);
+    the puzzle holds nothing and has no ``close``."""
+    close = getattr(task, "close", None)
+    if close is not None:
+        close()

@@ -67,6 +67,7 @@ from hrrl.puzzle.task import PuzzleTask
 from hrrl.run import puzzle_task
 from hrrl.studies.fault import FaultConfig, FaultInjectingTask
 from hrrl.studies.gym_trial import GYM_ARMS, gym_trial_config, run_gym_trial
+from hrrl.studies.ray_session import ray_session
 from hrrl.studies.trial import train_recording_crash, training_summary
 
 #: Bump when a trial's meaning changes: old result files are then rerun.
@@ -366,26 +367,13 @@ def _run_ray(
     workers: int,
     address: str | None,
 ) -> None:
-    try:
-        import ray
-    except ImportError as exc:
-        raise ConfigError("--ray needs Ray: pip install 'hrrl[ray]' (or pip install ray)") from exc
-    started = not ray.is_initialized()
-    if started:
-        if address:
-            ray.init(address=address, log_to_driver=False)
-        else:
-            ray.init(num_cpus=max(1, workers), include_dashboard=False, log_to_driver=False)
-    try:
+    with ray_session(workers=workers, address=address) as ray:
         remote = ray.remote(num_cpus=1)(run_trial)
         pending = {remote.remote(specs[i]): i for i in todo}
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
             for ref in done:
                 finish(pending.pop(ref), ray.get(ref))
-    finally:
-        if started:
-            ray.shutdown()
 
 
 def make_specs(arms: Sequence[str], seeds: Sequence[int], **settings: Any) -> list[TrialSpec]:

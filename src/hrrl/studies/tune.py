@@ -23,6 +23,7 @@ pruning fed by the training-time evaluations, a study that survives a kill.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import warnings
 from collections.abc import Mapping, Sequence
@@ -37,7 +38,8 @@ from hrrl.engine.trainer import Trainer
 from hrrl.errors import ConfigError
 from hrrl.experiment import ExperimentConfig
 from hrrl.monitoring.logger import Logger
-from hrrl.run import build_trainer, run_trainer
+from hrrl.run import build_trainer, close_task, run_trainer
+from hrrl.studies.ray_session import ray_session
 
 #: What a Gymnasium study searches by default (the DQN fields that matter most there).
 GYM_SPACE: dict[str, dict[str, Any]] = {
@@ -109,15 +111,9 @@ def check_space(
                 f"{source}: {key}: give {{low: L, high: H[, log: true]}} or {{choices: [...]}}"
             )
         try:
-            apply_overrides(base, [f"{key}={_yaml_scalar(values[0])}"])
+            apply_overrides(base, [f"{key}={json.dumps(values[0])}"])
         except ConfigError as exc:
             raise ConfigError(f"{source}: {exc}") from exc
-
-
-def _yaml_scalar(value: Any) -> str:
-    return (
-        "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
-    )
 
 
 def suggest(trial: optuna.Trial, space: Mapping[str, Mapping[str, Any]]) -> list[str]:
@@ -131,7 +127,7 @@ def suggest(trial: optuna.Trial, space: Mapping[str, Mapping[str, Any]]) -> list
         else:
             low, high = float(spec["low"]), float(spec["high"])
             value = trial.suggest_float(key, low, high, log=bool(spec.get("log")))
-        overrides.append(f"{key}={_yaml_scalar(value)}")
+        overrides.append(f"{key}={json.dumps(value)}")
     return overrides
 
 
@@ -178,9 +174,7 @@ def objective(spec: StudySpec) -> Any:
             trainer = build_trainer(trial_config(spec, overrides, seed), logger=Logger([]))
             reporter = Reporter(trial, offset=index * spec.budget_steps)
             result = run_trainer(trainer, bar=False, callbacks=[reporter])
-            close = getattr(trainer.task, "close", None)
-            if close is not None:
-                close()
+            close_task(trainer.task)
             if reporter.pruned:
                 raise optuna.TrialPruned(
                     f"seed {seed} lagged at env step {result.counters.env_steps:,}"
@@ -190,56 +184,6 @@ def objective(spec: StudySpec) -> Any:
         return sum(scores) / len(scores)
 
     return run_trial
-
-
-def open_study(
-    out: Path,
-    *,
-    storage: str | None,
-    name: str,
-    sampler: str,
-    pruner: str,
-    seed: int,
-    heartbeat: int = 30,
-) -> optuna.Study:
-    """Create or join the study ``name`` (SQLite in ``out`` unless ``storage`` names another).
-    A running trial beats every ``heartbeat`` seconds; one silent for three beats is failed
-    and its parameters run again (RDB storages)."""
-    with warnings.catch_warnings():  # heartbeats and their retry are "experimental" in Optuna
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return _open_study(out, storage, name, sampler, pruner, seed, heartbeat)
-
-
-def _open_study(
-    out: Path, storage: str | None, name: str, sampler: str, pruner: str, seed: int, heartbeat: int
-) -> optuna.Study:
-    url = storage or f"sqlite:///{(out / 'study.db').resolve()}"
-    backend: Any
-    if url.startswith("journal:"):
-        from optuna.storages.journal import JournalFileBackend
-
-        backend = optuna.storages.JournalStorage(JournalFileBackend(url.removeprefix("journal:")))
-    else:
-        backend = optuna.storages.RDBStorage(
-            url, heartbeat_interval=heartbeat, grace_period=3 * heartbeat, **_retry()
-        )
-    samplers = {
-        "tpe": lambda: optuna.samplers.TPESampler(multivariate=True, seed=seed),
-        "random": lambda: optuna.samplers.RandomSampler(seed=seed),
-    }
-    pruners = {
-        "median": lambda: optuna.pruners.MedianPruner(n_startup_trials=3),
-        "halving": lambda: optuna.pruners.SuccessiveHalvingPruner(),
-        "none": lambda: optuna.pruners.NopPruner(),
-    }
-    return optuna.create_study(
-        storage=backend,
-        study_name=name,
-        direction="maximize",
-        sampler=samplers[sampler](),
-        pruner=pruners[pruner](),
-        load_if_exists=True,
-    )
 
 
 def _retry() -> dict[str, Any]:
@@ -265,10 +209,42 @@ class StudyPlace:
     heartbeat: int = 30
 
     def open(self, worker: int = 0) -> optuna.Study:
-        """The study, with a sampler seeded ``seed + worker`` (workers sample apart)."""
-        fields = dataclasses.asdict(self) | {"seed": self.seed + worker}
-        out = fields.pop("out")
-        return open_study(out, **fields)
+        """Create or join the study (SQLite in ``out`` unless ``storage`` names another), with
+        a sampler seeded ``seed + worker`` (workers sample apart). A running trial beats every
+        ``heartbeat`` seconds; one silent for three beats is failed and its parameters run
+        again (RDB storages)."""
+        url = self.storage or f"sqlite:///{(self.out / 'study.db').resolve()}"
+        seed = self.seed + worker
+        samplers = {
+            "tpe": lambda: optuna.samplers.TPESampler(multivariate=True, seed=seed),
+            "random": lambda: optuna.samplers.RandomSampler(seed=seed),
+        }
+        pruners = {
+            "median": lambda: optuna.pruners.MedianPruner(n_startup_trials=3),
+            "halving": lambda: optuna.pruners.SuccessiveHalvingPruner(),
+            "none": lambda: optuna.pruners.NopPruner(),
+        }
+        with warnings.catch_warnings():  # heartbeats and their retry are "experimental"
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            backend: Any
+            if url.startswith("journal:"):
+                from optuna.storages.journal import JournalFileBackend
+
+                path = url.removeprefix("journal:")
+                backend = optuna.storages.JournalStorage(JournalFileBackend(path))
+            else:
+                beat = self.heartbeat
+                backend = optuna.storages.RDBStorage(
+                    url, heartbeat_interval=beat, grace_period=3 * beat, **_retry()
+                )
+            return optuna.create_study(
+                storage=backend,
+                study_name=self.name,
+                direction="maximize",
+                sampler=samplers[self.sampler](),
+                pruner=pruners[self.pruner](),
+                load_if_exists=True,
+            )
 
 
 def optimize(
@@ -308,22 +284,9 @@ def optimize_in_parallel(
     quotas = [left // workers + (1 if i < left % workers else 0) for i in range(workers)]
     jobs = [(spec, place, trials, i, quota) for i, quota in enumerate(quotas) if quota > 0]
     if use_ray or ray_address:
-        try:
-            import ray
-        except ImportError as exc:
-            raise ConfigError("--ray needs Ray: pip install 'hrrl[ray]'") from exc
-        started = not ray.is_initialized()
-        if started:
-            if ray_address:
-                ray.init(address=ray_address, log_to_driver=False)
-            else:
-                ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
-        try:
-            remote: Any = ray.remote(num_cpus=1)(optimize)
+        with ray_session(workers=workers, address=ray_address) as ray:
+            remote = ray.remote(num_cpus=1)(optimize)
             ray.get([remote.remote(*job) for job in jobs])
-        finally:
-            if started:
-                ray.shutdown()
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
@@ -368,7 +331,7 @@ def write_best(study: optuna.Study, spec: StudySpec, path: Path) -> ExperimentCo
         best = study.best_trial
     except ValueError:  # no trial completed yet
         return None
-    overrides = [f"{k}={_yaml_scalar(v)}" for k, v in best.params.items()]
+    overrides = [f"{k}={json.dumps(v)}" for k, v in best.params.items()]
     config = apply_overrides(spec.base, overrides)
     save_yaml(config, path)
     return config
