@@ -143,14 +143,17 @@ def one_hot_discrete(env: gymnasium.Env[Any, Any]) -> gymnasium.Env[Any, Any]:
         return env
     n, start = int(space.n), int(space.start)
     return gymnasium.wrappers.TransformObservation(
-        env, partial(_one_hot, n=n, start=start), spaces.Box(0.0, 1.0, (n,), np.float32)
+        env, partial(one_hot, n=n, start=start), spaces.Box(0.0, 1.0, (n,), np.float32)
     )
 
 
-def _one_hot(obs: Any, *, n: int, start: int) -> np.ndarray:
-    row = np.zeros(n, dtype=np.float32)
-    row[int(obs) - start] = 1.0
-    return row
+def one_hot(obs: Any, *, n: int, start: int = 0) -> np.ndarray:
+    """``Discrete(n, start)`` observations as one-hot float32 rows: one integer gives ``(n,)``,
+    an array of them ``(B, n)``."""
+    cells = np.asarray(obs, dtype=np.int64) - start
+    rows = np.zeros((*cells.shape, n), dtype=np.float32)
+    np.put_along_axis(rows, cells[..., None], 1.0, axis=-1)
+    return rows
 
 
 class ReturnRule:

@@ -29,7 +29,7 @@ from numpy.typing import ArrayLike
 from hrrl.config import check_int
 from hrrl.errors import CheckpointError, EnvironmentMismatchError
 from hrrl.experiment import migrate_config
-from hrrl.gym.task import GymTask, episode_metrics, make_env
+from hrrl.gym.task import GymTask, episode_metrics, make_env, one_hot
 from hrrl.inference.export import is_bundle, read_bundle
 from hrrl.inference.network import (
     build_network,
@@ -138,9 +138,10 @@ class GymPolicy:
         ``Discrete`` observation, an integer, is one-hot encoded as in training)."""
         x = np.asarray(obs)
         if x.dtype.kind in "iu" and x.ndim <= 1 and self._discrete_start is not None:
-            cells = x.reshape(-1).astype(np.int64) - self._discrete_start
-            if ((cells >= 0) & (cells < self.obs_dim)).all():
-                return np.eye(self.obs_dim, dtype=np.float32)[cells], x.ndim == 0
+            cells = x.reshape(-1)
+            start = self._discrete_start
+            if ((cells >= start) & (cells < start + self.obs_dim)).all():
+                return one_hot(cells, n=self.obs_dim, start=start), x.ndim == 0
         return observation_rows(x, self.obs_shape)
 
     @classmethod
