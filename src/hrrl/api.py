@@ -18,7 +18,7 @@ import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from hrrl.config import apply_overrides, to_dict
 from hrrl.engine.callbacks import Callback
@@ -133,23 +133,44 @@ def as_config(config: ExperimentConfig | str | Mapping[str, Any]) -> ExperimentC
     )
 
 
-#: What ``hrrl.train(env=...)`` takes: a Gymnasium id, an env class, or a function returning an env.
-EnvSource = str | Callable[..., Any]
+if TYPE_CHECKING:
+    from gymnasium.vector import VectorEnv
+
+    #: What ``hrrl.train(env=...)`` takes: a Gymnasium id, an env class, a function returning an
+    #: env, or a ``gymnasium.vector`` env (:func:`hrrl.gym.vector.vector_source`).
+    EnvSource: TypeAlias = str | Callable[..., Any] | VectorEnv[Any, Any, Any]
 
 
 def on_env(config: ExperimentConfig | str | Mapping[str, Any], env: EnvSource) -> ExperimentConfig:
     """``config`` retargeted to ``env`` (as ``hrrl train --env ID [--config FILE]`` does): a
     preset name or ``default`` becomes ``env``'s own preset, a mapping is laid over it, a config
     keeps its sections with ``gym.id`` set. A class or function is registered first
-    (:func:`register_env`)."""
-    if not isinstance(env, str) and not callable(env):
-        kind = type(env).__name__
+    (:func:`register_env`). A ``gymnasium.vector`` env also sets ``train.num_envs`` and
+    ``gym.vector`` to its own: hrrl builds its own copies of it (to seed and checkpoint each),
+    and leaves the instance, open, to its owner."""
+    import gymnasium
+
+    vector = None
+    if isinstance(env, gymnasium.vector.VectorEnv):
+        from hrrl.gym.vector import vector_source
+
+        vector = vector_source(env)
+        env = vector.env if isinstance(vector.env, str) else register_env(vector.env, vector.name)
+    elif not isinstance(env, str) and not callable(env):
         raise ConfigError(
-            f"env={kind} is invalid: give a Gymnasium id, an env class or a function that "
-            "returns one env (hrrl builds its own vector env of train.num_envs copies, "
-            "gym.vector=sync|async, so that it can checkpoint each one)"
+            f"env={type(env).__name__} is invalid: give a Gymnasium id, an env class, a "
+            "function that returns one env, or a gymnasium.vector env"
         )
     env_id = env if isinstance(env, str) else register_env(env)
+    retargeted = _retarget(config, env_id)
+    if vector is None:
+        return retargeted
+    return apply_overrides(
+        retargeted, [f"train.num_envs={vector.num_envs}", f"gym.vector={vector.mode}"]
+    )
+
+
+def _retarget(config: ExperimentConfig | str | Mapping[str, Any], env_id: str) -> ExperimentConfig:
     if isinstance(config, ExperimentConfig):
         gym = config.gym or GymConfig(id=env_id)
         return dataclasses.replace(config, puzzle=None, gym=dataclasses.replace(gym, id=env_id))
@@ -160,15 +181,16 @@ def on_env(config: ExperimentConfig | str | Mapping[str, Any], env: EnvSource) -
     return compose_config({**mapping, "preset": env_id, "gym": gym_section}, source="env=")
 
 
-def register_env(env: Callable[..., Any]) -> str:
+def register_env(env: Callable[..., Any], name: str | None = None) -> str:
     """Register an env class or a function returning an env (wrappers and all) with Gymnasium
-    as ``hrrl-user/<its name>-v0``, for this process; returns the id. A later ``hrrl resume``
-    of the run, or ``GymPolicy.evaluate``, needs that id registered again (import the module
-    that calls this, or register it yourself)."""
+    as ``hrrl-user/<name>-v0`` (by default its ``__name__``), for this process; returns the id.
+    A later ``hrrl resume`` of the run, or ``GymPolicy.evaluate``, needs that id registered
+    again (import the module that calls this, or register it yourself)."""
     import gymnasium
 
-    name = getattr(env, "__name__", type(env).__name__).strip("<>") or "env"
-    env_id = f"hrrl-user/{name}-v0"
+    if name is None:
+        name = getattr(env, "__name__", type(env).__name__)
+    env_id = f"hrrl-user/{name.strip('<>') or 'env'}-v0"
     spec = gymnasium.registry.get(env_id)
     if spec is None or spec.entry_point is not env:
         if spec is not None:
@@ -195,7 +217,8 @@ def train(
     (nothing else is printed). ``callbacks`` (:class:`hrrl.Callback`) hear of every step,
     evaluation and checkpoint, and stop the run by answering False. ``env`` trains on your own
     environment instead of the config's task: a Gymnasium id, an env class, or a function that
-    returns an env (where your wrappers go; :func:`on_env`).
+    returns an env (where your wrappers go), or a ``gymnasium.vector`` env, whose copies and
+    sync/async mode hrrl takes over (:func:`on_env`).
     """
     base = as_config(config) if env is None else on_env(config, env)
     resolved = apply_overrides(base, overrides)

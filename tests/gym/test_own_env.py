@@ -122,10 +122,79 @@ def test_train_takes_an_env_class_or_factory(source: str, tmp_path: Path) -> Non
     assert run.gym_policy()(0) in (0, 1)
 
 
-def test_an_env_instance_is_refused_in_one_line() -> None:
-    vec = gymnasium.make_vec("CartPole-v1", num_envs=2)
+def _make_walk(**kwargs: Any) -> gymnasium.Env[Any, Any]:
+    return gymnasium.wrappers.TimeLimit(Walk(), max_episode_steps=10)
+
+
+@pytest.mark.parametrize(
+    ("make", "env_id", "mode", "wrapper"),
+    [
+        (lambda: gymnasium.make_vec("CartPole-v1", num_envs=3), "CartPole-v1", "sync", None),
+        (
+            lambda: gymnasium.make_vec("CartPole-v1", num_envs=2, vectorization_mode="async"),
+            "CartPole-v1",
+            "async",
+            None,
+        ),
+        (
+            lambda: gymnasium.make_vec(
+                "CartPole-v1", 2, "sync", wrappers=[gymnasium.wrappers.RecordEpisodeStatistics]
+            ),
+            "hrrl-user/CartPole-v0",  # its wrappers travel in the registered sub-env maker
+            "sync",
+            gymnasium.wrappers.RecordEpisodeStatistics,
+        ),
+        (
+            lambda: gymnasium.vector.SyncVectorEnv([_make_walk] * 3),
+            "hrrl-user/_make_walk-v0",
+            "sync",
+            gymnasium.wrappers.TimeLimit,
+        ),
+    ],
+    ids=["make_vec", "make_vec-async", "make_vec-wrappers", "SyncVectorEnv"],
+)
+def test_train_takes_a_vector_env(make: Any, env_id: str, mode: str, wrapper: Any) -> None:
+    """hrrl takes the instance's recipe, copies and mode, and builds its own vector env (to seed
+    and checkpoint each copy); the instance stays its owner's, open."""
+    vec = make()
     try:
-        with pytest.raises(ConfigError, match=r"env=\w+VectorEnv is invalid: give a Gymnasium id"):
-            hrrl.train({}, env=vec)
+        sets = {"train": {"total_env_steps": 240, "learning_starts": 60}}
+        run = hrrl.train({**sets, "gym": {"eval_episodes": 1}}, env=vec)
+        assert run.config.gym is not None and run.config.gym.id == env_id
+        assert (run.config.train.num_envs, run.config.gym.vector) == (vec.num_envs, mode)
+        assert run.env_steps >= 240
+        assert vec.reset(seed=0)[0].shape[0] == vec.num_envs  # still open, still the owner's
+        if wrapper is not None:  # the wrappers made it into the copies hrrl built
+            env = gymnasium.make(env_id)
+            layers = [env]
+            while isinstance(layers[-1], gymnasium.Wrapper):
+                layers.append(layers[-1].env)
+            assert any(isinstance(layer, wrapper) for layer in layers)
     finally:
         vec.close()
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (
+            lambda: gymnasium.wrappers.vector.RecordEpisodeStatistics(
+                gymnasium.make_vec("CartPole-v1", 2, "sync")
+            ),
+            r"env=RecordEpisodeStatistics\(\.\.\.\) is invalid: .* vector-level wrappers",
+        ),
+        (
+            lambda: gymnasium.make_vec("CartPole-v1", 2, sutton_barto_reward=True),
+            r"env=CartPoleVectorEnv is invalid: it steps its copies together",
+        ),
+        (lambda: gymnasium.make("CartPole-v1").unwrapped, r"env=CartPoleEnv is invalid: give"),
+    ],
+    ids=["vector-wrapper", "array-vector-env-with-kwargs", "env-instance"],
+)
+def test_what_cannot_be_rebuilt_is_refused_in_one_line(make: Any, match: str) -> None:
+    env = make()
+    try:
+        with pytest.raises(ConfigError, match=match):
+            hrrl.train({}, env=env)
+    finally:
+        env.close()

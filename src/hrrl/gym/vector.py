@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -45,6 +46,7 @@ import gymnasium
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
 from gymnasium.vector.async_vector_env import AsyncState, _async_worker
 
+from hrrl.errors import ConfigError
 from hrrl.gym.config import VECTOR_MODES
 from hrrl.gym.state import env_state, load_env_state, restored_rng
 
@@ -120,3 +122,56 @@ def make_vector_env(
     if mode == "async":
         return WorkerErrors(fns, autoreset_mode=AutoresetMode.SAME_STEP, worker=_worker)
     return SyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP)
+
+
+@dataclass(frozen=True)
+class VectorSource:
+    """What a user's ``gymnasium.vector`` env says about the copies hrrl should train."""
+
+    env: str | Callable[[], gymnasium.Env[Any, Any]]
+    """A registered id, or a function making one sub-environment (to register)."""
+    name: str
+    """The name to register ``env`` under, when it is a function."""
+    num_envs: int
+    mode: str
+    """``sync`` or ``async``, as the instance collects."""
+
+
+#: ``gymnasium.make_vec`` keywords that say how to vectorise, not how to build one env.
+_VECTOR_KWARGS = frozenset({"num_envs", "vectorization_mode", "vector_kwargs"})
+
+
+def vector_source(vec: gymnasium.vector.VectorEnv[Any, Any, Any]) -> VectorSource:
+    """How to rebuild ``vec`` as hrrl's own vector env: the same sub-environment, as many copies,
+    sync or async as it was. hrrl seeds and checkpoints each copy itself (:class:`SavedEnv`), so
+    it builds its own from the instance's recipe and leaves the instance to its owner.
+
+    The recipe is the ``gymnasium.make_vec`` id when its keywords hold nothing else, otherwise
+    the instance's first sub-environment maker (``env_fns``, the wrappers included). Refused in
+    one line: vector-level wrappers (they would be dropped) and a vector env with no maker per
+    copy (one that steps all its copies in one array, such as ``CartPoleVectorEnv``, built with
+    environment keywords)."""
+    kind = type(vec).__name__
+    if isinstance(vec, gymnasium.vector.VectorWrapper):
+        raise ConfigError(
+            f"env={kind}(...) is invalid: hrrl rebuilds the vector env to seed and checkpoint "
+            "each copy, which would drop vector-level wrappers: wrap each environment in the "
+            "function that makes it, and pass that function"
+        )
+    mode = "async" if isinstance(vec, AsyncVectorEnv) else "sync"
+    spec = vec.spec
+    if spec is not None and spec.id in gymnasium.registry:
+        extra = {k: v for k, v in spec.kwargs.items() if k not in _VECTOR_KWARGS}
+        if extra.get("max_episode_steps") == spec.max_episode_steps:
+            extra.pop("max_episode_steps", None)
+        if not extra:
+            return VectorSource(spec.id, spec.id, vec.num_envs, mode)
+    fns = getattr(vec, "env_fns", None)
+    if not isinstance(vec, SyncVectorEnv | AsyncVectorEnv) or not fns:
+        raise ConfigError(
+            f"env={kind} is invalid: it steps its copies together, so hrrl cannot seed and "
+            "checkpoint each one; give the id with train.num_envs, a function that makes one "
+            "environment, or gymnasium.make_vec(..., vectorization_mode='sync')"
+        )
+    name = spec.name if spec is not None else getattr(fns[0], "__name__", "env")
+    return VectorSource(fns[0], name, vec.num_envs, mode)
