@@ -15,7 +15,8 @@ import pytest
 
 import hrrl
 from hrrl.cli import main
-from hrrl.experiment import load_config
+from hrrl.experiment import gym_preset, load_config
+from hrrl.studies import tune
 
 optuna = pytest.importorskip("optuna", reason="the tune extra (make test installs it)")
 
@@ -50,6 +51,16 @@ def test_a_space_file_is_checked(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "lrr" in err and "did you mean 'lr'" in err
+
+
+def test_the_gym_space_searches_the_field_of_the_presets_target_sync() -> None:
+    """Before, every Gymnasium study searched agent.target_update_interval (100-1000), which on a
+    soft-sync preset (Acrobot: tau 0.01 every update) only spaced the Polyak steps: the target
+    barely moved and the first Acrobot trial scored -500 on every seed."""
+    acrobot = tune.default_space(gym_preset("Acrobot-v1"))
+    assert "agent.tau" in acrobot and "agent.target_update_interval" not in acrobot
+    lunar = tune.default_space(gym_preset("LunarLander-v3"))
+    assert "agent.target_update_interval" in lunar and "agent.tau" not in lunar
 
 
 def _running(db: Path) -> bool:

@@ -41,17 +41,24 @@ from hrrl.monitoring.logger import Logger
 from hrrl.run import build_trainer, close_task, run_trainer
 from hrrl.studies.ray_session import ray_session
 
-#: What a Gymnasium study searches by default (the DQN fields that matter most there).
+#: What a Gymnasium study searches by default (the DQN fields that matter most there), with the
+#: target sync's own field added by :func:`default_space`.
 GYM_SPACE: dict[str, dict[str, Any]] = {
     "agent.lr": {"low": 1e-4, "high": 3e-3, "log": True},
     "agent.gamma": {"choices": [0.98, 0.99, 0.995]},
     "agent.batch_size": {"choices": [32, 64, 128]},
     "agent.hidden": {"choices": [64, 128, 256]},
     "agent.n_step": {"choices": [1, 3]},
-    "agent.target_update_interval": {"choices": [100, 250, 500, 1000]},
     "exploration.linear.decay_steps": {"low": 5_000, "high": 50_000, "log": True},
     "replay.alpha": {"low": 0.3, "high": 0.8},
-    "train.updates_per_train": {"choices": [1, 2]},
+    "train.updates_per_train": {"choices": [1, 2, 4]},
+}
+#: The target sync's field, by ``agent.target_update``: a hard copy's interval in updates, or a
+#: soft sync's Polyak rate (an interval there only spaces the Polyak steps: at tau 0.01 every
+#: 100 updates the target barely moves, and Acrobot never learnt).
+TARGET_SPACE: dict[str, tuple[str, dict[str, Any]]] = {
+    "hard": ("agent.target_update_interval", {"choices": [100, 250, 500, 1000]}),
+    "soft": ("agent.tau", {"low": 0.002, "high": 0.05, "log": True}),
 }
 #: What a puzzle study searches by default (its learning fields).
 PUZZLE_SPACE: dict[str, dict[str, Any]] = {
@@ -74,7 +81,11 @@ class StudySpec:
 
 
 def default_space(config: ExperimentConfig) -> dict[str, dict[str, Any]]:
-    return dict(PUZZLE_SPACE if config.gym is None else GYM_SPACE)
+    """:data:`PUZZLE_SPACE`, or :data:`GYM_SPACE` with the field of ``config``'s target sync."""
+    if config.gym is None:
+        return dict(PUZZLE_SPACE)
+    key, spec = TARGET_SPACE[config.agent.target_update]
+    return {**GYM_SPACE, key: spec}
 
 
 def read_space(path: Path, base: ExperimentConfig) -> dict[str, dict[str, Any]]:
