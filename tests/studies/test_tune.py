@@ -100,6 +100,29 @@ def test_a_killed_study_resumes_and_reruns_the_killed_trial(tmp_path: Path) -> N
     assert again and again[0].params == failed.params  # its parameters ran again
 
 
+def test_two_tune_processes_on_one_study_end_on_exactly_its_trials(tmp_path: Path) -> None:
+    """Two `hrrl tune` commands on one study file, started together: each counts the other's
+    running trial as taken, so they end on exactly --trials. Before, each ran until it saw
+    --trials finished, so the one whose trial was still running ran one more (5 for 3)."""
+    out = tmp_path / "study"
+    argv = ["tune", *TINY, "--trials", "3", "--out", str(out), "--pruner", "none"]
+    env = {**os.environ, "PYTHONPATH": str(Path(hrrl.__file__).parents[1])}
+    command = [sys.executable, "-m", "hrrl.cli", *argv]
+    procs = [
+        subprocess.Popen(
+            [*command, "--sampler-seed", str(seed)], env=env, stdout=subprocess.DEVNULL
+        )
+        for seed in (0, 1)
+    ]
+    assert [proc.wait(timeout=300) for proc in procs] == [0, 0]
+    study = optuna.load_study(study_name="study", storage=f"sqlite:///{out / 'study.db'}")
+    done = [t for t in study.trials if t.state.name in ("COMPLETE", "PRUNED")]
+    assert len(done) == 3
+    assert len({tuple(sorted(t.params.items())) for t in done}) == 3
+    # A trial sampled past the count in a race failed before it trained: no work done twice.
+    assert all(not t.user_attrs for t in study.trials if t.state.name == "FAIL")
+
+
 @pytest.mark.parametrize("how", ["processes", "ray"])
 def test_workers_on_one_study_finish_exactly_its_trials(
     how: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]

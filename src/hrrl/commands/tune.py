@@ -35,7 +35,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--space", type=Path, metavar="FILE", help="YAML over the default space")
     parser.add_argument("--sampler", choices=("tpe", "random"), default="tpe")
     parser.add_argument("--pruner", choices=("median", "halving", "none"), default="median")
-    parser.add_argument("--sampler-seed", type=int, default=0, help="seed of the sampler")
+    parser.add_argument(
+        "--sampler-seed",
+        type=int,
+        default=0,
+        help="seed of the sampler (give each process that shares a study its own)",
+    )
     parser.add_argument(
         "--workers", type=int, default=1, help="processes working on the study at once (1)"
     )

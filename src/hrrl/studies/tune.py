@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import time
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -174,11 +175,33 @@ def trial_config(spec: StudySpec, overrides: Sequence[str], seed: int) -> Experi
     return config
 
 
-def objective(spec: StudySpec) -> Any:
+class SurplusTrial(Exception):
+    """A trial sampled after the study already held its ``--trials`` (another process took the
+    last one in the same moment): it fails at once, before any training."""
+
+
+#: Trials that count toward ``--trials``: done, or being run (a killed one's heartbeat fails it).
+LIVE = (
+    optuna.trial.TrialState.COMPLETE,
+    optuna.trial.TrialState.PRUNED,
+    optuna.trial.TrialState.RUNNING,
+)
+
+
+def objective(spec: StudySpec, trials: int | None = None) -> Any:
     """The function Optuna calls for each trial: every seed in turn, the mean of their scores
-    (each kept in the trial's ``seed_scores``); pruned as soon as an evaluation lags."""
+    (each kept in the trial's ``seed_scores``); pruned as soon as an evaluation lags. With
+    ``trials``, a trial numbered after the study's first ``trials`` live or queued ones is
+    :class:`SurplusTrial` (trial numbers are the storage's order, so exactly those run)."""
 
     def run_trial(trial: optuna.Trial) -> float:
+        if trials is not None:
+            ahead = trial.study.get_trials(
+                deepcopy=False, states=(*LIVE, optuna.trial.TrialState.WAITING)
+            )
+            if sum(t.number < trial.number for t in ahead) >= trials:
+                trial.study.stop()
+                raise SurplusTrial(f"the study held its {trials} trials when this one was sampled")
         overrides = suggest(trial, spec.space)
         scores = []
         for index, seed in enumerate(spec.seeds):
@@ -207,6 +230,24 @@ def _retry() -> dict[str, Any]:
     return {"failed_trial_callback": storages.RetryFailedTrialCallback(max_retry=2)}
 
 
+def _rdb_storage(url: str, heartbeat: int, attempts: int = 5) -> optuna.storages.RDBStorage:
+    """Optuna's RDB storage on ``url``, which two processes may be creating at once: the loser
+    of that race (its schema or version row already written) opens it again."""
+    import sqlalchemy.exc
+
+    def make() -> optuna.storages.RDBStorage:
+        return optuna.storages.RDBStorage(
+            url, heartbeat_interval=heartbeat, grace_period=3 * heartbeat, **_retry()
+        )
+
+    for attempt in range(1, attempts):
+        try:
+            return make()
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError):
+            time.sleep(0.2 * attempt)
+    return make()
+
+
 @dataclasses.dataclass(frozen=True)
 class StudyPlace:
     """Where a study lives and how it samples: what a worker needs to join it."""
@@ -222,8 +263,8 @@ class StudyPlace:
     def open(self, worker: int = 0) -> optuna.Study:
         """Create or join the study (SQLite in ``out`` unless ``storage`` names another), with
         a sampler seeded ``seed + worker`` (workers sample apart). A running trial beats every
-        ``heartbeat`` seconds; one silent for three beats is failed and its parameters run
-        again (RDB storages)."""
+        ``heartbeat`` seconds; one silent for three beats is failed (here, and before each new
+        trial) and its parameters run again (RDB storages)."""
         url = self.storage or f"sqlite:///{(self.out / 'study.db').resolve()}"
         seed = self.seed + worker
         samplers = {
@@ -244,11 +285,8 @@ class StudyPlace:
                 path = url.removeprefix("journal:")
                 backend = optuna.storages.JournalStorage(JournalFileBackend(path))
             else:
-                beat = self.heartbeat
-                backend = optuna.storages.RDBStorage(
-                    url, heartbeat_interval=beat, grace_period=3 * beat, **_retry()
-                )
-            return optuna.create_study(
+                backend = _rdb_storage(url, self.heartbeat)
+            study = optuna.create_study(
                 storage=backend,
                 study_name=self.name,
                 direction="maximize",
@@ -256,26 +294,33 @@ class StudyPlace:
                 pruner=pruners[self.pruner](),
                 load_if_exists=True,
             )
+            optuna.storages.fail_stale_trials(study)  # a killed process's trial: failed, queued
+        return study
 
 
 def optimize(
     spec: StudySpec, place: StudyPlace, trials: int, worker: int = 0, quota: int | None = None
 ) -> None:
     """Run trials until the study holds ``trials`` finished ones (complete or pruned), at most
-    ``quota`` of them here. Processes that share the work out by quotas end on exactly
-    ``trials``; one that joins uninvited stops at the count too, after the trial it runs."""
+    ``quota`` of them here. Any number of processes can do this on one study: each counts the
+    trials others are running as taken (it stops when finished and running ones reach
+    ``trials``), and a trial sampled past the count in a race fails before it trains
+    (:class:`SurplusTrial`), so the study ends on exactly ``trials`` with no work done twice. A
+    trial whose process was killed is failed first and its parameters queued to run again."""
     from optuna.study import MaxTrialsCallback
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # a worker process's own logger too
     study = place.open(worker)
-    left = trials - len(finished(study))
+    left = trials - len(study.get_trials(deepcopy=False, states=LIVE))
     if quota is not None:
         left = min(left, quota)
     if left <= 0:
         return
-    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     study.optimize(
-        objective(spec), n_trials=left, callbacks=[MaxTrialsCallback(trials, states=states)]
+        objective(spec, trials),
+        n_trials=left,
+        callbacks=[MaxTrialsCallback(trials, states=LIVE)],
+        catch=(SurplusTrial,),
     )
 
 
@@ -291,7 +336,8 @@ def optimize_in_parallel(
     """:func:`optimize` in ``workers`` processes on one study (spawned here, or Ray tasks on a
     local Ray of ``workers`` CPUs or the cluster at ``ray_address``: its storage must be one
     every node reaches). The trials still to run are shared out among them."""
-    left = trials - len(finished(place.open()))
+    study = place.open()
+    left = trials - len(study.get_trials(deepcopy=False, states=LIVE))
     quotas = [left // workers + (1 if i < left % workers else 0) for i in range(workers)]
     jobs = [(spec, place, trials, i, quota) for i, quota in enumerate(quotas) if quota > 0]
     if use_ray or ray_address:
