@@ -7,9 +7,11 @@
                      PrioritizedSampler  P(i) = p_i / sum_j p_j, p_i = (|delta_i| + eps)^alpha,
                                          backed by a :class:`~hrrl.engine.replay.sum_tree.SumTree`
 
-The buffer knows nothing about the environment: it stores float32 observation vectors, int64
-actions, float32 rewards and a ``terminated`` flag (true termination only: a time-limit
-truncation is stored as ``terminated=False`` so the target still bootstraps through it).
+The buffer knows nothing about the environment: it stores float32 observation vectors (or, with
+:class:`~hrrl.engine.replay.frames.FrameStorage`, stacks of uint8 image frames, each frame
+once), int64 actions, float32 rewards and a ``terminated`` flag (true termination only: a
+time-limit truncation is stored as ``terminated=False`` so the target still bootstraps through
+it).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import numpy as np
 import torch
 
 from hrrl.config import check_choice, check_int, check_range
+from hrrl.engine.replay.frames import FrameStorage
 from hrrl.engine.replay.samplers import PrioritizedSampler, Sampler, UniformSampler
 from hrrl.engine.replay.storage import ArrayStorage
 from hrrl.engine.replay.sum_tree import MAX_CAPACITY
@@ -83,7 +86,11 @@ class ReplayBuffer:
     """Storage plus sampler: ``add`` batches of transitions, ``sample`` typed batches."""
 
     def __init__(
-        self, *, storage: ArrayStorage, sampler: Sampler, device: str | torch.device = "cpu"
+        self,
+        *,
+        storage: ArrayStorage | FrameStorage,
+        sampler: Sampler,
+        device: str | torch.device = "cpu",
     ) -> None:
         self.storage = storage
         self.sampler = sampler
@@ -107,18 +114,26 @@ class ReplayBuffer:
     ) -> np.ndarray:
         """Store ``n`` transitions given with a leading batch dimension; returns their slots.
 
-        ``obs`` and ``next_obs`` are ``(n, obs_dim)``, the others ``(n,)``; ``discounts`` (the
-        bootstrap discount of each n-step transition) exactly when the buffer keeps them.
+        ``obs`` and ``next_obs`` are ``(n, *storage.obs_shape)`` (``(n, obs_dim)`` float32, or
+        ``(n, stack, H, W)`` uint8 frames), the others ``(n,)``; ``discounts`` (the bootstrap
+        discount of each n-step transition) exactly when the buffer keeps them.
         """
-        obs = np.asarray(obs, dtype=np.float32)
-        next_obs = np.asarray(next_obs, dtype=np.float32)
+        dtype, shape = self.storage.obs_dtype, self.storage.obs_shape
+        obs, next_obs = np.asarray(obs), np.asarray(next_obs)
+        if dtype == np.uint8 and not (obs.dtype == next_obs.dtype == np.uint8):
+            raise ValueError(
+                f"frame replay stores uint8 frames, got {obs.dtype} and {next_obs.dtype}: "
+                "add the frames as the environment gives them"
+            )
+        obs = obs.astype(dtype, copy=False)
+        next_obs = next_obs.astype(dtype, copy=False)
         actions = np.asarray(actions)
         rewards = np.asarray(rewards, dtype=np.float32)
         terminated = np.asarray(terminated, dtype=np.bool_)
-        d = self.storage.obs_dim
-        if obs.ndim != 2 or obs.shape[1] != d or next_obs.shape != obs.shape:
+        if obs.shape[1:] != shape or next_obs.shape != obs.shape:
+            want = ", ".join(str(x) for x in shape)
             raise ValueError(
-                f"obs and next_obs must both have shape (n, {d}), got {obs.shape} and "
+                f"obs and next_obs must both have shape (n, {want}), got {obs.shape} and "
                 f"{next_obs.shape}: add transitions with a leading batch dimension"
             )
         n = obs.shape[0]
@@ -172,6 +187,12 @@ class ReplayBuffer:
                 f"replay state version {state.get('version')!r} is not {STATE_VERSION}: "
                 "it was written by another hrrl version"
             )
+        saved_kind = state["storage"].get("kind", "arrays")
+        if saved_kind != self.storage.kind:
+            raise ValueError(
+                f"saved replay stores {saved_kind}, this buffer {self.storage.kind}: build it "
+                "for the saved task"
+            )
         mine = self.sampler.state_dict()["kind"]
         if state["sampler"]["kind"] != mine:
             raise ValueError(
@@ -196,10 +217,18 @@ def make_replay(
     seed: int,
     device: str | torch.device = "cpu",
     discounts: bool = False,
+    frames: tuple[int, int, int] | None = None,
 ) -> ReplayBuffer:
     """The buffer ``config`` describes, sampling with a generator seeded by ``seed``;
-    ``discounts``: keep each transition's bootstrap discount (n-step returns)."""
-    storage = ArrayStorage(config.capacity, obs_dim, discounts=discounts)
+    ``discounts``: keep each transition's bootstrap discount (n-step returns); ``frames``:
+    observations are stacks of ``(stack, H, W)`` uint8 frames, each frame stored once
+    (:class:`~hrrl.engine.replay.frames.FrameStorage`; ``obs_dim`` is then their size)."""
+    storage: ArrayStorage | FrameStorage
+    if frames is None:
+        storage = ArrayStorage(config.capacity, obs_dim, discounts=discounts)
+    else:
+        stack, height, width = frames
+        storage = FrameStorage(config.capacity, stack, (height, width), discounts=discounts)
     sampler: Sampler
     if config.kind == "uniform":
         sampler = UniformSampler(seed=seed)

@@ -17,6 +17,9 @@ class ArrayStorage:
     overwritten first. ``get(indices)`` gathers rows.
     """
 
+    kind = "arrays"
+    obs_dtype = np.dtype(np.float32)
+
     def __init__(self, capacity: int, obs_dim: int, *, discounts: bool = False) -> None:
         """``discounts``: also keep each transition's bootstrap discount (n-step returns, where
         an episode's last transitions bootstrap over fewer than n steps)."""
@@ -24,6 +27,7 @@ class ArrayStorage:
         check_int("obs_dim", obs_dim, low=1)
         self.capacity = capacity
         self.obs_dim = obs_dim
+        self.obs_shape: tuple[int, ...] = (obs_dim,)
         self.obs = np.zeros((capacity, obs_dim), dtype=np.float32)
         self.next_obs = np.zeros((capacity, obs_dim), dtype=np.float32)
         self.actions = np.zeros(capacity, dtype=np.int64)
