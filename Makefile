@@ -9,8 +9,9 @@ CHROMIUM := /usr/bin/chromium
 
 # `make train` installs what training needs, no more; `make test` adds the extras: dev (the
 # test tools), ray (`hrrl ablate --ray`, whose test runs a real local Ray), box2d and minatar
-# (the LunarLander-v3 and MinAtar tasks), video (moviepy, for --video) and tune (Optuna, for
-# hrrl tune). constraints.txt pins the releases CI tests.
+# (the LunarLander-v3 and MinAtar tasks), video (moviepy, for --video), tune (Optuna, for
+# hrrl tune) and atari (ale-py and OpenCV, for ALE/ games). constraints.txt pins the releases
+# CI tests.
 $(BIN)/hrrl: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
@@ -18,7 +19,7 @@ $(BIN)/hrrl: pyproject.toml constraints.txt
 	touch $(BIN)/hrrl
 
 $(VENV)/.extras: $(BIN)/hrrl
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,ray,box2d,minatar,video,tune]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,ray,box2d,minatar,video,tune,atari]'
 	touch $(VENV)/.extras
 
 install: $(BIN)/hrrl

@@ -23,8 +23,8 @@ from hrrl.engine.exploration import KIND_FIELDS, ExplorationConfig
 from hrrl.engine.guard import GuardConfig
 from hrrl.engine.replay.buffer import ReplayConfig
 from hrrl.errors import ConfigError, EnvironmentMismatchError
-from hrrl.gym.config import GymConfig
-from hrrl.gym.presets import GENERIC, GYM_PRESETS, GymPreset
+from hrrl.gym.config import GymConfig, is_atari
+from hrrl.gym.presets import GYM_PRESETS, GymPreset, preset_for
 from hrrl.monitoring.health import HealthConfig
 from hrrl.persistence.store import CheckpointConfig
 from hrrl.puzzle.config import PuzzleConfig
@@ -318,7 +318,7 @@ def named_preset(name: str, *, gym_id: str | None = None) -> ExperimentConfig:
     base, sep, env_id = name.partition(":")
     if sep and base in PRESETS and env_id:
         return gym_preset(env_id, base=base)
-    if name in GYM_PRESETS or name == gym_id:
+    if name in GYM_PRESETS or name == gym_id or is_atari(name):
         return gym_preset(name)
     known = [*PRESETS, *GYM_PRESETS]
     raise ConfigError(
@@ -338,7 +338,7 @@ def gym_preset(env_id: str, *, base: str | None = None) -> ExperimentConfig:
             puzzle=None,
             gym=GymConfig(id=env_id),
         )
-    return _retarget(env_id, GYM_PRESETS.get(env_id, GENERIC))
+    return _retarget(env_id, preset_for(env_id))
 
 
 def _retarget(env_id: str, values: GymPreset) -> ExperimentConfig:
@@ -350,7 +350,7 @@ def _retarget(env_id: str, values: GymPreset) -> ExperimentConfig:
         base,
         preset=env_id,
         puzzle=None,
-        gym=GymConfig(id=env_id),
+        gym=GymConfig(id=env_id, **values.gym),
         agent=dataclasses.replace(base.agent, **values.agent),
         replay=dataclasses.replace(base.replay, **{"kind": "prioritized", **values.replay}),
         exploration=dataclasses.replace(base.exploration, kind="linear", **values.exploration),

@@ -48,6 +48,8 @@ def make_task(config: ExperimentConfig, *, seed: int | None = None) -> Task:
             eval_seed=config.gym.eval_seed,
             vector=config.gym.vector,
             stop_return=config.gym.stop_return,
+            clip_rewards=config.gym.clip_rewards,
+            terminal_on_life_loss=config.gym.terminal_on_life_loss,
         )
     return puzzle_task(config, seed=seed)
 

@@ -1,7 +1,7 @@
 """Q-networks: a plain MLP (optionally dueling), the phase-adaptive network (a shared trunk, three
 heads mixed by a learned phase classifier), the slot network (one shared scorer applied to each
 action's block of the observation, so one set of weights serves any number of actions) and a
-small CNN for grid observations.
+small CNN for grid observations and the Nature DQN's CNN for stacks of Atari frames.
 
 Each returns a :class:`QOutput` ``(q, phase_probs)`` so the agent handles them alike.
 
@@ -243,9 +243,11 @@ class SlotQNetwork(nn.Module):
 CONV_FILTERS = 16
 
 
-def _conv(n_in: int, n_out: int, kernel: int, generator: torch.Generator) -> nn.Conv2d:
+def _conv(
+    n_in: int, n_out: int, kernel: int, generator: torch.Generator, stride: int = 1
+) -> nn.Conv2d:
     """``nn.Conv2d`` initialised from ``generator`` (PyTorch's default distribution)."""
-    layer = skip_init(nn.Conv2d, n_in, n_out, kernel)
+    layer = skip_init(nn.Conv2d, n_in, n_out, kernel, stride=stride)
     bound = 1.0 / math.sqrt(n_in * kernel * kernel)
     with torch.no_grad():
         layer.weight.uniform_(-bound, bound, generator=generator)
@@ -297,6 +299,58 @@ class ConvQNetwork(nn.Module):
         return QOutput(_q_head(z, self.head, self.value), None)
 
 
+#: The Nature DQN's convolutions: (filters, kernel, stride) (Mnih et al. 2015).
+NATURE_CONVS = ((32, 8, 4), (64, 4, 2), (64, 3, 1))
+#: Height and width from which a 3-D observation is a channels-first image stack (Atari's
+#: (4, 84, 84)) read by the Nature CNN, not a small (H, W, C) grid (MinAtar's (10, 10, C)).
+NATURE_MIN_SIZE = 36
+
+
+def is_frame_stack(obs_shape: tuple[int, ...]) -> bool:
+    """Whether an observation of ``obs_shape`` is a channels-first stack of image frames (read by
+    the Nature CNN, kept as uint8 and each frame replayed once), not a small grid or a vector."""
+    return len(obs_shape) == 3 and min(obs_shape[1:]) >= NATURE_MIN_SIZE
+
+
+class NatureQNetwork(nn.Module):
+    """The Nature DQN's network (Mnih et al. 2015) for stacks of image frames, ``(C, H, W)``
+    uint8 (Atari: 4 grey frames of 84 x 84), given flat or shaped::
+
+        obs ─> view (B, C, H, W) ─> float / 255
+            ─> Conv2d(C, 32, 8, stride 4) ─ ReLU ─> Conv2d(32, 64, 4, stride 2) ─ ReLU
+            ─> Conv2d(64, 64, 3) ─ ReLU ─> flatten ─> Linear(hidden) ─ ReLU ─> Linear(n_actions)
+    """
+
+    def __init__(
+        self,
+        obs_shape: tuple[int, ...],
+        n_actions: int,
+        hidden: int = 512,
+        *,
+        dueling: bool = False,
+        generator: torch.Generator,
+    ) -> None:
+        super().__init__()
+        channels, height, width = obs_shape
+        self.obs_shape = (channels, height, width)
+        convs, n_in = [], channels
+        for filters, kernel, stride in NATURE_CONVS:
+            convs.append(_conv(n_in, filters, kernel, generator, stride=stride))
+            n_in = filters
+            height, width = (height - kernel) // stride + 1, (width - kernel) // stride + 1
+        self.convs = nn.ModuleList(convs)
+        self.hidden = _linear(n_in * height * width, hidden, generator)
+        self.head = _linear(hidden, n_actions, generator)  # the advantages, when dueling
+        self.value = _linear(hidden, 1, generator) if dueling else None
+
+    def forward(self, obs: torch.Tensor) -> QOutput:
+        x = obs.reshape(obs.shape[0], *self.obs_shape).float() / 255.0
+        for conv in self.convs:
+            x = torch.relu(conv(x))
+        z = torch.relu(self.hidden(x.flatten(1)))
+        return QOutput(_q_head(z, self.head, self.value), None)
+
+
 def make_network(
     kind: Literal["phase_adaptive", "mlp", "slots", "cnn"] | str,
     *,
@@ -308,13 +362,19 @@ def make_network(
     generator: torch.Generator,
 ) -> nn.Module:
     """The Q-network ``kind`` names, initialised from ``generator`` (``dueling``: mlp and cnn;
-    ``obs_shape``: the unflattened observation shape, which ``cnn`` needs)."""
+    ``obs_shape``: the unflattened observation shape, which ``cnn`` needs: a channels-first
+    stack of frames of at least :data:`NATURE_MIN_SIZE` pixels gets the Nature CNN, a small
+    ``(H, W, C)`` grid the MinAtar one)."""
     if dueling and kind not in ("mlp", "cnn"):
         raise ValueError(f"dueling=True needs kind='mlp' or 'cnn', got {kind!r}")
     if kind == "cnn":
         if obs_shape is None or math.prod(obs_shape) != obs_dim:
             raise ValueError(
                 f"network kind='cnn' needs obs_shape with {obs_dim} elements, got {obs_shape!r}"
+            )
+        if is_frame_stack(obs_shape):
+            return NatureQNetwork(
+                obs_shape, n_actions, hidden, dueling=dueling, generator=generator
             )
         return ConvQNetwork(obs_shape, n_actions, hidden, dueling=dueling, generator=generator)
     if kind == "phase_adaptive":

@@ -126,7 +126,7 @@ class NStepReturns:
     ) -> Transitions:
         out_obs, out_act, out_ret, out_next, out_term, out_disc = [], [], [], [], [], []
         for i, queue in enumerate(self.pending):
-            queue.append((np.array(obs[i], dtype=np.float32), int(actions[i]), float(rewards[i])))
+            queue.append((np.array(obs[i]), int(actions[i]), float(rewards[i])))
             ended = bool(terminated[i] or truncated[i])
             ready = len(queue) if ended else int(len(queue) == self.n)
             for _ in range(ready):
@@ -140,10 +140,10 @@ class NStepReturns:
                 out_disc.append(self.gamma ** (len(queue) + 1))
         dim = obs.shape[1]
         return Transitions(
-            obs=np.asarray(out_obs, dtype=np.float32).reshape(-1, dim),
+            obs=np.asarray(out_obs, dtype=obs.dtype).reshape(-1, dim),
             actions=np.asarray(out_act, dtype=np.int64),
             rewards=np.asarray(out_ret, dtype=np.float32),
-            next_obs=np.asarray(out_next, dtype=np.float32).reshape(-1, dim),
+            next_obs=np.asarray(out_next, dtype=next_obs.dtype).reshape(-1, dim),
             terminated=np.asarray(out_term, dtype=np.bool_),
             discounts=np.asarray(out_disc, dtype=np.float32),
         )
@@ -153,7 +153,7 @@ class NStepReturns:
             "n": self.n,
             "pending": [
                 {
-                    "obs": np.asarray([o for o, _, _ in q], dtype=np.float32),
+                    "obs": np.asarray([o for o, _, _ in q]),
                     "actions": [a for _, a, _ in q],
                     "rewards": [r for _, _, r in q],
                 }
@@ -170,7 +170,7 @@ class NStepReturns:
         for queue, saved in zip(self.pending, state["pending"], strict=True):
             queue.clear()
             for o, a, r in zip(saved["obs"], saved["actions"], saved["rewards"], strict=True):
-                queue.append((np.array(o, dtype=np.float32), int(a), float(r)))
+                queue.append((np.array(o), int(a), float(r)))
 
 
 def make_return_folder(*, n: int, gamma: float, num_envs: int) -> ReturnFolder:

@@ -29,6 +29,7 @@ from hrrl.engine.callbacks import CALLBACK_STOP, Callback
 from hrrl.engine.config import EngineConfig, check_device, log_interval
 from hrrl.engine.exploration import make_exploration
 from hrrl.engine.guard import make_guard
+from hrrl.engine.networks import is_frame_stack
 from hrrl.engine.nstep import ReturnFolder, make_return_folder
 from hrrl.engine.replay.buffer import make_replay
 from hrrl.engine.run_state import Counters, RunSeeds, TrainResult
@@ -84,11 +85,15 @@ class Trainer:
             guard=self.guard,
         )
         self.returns = self._return_folder()
+        self.obs = task.reset()
+        # uint8 stacks of image frames (Atari's (4, 84, 84)): each frame stored once.
+        frames = self.obs.dtype == np.uint8 and is_frame_stack(task.obs_shape)
         self.replay = make_replay(
             config.replay,
             obs_dim=task.obs_dim,
             seed=seeds.replay,
             discounts=self.returns.stores_discounts,
+            frames=task.obs_shape if frames else None,
         )
         self.exploration = make_exploration(config.exploration)
         self.health = HealthMonitor(config.health, logger=self.logger)
@@ -96,7 +101,6 @@ class Trainer:
             CheckpointManager(run_dir, config.checkpoint) if run_dir is not None else None
         )
         self.counters = Counters(next_eval=tc.eval_every, next_log=log_interval(0, tc.log_every))
-        self.obs = task.reset()
         self.best_metrics: dict[str, float] = {}
         self.last_metrics: dict[str, float] = {}
         self.history: list[dict[str, float]] = []

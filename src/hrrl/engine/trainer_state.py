@@ -61,7 +61,7 @@ def load_trainer_state(t: Trainer, state: dict[str, Any]) -> None:
     if state["obs"] is None:  # saved after an environment failed: new episodes
         t.obs = t.task.reset()
     else:
-        t.obs = np.asarray(state["obs"], dtype=np.float32)
+        t.obs = np.asarray(state["obs"], dtype=t.obs.dtype)
     t.best_metrics = dict(state["best_metrics"])
     t.last_metrics = dict(state["last_metrics"])
     t.history = list(state["history"])

@@ -11,6 +11,14 @@ from hrrl.errors import ConfigError
 #: Seed of the first evaluation episode (held apart from training seeds by construction:
 #: training envs are seeded from SeedSequence children of train.seed).
 EVAL_SEED = 10_000
+#: The id prefix of the Atari games (ale-py's ``ALE/<Game>-v5``).
+ATARI_PREFIX = "ALE/"
+
+
+def is_atari(env_id: str) -> bool:
+    return env_id.startswith(ATARI_PREFIX)
+
+
 #: The ``gym.vector`` values: which ``gymnasium.vector`` class collects (:mod:`hrrl.gym.vector`).
 VECTOR_MODES = ("sync", "async")
 
@@ -32,6 +40,13 @@ class GymConfig:
     """How training collects from train.num_envs copies: sync (gymnasium.vector.SyncVectorEnv,
     one process) or async (AsyncVectorEnv, a process per copy: for slow environments); both
     collect the same transitions from the same seed."""
+
+    clip_rewards: bool = False
+    """Learn from the sign of each reward (-1, 0 or 1), as DQN does on Atari; episode returns,
+    evaluation included, stay raw."""
+    terminal_on_life_loss: bool = False
+    """Atari (ALE/ ids) only: a lost life ends a training episode (evaluation plays whole
+    games). Off by default, as Machado et al. (2018) recommend."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not self.id:

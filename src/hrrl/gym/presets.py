@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hrrl.engine.exploration import LinearConfig
+from hrrl.gym.config import is_atari
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,6 +37,7 @@ class GymPreset:
     exploration: dict[str, Any]
     train: dict[str, Any]
     guard: dict[str, Any] = field(default_factory=dict)
+    gym: dict[str, Any] = field(default_factory=dict)
 
 
 #: CartPole-v1, 50k steps: 8 envs, 2 updates per vector step (0.25 per env step, half of
@@ -156,6 +158,34 @@ MINATAR_ASTERIX = GymPreset(
     train=MINATAR.train,
 )
 
+#: Atari games (``ALE/<Game>-v5``, the ``atari`` extra), 10M env steps: RL-Zoo's Atari DQN (the
+#: Nature network and preprocessing, lr 1e-4, batch 32, replay 100k sampled uniformly, learning
+#: from 100k steps, one update per 4 env steps, a hard target copy every 1,000 updates, epsilon
+#: to 0.01 over the first 10% of the budget, rewards clipped to their sign), with Double DQN on
+#: as everywhere here; 4 envs of one step each per update. Evaluation: 10 whole games (raw
+#: returns) every million steps.
+ATARI = GymPreset(
+    agent={
+        "network": "cnn",
+        "hidden": 512,
+        "lr": 1e-4,
+        "batch_size": 32,
+        "gamma": 0.99,
+        "target_update": "hard",
+        "target_update_interval": 1_000,
+    },
+    replay={"kind": "uniform", "capacity": 100_000},
+    exploration={"start": 1.0, "end": 0.01, "linear": LinearConfig(decay_steps=1_000_000)},
+    train={
+        "total_env_steps": 10_000_000,
+        "num_envs": 4,
+        "train_every": 1,
+        "updates_per_train": 1,
+        "learning_starts": 100_000,
+    },
+    gym={"clip_rewards": True},
+)
+
 #: Any other id: an MLP, gamma 0.99, lr 5e-4 (the puzzle's 2e-3 is tuned for its first few
 #: hundred steps), linear exploration over 10k steps and a 100k-step budget.
 GENERIC = GymPreset(
@@ -177,3 +207,10 @@ GYM_PRESETS: dict[str, GymPreset] = {
     **{f"MinAtar/{game}-v1": MINATAR for game in MINATAR_GAMES},
     "MinAtar/Asterix-v1": MINATAR_ASTERIX,
 }
+
+
+def preset_for(env_id: str) -> GymPreset:
+    """``env_id``'s tuned preset: its own, :data:`ATARI` for an Atari game, else :data:`GENERIC`."""
+    if env_id in GYM_PRESETS:
+        return GYM_PRESETS[env_id]
+    return ATARI if is_atari(env_id) else GENERIC

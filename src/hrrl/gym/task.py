@@ -52,6 +52,7 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
+from hrrl.engine.networks import is_frame_stack
 from hrrl.engine.task import (
     EpisodeEnd,
     PolicyFn,
@@ -62,6 +63,7 @@ from hrrl.engine.task import (
 )
 from hrrl.engine.vec_env import EnvBatch, EpisodeStart, play_episodes
 from hrrl.errors import CheckpointError, EnvironmentMismatchError
+from hrrl.gym.config import ATARI_PREFIX, is_atari
 from hrrl.gym.vector import make_vector_env
 
 #: Version of the layout :meth:`GymTask.state_dict` returns.
@@ -100,25 +102,57 @@ def check_env_spaces(env_id: str, env: gymnasium.Env[Any, Any]) -> tuple[int, in
     return int(np.prod(obs.shape)), int(act.n), int(act.start)
 
 
-#: Id prefixes whose package registers them on demand, and the extra that installs it.
-ON_DEMAND = {"MinAtar/": ("minatar.gym", "minatar")}
+#: Id prefixes whose package registers them on demand: its module, the function of it that
+#: registers them (None: importing it does), and the extra that installs it.
+ON_DEMAND = {
+    "MinAtar/": ("minatar.gym", "register_envs", "minatar"),
+    ATARI_PREFIX: ("ale_py", None, "atari"),
+}
+#: Frames in an Atari observation's stack.
+ATARI_STACK = 4
 
 
-def make_env(env_id: str, *, render_mode: str | None = None) -> gymnasium.Env[Any, Any]:
+def atari_preprocessing(
+    env: gymnasium.Env[Any, Any], *, terminal_on_life_loss: bool = False
+) -> gymnasium.Env[Any, Any]:
+    """The standard Atari preprocessing (Machado et al. 2018 as Gymnasium gives it) on an ALE env
+    made with ``frameskip=1``: up to 30 no-ops at reset, 4 frames per action (the last two
+    max-pooled), 84 x 84 greyscale, then the last 4 of those stacked channels-first (the first
+    stack of an episode repeats its reset frame): uint8 ``(4, 84, 84)``. Sticky actions (the
+    ``-v5`` default, 0.25) stay on. ``terminal_on_life_loss``: a lost life ends the episode."""
+    env = gymnasium.wrappers.AtariPreprocessing(
+        env,
+        noop_max=30,
+        frame_skip=4,
+        screen_size=84,
+        terminal_on_life_loss=terminal_on_life_loss,
+        grayscale_obs=True,
+        scale_obs=False,
+    )
+    return gymnasium.wrappers.FrameStackObservation(env, ATARI_STACK)
+
+
+def make_env(
+    env_id: str, *, render_mode: str | None = None, terminal_on_life_loss: bool = False
+) -> gymnasium.Env[Any, Any]:
     """``gymnasium.make(env_id, render_mode=...)``, with an unknown id turned into a clear error.
-    MinAtar's ids are registered on first use (the ``minatar`` package registers them only when
-    asked)."""
-    for prefix, (module, extra) in ON_DEMAND.items():
+    MinAtar's and ALE's ids are registered on first use (their packages register them only when
+    imported or asked); an Atari game gets :func:`atari_preprocessing`."""
+    for prefix, (module, register, extra) in ON_DEMAND.items():
         if env_id.startswith(prefix) and env_id not in gymnasium.registry:
             try:
-                importlib.import_module(module).register_envs()
+                imported = importlib.import_module(module)
             except ImportError as exc:
                 raise EnvironmentMismatchError(
                     f"env {env_id!r} needs the {extra} package: pip install 'hrrl[{extra}]'"
                 ) from exc
+            if register is not None:
+                getattr(imported, register)()
     # render_mode only when asked: Gymnasium hands an explicit one, None too, to the env's
     # constructor, which an env of your own need not take.
     kwargs: dict[str, Any] = {} if render_mode is None else {"render_mode": render_mode}
+    if is_atari(env_id):
+        kwargs["frameskip"] = 1  # the preprocessing skips frames (and max-pools the last two)
     try:
         env = gymnasium.make(env_id, **kwargs)
     except gymnasium.error.Error as exc:
@@ -132,6 +166,8 @@ def make_env(env_id: str, *, render_mode: str | None = None) -> gymnasium.Env[An
             f"env {env_id!r}: its module {module!r} cannot be imported ({exc}); a module:Id env "
             "needs that module on the Python path (the current directory, or PYTHONPATH)"
         ) from exc
+    if is_atari(env_id):
+        return atari_preprocessing(env, terminal_on_life_loss=terminal_on_life_loss)
     return one_hot_discrete(env)
 
 
@@ -193,8 +229,13 @@ class GymTask:
         eval_seed: int = 0,
         vector: str = "sync",
         stop_return: float | None = None,
+        clip_rewards: bool = False,
+        terminal_on_life_loss: bool = False,
     ) -> None:
-        """``stop_return``: the mean evaluation return that ends training (None: none does)."""
+        """``stop_return``: the mean evaluation return that ends training (None: none does);
+        ``clip_rewards``: learn from each reward's sign (episode returns, evaluation included,
+        stay raw); ``terminal_on_life_loss``: an Atari game's training episodes end at a lost
+        life (evaluation plays whole games)."""
         if num_envs < 1:
             raise ValueError(f"num_envs={num_envs!r} is invalid: it must be >= 1")
         if eval_episodes < 0:
@@ -203,6 +244,8 @@ class GymTask:
         probe = make_env(env_id)
         self.obs_dim, self.n_actions, self._action_start = check_env_spaces(env_id, probe)
         self.obs_shape: tuple[int, ...] = tuple(probe.observation_space.shape or (self.obs_dim,))
+        # Stacks of image frames stay uint8 (the replay stores each frame once); the rest float32.
+        self.obs_dtype = np.dtype(np.uint8 if is_frame_stack(self.obs_shape) else np.float32)
         spec = probe.spec
         self.reward_threshold: float | None = (
             None if spec is None or spec.reward_threshold is None else float(spec.reward_threshold)
@@ -211,7 +254,9 @@ class GymTask:
         self.num_envs = num_envs
         self.vector = vector
         self.rule = ReturnRule(stop_return)
-        self.vec = make_vector_env(partial(make_env, env_id), num_envs, vector)
+        self.clip_rewards = clip_rewards
+        make = partial(make_env, env_id, terminal_on_life_loss=terminal_on_life_loss)
+        self.vec = make_vector_env(make, num_envs, vector)
         self.env_seeds = [
             int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(num_envs)
         ]
@@ -252,7 +297,7 @@ class GymTask:
         for i in map(int, np.flatnonzero(done)):
             # The true last observation (what a truncated transition bootstraps from), not the
             # first one of the next episode that obs[i] now holds.
-            next_obs[i] = np.asarray(infos["final_obs"][i], dtype=np.float32).reshape(-1)
+            next_obs[i] = np.asarray(infos["final_obs"][i], dtype=self.obs_dtype).reshape(-1)
             ret = float(self._returns[i])
             ended.append(
                 EpisodeEnd(
@@ -268,15 +313,15 @@ class GymTask:
         return StepOutcome(
             obs=obs,
             next_obs=next_obs,
-            rewards=rewards.astype(np.float32),
+            rewards=(np.sign(rewards) if self.clip_rewards else rewards).astype(np.float32),
             terminated=terminated.astype(bool),
             truncated=truncated.astype(bool),
             ended=ended,
         )
 
     def _rows(self, obs: Any) -> np.ndarray:
-        """A batch of observations as ``(num_envs, obs_dim)`` float32 rows."""
-        return np.asarray(obs, dtype=np.float32).reshape(self.num_envs, self.obs_dim)
+        """A batch of observations as ``(num_envs, obs_dim)`` rows (float32, or uint8 frames)."""
+        return np.asarray(obs, dtype=self.obs_dtype).reshape(self.num_envs, self.obs_dim)
 
     # --- evaluation ----------------------------------------------------------------------------
     def evaluate(self, q_values: QFunction) -> dict[str, float]:

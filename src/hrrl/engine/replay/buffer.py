@@ -16,6 +16,7 @@ it).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -115,7 +116,7 @@ class ReplayBuffer:
         """Store ``n`` transitions given with a leading batch dimension; returns their slots.
 
         ``obs`` and ``next_obs`` are ``(n, *storage.obs_shape)`` (``(n, obs_dim)`` float32, or
-        ``(n, stack, H, W)`` uint8 frames), the others ``(n,)``; ``discounts`` (the bootstrap
+        ``(n, stack, H, W)`` uint8 frames, which may come as flat rows), the others ``(n,)``; ``discounts`` (the bootstrap
         discount of each n-step transition) exactly when the buffer keeps them.
         """
         dtype, shape = self.storage.obs_dtype, self.storage.obs_shape
@@ -127,6 +128,9 @@ class ReplayBuffer:
             )
         obs = obs.astype(dtype, copy=False)
         next_obs = next_obs.astype(dtype, copy=False)
+        if len(shape) > 1 and obs.ndim == 2 and obs.shape[1] == math.prod(shape):
+            obs = obs.reshape(len(obs), *shape)  # the engine's flat rows
+            next_obs = next_obs.reshape(len(next_obs), *shape)
         actions = np.asarray(actions)
         rewards = np.asarray(rewards, dtype=np.float32)
         terminated = np.asarray(terminated, dtype=np.bool_)
@@ -217,7 +221,7 @@ def make_replay(
     seed: int,
     device: str | torch.device = "cpu",
     discounts: bool = False,
-    frames: tuple[int, int, int] | None = None,
+    frames: tuple[int, ...] | None = None,
 ) -> ReplayBuffer:
     """The buffer ``config`` describes, sampling with a generator seeded by ``seed``;
     ``discounts``: keep each transition's bootstrap discount (n-step returns); ``frames``:

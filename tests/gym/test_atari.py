@@ -1,0 +1,108 @@
+"""Atari (issue 28, item 1): ALE games with the standard preprocessing, uint8 frame stacks kept as
+uint8 into a frame-deduplicated replay, the Nature CNN, rewards clipped for learning only.
+A few hundred frames each; skipped without the ``atari`` extra (``make test`` installs it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gymnasium
+import numpy as np
+import pytest
+import torch
+
+from hrrl.config import apply_overrides
+from hrrl.engine.networks import NatureQNetwork, make_network
+from hrrl.engine.replay.frames import FrameStorage
+from hrrl.experiment import gym_preset
+from hrrl.gym.task import GymTask
+from hrrl.run import build_trainer, run_trainer
+
+pytest.importorskip("ale_py", reason="the atari extra (make test installs it)")
+pytest.importorskip("cv2", reason="the atari extra (make test installs it)")
+
+PONG = "ALE/Pong-v5"
+
+
+def test_a_game_gives_uint8_stacks_of_four_84x84_frames() -> None:
+    task = GymTask(PONG, num_envs=2, seed=0)
+    try:
+        obs = task.reset()
+        assert task.obs_shape == (4, 84, 84) and obs.dtype == np.uint8
+        assert obs.shape == (2, 4 * 84 * 84)
+        stacks = obs.reshape(2, 4, 84, 84)
+        assert all(np.array_equal(s[0], s[3]) for s in stacks)  # an episode's first stack repeats
+        out = task.step(np.zeros(2, dtype=np.int64))
+        shifted = out.obs.reshape(2, 4, 84, 84)
+        assert np.array_equal(shifted[:, :3], stacks[:, 1:])  # one new frame a step
+    finally:
+        task.close()
+
+
+def test_the_preset_is_rl_zoos_atari_dqn_with_the_nature_cnn() -> None:
+    config = gym_preset("ALE/Breakout-v5")
+    assert config.gym is not None and config.gym.clip_rewards
+    assert (config.agent.network, config.agent.hidden, config.agent.lr) == ("cnn", 512, 1e-4)
+    network = make_network(
+        "cnn", obs_dim=4 * 84 * 84, n_actions=4, hidden=512, obs_shape=(4, 84, 84),
+        generator=torch.Generator().manual_seed(0),
+    )  # fmt: skip
+    assert isinstance(network, NatureQNetwork)
+    frames = torch.randint(0, 256, (3, 4 * 84 * 84), dtype=torch.uint8)
+    q = network(frames).q  # uint8 rows (replay) and their float32 copy (acting) agree
+    assert q.shape == (3, 4) and torch.equal(q, network(frames.float()).q)
+
+
+def test_a_short_atari_run_replays_each_frame_once(tmp_path: Path) -> None:
+    sets = [
+        "train.total_env_steps=400",
+        "train.learning_starts=200",
+        "train.num_envs=2",
+        "train.eval_every=400",
+        "gym.eval_episodes=0",
+        "replay.capacity=300",
+        "checkpoint.enabled=false",
+    ]
+    trainer = build_trainer(apply_overrides(gym_preset(PONG), sets))
+    try:
+        result = run_trainer(trainer, bar=False)
+        storage = trainer.replay.storage
+        assert isinstance(storage, FrameStorage) and len(storage) == 300
+        assert result.counters.updates > 0
+        # 300 transitions of 2 envs: their newest frames plus a few each stack reaches back to
+        # and each episode's reset frame, not the 2 x 4 frames a transition arrays would hold.
+        assert storage.frame_count <= 300 + 2 * 8
+        batch = trainer.replay.sample(4)
+        assert batch.obs.dtype == torch.uint8 and tuple(batch.obs.shape) == (4, 4, 84, 84)
+    finally:
+        trainer.task.close()  # type: ignore[attr-defined]
+
+
+class Coins(gymnasium.Env[Any, Any]):
+    """Every step pays 5; an episode lasts 3 steps."""
+
+    observation_space = gymnasium.spaces.Box(0.0, 1.0, (1,), np.float32)
+    action_space = gymnasium.spaces.Discrete(2)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> Any:
+        super().reset(seed=seed)
+        self.t = 0
+        return np.zeros(1, np.float32), {}
+
+    def step(self, action: int) -> Any:
+        self.t += 1
+        return np.zeros(1, np.float32), 5.0, self.t == 3, False, {}
+
+
+def test_clipped_rewards_are_learnt_from_and_returns_stay_raw() -> None:
+    gymnasium.register(id="hrrl-test/Coins-v0", entry_point=Coins)
+    try:
+        task = GymTask("hrrl-test/Coins-v0", num_envs=1, seed=0, clip_rewards=True)
+        task.reset()
+        outs = [task.step(np.zeros(1, dtype=np.int64)) for _ in range(3)]
+        assert [float(o.rewards[0]) for o in outs] == [1.0, 1.0, 1.0]  # what the replay stores
+        assert outs[-1].ended[0].episode_return == 15.0  # what the console and evaluation say
+        task.close()
+    finally:
+        del gymnasium.registry["hrrl-test/Coins-v0"]
