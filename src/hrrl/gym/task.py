@@ -110,16 +110,23 @@ ON_DEMAND = {
 }
 #: Frames in an Atari observation's stack.
 ATARI_STACK = 4
+#: The chance that a frame repeats the previous frame's action (Machado et al. 2018; the -v5
+#: ids' own value).
+STICKY_ACTIONS = 0.25
 
 
 def atari_preprocessing(
     env: gymnasium.Env[Any, Any], *, terminal_on_life_loss: bool = False
 ) -> gymnasium.Env[Any, Any]:
     """The standard Atari preprocessing (Machado et al. 2018 as Gymnasium gives it) on an ALE env
-    made with ``frameskip=1``: up to 30 no-ops at reset, 4 frames per action (the last two
-    max-pooled), 84 x 84 greyscale, then the last 4 of those stacked channels-first (the first
-    stack of an episode repeats its reset frame): uint8 ``(4, 84, 84)``. Sticky actions (the
-    ``-v5`` default, 0.25) stay on. ``terminal_on_life_loss``: a lost life ends the episode."""
+    made with ``frameskip=1`` and no sticky actions of its own: sticky actions per frame
+    (:data:`STICKY_ACTIONS`, Gymnasium's ``StickyAction``: ALE keeps the action it repeats
+    outside the state it clones, so a game restored from a checkpoint would repeat another
+    action; here it is plain state, and a resumed game continues exactly), up to 30 no-ops at
+    reset, 4 frames per action (the last two max-pooled), 84 x 84 greyscale, then the last 4 of
+    those stacked channels-first (the first stack of an episode repeats its reset frame): uint8
+    ``(4, 84, 84)``. ``terminal_on_life_loss``: a lost life ends the episode."""
+    env = gymnasium.wrappers.StickyAction(env, repeat_action_probability=STICKY_ACTIONS)
     env = gymnasium.wrappers.AtariPreprocessing(
         env,
         noop_max=30,
@@ -153,6 +160,7 @@ def make_env(
     kwargs: dict[str, Any] = {} if render_mode is None else {"render_mode": render_mode}
     if is_atari(env_id):
         kwargs["frameskip"] = 1  # the preprocessing skips frames (and max-pools the last two)
+        kwargs["repeat_action_probability"] = 0.0  # sticky actions in a wrapper (see there)
     try:
         env = gymnasium.make(env_id, **kwargs)
     except gymnasium.error.Error as exc:

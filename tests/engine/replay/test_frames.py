@@ -3,6 +3,9 @@ distinct frame is held once, and a loaded storage continues exactly as the saved
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from typing import Any
 
 import numpy as np
@@ -130,6 +133,19 @@ def test_a_loaded_storage_continues_as_the_saved_one() -> None:
         assert np.array_equal(getattr(saved, name), getattr(loaded, name)), name
     assert saved.index == loaded.index and saved.touched == loaded.touched
     assert np.array_equal(saved.frames[: saved.touched], loaded.frames[: loaded.touched])
+
+
+def test_frame_keys_are_the_same_in_every_process() -> None:
+    """A loaded pool's index must still find its frames in a new process: with Python's salted
+    ``hash`` a resumed Atari run stored every frame again and its replay drifted."""
+    frame = np.arange(81, dtype=np.uint8).reshape(9, 9)
+    code = (
+        "import numpy as np; from hrrl.engine.replay.frames import _frame_key; "
+        "print(_frame_key(np.arange(81, dtype=np.uint8).reshape(9, 9)))"
+    )
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert int(out.stdout) == frames_module._frame_key(frame) >= 0
 
 
 def test_the_buffer_samples_uint8_stacks_with_priorities() -> None:

@@ -15,9 +15,9 @@
 * **Order-free.** Frames are matched by content, not by position in an episode, so the storage
   needs no lane or episode bookkeeping: n-step folding, several environments in any row order,
   the padding of an episode's first stack (Gymnasium's ``FrameStackObservation`` repeats the
-  reset frame) and the true last observation of a truncated episode are all just frames. A hash
-  match is confirmed byte by byte; two frames that share a hash but not their bytes are stored
-  apart (the second is simply not shared).
+  reset frame) and the true last observation of a truncated episode are all just frames. A key
+  (CRC-32 and Adler-32 of the bytes) match is confirmed byte by byte; two frames that share a
+  key but not their bytes are stored apart (the second is simply not shared).
 * **Reference counts.** A slot's count is the number of (transition, stack position) pairs that
   name it; overwriting the oldest transition releases its frames, and a slot whose count falls
   to 0 goes back on the free stack. The free stack is last-in first-out, so the pool's touched
@@ -32,6 +32,7 @@
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
 import numpy as np
@@ -39,14 +40,16 @@ import numpy as np
 from hrrl.config import check_int
 from hrrl.engine.replay.sum_tree import MAX_CAPACITY
 
-#: The key of a slot whose frame is not in the content index (a hash shared with another frame).
-#: Python's ``hash`` never returns -1.
+#: The key of a slot whose frame is not in the content index (a key shared with another frame).
 _UNINDEXED = -1
 
 
 def _frame_key(frame: np.ndarray) -> int:
-    """A frame's content key (never -1: that is Python's hash's reserved value)."""
-    return hash(frame.tobytes())
+    """A frame's content key: its CRC-32 and Adler-32 in 63 bits (never -1). The same in every
+    process, unlike Python's salted ``hash``, so a loaded pool's index still finds its frames
+    (with ``hash`` a resumed run stored every frame again and its replay drifted)."""
+    data = frame.tobytes()
+    return ((zlib.crc32(data) << 32) | zlib.adler32(data)) >> 1
 
 
 class FrameStorage:
