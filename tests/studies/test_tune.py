@@ -4,6 +4,7 @@ a study that resumes after a kill, and the best config as a file ``hrrl train --
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -30,6 +31,8 @@ def test_a_short_study_writes_its_table_best_config_and_report(
     assert main(["tune", *TINY, "--trials", "4", "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert text.startswith("study study: ") and "| trial | value | seed scores | params |" in text
+    # Each of the 4 trials trains (at most) 1 seed x 1,200 steps; pruning's saving is counted.
+    assert re.search(r"env steps trained of 4,800 unpruned \(\d+% saved by pruning\)", text)
     config = load_config(out / "best.yaml")  # what `hrrl train --config` reads
     assert config.gym is not None and config.gym.id == "CartPole-v1"
     study = optuna.load_study(study_name="study", storage=f"sqlite:///{out / 'study.db'}")

@@ -23,6 +23,7 @@ pruning fed by the training-time evaluations, a study that survives a kill.
 from __future__ import annotations
 
 import dataclasses
+import html
 import json
 import math
 import time
@@ -359,23 +360,61 @@ def finished(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     return study.get_trials(deepcopy=False, states=states)
 
 
-def best_table(study: optuna.Study, top: int = 5) -> str:
-    """The best completed trials: value, every seed's score, the parameters."""
+def _best(study: optuna.Study, top: int) -> list[optuna.trial.FrozenTrial]:
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    done.sort(key=lambda t: -(t.value if t.value is not None else -math.inf))
+    return sorted(done, key=lambda t: -(t.value if t.value is not None else -math.inf))[:top]
+
+
+def trial_steps(study: optuna.Study) -> tuple[int, int]:
+    """``(trained, unpruned)``: the env steps the finished trials trained (a trial's last report
+    is at the steps of all its seeds so far), and what they would have trained unpruned (each
+    the full seeds x budget of a complete one)."""
+    done = finished(study)
+    last = [max(t.intermediate_values, default=0) for t in done]
+    full = max(
+        (s for t, s in zip(done, last, strict=True) if t.state == optuna.trial.TrialState.COMPLETE),
+        default=0,
+    )
+    return sum(last), full * len(done)
+
+
+def summary(study: optuna.Study) -> str:
+    """How many trials in each state, and the steps pruning saved."""
     counts = {s.name.lower(): 0 for s in optuna.trial.TrialState}
     for t in study.trials:
         counts[t.state.name.lower()] += 1
-    head = (
+    trained, unpruned = trial_steps(study)
+    saved = f"; {trained:,} env steps trained of {unpruned:,} unpruned" if unpruned else ""
+    if unpruned:
+        saved += f" ({1 - trained / unpruned:.0%} saved by pruning)"
+    return (
         f"study {study.study_name}: {counts['complete']} complete, {counts['pruned']} pruned, "
-        f"{counts['fail']} failed, {counts['running']} running"
+        f"{counts['fail']} failed, {counts['running']} running{saved}"
     )
-    lines = [head, "| trial | value | seed scores | params |", "|---|---|---|---|"]
-    for t in done[:top]:
+
+
+def best_table(study: optuna.Study, top: int = 5) -> str:
+    """The best completed trials: value, every seed's score, the parameters."""
+    lines = [summary(study), "| trial | value | seed scores | params |", "|---|---|---|---|"]
+    for t in _best(study, top):
         seeds = ", ".join(f"{s:.3f}" for s in t.user_attrs.get("seed_scores", []))
         params = ", ".join(f"{k}={_short(v)}" for k, v in t.params.items())
         lines.append(f"| {t.number} | {t.value:.3f} | {seeds} | {params} |")
     return "\n".join(lines)
+
+
+def best_html(study: optuna.Study, top: int = 10) -> str:
+    """:func:`best_table` as an HTML table, a column per parameter."""
+    best = _best(study, top)
+    keys = list(dict.fromkeys(k for t in best for k in t.params))
+    head = "".join(f"<th>{html.escape(k)}</th>" for k in ["trial", "value", "seed scores", *keys])
+    rows = []
+    for t in best:
+        seeds = ", ".join(f"{s:.3f}" for s in t.user_attrs.get("seed_scores", []))
+        cells = [str(t.number), f"{t.value:.3f}", seeds]
+        cells += [_short(t.params[k]) if k in t.params else "" for k in keys]
+        rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+    return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
 
 
 def _short(value: Any) -> str:
@@ -419,9 +458,16 @@ def write_plots(study: optuna.Study, out: Path) -> list[Path]:
         plt.close(figure)
         made.append(path)
     body = "\n".join(f'<h2>{p.stem}</h2><img id="{p.stem}" src="{p.name}">' for p in made)
-    table = best_table(study).replace("\n", "<br>\n")
+    style = (
+        "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+        "table{font-size:85%}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right;"
+        "white-space:nowrap}img{max-width:100%}"
+    )
     (out / "report.html").write_text(
-        f"<html><body><h1>{study.study_name}</h1><p>{table}</p>{body}</body></html>",
+        f"<html><head><meta charset='utf-8'><title>{html.escape(study.study_name)}</title>"
+        f"<style>{style}</style></head><body><h1>{html.escape(study.study_name)}</h1>"
+        f"<p>{html.escape(summary(study))}</p><h2>best trials</h2>{best_html(study)}{body}"
+        "</body></html>",
         encoding="utf-8",
     )
     return made
