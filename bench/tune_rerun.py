@@ -1,0 +1,92 @@
+"""A study's best config against the hand-tuned preset, at the full budget on fresh seeds.
+
+``hrrl tune`` picks a config on a reduced budget and the study's own seeds (0, 1, 2); this bench
+trains ``OUT/best.yaml`` (the best trial at the preset's full budget) and the task's hand-tuned
+preset on ``--seeds`` (none of them the study's), one after the other per seed so a drift of the
+machine's speed hits both, and plays each run's *final* greedy policy on ``--episodes`` held-out
+episodes (seeded 1,000,000 + k, as ``bench/gym_vs_sb3.py``). Printed: every seed's return and
+wall time per arm, then each arm's mean and worst seed.
+
+Usage::
+
+    python bench/tune_rerun.py --best studies/acrobot/best.yaml          # seeds 10-14
+    python bench/tune_rerun.py --best studies/lunar/best.yaml --seeds 10 11 12 13 14
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+
+import _common  # noqa: F401  (puts src/ on sys.path)
+from _common import machine, table
+from hrrl.config import apply_overrides
+from hrrl.experiment import ExperimentConfig, gym_preset, load_config
+from hrrl.gym.task import evaluate_env
+from hrrl.run import build_trainer
+
+#: First seed of the held-out episodes.
+EVAL_SEED = 1_000_000
+
+
+def final_return(config: ExperimentConfig, seed: int, episodes: int) -> tuple[float, float]:
+    """Train ``config`` on ``seed`` to its budget; (final greedy mean return, wall seconds)."""
+    sets = [f"train.seed={seed}", "gym.eval_episodes=0", "checkpoint.enabled=false"]
+    start = time.perf_counter()
+    trainer = build_trainer(apply_overrides(config, sets))
+    trainer.run()
+    wall = time.perf_counter() - start
+    assert config.gym is not None
+    metrics = evaluate_env(config.gym.id, trainer.greedy, episodes=episodes, seed=EVAL_SEED)
+    trainer.task.close()  # type: ignore[attr-defined]
+    return metrics["eval/mean_return"], wall
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--best", type=Path, required=True, help="a study's best.yaml")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[10, 11, 12, 13, 14])
+    parser.add_argument("--episodes", type=int, default=20)
+    parser.add_argument("--steps", type=int, default=None, help="budget (default: the preset's)")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    best = load_config(args.best)
+    assert best.gym is not None, "a Gymnasium study's best.yaml"
+    arms = {"hand-tuned preset": gym_preset(best.gym.id), "study best": best}
+    if args.steps is not None:
+        arms = {
+            k: apply_overrides(c, [f"train.total_env_steps={args.steps}"]) for k, c in arms.items()
+        }
+    results: dict[str, list[tuple[float, float]]] = {name: [] for name in arms}
+    for seed in args.seeds:
+        for name, config in arms.items():
+            ret, wall = final_return(config, seed, args.episodes)
+            results[name].append((ret, wall))
+            print(f"seed {seed} {name}: final return {ret:.1f} ({wall:.0f} s)", flush=True)
+    print(machine())
+    steps = arms["study best"].train.total_env_steps
+    print(
+        f"{best.gym.id}, {steps:,} env steps, final greedy policy over {args.episodes} held-out "
+        "episodes"
+    )
+    header = ["arm", *(f"seed {s}" for s in args.seeds), "mean", "worst", "wall s (mean)"]
+    rows = []
+    for name, runs in results.items():
+        returns = [r for r, _ in runs]
+        rows.append(
+            [
+                name,
+                *(f"{r:.1f}" for r in returns),
+                f"{sum(returns) / len(returns):.1f}",
+                f"{min(returns):.1f}",
+                f"{sum(w for _, w in runs) / len(runs):.0f}",
+            ]
+        )
+    print(table(header, rows))
+
+
+if __name__ == "__main__":
+    main()
