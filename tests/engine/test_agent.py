@@ -548,3 +548,32 @@ def test_a_rare_reward_is_learnt_not_rolled_back(
         assert q_goal > 1.2 and counts["loss_spike"] == 0
     else:
         assert q_goal < 0.8 and counts["loss_spike"] > 50
+
+
+#: The ways a tensor's value reaches the host (each one a device sync on a GPU).
+HOST_READS = ("cpu", "item", "tolist", "__float__", "__int__", "__bool__")
+
+
+def test_an_update_reads_the_device_three_times(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 28, item 4 (in part): the loss, the gradient norm, the Q statistics, the guard's
+    batch scale and the TD errors reach the host in one transfer; the guard's screen count and
+    its parameter check after the step are the other two reads (nine before: each number was
+    read on its own). The numbers are the same, so a run's weights are bit-identical."""
+    agent = make_agent(guard=Guard(GuardConfig(min_history=5)))
+    for i in range(8):  # past min_history: the screen compares with a known scale
+        agent.learn(random_batch(i))
+    reads: list[str] = []
+    for name in HOST_READS:
+        original = getattr(torch.Tensor, name)
+
+        def counted(
+            self: torch.Tensor, *args: object, _f: object = original, _n: str = name
+        ) -> object:
+            reads.append(_n)
+            return _f(self, *args)  # type: ignore[operator]
+
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    stats = agent.learn(random_batch(99))
+    monkeypatch.undo()
+    assert stats.applied and len(stats.td_errors) == 8
+    assert len(reads) <= 3, reads

@@ -246,24 +246,37 @@ class DQNAgent:
                 )
         loss = dqn_loss(q_sa, y, batch.weights, huber_delta=cfg.huber_delta, keep=keep)
         grad_norm = self._backward_clipped(loss)
-        loss_value = float(loss.detach())
         td_abs = (q_sa.detach() - y).abs()
-        anomaly = guard.check_update(loss_value, grad_norm, step=step)
+        # Everything the host needs of this update, in one device-to-host transfer.
+        q = q_sa.detach()
+        scalars = [loss.detach(), grad_norm, q.mean(), q_all.detach().max()]
+        scalars += [torch.maximum(td_abs.max(), q.abs().mean())]  # the guard's batch scale
+        host = torch.cat([torch.stack(scalars).float(), td_abs.float()]).cpu().numpy()
+        loss_value, norm, q_mean, q_max, scale = (float(x) for x in host[:5])
+        anomaly = guard.check_update(loss_value, norm, step=step)
         if anomaly is None:
             adam_step(self.optimizer)
-            anomaly = guard.check_step(loss_value, td_abs, q_sa.detach(), step=step)
+            anomaly = guard.check_step(loss_value, scale, step=step)
         if anomaly is None:
             self.n_applied += 1
-        return _stats(q_sa, q_all, td_abs, loss=loss_value, grad_norm=grad_norm, anomaly=anomaly)
+        return LearnStats(
+            loss=loss_value,
+            td_errors=host[5:],
+            grad_norm=norm,
+            q_mean=q_mean,
+            q_max=q_max,
+            applied=anomaly is None,
+            anomaly=anomaly,
+        )
 
-    def _backward_clipped(self, loss: torch.Tensor) -> float:
+    def _backward_clipped(self, loss: torch.Tensor) -> torch.Tensor:
         """Gradients of ``loss``, their global L2 norm clipped to ``max_grad_norm``; returns the
-        norm before clipping."""
+        norm before clipping (on the device: read with the update's other numbers)."""
         for p in self._online_params:
             p.grad = None
         loss.backward()
         grads = [p.grad for p in self._online_params if p.grad is not None]
-        return float(clip_grad_norm_(grads, self.config.max_grad_norm))
+        return clip_grad_norm_(grads, self.config.max_grad_norm)
 
     def after_update(self) -> bool:
         """The target sync, on its own clock: every ``target_update_interval`` calls (one per

@@ -117,10 +117,9 @@ class UpdateGuard(Protocol):
     def check_update(self, loss: float, grad_norm: float, *, step: int | None = None) -> str | None:
         """Before the optimizer step: is this loss and gradient norm fit to apply?"""
 
-    def check_step(
-        self, loss: float, td_abs: torch.Tensor, q_sa: torch.Tensor, *, step: int | None = None
-    ) -> str | None:
-        """After the optimizer step: are the parameters sound? ``None`` accepts the update."""
+    def check_step(self, loss: float, scale: float, *, step: int | None = None) -> str | None:
+        """After the optimizer step: are the parameters sound? ``None`` accepts the update
+        (``scale``: the batch's ``max(max |TD error|, mean |Q(s, a)|)``)."""
 
     def check_params(self, *, step: int | None = None, loss: float = math.nan) -> str | None:
         """Are the parameters sound? (Without accepting anything: no step was taken.)"""
@@ -292,15 +291,15 @@ class Guard:
             self._reject(reason, step=step, loss=loss)
         return reason
 
-    def check_step(
-        self, loss: float, td_abs: torch.Tensor, q_sa: torch.Tensor, *, step: int | None = None
-    ) -> str | None:
+    def check_step(self, loss: float, scale: float, *, step: int | None = None) -> str | None:
         """After the optimizer step: ``"nonfinite_params"`` (the snapshot is restored), or
-        ``None``, and the update is accepted: its loss and batch scale join the histories, and
-        every ``snapshot_interval`` accepted updates the state becomes the rollback point."""
+        ``None``, and the update is accepted: its loss and batch ``scale`` (``max(max |TD
+        error|, mean |Q(s, a)|)`` of the batch, read by the learner with its other numbers in
+        one transfer) join the histories, and every ``snapshot_interval`` accepted updates the
+        state becomes the rollback point."""
         reason = self.check_params(step=step, loss=loss)
         if reason is None:
-            self._accept(loss, td_abs, q_sa)
+            self._accept(loss, scale)
         return reason
 
     def check_params(self, *, step: int | None = None, loss: float = math.nan) -> str | None:
@@ -353,15 +352,14 @@ class Guard:
             norm = total_norm(self._modules().params)
         return bool(torch.isfinite(norm))
 
-    def _accept(self, loss: float, td_abs: torch.Tensor, q_sa: torch.Tensor) -> None:
+    def _accept(self, loss: float, scale: float) -> None:
         """Record a good update; take a snapshot every ``snapshot_interval`` of them. The batch
         scale ``max(max |TD error|, mean |Q|)`` feeds :meth:`screen`."""
         self.losses.append(float(loss))
         self.n_good += 1
         if self.n_good % self.config.snapshot_interval == 0:
             self.snapshot()
-        if td_abs.numel():
-            self.td_peaks.append(max(float(td_abs.max()), float(q_sa.abs().mean())))
+        self.td_peaks.append(float(scale))
 
     def _reject(self, reason: str, *, step: int | None, loss: float) -> None:
         """Record the event, drop the gradients and roll back to the last snapshot."""
@@ -453,9 +451,7 @@ class NullGuard:
     def check_update(self, loss: float, grad_norm: float, *, step: int | None = None) -> str | None:
         return None
 
-    def check_step(
-        self, loss: float, td_abs: torch.Tensor, q_sa: torch.Tensor, *, step: int | None = None
-    ) -> str | None:
+    def check_step(self, loss: float, scale: float, *, step: int | None = None) -> str | None:
         return None
 
     def check_params(self, *, step: int | None = None, loss: float = math.nan) -> str | None:
