@@ -22,7 +22,8 @@ STACK, SHAPE = 4, (3, 3)
 
 
 def _check_invariants(storage: FrameStorage) -> None:
-    live = np.concatenate([storage.obs_ids[: storage.size], storage.next_ids[: storage.size]])
+    rows = storage.rows
+    live = np.concatenate([rows.obs[: len(rows)], rows.next_obs[: len(rows)]])
     counts = np.bincount(live.ravel(), minlength=len(storage.frames))
     assert np.array_equal(counts, storage.refs)  # every reference counted, no other
     assert storage.frame_count == np.count_nonzero(counts)  # a slot is free iff unreferenced
@@ -63,7 +64,7 @@ def test_stacks_come_back_as_added_and_frames_are_counted(
             reference[int(slot)] = (obs[row], next_obs[row])
         _check_invariants(storage)
         assert storage.frame_count <= alphabet  # each distinct frame held once
-    live = np.arange(storage.size)
+    live = np.arange(len(storage))
     rows = storage.get(live)
     for slot in live:
         assert np.array_equal(rows["obs"][slot], reference[int(slot)][0])
@@ -129,8 +130,10 @@ def test_a_loaded_storage_continues_as_the_saved_one() -> None:
     for pair in stream[150:]:
         add(saved, pair)
         add(loaded, pair)
-    for name in ("obs_ids", "next_ids", "refs", "keys", "free"):
+    for name in ("refs", "keys", "free"):
         assert np.array_equal(getattr(saved, name), getattr(loaded, name)), name
+    for name in ("obs", "next_obs", "actions", "terminated"):
+        assert np.array_equal(getattr(saved.rows, name), getattr(loaded.rows, name)), name
     assert saved.index == loaded.index and saved.touched == loaded.touched
     assert np.array_equal(saved.frames[: saved.touched], loaded.frames[: loaded.touched])
 

@@ -5,8 +5,8 @@
     add(obs (n, stack, H, W) uint8, ..., next_obs (n, stack, H, W))
         each frame ──> content key (hash of its bytes) ──> a pool slot: the one holding the same
                        frame already (its reference count + 1), or a free slot it is copied to
-        transition i keeps obs_ids[i] and next_ids[i]: `stack` pool slots each
-    get(indices) ──> frames[obs_ids[indices]]: (B, stack, H, W), the stacks as they were added
+        transition i's obs and next_obs rows (an ArrayStorage of int32): `stack` pool slots each
+    get(indices) ──> frames[rows.obs[indices]]: (B, stack, H, W), the stacks as they were added
 
 * **Why.** Consecutive stacks of one environment share ``stack - 1`` frames, and a transition's
   ``next_obs`` is a later transition's ``obs``: stored as arrays, a 4-frame 84x84 Atari
@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from hrrl.config import check_int
-from hrrl.engine.replay.sum_tree import MAX_CAPACITY
+from hrrl.engine.replay.storage import ArrayStorage
 
 #: The key of a slot whose frame is not in the content index (a key shared with another frame).
 _UNINDEXED = -1
@@ -54,7 +54,8 @@ def _frame_key(frame: np.ndarray) -> int:
 
 class FrameStorage:
     """A ring of ``capacity`` transitions whose observations are stacks of ``frame_shape``
-    uint8 frames, each distinct frame stored once (see the module doc)."""
+    uint8 frames, each distinct frame stored once (see the module doc): an
+    :class:`~hrrl.engine.replay.storage.ArrayStorage` whose observation rows are pool slots."""
 
     kind = "frames"
     obs_dtype = np.dtype(np.uint8)
@@ -68,10 +69,10 @@ class FrameStorage:
         discounts: bool = False,
         frame_slots: int | None = None,
     ) -> None:
-        check_int("capacity", capacity, low=1, high=MAX_CAPACITY)
         check_int("stack", stack, low=1)
         for size in frame_shape:
             check_int("frame_shape", size, low=1)
+        self.rows = ArrayStorage(capacity, stack, discounts=discounts, dtype=np.int32)
         self.capacity = capacity
         self.stack = stack
         self.frame_shape = tuple(frame_shape)
@@ -86,17 +87,9 @@ class FrameStorage:
         self.touched = 0
         """Slots ever written: the pool's resident region."""
         self.index: dict[int, int] = {}
-        self.obs_ids = np.zeros((capacity, stack), dtype=np.int32)
-        self.next_ids = np.zeros((capacity, stack), dtype=np.int32)
-        self.actions = np.zeros(capacity, dtype=np.int64)
-        self.rewards = np.zeros(capacity, dtype=np.float32)
-        self.terminated = np.zeros(capacity, dtype=np.bool_)
-        self.discounts: np.ndarray | None = np.zeros(capacity, np.float32) if discounts else None
-        self.cursor = 0
-        self.size = 0
 
     def __len__(self) -> int:
-        return self.size
+        return len(self.rows)
 
     @property
     def frame_count(self) -> int:
@@ -114,33 +107,26 @@ class FrameStorage:
     ) -> np.ndarray:
         """Write ``n`` transitions (``obs`` and ``next_obs`` of shape ``(n, stack, H, W)``,
         uint8); returns the slots written."""
-        if (discounts is None) != (self.discounts is None):
-            raise ValueError(
-                "discounts must be given exactly when the storage keeps them (n-step returns)"
-            )
+        rows = self.rows
+        rows.check_discounts(discounts)
+        obs, actions, rewards, next_obs, terminated, discounts = rows.newest(
+            obs, actions, rewards, next_obs, terminated, discounts
+        )
         n = obs.shape[0]
-        if n > self.capacity:  # only the newest `capacity` rows would survive anyway
-            keep = slice(n - self.capacity, n)
-            obs, actions, rewards = obs[keep], actions[keep], rewards[keep]
-            next_obs, terminated = next_obs[keep], terminated[keep]
-            discounts = None if discounts is None else discounts[keep]
-            n = self.capacity
-        slots = (self.cursor + np.arange(n)) % self.capacity
-        new_obs = self._intern(obs.reshape(n * self.stack, *self.frame_shape))
-        new_next = self._intern(next_obs.reshape(n * self.stack, *self.frame_shape))
-        overwritten = slots[slots < self.size]  # release after interning: shared frames stay
-        if len(overwritten):
-            self._release(self.obs_ids[overwritten].ravel())
-            self._release(self.next_ids[overwritten].ravel())
-        self.obs_ids[slots] = new_obs.reshape(n, self.stack)
-        self.next_ids[slots] = new_next.reshape(n, self.stack)
-        self.actions[slots] = actions
-        self.rewards[slots] = rewards
-        self.terminated[slots] = terminated
-        if self.discounts is not None:
-            self.discounts[slots] = discounts
-        self.cursor = int((self.cursor + n) % self.capacity)
-        self.size = min(self.size + n, self.capacity)
+        _, overwritten = rows.slots_ahead(n)
+        old = rows.obs[overwritten].ravel(), rows.next_obs[overwritten].ravel()
+        ids = self._intern(obs.reshape(n * self.stack, *self.frame_shape))
+        next_ids = self._intern(next_obs.reshape(n * self.stack, *self.frame_shape))
+        slots = rows.add(
+            ids.reshape(n, self.stack),
+            actions,
+            rewards,
+            next_ids.reshape(n, self.stack),
+            terminated,
+            discounts,
+        )
+        for released in old:  # after interning: a frame the new rows share stays
+            self._release(released)
         return slots
 
     def _intern(self, frames: np.ndarray) -> np.ndarray:
@@ -186,64 +172,45 @@ class FrameStorage:
                 self.n_free += 1
 
     def get(self, indices: np.ndarray) -> dict[str, np.ndarray]:
-        rows = {
-            "obs": self.frames[self.obs_ids[indices]],
-            "next_obs": self.frames[self.next_ids[indices]],
-            "actions": self.actions[indices],
-            "rewards": self.rewards[indices],
-            "terminated": self.terminated[indices],
-        }
-        if self.discounts is not None:
-            rows["discounts"] = self.discounts[indices]
+        rows = self.rows.get(indices)
+        rows["obs"] = self.frames[rows["obs"]]
+        rows["next_obs"] = self.frames[rows["next_obs"]]
         return rows
 
-    _TRANSITION_FIELDS = ("obs_ids", "next_ids", "actions", "rewards", "terminated")
     _POOL_FIELDS = ("frames", "refs", "keys")
 
-    def _fields(self) -> tuple[str, ...]:
-        return self._TRANSITION_FIELDS + (("discounts",) if self.discounts is not None else ())
-
     def state_dict(self) -> dict[str, Any]:
-        """Filled transitions and the pool's touched region, as read-only views (no copy:
-        valid until the next ``add``)."""
+        """The transitions (frame ids) and the pool's touched region, as read-only views (no
+        copy: valid until the next ``add``)."""
         state: dict[str, Any] = {
             "kind": self.kind,
-            "capacity": self.capacity,
             "stack": self.stack,
             "frame_shape": list(self.frame_shape),
             "frame_slots": len(self.frames),
-            "cursor": self.cursor,
-            "size": self.size,
             "touched": self.touched,
             "free": self.free[: self.n_free],
+            "rows": self.rows.state_dict(),
         }
-        arrays = {name: getattr(self, name)[: self.size] for name in self._fields()}
-        arrays |= {name: getattr(self, name)[: self.touched] for name in self._POOL_FIELDS}
-        for name, array in arrays.items():
-            view = array.view()
+        for name in self._POOL_FIELDS:
+            view = getattr(self, name)[: self.touched].view()
             view.flags.writeable = False
             state[name] = view
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        mine = (self.capacity, self.stack, list(self.frame_shape), len(self.frames))
+        mine = (self.stack, list(self.frame_shape), len(self.frames))
         saved = (
-            int(state["capacity"]),
             int(state["stack"]),
             [int(x) for x in state["frame_shape"]],
             int(state["frame_slots"]),
         )
         if saved != mine:
             raise ValueError(
-                f"saved frame replay has (capacity, stack, frame shape, frame slots) {saved}, "
-                f"this one {mine}: build it with the saved sizes"
+                f"saved frame replay has (stack, frame shape, frame slots) {saved}, this one "
+                f"{mine}: build it with the saved sizes"
             )
-        size, touched = int(state["size"]), int(state["touched"])
-        for name in self._fields():
-            array = np.asarray(state[name])
-            if array.shape[0] != size:
-                raise ValueError(f"saved replay field {name} has {array.shape[0]} rows, not {size}")
-            getattr(self, name)[:size] = array
+        self.rows.load_state_dict(state["rows"])
+        touched = int(state["touched"])
         for name in self._POOL_FIELDS:
             array = np.asarray(state[name])
             if array.shape[0] != touched:
@@ -262,5 +229,3 @@ class FrameStorage:
             for slot, key in enumerate(self.keys[:touched].tolist())
             if key != _UNINDEXED
         }
-        self.size = size
-        self.cursor = int(state["cursor"])

@@ -18,18 +18,26 @@ class ArrayStorage:
     """
 
     kind = "arrays"
-    obs_dtype = np.dtype(np.float32)
 
-    def __init__(self, capacity: int, obs_dim: int, *, discounts: bool = False) -> None:
+    def __init__(
+        self,
+        capacity: int,
+        obs_dim: int,
+        *,
+        discounts: bool = False,
+        dtype: np.dtype[Any] | type = np.float32,
+    ) -> None:
         """``discounts``: also keep each transition's bootstrap discount (n-step returns, where
-        an episode's last transitions bootstrap over fewer than n steps)."""
+        an episode's last transitions bootstrap over fewer than n steps); ``dtype``: of the
+        observation rows (the frame replay keeps frame ids here)."""
         check_int("capacity", capacity, low=1, high=MAX_CAPACITY)
         check_int("obs_dim", obs_dim, low=1)
         self.capacity = capacity
         self.obs_dim = obs_dim
         self.obs_shape: tuple[int, ...] = (obs_dim,)
-        self.obs = np.zeros((capacity, obs_dim), dtype=np.float32)
-        self.next_obs = np.zeros((capacity, obs_dim), dtype=np.float32)
+        self.obs_dtype = np.dtype(dtype)
+        self.obs = np.zeros((capacity, obs_dim), dtype=self.obs_dtype)
+        self.next_obs = np.zeros((capacity, obs_dim), dtype=self.obs_dtype)
         self.actions = np.zeros(capacity, dtype=np.int64)
         self.rewards = np.zeros(capacity, dtype=np.float32)
         self.terminated = np.zeros(capacity, dtype=np.bool_)
@@ -51,17 +59,11 @@ class ArrayStorage:
         discounts: np.ndarray | None = None,
     ) -> np.ndarray:
         """Write ``n`` transitions (leading batch dimension); returns the slots written."""
-        if (discounts is None) != (self.discounts is None):
-            raise ValueError(
-                "discounts must be given exactly when the storage keeps them (n-step returns)"
-            )
+        self.check_discounts(discounts)
+        obs, actions, rewards, next_obs, terminated, discounts = self.newest(
+            obs, actions, rewards, next_obs, terminated, discounts
+        )
         n = obs.shape[0]
-        if n > self.capacity:  # only the newest `capacity` rows would survive anyway
-            keep = slice(n - self.capacity, n)
-            obs, actions, rewards = obs[keep], actions[keep], rewards[keep]
-            next_obs, terminated = next_obs[keep], terminated[keep]
-            discounts = None if discounts is None else discounts[keep]
-            n = self.capacity
         start = self.cursor
         if start + n <= self.capacity:  # one contiguous run: slice writes, no index arrays
             rows: slice | np.ndarray = slice(start, start + n)
@@ -79,6 +81,24 @@ class ArrayStorage:
         self.cursor = int((self.cursor + n) % self.capacity)
         self.size = min(self.size + n, self.capacity)
         return slots
+
+    def check_discounts(self, discounts: np.ndarray | None) -> None:
+        if (discounts is None) != (self.discounts is None):
+            raise ValueError(
+                "discounts must be given exactly when the storage keeps them (n-step returns)"
+            )
+
+    def newest(self, *arrays: np.ndarray | None) -> tuple[Any, ...]:
+        """Each array's newest ``capacity`` rows (None stays None): of a batch larger than the
+        ring, only those would survive anyway."""
+        n = len(arrays[0]) if arrays[0] is not None else 0
+        keep = slice(max(n - self.capacity, 0), n)
+        return tuple(None if a is None else a[keep] for a in arrays)
+
+    def slots_ahead(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The slots the next ``n`` rows go to, and those of them that hold a row now."""
+        slots = (self.cursor + np.arange(n)) % self.capacity
+        return slots, slots[slots < self.size]
 
     def get(self, indices: np.ndarray) -> dict[str, np.ndarray]:
         return {name: getattr(self, name)[indices] for name in self._fields}
