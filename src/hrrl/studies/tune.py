@@ -32,6 +32,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
 
 from hrrl.config import apply_overrides, read_yaml, save_yaml
@@ -263,14 +264,14 @@ class StudyPlace:
 
     def open(self, worker: int = 0) -> optuna.Study:
         """Create or join the study (SQLite in ``out`` unless ``storage`` names another), with
-        a sampler seeded ``seed + worker`` (workers sample apart). A running trial beats every
-        ``heartbeat`` seconds; one silent for three beats is failed (here, and before each new
-        trial) and its parameters run again (RDB storages)."""
+        a sampler seeded from ``(seed, worker, the trials the study holds)`` (workers sample
+        apart, and a resumed study does not draw again what its killed process drew). A running
+        trial beats every ``heartbeat`` seconds; one silent for three beats is failed (here,
+        and before each new trial) and its parameters run again (RDB storages)."""
         url = self.storage or f"sqlite:///{(self.out / 'study.db').resolve()}"
-        seed = self.seed + worker
-        samplers = {
-            "tpe": lambda: optuna.samplers.TPESampler(multivariate=True, seed=seed),
-            "random": lambda: optuna.samplers.RandomSampler(seed=seed),
+        samplers: dict[str, Any] = {
+            "tpe": lambda seed: optuna.samplers.TPESampler(multivariate=True, seed=seed),
+            "random": lambda seed: optuna.samplers.RandomSampler(seed=seed),
         }
         pruners = {
             "median": lambda: optuna.pruners.MedianPruner(n_startup_trials=3),
@@ -291,11 +292,14 @@ class StudyPlace:
                 storage=backend,
                 study_name=self.name,
                 direction="maximize",
-                sampler=samplers[self.sampler](),
                 pruner=pruners[self.pruner](),
                 load_if_exists=True,
             )
             optuna.storages.fail_stale_trials(study)  # a killed process's trial: failed, queued
+        entropy = [self.seed, worker, len(study.trials)]
+        study.sampler = samplers[self.sampler](
+            int(np.random.SeedSequence(entropy).generate_state(1)[0])
+        )
         return study
 
 
@@ -307,22 +311,35 @@ def optimize(
     trials others are running as taken (it stops when finished and running ones reach
     ``trials``), and a trial sampled past the count in a race fails before it trains
     (:class:`SurplusTrial`), so the study ends on exactly ``trials`` with no work done twice. A
-    trial whose process was killed is failed first and its parameters queued to run again."""
-    from optuna.study import MaxTrialsCallback
-
+    trial whose process was killed is failed as soon as its heartbeat is stale (before the
+    count is taken) and its parameters queued to run again."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # a worker process's own logger too
     study = place.open(worker)
-    left = trials - len(study.get_trials(deepcopy=False, states=LIVE))
-    if quota is not None:
-        left = min(left, quota)
-    if left <= 0:
+    until = _Until(trials)
+    if until.reached(study) or quota == 0:
         return
     study.optimize(
-        objective(spec, trials),
-        n_trials=left,
-        callbacks=[MaxTrialsCallback(trials, states=LIVE)],
-        catch=(SurplusTrial,),
+        objective(spec, trials), n_trials=quota, callbacks=[until], catch=(SurplusTrial,)
     )
+
+
+class _Until:
+    """Stops a study's loop once its live trials reach ``trials``, counted after failing the
+    trials of killed processes (a dead trial that still looked alive would end the loop one
+    short)."""
+
+    def __init__(self, trials: int) -> None:
+        self.trials = trials
+
+    def reached(self, study: optuna.Study) -> bool:
+        with warnings.catch_warnings():  # heartbeats are "experimental"
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
+        return len(study.get_trials(deepcopy=False, states=LIVE)) >= self.trials
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if self.reached(study):
+            study.stop()
 
 
 def optimize_in_parallel(
