@@ -414,9 +414,9 @@ def best_table(study: optuna.Study, top: int = 5) -> str:
     """The best completed trials: value, every seed's score, the parameters."""
     lines = [summary(study), "| trial | value | seed scores | params |", "|---|---|---|---|"]
     for t in _best(study, top):
-        seeds = ", ".join(f"{s:.3f}" for s in t.user_attrs.get("seed_scores", []))
+        seeds = ", ".join(_score(s) for s in t.user_attrs.get("seed_scores", []))
         params = ", ".join(f"{k}={_short(v)}" for k, v in t.params.items())
-        lines.append(f"| {t.number} | {t.value:.3f} | {seeds} | {params} |")
+        lines.append(f"| {t.number} | {_score(t.value)} | {seeds} | {params} |")
     return "\n".join(lines)
 
 
@@ -427,11 +427,17 @@ def best_html(study: optuna.Study, top: int = 10) -> str:
     head = "".join(f"<th>{html.escape(k)}</th>" for k in ["trial", "value", "seed scores", *keys])
     rows = []
     for t in best:
-        seeds = ", ".join(f"{s:.3f}" for s in t.user_attrs.get("seed_scores", []))
-        cells = [str(t.number), f"{t.value:.3f}", seeds]
+        seeds = ", ".join(_score(s) for s in t.user_attrs.get("seed_scores", []))
+        cells = [str(t.number), _score(t.value), seeds]
         cells += [_short(t.params[k]) if k in t.params else "" for k in keys]
         rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
     return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+
+
+def _score(value: float | None) -> str:
+    """A score with the digits that tell trials apart (the puzzle's is success + efficiency /
+    1000: 1.0009969 is success 1, efficiency 0.9969)."""
+    return "-" if value is None else f"{value:.8g}"
 
 
 def _short(value: Any) -> str:
