@@ -232,6 +232,14 @@ def _retry() -> dict[str, Any]:
     return {"failed_trial_callback": storages.RetryFailedTrialCallback(max_retry=2)}
 
 
+def fail_stale(study: optuna.Study) -> None:
+    """Fail the running trials of killed processes (heartbeat silent for three beats); the
+    storage's retry callback queues their parameters again."""
+    with warnings.catch_warnings():  # heartbeats are "experimental"
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+
+
 def _rdb_storage(url: str, heartbeat: int, attempts: int = 5) -> optuna.storages.RDBStorage:
     """Optuna's RDB storage on ``url``, which two processes may be creating at once: the loser
     of that race (its schema or version row already written) opens it again."""
@@ -295,7 +303,7 @@ class StudyPlace:
                 pruner=pruners[self.pruner](),
                 load_if_exists=True,
             )
-            optuna.storages.fail_stale_trials(study)  # a killed process's trial: failed, queued
+        fail_stale(study)
         entropy = [self.seed, worker, len(study.trials)]
         study.sampler = samplers[self.sampler](
             int(np.random.SeedSequence(entropy).generate_state(1)[0])
@@ -332,9 +340,7 @@ class _Until:
         self.trials = trials
 
     def reached(self, study: optuna.Study) -> bool:
-        with warnings.catch_warnings():  # heartbeats are "experimental"
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.storages.fail_stale_trials(study)
+        fail_stale(study)
         return len(study.get_trials(deepcopy=False, states=LIVE)) >= self.trials
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
