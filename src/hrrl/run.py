@@ -21,6 +21,7 @@ from hrrl.engine.task import Task, TaskRule
 from hrrl.engine.trainer import STOP_REQUESTED, Counters, RunSeeds, Trainer, TrainResult
 from hrrl.errors import CheckpointError, ConfigError
 from hrrl.experiment import ExperimentConfig, config_from_dict, load_config, puzzle_section
+from hrrl.gym.config import is_atari
 from hrrl.gym.task import GymTask, ReturnRule
 from hrrl.monitoring.logger import Logger, progress
 from hrrl.persistence.payload import state_from_checkpoint
@@ -60,13 +61,19 @@ PUZZLE_NETWORKS = ("phase_adaptive", "slots")
 
 def check_gym_network(config: ExperimentConfig) -> None:
     """Refuse a puzzle network on a Gymnasium task (``--preset default|baseline --env ID`` takes
-    the preset's puzzle network along), naming the networks that apply."""
+    the preset's puzzle network along), and any network but the CNN on an Atari game, naming
+    the networks that apply."""
     network = config.agent.network
     if network in PUZZLE_NETWORKS:
         raise ConfigError(
             f"agent.network={network!r} reads the number puzzle's encoding, not a Gymnasium "
             f"observation: set agent.network=mlp (vectors) or cnn (grids), or leave --preset "
             f"out to train {config.task_name} on its own tuned preset"
+        )
+    if config.gym is not None and is_atari(config.gym.id) and network != "cnn":
+        raise ConfigError(
+            f"agent.network={network!r} cannot read {config.gym.id}'s stacks of uint8 frames: "
+            "set agent.network=cnn (the Nature CNN, the Atari preset's)"
         )
 
 

@@ -138,3 +138,15 @@ def test_a_killed_atari_run_resumes_mid_game_bit_identically(tmp_path: Path) -> 
         assert torch.equal(got.tensors[key], tensor), key
     for key, array in want.arrays.items():
         assert np.array_equal(got.arrays[key], array), key
+
+
+def test_a_network_that_cannot_read_frames_is_refused_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before, --set agent.network=mlp on an Atari game failed inside the first update with
+    PyTorch's dtype error (uint8 frames into a Linear layer)."""
+    argv = ["train", "--env", PONG, "--set", "agent.network=mlp", "--run-dir", str(tmp_path / "r")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "set agent.network=cnn" in err
+    assert not (tmp_path / "r").exists()
