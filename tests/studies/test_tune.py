@@ -3,6 +3,7 @@ a study that resumes after a kill, and the best config as a file ``hrrl train --
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import signal
@@ -146,3 +147,25 @@ def test_workers_on_one_study_finish_exactly_its_trials(
     done = [t for t in study.trials if t.state.is_finished()]
     assert len(study.trials) == len(done) == 4
     assert len({tuple(sorted(t.params.items())) for t in done}) == 4
+
+
+def test_score_final_reads_each_seeds_final_evaluation() -> None:
+    """--score final scores a seed by its final policy's evaluation (which a late collapse
+    lowers), --score best by its best evaluation; the same trial, both ways."""
+    from hrrl.run import build_trainer, run_trainer
+
+    base = gym_preset("CartPole-v1")
+    values = {"agent.lr": 0.002}
+    space = {key: {"choices": [value]} for key, value in values.items()}
+    spec = tune.StudySpec(base=base, space=space, seeds=(0,), budget_steps=2000)
+    trainer = build_trainer(tune.trial_config(spec, [f"{k}={v}" for k, v in values.items()], 0))
+    result = run_trainer(trainer, bar=False)
+    want = {
+        "best": tune.score_value(trainer, result.best_metrics),
+        "final": tune.score_value(trainer, result.last_metrics),
+    }
+    assert want["final"] < want["best"]  # this seed's final policy is below its best
+    for score in ("best", "final"):
+        study = optuna.create_study(direction="maximize")
+        study.optimize(tune.objective(dataclasses.replace(spec, score=score)), n_trials=1)
+        assert study.trials[0].value == want[score], score

@@ -36,6 +36,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--sampler", choices=("tpe", "random"), default="tpe")
     parser.add_argument("--pruner", choices=("median", "halving", "none"), default="median")
     parser.add_argument(
+        "--score",
+        choices=("best", "final"),
+        default="best",
+        help="a seed's score: its best evaluation, or the evaluation of its final policy "
+        "(selects against a policy that collapses late; default best)",
+    )
+    parser.add_argument(
         "--sampler-seed",
         type=int,
         default=0,
@@ -79,7 +86,11 @@ def run(args: argparse.Namespace) -> int:
     base = gym_preset(args.env) if args.env else preset(args.preset)
     space = tune.read_space(args.space, base) if args.space else tune.default_space(base)
     spec = tune.StudySpec(
-        base=base, space=space, seeds=tuple(range(args.seeds)), budget_steps=args.budget_steps
+        base=base,
+        space=space,
+        seeds=tuple(range(args.seeds)),
+        budget_steps=args.budget_steps,
+        score=args.score,
     )
     args.out.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)

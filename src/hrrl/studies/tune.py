@@ -13,7 +13,9 @@ pruning fed by the training-time evaluations, a study that survives a kill.
   :data:`PUZZLE_SPACE`); a ``--space`` file replaces or adds entries, checked against the
   config (an unknown path gets a did-you-mean).
 * **Score.** A Gymnasium task's best evaluation return; the puzzle's best success, then
-  efficiency (``success + efficiency / 1000``: success first, as the puzzle ranks).
+  efficiency (``success + efficiency / 1000``: success first, as the puzzle ranks). With
+  ``--score final``, the evaluation of each seed's final policy instead (a run ends with one):
+  the best evaluation cannot see a policy that collapses late (Acrobot, docs/tuning.md).
 * **Storage.** SQLite in the study's folder by default, any Optuna storage URL otherwise, so
   several processes on several machines work on one study. A trial whose process was killed
   stops sending heartbeats; the next process to open the study marks it failed and runs its
@@ -81,6 +83,8 @@ class StudySpec:
     space: Mapping[str, Mapping[str, Any]]
     seeds: tuple[int, ...] = (0, 1, 2)
     budget_steps: int = 50_000
+    score: str = "best"
+    """A seed's score: its best evaluation (``best``) or its final policy's (``final``)."""
 
 
 def default_space(config: ExperimentConfig) -> dict[str, dict[str, Any]]:
@@ -215,7 +219,8 @@ def objective(spec: StudySpec, trials: int | None = None) -> Any:
                 raise optuna.TrialPruned(
                     f"seed {seed} lagged at env step {result.counters.env_steps:,}"
                 )
-            scores.append(score_value(trainer, result.best_metrics))
+            metrics = result.best_metrics if spec.score == "best" else result.last_metrics
+            scores.append(score_value(trainer, metrics))
             trial.set_user_attr("seed_scores", scores)
         return sum(scores) / len(scores)
 
