@@ -8,6 +8,7 @@ numbers wander.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import platform
 import statistics
@@ -141,3 +142,27 @@ def machine() -> str:
 def fmt_rate(per_second: float) -> str:
     """A rate with thousands separators (``12,345``) or one decimal below 100."""
     return f"{per_second:,.0f}" if per_second >= 100 else f"{per_second:.1f}"
+
+
+def last_row_step(path: Path) -> int:
+    """The env step of a run's last ``metrics.jsonl`` row (-1: none yet, or half-written)."""
+    try:
+        lines = path.read_text().splitlines()
+        return int(json.loads(lines[-1])["step"]) if lines else -1
+    except (OSError, ValueError):
+        return -1
+
+
+def newest_checkpoint(run: Path) -> int:
+    """The env step of a run's newest ``step-*`` checkpoint (0: none)."""
+    steps = [int(p.name.removeprefix("step-")) for p in (run / "checkpoints").glob("step-*")]
+    return max(steps, default=0)
+
+
+def proc_status(field: str, pid: str = "self") -> int:
+    """``field`` (``VmRSS``, ``VmHWM``) of ``/proc/<pid>/status``, in bytes."""
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise KeyError(field)

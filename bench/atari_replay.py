@@ -24,19 +24,10 @@ import numpy as np
 from tqdm import tqdm
 
 import _common  # noqa: F401  (puts src/ on sys.path)
-from _common import machine, table
+from _common import machine, proc_status, table
 from hrrl.engine.replay.buffer import ReplayConfig, make_replay
 from hrrl.engine.replay.frames import FrameStorage
 from hrrl.gym.task import GymTask
-
-
-def _status(field: str) -> int:
-    """``field`` of /proc/self/status, in bytes."""
-    with open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    raise KeyError(field)
 
 
 def _sb3_bytes_per_transition(obs_shape: tuple[int, ...], optimize: bool) -> float:
@@ -67,7 +58,7 @@ def main() -> None:
 
     task = GymTask(args.game, num_envs=args.envs, seed=args.seed, eval_episodes=0)
     obs = task.reset()
-    before = _status("VmRSS")
+    before = proc_status("VmRSS")
     replay = make_replay(
         ReplayConfig(capacity=args.capacity, kind="prioritized"),
         obs_dim=task.obs_dim,
@@ -89,7 +80,7 @@ def main() -> None:
             episodes += len(out.ended)
             bar.update(args.envs)
     seconds = time.perf_counter() - start
-    after = _status("VmRSS")
+    after = proc_status("VmRSS")
     task.close()
     per = (after - before) / len(storage)
     sb3 = _sb3_bytes_per_transition(task.obs_shape, optimize=False)
@@ -130,7 +121,7 @@ def main() -> None:
     print(table(header, rows))
     print(
         f"frame pool: {storage.touched:,} slots touched of {len(storage.frames):,}; "
-        f"process peak RSS {_status('VmHWM') / gb:.2f} GB"
+        f"process peak RSS {proc_status('VmHWM') / gb:.2f} GB"
     )
 
 

@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 import _common  # noqa: F401  (puts src/ on sys.path)
-from _common import machine, table
+from _common import last_row_step, machine, newest_checkpoint, proc_status, table
 from hrrl.engine.replay.buffer import ReplayConfig, make_replay
 from hrrl.gym.task import GymTask
 from hrrl.persistence.payload import payload_from_state, state_from_checkpoint
@@ -47,24 +47,16 @@ from hrrl.persistence.store import load_checkpoint, save_checkpoint
 GB = 1e9
 
 
-def _rss(pid: str = "self") -> int:
-    with open(f"/proc/{pid}/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
 class Sampler(threading.Thread):
     """The process's peak resident memory while it runs."""
 
     def __init__(self) -> None:
         super().__init__(daemon=True)
-        self.peak, self.running = _rss(), True
+        self.peak, self.running = proc_status("VmRSS"), True
 
     def run(self) -> None:
         while self.running:
-            self.peak = max(self.peak, _rss())
+            self.peak = max(self.peak, proc_status("VmRSS"))
             time.sleep(0.005)
 
     def stop(self) -> int:
@@ -86,7 +78,7 @@ def part_save(args: argparse.Namespace, tmp: Path) -> None:
         obs = out.obs
     task.close()
     replay.update_priorities(np.arange(1000), rng.random(1000))  # priorities that differ
-    before = _rss()
+    before = proc_status("VmRSS")
     sampler = Sampler()
     sampler.start()
     start = time.perf_counter()
@@ -139,23 +131,6 @@ def _flat(state: object) -> list[np.ndarray]:
     return [np.asarray(state)]
 
 
-def _newest(run: Path) -> int:
-    steps = [int(p.name.removeprefix("step-")) for p in (run / "checkpoints").glob("step-*")]
-    return max(steps, default=0)
-
-
-def _step_of(run: Path) -> int:
-    try:
-        lines = (run / "metrics.jsonl").read_text().splitlines()
-    except OSError:
-        return 0
-    for line in reversed(lines):
-        found = re.search(r'"step": (\d+)', line)
-        if found:
-            return int(found.group(1))
-    return 0
-
-
 def part_runs(args: argparse.Namespace, tmp: Path) -> None:
     sets = {
         "train.total_env_steps": args.steps,
@@ -181,16 +156,20 @@ def part_runs(args: argparse.Namespace, tmp: Path) -> None:
         run = tmp / signum.name
         proc = subprocess.Popen([*train, "--run-dir", str(run)], stdout=subprocess.PIPE, text=True)
         at = mark if signum == signal.SIGKILL else random.Random(0).randint(mark, args.steps - 1)
-        while _newest(run) < mark if signum == signal.SIGKILL else _step_of(run) < at:
+        while (
+            newest_checkpoint(run) < mark
+            if signum == signal.SIGKILL
+            else last_row_step(run / "metrics.jsonl") < at
+        ):
             assert proc.poll() is None, "the run ended before the signal"
             time.sleep(0.05)
-        received = _newest(run)  # SIGKILL: the step of the checkpoint just written
+        received = newest_checkpoint(run)  # SIGKILL: the step of the checkpoint just written
         proc.send_signal(signum)
         out, _ = proc.communicate()
         said = re.search(r"received at env step ([\d,]+)", out)  # SIGTERM's stop line
         if said:
             received = int(said.group(1).replace(",", ""))
-        resumed_from = _newest(run)
+        resumed_from = newest_checkpoint(run)
         start = time.perf_counter()
         subprocess.run([*base, "resume", str(run), "--quiet", "--no-tensorboard"], check=True)
         resume_s = time.perf_counter() - start

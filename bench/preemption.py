@@ -22,7 +22,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import re
 import signal
@@ -35,25 +34,12 @@ from pathlib import Path
 import torch
 
 import _common  # noqa: F401  (puts src/ on sys.path)
-from _common import machine, table
+from _common import last_row_step, machine, newest_checkpoint, table
 
 STOP_LINE = re.compile(
     r"stopped by (SIG\w+) \(received at env step ([\d,]+)\): checkpoint (\S+) holds env step "
     r"([\d,]+)"
 )
-
-
-def last_row_step(path: Path) -> int:
-    try:
-        lines = path.read_text().splitlines()
-        return int(json.loads(lines[-1])["step"]) if lines else -1
-    except (OSError, ValueError):
-        return -1
-
-
-def newest_checkpoint(run: Path) -> int:
-    steps = [int(p.name.removeprefix("step-")) for p in (run / "checkpoints").glob("step-*")]
-    return max(steps, default=0)
 
 
 def one_round(
