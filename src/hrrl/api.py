@@ -155,13 +155,15 @@ def on_env(config: ExperimentConfig | str | Mapping[str, Any], env: EnvSource) -
         from hrrl.gym.vector import vector_source
 
         vector = vector_source(env)
-        env = vector.env if isinstance(vector.env, str) else register_env(vector.env, vector.name)
-    elif not isinstance(env, str) and not callable(env):
+        source, name = vector.env, vector.name
+    elif isinstance(env, str) or callable(env):
+        source, name = env, None
+    else:
         raise ConfigError(
             f"env={type(env).__name__} is invalid: give a Gymnasium id, an env class, a "
             "function that returns one env, or a gymnasium.vector env"
         )
-    env_id = env if isinstance(env, str) else register_env(env)
+    env_id = source if isinstance(source, str) else register_env(source, name)
     retargeted = _retarget(config, env_id)
     if vector is None:
         return retargeted
