@@ -19,6 +19,7 @@ from typing import Any
 from hrrl.config import check_choice, did_you_mean, from_dict, merge, read_yaml, to_dict
 from hrrl.engine.agent import AgentConfig
 from hrrl.engine.config import TrainConfig
+from hrrl.engine.distributed.config import DistributedConfig
 from hrrl.engine.exploration import KIND_FIELDS, ExplorationConfig
 from hrrl.engine.guard import GuardConfig
 from hrrl.engine.replay.buffer import ReplayConfig
@@ -58,6 +59,8 @@ class ExperimentConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     health: HealthConfig = field(default_factory=HealthConfig)
+    distributed: DistributedConfig = field(default_factory=DistributedConfig)
+    """Ape-X actors on Ray collecting for this process (``actors: 0``: it collects itself)."""
 
     def __post_init__(self) -> None:
         if (self.puzzle is None) == (self.gym is None):
@@ -65,6 +68,12 @@ class ExperimentConfig:
                 "give exactly one task section: puzzle (the number puzzle) or gym "
                 f"(a Gymnasium id); got puzzle={'set' if self.puzzle else 'null'}, "
                 f"gym={'set' if self.gym else 'null'}"
+            )
+        if self.distributed.actors and self.gym is None:
+            raise ConfigError(
+                f"distributed.actors={self.distributed.actors} is invalid for the number puzzle: "
+                "its curriculum and evaluation live in one process (Ape-X actors collect from "
+                "a Gymnasium task); set distributed.actors=0"
             )
 
     @property

@@ -10,12 +10,14 @@ run from a checkpoint (the file side of that, choosing and setting aside checkpo
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from hrrl.config import apply_overrides, diff
 from hrrl.engine.callbacks import Callback
+from hrrl.engine.distributed.learner import DistributedTrainer
 from hrrl.engine.stop import StopRequest, stop_reason
 from hrrl.engine.task import Task, TaskRule
 from hrrl.engine.trainer import STOP_REQUESTED, Counters, RunSeeds, Trainer, TrainResult
@@ -127,10 +129,26 @@ def puzzle_task(config: ExperimentConfig, *, seed: int | None = None) -> PuzzleT
 
 
 def build_trainer(
-    config: ExperimentConfig, *, run_dir: Path | None = None, logger: Logger | None = None
+    config: ExperimentConfig,
+    *,
+    run_dir: Path | None = None,
+    logger: Logger | None = None,
+    ray_address: str | None = None,
 ) -> Trainer:
-    """A trainer on the config's task, seeded from ``train.seed``."""
-    return Trainer(config, task=make_task(config), run_dir=run_dir, logger=logger)
+    """A trainer on the config's task, seeded from ``train.seed``: with
+    ``distributed.actors``, the learner of Ape-X actors on the local Ray or the cluster at
+    ``ray_address``, each actor building its own copy of the task."""
+    task = make_task(config)
+    if config.distributed.actors:
+        return DistributedTrainer(
+            config,
+            task=task,
+            make_task=functools.partial(make_task, config),
+            run_dir=run_dir,
+            logger=logger,
+            ray_address=ray_address,
+        )
+    return Trainer(config, task=task, run_dir=run_dir, logger=logger)
 
 
 @dataclass(frozen=True)
@@ -234,6 +252,7 @@ def resume_run(
     overrides: Sequence[str] = (),
     allow_config_change: bool = False,
     logger: Logger | None = None,
+    ray_address: str | None = None,
 ) -> tuple[ResumePlan, Trainer | None]:
     """The plan and its restored trainer, from the newest checkpoint that both verifies and
     restores (or from the one at ``from_step``); the trainer is None for a finished run.
@@ -251,7 +270,11 @@ def resume_run(
             plan = plan_from(
                 run, checkpoint, overrides=overrides, allow_config_change=allow_config_change
             )
-            trainer = None if plan.finished is not None else restore_trainer(plan, logger=logger)
+            trainer = (
+                None
+                if plan.finished is not None
+                else restore_trainer(plan, logger=logger, ray_address=ray_address)
+            )
         except CheckpointError as exc:
             if from_step is not None or (plan is not None and plan.changes):
                 raise
@@ -267,9 +290,14 @@ def set_aside_later(plan: ResumePlan) -> ResumePlan:
     return dataclasses.replace(plan, abandoned=folder, abandoned_steps=moved)
 
 
-def restore_trainer(plan: ResumePlan, *, logger: Logger | None = None) -> Trainer:
-    """A trainer in exactly the state of the plan's checkpoint, writing into the same run."""
-    trainer = build_trainer(plan.config, run_dir=plan.run_dir, logger=logger)
+def restore_trainer(
+    plan: ResumePlan, *, logger: Logger | None = None, ray_address: str | None = None
+) -> Trainer:
+    """A trainer in exactly the state of the plan's checkpoint, writing into the same run (a
+    distributed run's learner; its actors start new episodes)."""
+    trainer = build_trainer(
+        plan.config, run_dir=plan.run_dir, logger=logger, ray_address=ray_address
+    )
     ck = plan.checkpoint
     try:
         trainer.load_state_dict(state_from_checkpoint(ck.state, ck.tensors, ck.arrays))

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from hrrl.commands.checkpoints import finite_number
 from hrrl.commands.signals import GracefulStop
-from hrrl.commands.train import console_keys, train_and_report, warn_stale_lock
+from hrrl.commands.train import add_ray_argument, console_keys, train_and_report, warn_stale_lock
 
 if TYPE_CHECKING:
     from hrrl.engine.trainer import Trainer
@@ -54,6 +54,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="KEY=VALUE",
         help="override one field of the run's config.yaml (a change needs --allow-config-change)",
     )
+    add_ray_argument(parser)
     parser.add_argument("--no-tensorboard", action="store_true", help="skip the TensorBoard sink")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or console lines")
     parser.set_defaults(func=run)
@@ -81,6 +82,7 @@ def _resume(args: argparse.Namespace, logger: Logger) -> tuple[ResumePlan, Train
                 overrides=args.overrides,
                 allow_config_change=args.allow_config_change,
                 logger=logger,
+                ray_address=args.ray or None,
             )
         finally:
             store_log.removeHandler(quiet_log)
@@ -111,6 +113,8 @@ def run(args: argparse.Namespace) -> int:
         warn_stale_lock("resume", directory)
         logger = Logger([])
         plan, trainer = _resume(args, logger)
+        if args.ray is not None and not plan.config.distributed.actors:
+            raise ValueError(f"--ray runs Ape-X actors, and {args.run_dir} was trained without")
         ck = plan.checkpoint
         if trainer is None:
             hint = EXTEND_HINT.get(plan.finished or "", "the limit that stopped it")

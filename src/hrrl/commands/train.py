@@ -52,9 +52,35 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=1,
         help="with --seeds: train this many seeds at once, one process each (default 1: in turn)",
     )
+    parser.add_argument(
+        "--actors",
+        type=int,
+        metavar="N",
+        help="collect with N Ape-X actors on Ray feeding this process's learner (shortcut for "
+        "--set distributed.actors=N; README, 'One run on many machines')",
+    )
+    add_ray_argument(parser)
     parser.add_argument("--no-tensorboard", action="store_true", help="skip the TensorBoard sink")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or console lines")
     parser.set_defaults(func=run)
+
+
+def add_ray_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        metavar="ADDRESS",
+        help="the Ray cluster the actors run on (ray start --head prints its ADDRESS); without "
+        "ADDRESS, or without --ray, a local Ray is started for the run",
+    )
+
+
+def ray_address(args: argparse.Namespace, config: ExperimentConfig) -> str | None:
+    """``--ray``'s cluster address (None: a local Ray); refused for a run without actors."""
+    if args.ray is not None and not config.distributed.actors:
+        raise ValueError("--ray runs Ape-X actors: give --actors N (or distributed.actors)")
+    return args.ray or None
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -109,6 +135,8 @@ def resolve_config(args: argparse.Namespace) -> ExperimentConfig:
         overrides += ["puzzle=null", f"gym={{id: {env_id}}}"]
     if args.seed is not None:
         overrides.append(f"train.seed={args.seed}")
+    if getattr(args, "actors", None) is not None:
+        overrides.append(f"distributed.actors={args.actors}")
     return apply_overrides(config, overrides)
 
 
@@ -190,7 +218,9 @@ def train_one(args: argparse.Namespace) -> int:
         )
         check_new_run_dir(run_dir)
         logger = Logger([])
-        trainer = build_trainer(config, run_dir=run_dir, logger=logger)
+        trainer = build_trainer(
+            config, run_dir=run_dir, logger=logger, ray_address=ray_address(args, config)
+        )
         with RunDirectory.create(run_dir) as directory:
             warn_stale_lock("train", directory)
             logger.attach(

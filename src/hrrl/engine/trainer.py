@@ -30,7 +30,7 @@ from hrrl.engine.config import EngineConfig, check_device, log_interval
 from hrrl.engine.exploration import make_exploration
 from hrrl.engine.guard import make_guard
 from hrrl.engine.networks import is_frame_stack
-from hrrl.engine.nstep import ReturnFolder, make_return_folder
+from hrrl.engine.nstep import ReturnFolder, Transitions, make_return_folder
 from hrrl.engine.replay.buffer import make_replay
 from hrrl.engine.run_state import Counters, RunSeeds, TrainResult
 from hrrl.engine.stop import StopRequest, stop_reason
@@ -137,12 +137,21 @@ class Trainer:
         ready = self.returns.fold(
             self.obs, actions, out.rewards, out.next_obs, out.terminated, out.truncated
         )
-        if self.config.guard.enabled:  # with the guard on, non-finite data never enters replay
+        self.store(ready)
+        self.logger.record("rollout/epsilon", epsilon)
+        self.account(vector_steps=1, env_steps=self.task.num_envs, ended=out.ended)
+        self.obs = out.obs
+
+    def store(self, ready: Transitions, priorities: np.ndarray | None = None) -> None:
+        """Transitions into the replay (with their initial ``priorities``, else the maximum);
+        with the guard on, non-finite data never enters it."""
+        if self.config.guard.enabled:
             keep = ready.finite()
             if not keep.all():
                 self._nonfinite += int((~keep).sum())
                 ready = ready.select(keep)
-        self.replay.add(
+                priorities = None if priorities is None else priorities[keep]
+        slots = self.replay.add(
             ready.obs,
             ready.actions,
             ready.rewards,
@@ -150,13 +159,17 @@ class Trainer:
             ready.terminated,
             ready.discounts,
         )
-        self.counters.env_steps += self.task.num_envs
-        self.counters.vector_steps += 1
-        self.exploration.on_env_steps(self.task.num_envs)
-        self.logger.record("rollout/epsilon", epsilon)
-        for end in out.ended:
+        if priorities is not None:
+            scored = np.isfinite(priorities)  # the rest keep the maximum
+            self.replay.update_priorities(slots[scored], priorities[scored])
+
+    def account(self, *, vector_steps: int, env_steps: int, ended: Sequence[EpisodeEnd]) -> None:
+        """Advance the counters and the exploration schedule; record the finished episodes."""
+        self.counters.env_steps += env_steps
+        self.counters.vector_steps += vector_steps
+        self.exploration.on_env_steps(env_steps)
+        for end in ended:
             self._end_episode(end)
-        self.obs = out.obs
 
     def _end_episode(self, end: EpisodeEnd) -> None:
         self.counters.episodes += 1
@@ -178,19 +191,28 @@ class Trainer:
             self._stage = self.task.stage
 
     def learn(self) -> None:
-        """Gradient steps on replayed batches, each followed by the target sync's tick;
-        priorities follow the new TD errors."""
+        """``train.updates_per_train`` updates every ``train.train_every`` vector steps, once
+        the replay holds ``train.learning_starts`` steps and a batch."""
+        if not self.learning_started():
+            return
+        if self.counters.vector_steps % self.config.train.train_every:
+            return
+        self.update(self.config.train.updates_per_train)
+
+    def learning_started(self) -> bool:
         tc, batch_size = self.config.train, self.config.agent.batch_size
         if self.counters.env_steps < max(tc.learning_starts, batch_size):
-            return
-        if len(self.replay) < batch_size:  # n-step returns hold the newest transitions back
-            return
-        if self.counters.vector_steps % tc.train_every:
-            return
+            return False
+        return len(self.replay) >= batch_size  # n-step returns hold the newest transitions back
+
+    def update(self, count: int) -> None:
+        """``count`` gradient steps on replayed batches, each followed by the target sync's
+        tick; priorities follow the new TD errors."""
+        tc, batch_size = self.config.train, self.config.agent.batch_size
         if self.config.agent.lr_end is not None:
             lr = self.agent.anneal_lr(self.counters.env_steps / tc.total_env_steps)
             self.logger.record("train/lr", lr)
-        for _ in range(tc.updates_per_train):
+        for _ in range(count):
             batch = self.replay.sample(batch_size)
             stats = self.agent.learn(batch)
             if batch.indices is not None and stats.applied:

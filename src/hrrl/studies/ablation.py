@@ -54,6 +54,7 @@ import numpy as np
 import torch
 
 from hrrl.config import apply_overrides, to_dict
+from hrrl.engine.distributed.ray_session import ray_session
 from hrrl.engine.trainer import Trainer
 from hrrl.errors import ConfigError
 from hrrl.experiment import ExperimentConfig, preset, puzzle_section
@@ -67,7 +68,6 @@ from hrrl.puzzle.task import PuzzleTask
 from hrrl.run import puzzle_task
 from hrrl.studies.fault import FaultConfig, FaultInjectingTask
 from hrrl.studies.gym_trial import GYM_ARMS, gym_trial_config, run_gym_trial
-from hrrl.studies.ray_session import ray_session
 from hrrl.studies.trial import train_recording_crash, training_summary
 
 #: Bump when a trial's meaning changes: old result files are then rerun.

@@ -39,12 +39,12 @@ import optuna
 
 from hrrl.config import apply_overrides, read_yaml, save_yaml
 from hrrl.engine.callbacks import Callback
+from hrrl.engine.distributed.ray_session import ray_session
 from hrrl.engine.trainer import Trainer
 from hrrl.errors import ConfigError
 from hrrl.experiment import ExperimentConfig
 from hrrl.monitoring.logger import Logger
 from hrrl.run import build_trainer, close_task, run_trainer
-from hrrl.studies.ray_session import ray_session
 
 #: What a Gymnasium study searches by default (the DQN fields that matter most there), with the
 #: target sync's own field added by :func:`default_space`.

@@ -1,0 +1,93 @@
+"""Ape-X learns as the single process does: LunarLander-v3 with 4 actors against the preset.
+
+Both arms train the hand-tuned LunarLander-v3 preset (200k env steps, 0.5 updates per env step)
+on the same seeds, one after the other per seed; the actors' arm collects with
+``distributed.actors`` Ray actors on a local Ray (the learner keeps the preset's updates per env
+step, each actor explores on the Ape-X epsilon ladder). Each run's *final* greedy policy plays
+``--episodes`` held-out episodes (seeded 1,000,000 + k, as ``bench/gym_vs_sb3.py``). Printed:
+every seed's return and wall time per arm, then each arm's mean and worst seed.
+
+Usage::
+
+    python bench/apex_learning.py                       # seeds 0 1 2, 4 actors
+    python bench/apex_learning.py --actors 4 --set distributed.epsilon=null
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+import _common  # noqa: F401  (puts src/ on sys.path)
+from _common import machine, table
+from hrrl.config import apply_overrides
+from hrrl.experiment import ExperimentConfig, gym_preset
+from hrrl.gym.task import evaluate_env
+from hrrl.run import build_trainer, close_task
+
+#: First seed of the held-out episodes.
+EVAL_SEED = 1_000_000
+
+
+def final_return(config: ExperimentConfig, seed: int, episodes: int) -> tuple[float, float]:
+    """Train ``config`` on ``seed`` to its budget; (final greedy mean return, wall seconds)."""
+    sets = [f"train.seed={seed}", "gym.eval_episodes=0", "checkpoint.enabled=false"]
+    start = time.perf_counter()
+    trainer = build_trainer(apply_overrides(config, sets))
+    trainer.run()
+    wall = time.perf_counter() - start
+    assert config.gym is not None
+    metrics = evaluate_env(config.gym.id, trainer.greedy, episodes=episodes, seed=EVAL_SEED)
+    close_task(trainer.task)
+    return metrics["eval/mean_return"], wall
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--env", default="LunarLander-v3")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--actors", type=int, default=4)
+    parser.add_argument("--episodes", type=int, default=20)
+    parser.add_argument("--steps", type=int, default=None, help="budget (default: the preset's)")
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], help="on the actors' arm"
+    )
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    preset = gym_preset(args.env)
+    if args.steps is not None:
+        preset = apply_overrides(preset, [f"train.total_env_steps={args.steps}"])
+    actors = f"{args.actors} actors" + (f" ({', '.join(args.overrides)})" if args.overrides else "")
+    arms = {
+        "single process": preset,
+        actors: apply_overrides(preset, [f"distributed.actors={args.actors}", *args.overrides]),
+    }
+    results: dict[str, list[tuple[float, float]]] = {name: [] for name in arms}
+    for seed in args.seeds:
+        for name, config in arms.items():
+            ret, wall = final_return(config, seed, args.episodes)
+            results[name].append((ret, wall))
+            print(f"seed {seed} {name}: final return {ret:.1f} ({wall:.0f} s)", flush=True)
+    print(machine())
+    steps = preset.train.total_env_steps
+    print(f"{args.env}, {steps:,} env steps, final greedy policy over {args.episodes} episodes")
+    header = ["arm", *(f"seed {s}" for s in args.seeds), "mean", "worst", "wall s (mean)"]
+    rows = []
+    for name, runs in results.items():
+        returns = [r for r, _ in runs]
+        rows.append(
+            [
+                name,
+                *(f"{r:.1f}" for r in returns),
+                f"{sum(returns) / len(returns):.1f}",
+                f"{min(returns):.1f}",
+                f"{sum(w for _, w in runs) / len(runs):.0f}",
+            ]
+        )
+    print(table(header, rows))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""One run on many processes or machines: Ape-X collection on Ray actors feeding one learner."""

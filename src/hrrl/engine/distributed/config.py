@@ -1,0 +1,54 @@
+"""The ``distributed`` section: how many Ray actors collect, and how each one explores."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hrrl.config import check_int, check_range
+
+#: Ape-X's base exploration rate and ladder exponent (Horgan et al. 2018, section 4.1).
+APEX_EPSILON = 0.4
+APEX_ALPHA = 7.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class DistributedConfig:
+    """Ape-X (distributed prioritized experience replay): ``actors`` Ray actors, each running
+    ``train.num_envs`` copies of the task with its own epsilon, send n-step transitions with
+    their initial priorities to the one learner, which owns the replay, the updates, the guard,
+    the evaluations, the checkpoints and the logs."""
+
+    actors: int = 0
+    """Ray actors collecting; 0: the trainer collects in its own process (no Ray)."""
+    epsilon: float | None = APEX_EPSILON
+    """Base of the epsilon ladder, actor ``i`` of ``N`` exploring with
+    ``epsilon ** (1 + alpha * i / (N - 1))`` (one actor: ``epsilon``); null: the run's
+    exploration schedule's current value is the base."""
+    alpha: float = APEX_ALPHA
+    """Exponent of the ladder (0: every actor explores with the base)."""
+    chunk_steps: int = 32
+    """Vector steps an actor collects per request (``chunk_steps * num_envs`` transitions)."""
+    in_flight: int = 2
+    """Requests queued on each actor: a bound on the transitions in transit (a fast actor waits
+    for the learner instead of growing memory), and enough that no actor idles between two."""
+    sync_every: int = 100
+    """Learner updates between two weight broadcasts (through Ray's object store)."""
+    max_restarts: int = 20
+    """Actor failures (a killed process, an environment that raised) replaced by a fresh actor
+    before the run ends with the last failure."""
+
+    def __post_init__(self) -> None:
+        check_int("distributed.actors", self.actors, low=0, high=1024)
+        if self.epsilon is not None:
+            check_range("distributed.epsilon", self.epsilon, low=0.0, high=1.0)
+        check_range("distributed.alpha", self.alpha, low=0.0)
+        for name in ("chunk_steps", "in_flight", "sync_every"):
+            check_int(f"distributed.{name}", getattr(self, name), low=1)
+        check_int("distributed.max_restarts", self.max_restarts, low=0)
+
+
+def ladder_epsilon(base: float, index: int, actors: int, alpha: float) -> float:
+    """Actor ``index``'s exploration rate: ``base ** (1 + alpha * index / (actors - 1))``."""
+    if actors <= 1:
+        return base
+    return float(base ** (1.0 + alpha * index / (actors - 1)))
