@@ -27,6 +27,7 @@ from hrrl.monitoring.run_log import STAGE_KEY, RunData, plural, to_float
 #: What a Gymnasium task's evaluation records (:mod:`hrrl.gym.task`).
 RETURN_KEY, RETURN_STD_KEY = "eval/mean_return", "eval/return_std"
 _STATUS = "rollout/status/"
+_ACTOR_RATE = re.compile(r"^perf/actor_(\d+)/env_steps_per_s$")
 _STAGE_SUCCESS = re.compile(r"^rollout/stage_(\d+)/success_rate$")
 _EVAL_FAMILY = re.compile(r"^eval/(.+)/(success_rate|efficiency)$")
 _GUARD_EVENT = re.compile(r"^alert/(guard|nonfinite)$")
@@ -232,9 +233,15 @@ _EPSILON = Plot("epsilon", "Exploration", "Effective epsilon of the behaviour po
 _LOSS = Plot("loss", "Loss and gradient norm",
          "Training loss, TD error and the gradient norm before clipping (log scale); red lines "
          "mark guard events.", _loss, "train/loss, train/td_error or train/grad_norm")  # fmt: skip
-_THROUGHPUT = Plot("throughput", "Throughput", "Env steps and gradient updates per second.",
+_THROUGHPUT = Plot("throughput", "Throughput",
+         "Env steps and gradient updates per second; in a distributed run, each actor's env "
+         "steps per second too.",
          lambda run: _panels(run, "Throughput", [
-             ("env steps/s", ["perf/env_steps_per_s"]), ("updates/s", ["perf/updates_per_s"])]),
+             ("env steps/s", ["perf/env_steps_per_s"]), ("updates/s", ["perf/updates_per_s"]),
+             ("env steps/s per actor", sorted(
+                 (k for k in run.names if _ACTOR_RATE.match(k)),
+                 key=lambda k: int(_ACTOR_RATE.match(k).group(1)))),  # type: ignore[union-attr]
+         ]),
          "perf/env_steps_per_s or perf/updates_per_s")  # fmt: skip
 
 #: A puzzle run's report.

@@ -91,7 +91,7 @@ class ActorPool:
     def next_chunk(self) -> Chunk | tuple[int, ActorFailure]:
         """The next chunk any actor finished (and that actor's next request queued), or
         ``(index, failure)`` when actor ``index`` failed: it is replaced already."""
-        (ref,), _ = self.ray.wait(list(self.pending), num_returns=1)
+        ref = self._oldest_ready()
         index = self.pending.pop(ref)
         try:
             chunk: Chunk = self.ray.get(ref)
@@ -101,6 +101,17 @@ class ActorPool:
             return index, failure
         self._submit(index)
         return chunk
+
+    def _oldest_ready(self) -> Any:
+        """The earliest queued request that is done (waiting for one if none is): first come,
+        first served, so a learner slower than its actors takes from every actor in turn
+        (``ray.wait`` alone favours some and starves the others)."""
+        refs = list(self.pending)  # in the order they were queued
+        ready, _ = self.ray.wait(refs, num_returns=len(refs), timeout=0)
+        if not ready:
+            ready, _ = self.ray.wait(refs, num_returns=1)
+        done = set(ready)
+        return next(ref for ref in refs if ref in done)
 
     def replace(self, index: int) -> None:
         """Actor ``index`` killed (if it still lives) and replaced by a fresh one; its queued
@@ -157,7 +168,9 @@ class DistributedTrainer(Trainer):
         self._weights: tuple[int, Any] | None = None  # (version, object ref)
         self.restarts = 0
         n = self.apex.actors
-        self._actor_steps = np.zeros(n, dtype=np.int64)  # since the last dump
+        self.actor_env_steps = np.zeros(n, dtype=np.int64)
+        """Env steps each actor slot has collected in this process (replacements included)."""
+        self._actor_steps_logged = np.zeros(n, dtype=np.int64)
         self._actor_epsilon = np.zeros(n)
 
     # --- the actors ----------------------------------------------------------------------------
@@ -233,7 +246,7 @@ class DistributedTrainer(Trainer):
                 step,
             )
         self.store(chunk.transitions, chunk.priorities)
-        self._actor_steps[chunk.actor] += chunk.env_steps
+        self.actor_env_steps[chunk.actor] += chunk.env_steps
         self._actor_epsilon[chunk.actor] = chunk.epsilon
         self.logger.record("rollout/epsilon", self.exploration.epsilon)
         self.account(vector_steps=chunk.vector_steps, env_steps=chunk.env_steps, ended=chunk.ended)
@@ -259,10 +272,11 @@ class DistributedTrainer(Trainer):
         log = self.logger
         log.record("perf/actors", self.apex.actors)
         log.record("health/actor_failures_total", self.restarts)
-        for i, steps in enumerate(self._actor_steps):
-            log.record(f"perf/actor_{i}/env_steps_per_s", float(steps) / dt)
+        steps = self.actor_env_steps - self._actor_steps_logged
+        for i in range(self.apex.actors):
+            log.record(f"perf/actor_{i}/env_steps_per_s", float(steps[i]) / dt)
             log.record(f"rollout/actor_{i}/epsilon", float(self._actor_epsilon[i]))
-        self._actor_steps[:] = 0
+        self._actor_steps_logged = self.actor_env_steps.copy()
         super().log()
 
     # --- the loop ------------------------------------------------------------------------------
