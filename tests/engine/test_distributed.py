@@ -228,7 +228,7 @@ def test_an_actor_whose_env_raises_is_replaced_until_max_restarts_then_resumed(
     monkeypatch.syspath_prepend(str(tmp_path))
     # The actors' processes import the env's module too: Ray's workers inherit PYTHONPATH.
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), *sys.path]))
-    monkeypatch.setenv("FLAKY_FAIL_AT", "400")  # each copy, at its 400th step
+    monkeypatch.setenv("FLAKY_FAIL_AT", "300")  # each copy, at its 300th step
     run = tmp_path / "run"
     argv = ["train", "--env", "flaky_env:Flaky-v0", "--run-dir", str(run), "--quiet"]
     sets = [f"--set={s}" for s in (*SETS, "distributed.max_restarts=1")]
@@ -240,9 +240,9 @@ def test_an_actor_whose_env_raises_is_replaced_until_max_restarts_then_resumed(
     [error] = [e for e in events(run) if e["kind"] == "error/env"]
     saved = max(info.step for info in list_checkpoints(run))
     assert saved == error["step"] < 3000
-    # Fresh actors, more restarts allowed: the run goes on from its last whole step to the end.
-    resume = ["resume", str(run), "--quiet", "--no-tensorboard", "--allow-config-change"]
-    assert main([*resume, "--set", "distributed.max_restarts=50"]) == 0
+    # The environment works again: fresh actors take the run from its last whole step to the end.
+    monkeypatch.delenv("FLAKY_FAIL_AT")
+    assert main(["resume", str(run), "--quiet", "--no-tensorboard"]) == 0
     assert max(info.step for info in list_checkpoints(run)) >= 3000
 
 
@@ -262,7 +262,7 @@ def wait_for_step(run: Path, step: int, proc: subprocess.Popen[str]) -> None:
 @needs_ray
 def test_a_sigterm_to_the_learner_saves_and_resume_restarts_the_actors(tmp_path: Path) -> None:
     run = tmp_path / "run"
-    sets = [a for s in (*SETS, "train.total_env_steps=6000") for a in ("--set", s)]
+    sets = [a for s in (*SETS, "train.total_env_steps=4000") for a in ("--set", s)]
     argv = ["train", "--env", "CartPole-v1", "--run-dir", str(run), "--no-tensorboard", *sets]
     log = tmp_path / "log.txt"
     with log.open("w") as out:
@@ -272,9 +272,9 @@ def test_a_sigterm_to_the_learner_saves_and_resume_restarts_the_actors(tmp_path:
         assert proc.wait(timeout=120) == 143, log.read_text()
     assert "Traceback" not in log.read_text() and "SIGTERM received" not in log.read_text()
     stopped = max(info.step for info in list_checkpoints(run))
-    assert 1000 <= stopped < 6000
+    assert 1000 <= stopped < 4000
     assert main(["resume", str(run), "--quiet", "--no-tensorboard"]) == 0
-    assert max(info.step for info in list_checkpoints(run)) >= 6000
+    assert max(info.step for info in list_checkpoints(run)) >= 4000
     # Every actor is served to the end (first come, first served).
     last = [json.loads(row) for row in (run / "metrics.jsonl").read_text().splitlines()[-4:-1]]
     assert all(row[f"perf/actor_{i}/env_steps_per_s"] > 0 for row in last for i in (0, 1))
