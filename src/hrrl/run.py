@@ -14,6 +14,7 @@ import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hrrl.config import apply_overrides, diff
 from hrrl.engine.callbacks import Callback
@@ -24,7 +25,7 @@ from hrrl.engine.trainer import STOP_REQUESTED, Counters, RunSeeds, Trainer, Tra
 from hrrl.errors import CheckpointError, ConfigError
 from hrrl.experiment import ExperimentConfig, config_from_dict, load_config, puzzle_section
 from hrrl.gym.config import is_atari
-from hrrl.gym.task import GymTask, ReturnRule
+from hrrl.gym.task import GymTask, ReturnRule, register_spec, registered_spec
 from hrrl.monitoring.logger import Logger, progress
 from hrrl.persistence.payload import state_from_checkpoint
 from hrrl.persistence.resume import (
@@ -35,6 +36,9 @@ from hrrl.persistence.resume import (
 )
 from hrrl.persistence.store import LoadedCheckpoint, skip_checkpoint
 from hrrl.puzzle.task import PuzzleRule, PuzzleTask
+
+if TYPE_CHECKING:
+    from gymnasium.envs.registration import EnvSpec
 
 
 def make_task(config: ExperimentConfig, *, seed: int | None = None) -> Task:
@@ -55,6 +59,14 @@ def make_task(config: ExperimentConfig, *, seed: int | None = None) -> Task:
             terminal_on_life_loss=config.gym.terminal_on_life_loss,
         )
     return puzzle_task(config, seed=seed)
+
+
+def actor_task(config: ExperimentConfig, spec: EnvSpec | None, *, seed: int) -> Task:
+    """An Ape-X actor's task, in the actor's process: the env registered there as the learner's
+    process registered it (an env class or function given to ``hrrl.train``, or registered by
+    a module the learner imported) before it is made."""
+    register_spec(spec)
+    return make_task(config, seed=seed)
 
 
 #: Networks that read the number puzzle's encodings (a phase, one block per action).
@@ -140,10 +152,11 @@ def build_trainer(
     ``ray_address``, each actor building its own copy of the task."""
     task = make_task(config)
     if config.distributed.actors:
+        spec = None if config.gym is None else registered_spec(config.gym.id)
         return DistributedTrainer(
             config,
             task=task,
-            make_task=functools.partial(make_task, config),
+            make_task=functools.partial(actor_task, config, spec),
             run_dir=run_dir,
             logger=logger,
             ray_address=ray_address,

@@ -196,6 +196,20 @@ def test_a_killed_actor_is_replaced_and_the_run_finishes_its_budget(tmp_path: Pa
     assert counters.updates == int((counters.env_steps - 128) * per_env_step) + tc.updates_per_train
 
 
+@needs_ray
+def test_an_env_class_given_to_train_reaches_the_actors() -> None:
+    from gymnasium.envs.classic_control import CartPoleEnv
+
+    class Mine(CartPoleEnv):  # a class of this process only: the actors import no module of it
+        pass
+
+    sets = (*SETS, "train.total_env_steps=1000", "distributed.max_restarts=0")
+    run = hrrl.train("default", env=Mine, overrides=sets)
+    # Before, each actor failed to make hrrl-user/Mine-v0 (registered in the learner only).
+    assert run.result.stop_reason == "total_env_steps"
+    assert run.trainer.actor_env_steps.min() > 0  # type: ignore[attr-defined]
+
+
 FLAKY = """
 import os
 

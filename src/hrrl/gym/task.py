@@ -42,7 +42,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+import inspect
 import math
 from collections.abc import Mapping
 from functools import partial
@@ -137,6 +139,26 @@ def atari_preprocessing(
         scale_obs=False,
     )
     return gymnasium.wrappers.FrameStackObservation(env, ATARI_STACK)
+
+
+#: The fields of an EnvSpec that ``gymnasium.register`` takes back.
+_SPEC_FIELDS = [
+    f
+    for f in dataclasses.fields(gymnasium.envs.registration.EnvSpec)
+    if f.init and f.name in inspect.signature(gymnasium.register).parameters
+]
+
+
+def registered_spec(env_id: str) -> gymnasium.envs.registration.EnvSpec | None:
+    """The spec this process registered ``env_id`` under (None: unknown here), for a process
+    that has not (an Ape-X actor: :func:`register_spec` there)."""
+    return gymnasium.registry.get(env_id)
+
+
+def register_spec(spec: gymnasium.envs.registration.EnvSpec | None) -> None:
+    """Register ``spec`` in this process unless its id is registered already."""
+    if spec is not None and spec.id not in gymnasium.registry:
+        gymnasium.register(**{f.name: getattr(spec, f.name) for f in _SPEC_FIELDS})
 
 
 def make_env(

@@ -26,6 +26,7 @@ distributed run starts new ones: it is not bit-identical to the uninterrupted ru
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -42,6 +43,8 @@ from hrrl.engine.stop import StopRequest
 from hrrl.engine.task import Task, TaskStepError
 from hrrl.engine.trainer import Trainer
 from hrrl.monitoring.logger import Logger
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")  # Ray colours its messages for a terminal
 
 #: Mixed into every actor's seed, apart from the run's other streams.
 ACTOR_STREAM = 0xA9E7
@@ -138,8 +141,9 @@ def _failure_text(exc: BaseException) -> str:
     """One line on why a request failed: the environment's own exception for a task error."""
     cause = getattr(exc, "cause", None)
     if isinstance(cause, BaseException):
-        return f"{type(cause).__name__}: {cause}"
-    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        exc = cause
+    first = _ANSI.sub("", str(exc)).strip().splitlines()
+    return f"{type(exc).__name__}: {first[0] if first else ''}"
 
 
 class DistributedTrainer(Trainer):
