@@ -166,3 +166,43 @@ def proc_status(field: str, pid: str = "self") -> int:
             if line.startswith(field + ":"):
                 return int(line.split()[1]) * 1024
     raise KeyError(field)
+
+
+#: First seed of the held-out episodes a final policy plays (as ``bench/gym_vs_sb3.py``).
+EVAL_SEED = 1_000_000
+
+
+def final_return(config: Any, seed: int, episodes: int) -> tuple[float, float]:
+    """Train the Gymnasium ``config`` on ``seed`` to its budget, no evaluation or checkpoint on
+    the way; (its final greedy policy's mean return over ``episodes`` held-out episodes, wall
+    seconds of the training)."""
+    from hrrl.config import apply_overrides
+    from hrrl.gym.task import evaluate_env
+    from hrrl.run import build_trainer, close_task
+
+    sets = [f"train.seed={seed}", "gym.eval_episodes=0", "checkpoint.enabled=false"]
+    start = time.perf_counter()
+    trainer = build_trainer(apply_overrides(config, sets))
+    trainer.run()
+    wall = time.perf_counter() - start
+    metrics = evaluate_env(config.gym.id, trainer.greedy, episodes=episodes, seed=EVAL_SEED)
+    close_task(trainer.task)
+    return metrics["eval/mean_return"], wall
+
+
+def seed_table(seeds: Sequence[int], results: dict[str, list[tuple[float, float]]]) -> str:
+    """One row per arm: every seed's return, the mean, the worst seed and the mean wall s."""
+    header = ["arm", *(f"seed {s}" for s in seeds), "mean", "worst", "wall s (mean)"]
+    rows = []
+    for name, runs in results.items():
+        returns = [r for r, _ in runs]
+        rows.append(
+            [
+                name,
+                *(f"{r:.1f}" for r in returns),
+                f"{sum(returns) / len(returns):.1f}",
+                f"{min(returns):.1f}",
+                f"{sum(w for _, w in runs) / len(runs):.0f}",
+            ]
+        )
+    return table(header, rows)

@@ -16,32 +16,13 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 
 import _common  # noqa: F401  (puts src/ on sys.path)
-from _common import machine, table
+from _common import final_return, machine, seed_table
 from hrrl.config import apply_overrides
-from hrrl.experiment import ExperimentConfig, gym_preset
-from hrrl.gym.task import evaluate_env
-from hrrl.run import build_trainer, close_task
-
-#: First seed of the held-out episodes.
-EVAL_SEED = 1_000_000
-
-
-def final_return(config: ExperimentConfig, seed: int, episodes: int) -> tuple[float, float]:
-    """Train ``config`` on ``seed`` to its budget; (final greedy mean return, wall seconds)."""
-    sets = [f"train.seed={seed}", "gym.eval_episodes=0", "checkpoint.enabled=false"]
-    start = time.perf_counter()
-    trainer = build_trainer(apply_overrides(config, sets))
-    trainer.run()
-    wall = time.perf_counter() - start
-    assert config.gym is not None
-    metrics = evaluate_env(config.gym.id, trainer.greedy, episodes=episodes, seed=EVAL_SEED)
-    close_task(trainer.task)
-    return metrics["eval/mean_return"], wall
+from hrrl.experiment import gym_preset
 
 
 def main() -> None:
@@ -73,20 +54,7 @@ def main() -> None:
     print(machine())
     steps = preset.train.total_env_steps
     print(f"{args.env}, {steps:,} env steps, final greedy policy over {args.episodes} episodes")
-    header = ["arm", *(f"seed {s}" for s in args.seeds), "mean", "worst", "wall s (mean)"]
-    rows = []
-    for name, runs in results.items():
-        returns = [r for r, _ in runs]
-        rows.append(
-            [
-                name,
-                *(f"{r:.1f}" for r in returns),
-                f"{sum(returns) / len(returns):.1f}",
-                f"{min(returns):.1f}",
-                f"{sum(w for _, w in runs) / len(runs):.0f}",
-            ]
-        )
-    print(table(header, rows))
+    print(seed_table(args.seeds, results))
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,3 +86,45 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory) -> TrainedRun:
     trainer.write_config()
     trainer.run()
     return TrainedRun(run_dir=run_dir, trainer=trainer)
+
+
+#: A CartPole whose every copy raises at its ``FLAKY_FAIL_AT``-th step, and on a reset seeded
+#: ``FLAKY_FAIL_SEED`` (never, when unset).
+FLAKY_ENV = """
+import os
+
+import gymnasium
+from gymnasium.envs.classic_control import CartPoleEnv
+
+
+class Flaky(CartPoleEnv):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.steps = 0
+
+    def reset(self, *, seed=None, options=None):
+        if seed is not None and str(seed) == os.environ.get("FLAKY_FAIL_SEED"):
+            raise RuntimeError("no such start")
+        return super().reset(seed=seed, options=options)
+
+    def step(self, action):
+        self.steps += 1
+        if self.steps == int(os.environ.get("FLAKY_FAIL_AT", "0")):
+            raise RuntimeError("sensor lost")
+        return super().step(action)
+
+
+if "Flaky-v0" not in gymnasium.registry:
+    gymnasium.register(id="Flaky-v0", entry_point=Flaky, max_episode_steps=500)
+"""
+
+
+@pytest.fixture
+def flaky_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """``flaky_env:Flaky-v0`` (:data:`FLAKY_ENV`), importable here and in the processes this
+    test starts (subprocesses and Ray's workers inherit ``PYTHONPATH``)."""
+    (tmp_path / "flaky_env.py").write_text(FLAKY_ENV)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), *sys.path]))
+    yield "flaky_env:Flaky-v0"
+    sys.modules.pop("flaky_env", None)

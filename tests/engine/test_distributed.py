@@ -210,41 +210,16 @@ def test_an_env_class_given_to_train_reaches_the_actors() -> None:
     assert run.trainer.actor_env_steps.min() > 0  # type: ignore[attr-defined]
 
 
-FLAKY = """
-import os
-
-import gymnasium
-from gymnasium.envs.classic_control import CartPoleEnv
-
-
-class Flaky(CartPoleEnv):
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.steps = 0
-
-    def step(self, action):
-        self.steps += 1
-        if self.steps == int(os.environ.get("FLAKY_FAIL_AT", "0")):
-            raise RuntimeError("sensor lost")
-        return super().step(action)
-
-
-if "Flaky-v0" not in gymnasium.registry:
-    gymnasium.register(id="Flaky-v0", entry_point=Flaky, max_episode_steps=500)
-"""
-
-
 @needs_ray
 def test_an_actor_whose_env_raises_is_replaced_until_max_restarts_then_resumed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    flaky_module: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    (tmp_path / "flaky_env.py").write_text(FLAKY)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    # The actors' processes import the env's module too: Ray's workers inherit PYTHONPATH.
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), *sys.path]))
     monkeypatch.setenv("FLAKY_FAIL_AT", "300")  # each copy, at its 300th step
     run = tmp_path / "run"
-    argv = ["train", "--env", "flaky_env:Flaky-v0", "--run-dir", str(run), "--quiet"]
+    argv = ["train", "--env", flaky_module, "--run-dir", str(run), "--quiet"]
     sets = [f"--set={s}" for s in (*SETS, "distributed.max_restarts=1")]
     assert main([*argv, *sets, "--no-tensorboard"]) == 1
     err = capsys.readouterr().err

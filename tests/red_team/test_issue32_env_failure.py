@@ -11,7 +11,6 @@ exits 1; ``hrrl resume`` goes on from that checkpoint with new episodes.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,35 +18,6 @@ import pytest
 from hrrl.cli import main
 from hrrl.persistence.store import list_checkpoints, load_checkpoint
 
-#: A CartPole whose every copy raises at its ``FLAKY_FAIL_AT``-th step, and on a reset seeded
-#: ``FLAKY_FAIL_SEED`` (never, when unset).
-FLAKY = """
-import os
-
-import gymnasium
-from gymnasium.envs.classic_control import CartPoleEnv
-
-
-class Flaky(CartPoleEnv):
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.steps = 0
-
-    def reset(self, *, seed=None, options=None):
-        if seed is not None and str(seed) == os.environ.get("FLAKY_FAIL_SEED"):
-            raise RuntimeError("no such start")
-        return super().reset(seed=seed, options=options)
-
-    def step(self, action):
-        self.steps += 1
-        if self.steps == int(os.environ.get("FLAKY_FAIL_AT", "0")):
-            raise RuntimeError("sensor lost")
-        return super().step(action)
-
-
-if "Flaky-v0" not in gymnasium.registry:
-    gymnasium.register(id="Flaky-v0", entry_point=Flaky, max_episode_steps=500)
-"""
 SETS = (
     "train.total_env_steps=640",
     "train.num_envs=4",
@@ -63,12 +33,9 @@ SETS = (
 
 
 @pytest.fixture
-def flaky(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    (tmp_path / "flaky_env.py").write_text(FLAKY)
-    monkeypatch.syspath_prepend(str(tmp_path))
+def flaky(flaky_module: str, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("FLAKY_FAIL_AT", "50")  # the 50th vector step: env step 196 is whole
-    yield "flaky_env:Flaky-v0"
-    sys.modules.pop("flaky_env", None)
+    return flaky_module
 
 
 @pytest.mark.parametrize("vector", ["sync", "async"])
