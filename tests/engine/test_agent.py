@@ -577,3 +577,37 @@ def test_an_update_reads_the_device_three_times(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.undo()
     assert stats.applied and len(stats.td_errors) == 8
     assert len(reads) <= 3, reads
+
+
+class HostReads(torch.overrides.TorchFunctionMode):
+    """Records every tensor method that reads values back to the host (a device sync on a
+    GPU): ``item``, ``tolist``, ``numpy``, ``cpu``, and ``bool``/``int``/``float`` of a tensor."""
+
+    READS = frozenset({"item", "tolist", "numpy", "cpu", "__bool__", "__int__", "__float__"})
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: list[str] = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        if getattr(func, "__name__", "") in self.READS:
+            self.names.append(func.__name__)
+        return func(*args, **(kwargs or {}))
+
+
+def test_a_guarded_update_reads_the_device_twice_screening_included() -> None:
+    # Its numbers (loss, norm, Q, the batch scale, the screen's counts, the TD errors) in one
+    # transfer, and the parameters' finiteness after the step. Before, the screen read its
+    # count on its own: a third sync on every update once the guard had a scale.
+    agent = make_agent(guard=Guard(GuardConfig(min_history=5)), max_grad_norm=None)
+    reads = []
+    for k in range(12):
+        batch = random_batch(k, n=16)
+        if k == 11:
+            batch.rewards[:2] = 1e4  # two poisoned transitions, screened out
+        with HostReads() as mode:
+            stats = agent.learn(batch)
+        reads.append(mode.names)
+    assert agent.guard.n_screened == 2  # type: ignore[attr-defined]
+    assert stats.applied
+    assert all(names == ["cpu", "numpy", "__bool__"] for names in reads), reads

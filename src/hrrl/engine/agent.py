@@ -234,25 +234,44 @@ class DQNAgent:
         q_all = self.online(batch.obs).q
         q_sa = q_all.gather(1, batch.actions.long().unsqueeze(1)).squeeze(1)
         y = td_targets(batch, self.online, self.target, gamma=cfg.gamma, double=cfg.double)
-        keep = guard.screen((q_sa.detach() - y).abs(), step=step)
-        if keep is not None:
+        # The guard's screen stays on the device: its counts are read with the other numbers.
+        screening = guard.screen_on_device((q_sa.detach() - y).abs())
+        if screening is None:
+            loss = dqn_loss(q_sa, y, batch.weights, huber_delta=cfg.huber_delta)
+        else:
             # A screened transition targets its own estimate: zero loss, zero gradient, zero TD
             # error (so prioritized replay stops drawing it), and no NaN can leak into the step.
+            keep = screening.keep
             y = torch.where(keep, y, q_sa.detach())
-            if not bool(keep.any()):  # nothing left to learn from: no step at all
-                why = guard.check_params(step=step) or "screened"  # every Q NaN: bad weights?
-                return _stats(
-                    q_sa, q_all, torch.zeros_like(y), loss=0.0, grad_norm=0.0, anomaly=why
-                )
-        loss = dqn_loss(q_sa, y, batch.weights, huber_delta=cfg.huber_delta, keep=keep)
+            loss = torch.where(
+                keep.all(),  # the loss of an unscreened batch, to the bit
+                dqn_loss(q_sa, y, batch.weights, huber_delta=cfg.huber_delta),
+                dqn_loss(q_sa, y, batch.weights, huber_delta=cfg.huber_delta, keep=keep),
+            )
         grad_norm = self._backward_clipped(loss)
         td_abs = (q_sa.detach() - y).abs()
         # Everything the host needs of this update, in one device-to-host transfer.
         q = q_sa.detach()
         scalars = [loss.detach(), grad_norm, q.mean(), q_all.detach().max()]
         scalars += [torch.maximum(td_abs.max(), q.abs().mean())]  # the guard's batch scale
+        if screening is not None:
+            scalars += list(screening.counts)
         host = torch.cat([torch.stack(scalars).float(), td_abs.float()]).cpu().numpy()
         loss_value, norm, q_mean, q_max, scale = (float(x) for x in host[:5])
+        td_errors = host[7:] if screening is not None else host[5:]
+        if screening is not None:
+            dropped = guard.record_screen(host[5:7].tolist(), step=step)
+            if dropped == len(td_errors):  # nothing left to learn from: no step at all
+                why = guard.check_params(step=step) or "screened"  # every Q NaN: bad weights?
+                return LearnStats(
+                    loss=0.0,
+                    td_errors=np.zeros_like(td_errors),
+                    grad_norm=0.0,
+                    q_mean=q_mean,
+                    q_max=q_max,
+                    applied=False,
+                    anomaly=why,
+                )
         anomaly = guard.check_update(loss_value, norm, step=step)
         if anomaly is None:
             adam_step(self.optimizer)
@@ -261,7 +280,7 @@ class DQNAgent:
             self.n_applied += 1
         return LearnStats(
             loss=loss_value,
-            td_errors=host[5:],
+            td_errors=td_errors,
             grad_norm=norm,
             q_mean=q_mean,
             q_max=q_max,
@@ -378,27 +397,6 @@ class DQNAgent:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.load_state(state["tensors"], state["meta"])
-
-
-def _stats(
-    q_sa: torch.Tensor,
-    q_all: torch.Tensor,
-    td_abs: torch.Tensor,
-    *,
-    loss: float,
-    grad_norm: float,
-    anomaly: str | None,
-) -> LearnStats:
-    """What :meth:`DQNAgent.learn` reports: ``anomaly`` None means the step was applied."""
-    return LearnStats(
-        loss=loss,
-        td_errors=td_abs.float().cpu().numpy(),
-        grad_norm=grad_norm,
-        q_mean=float(q_sa.detach().mean()),
-        q_max=float(q_all.detach().max()),
-        applied=anomaly is None,
-        anomaly=anomaly,
-    )
 
 
 def _to_device(batch: Batch, device: torch.device) -> Batch:

@@ -50,7 +50,7 @@ import bisect
 import copy
 import math
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -101,6 +101,16 @@ class GuardConfig:
         check_range("guard.screen_factor", self.screen_factor, low=1.0, low_open=True)
 
 
+@dataclass(frozen=True)
+class Screening:
+    """A batch screened on the device (:meth:`Guard.screen_on_device`)."""
+
+    keep: torch.Tensor
+    """Which transitions to learn from (bool, on the batch's device)."""
+    counts: torch.Tensor
+    """float32 ``[screened out, whole batch above the scale]``, for the learner's one read."""
+
+
 class UpdateGuard(Protocol):
     """What the learner asks of a guard (:class:`Guard`, or :class:`NullGuard` when off).
 
@@ -113,6 +123,15 @@ class UpdateGuard(Protocol):
 
     def screen(self, td_abs: torch.Tensor, *, step: int | None = None) -> torch.Tensor | None:
         """The mask of the transitions to learn from, or ``None`` for all of them."""
+
+    def screen_on_device(self, td_abs: torch.Tensor) -> Screening | None:
+        """:meth:`screen` without reading anything back: the mask stays on the device, and
+        :meth:`record_screen` takes the counts once the learner has read them with its other
+        numbers. ``None``: nothing is ever screened (no guard)."""
+
+    def record_screen(self, counts: Sequence[float], *, step: int | None) -> int:
+        """The host's side of a screening, from its ``counts`` as read: the scale's
+        bookkeeping and the events; returns how many transitions were screened out."""
 
     def check_update(self, loss: float, grad_norm: float, *, step: int | None = None) -> str | None:
         """Before the optimizer step: is this loss and gradient norm fit to apply?"""
@@ -256,32 +275,46 @@ class Guard:
         prioritized replay stops sampling them (priority eps). The history only grows from
         accepted batches.
         """
+        screening = self.screen_on_device(td_abs)
+        dropped = self.record_screen(screening.counts.tolist(), step=step)
+        return screening.keep if dropped else None
+
+    def screen_on_device(self, td_abs: torch.Tensor) -> Screening:
+        """:meth:`screen`'s mask, computed without a read from the device. Whether a whole
+        batch above the scale resets it (``spike_patience`` such batches in a row) is known on
+        the host beforehand, so the reset's mask (every finite transition) is chosen on the
+        device too."""
         finite = torch.isfinite(td_abs)
         keep = finite
         if len(self.td_peaks) >= self.config.min_history:
             limit = self.config.screen_factor * self.td_peaks.median()
             keep = finite & (td_abs <= limit)
-        dropped = int((~keep).sum())
-        if dropped and dropped == len(keep) and bool(finite.any()):
-            # A whole batch above the scale, again and again, is a scale gone stale (screened
-            # batches never update it), not poison: outliers are few and, once screened, rarely
-            # drawn again. After spike_patience such batches, forget the scale (a new regime).
+        whole = (~keep).all() & finite.any()
+        if self.consecutive_full_screens + 1 >= self.config.spike_patience:
+            keep = torch.where(whole, finite, keep)
+        counts = torch.stack([(~keep).sum().float(), whole.float()])
+        return Screening(keep=keep, counts=counts)
+
+    def record_screen(self, counts: Sequence[float], *, step: int | None) -> int:
+        """A whole batch above the scale, again and again, is a scale gone stale (screened
+        batches never update it), not poison: outliers are few and, once screened, rarely drawn
+        again. After ``spike_patience`` such batches the scale is forgotten (a new regime, and
+        that batch learnt from whole)."""
+        dropped, whole = int(counts[0]), bool(counts[1])
+        if whole:
             self.consecutive_full_screens += 1
             if self.consecutive_full_screens >= self.config.spike_patience:
                 self.td_peaks.clear()
                 self.consecutive_full_screens = 0
                 self.counts["regime_reset"] += 1
                 self.events.append({"step": step, "reason": "regime_reset", "screen": True})
-                keep = finite
-                dropped = int((~keep).sum())
         else:
             self.consecutive_full_screens = 0
-        if dropped == 0:
-            return None
-        self.n_screened += dropped
-        self.counts["screened"] = self.counts.get("screened", 0) + dropped
-        self.events.append({"step": step, "reason": "screened", "count": dropped})
-        return keep
+        if dropped:
+            self.n_screened += dropped
+            self.counts["screened"] = self.counts.get("screened", 0) + dropped
+            self.events.append({"step": step, "reason": "screened", "count": dropped})
+        return dropped
 
     def check_update(self, loss: float, grad_norm: float, *, step: int | None = None) -> str | None:
         """Before the optimizer step: the reason to refuse this update (its gradients are
@@ -447,6 +480,12 @@ class NullGuard:
 
     def screen(self, td_abs: torch.Tensor, *, step: int | None = None) -> torch.Tensor | None:
         return None
+
+    def screen_on_device(self, td_abs: torch.Tensor) -> Screening | None:
+        return None
+
+    def record_screen(self, counts: Sequence[float], *, step: int | None) -> int:
+        return 0
 
     def check_update(self, loss: float, grad_norm: float, *, step: int | None = None) -> str | None:
         return None
