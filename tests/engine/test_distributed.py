@@ -91,10 +91,12 @@ def test_an_actor_plays_the_learners_weights_and_scores_their_td_errors(n_step: 
     config = apply_overrides(
         gym_preset("CartPole-v1"), ["train.num_envs=3", f"agent.n_step={n_step}"]
     )
-    actor = Actor(functools.partial(make_task, config), config.agent, index=0, seed=5, epsilon=0.0)
     learner = DQNAgent(obs_dim=4, n_actions=2, config=config.agent, seed=9)
     weights = {k: v.numpy() for k, v in learner.online.state_dict().items()}
-    chunk = actor.collect(20, 7, weights, 1.0)
+    make = functools.partial(make_task, config)
+    actor = Actor(make, config.agent, index=0, seed=5, epsilon=0.0, weights={}, version=-1)
+    actor.set_weights(7, weights)  # as the learner sends them, taken at the next step
+    chunk = actor.collect(20, 1.0)
     t = chunk.transitions
     assert (chunk.env_steps, chunk.vector_steps, chunk.weights_version) == (60, 20, 7)
     assert chunk.epsilon == 0.0  # its own rung, not the base
@@ -116,8 +118,8 @@ def test_an_actor_plays_the_learners_weights_and_scores_their_td_errors(n_step: 
         y = td_targets(batch, learner.online, learner.online, gamma=0.99, double=True)
     np.testing.assert_allclose(chunk.priorities, (q_sa - y).abs().numpy(), rtol=1e-5)
     # No epsilon of its own: the base the learner sends.
-    other = Actor(functools.partial(make_task, config), config.agent, index=1, seed=5, epsilon=None)
-    assert other.collect(1, 7, weights, 0.25).epsilon == 0.25
+    other = Actor(make, config.agent, index=1, seed=5, epsilon=None, weights=weights, version=7)
+    assert other.collect(1, 0.25).epsilon == 0.25
     actor.close()
     other.close()
 

@@ -44,6 +44,7 @@ class Chunk:
     seconds: float
     """Wall time of the collection, for the actor's rate."""
     weights_version: int
+    """The version of the weights of its last step."""
     epsilon: float
 
 
@@ -59,6 +60,8 @@ class Actor:
         index: int,
         seed: int,
         epsilon: float | None,
+        weights: dict[str, np.ndarray],
+        version: int,
     ) -> None:
         torch.set_num_threads(1)  # one core per actor: the learner and its peers share the rest
         task_seed, agent_seed = np.random.SeedSequence(seed).generate_state(2)
@@ -77,32 +80,38 @@ class Actor:
         )
         self.epsilon = epsilon
         self.version = -1
+        self._newest = (version, weights)
+        self._load_newest()
         self.obs = self.task.reset()
 
     def pid(self) -> int:
         """The process id (a fault test kills it)."""
         return os.getpid()
 
-    def collect(
-        self,
-        steps: int,
-        version: int,
-        weights: dict[str, np.ndarray],
-        base_epsilon: float,
-    ) -> Chunk:
-        """``steps`` vector steps with the online network's ``weights`` (loaded when their
-        ``version`` is new to this actor) at the actor's epsilon (``base_epsilon`` when the
-        config gives the actor none)."""
+    def set_weights(self, version: int, weights: dict[str, np.ndarray]) -> None:
+        """The learner's newest online weights, for the next vector step. The learner sends
+        them as it publishes them, and they are taken mid-request: run this on a thread of
+        its own (a Ray concurrency group) while :meth:`collect` runs."""
+        self._newest = (version, weights)  # one assignment: atomic for the collecting thread
+
+    def _load_newest(self) -> None:
+        version, weights = self._newest
         if version != self.version:
             tensors = {k: torch.as_tensor(np.array(v)) for k, v in weights.items()}
             self.agent.online.load_state_dict(tensors)
             self.agent.target.load_state_dict(tensors)
             self.version = version
+
+    def collect(self, steps: int, base_epsilon: float) -> Chunk:
+        """``steps`` vector steps, each with the newest weights the learner sent
+        (:meth:`set_weights`), at the actor's epsilon (``base_epsilon`` when the config gives
+        the actor none)."""
         epsilon = base_epsilon if self.epsilon is None else self.epsilon
         began = time.perf_counter()
         parts: list[Transitions] = []
         ended: list[EpisodeEnd] = []
         for _ in range(steps):
+            self._load_newest()
             actions = self.agent.act(self.obs, epsilon)
             out = self.task.step(actions)
             parts.append(

@@ -26,13 +26,17 @@ class DistributedConfig:
     exploration schedule's current value is the base."""
     alpha: float = APEX_ALPHA
     """Exponent of the ladder (0: every actor explores with the base)."""
-    chunk_steps: int = 32
-    """Vector steps an actor collects per request (``chunk_steps * num_envs`` transitions)."""
-    in_flight: int = 2
-    """Requests queued on each actor: a bound on the transitions in transit (a fast actor waits
-    for the learner instead of growing memory), and enough that no actor idles between two."""
-    sync_every: int = 100
-    """Learner updates between two weight broadcasts (through Ray's object store)."""
+    chunk_steps: int = 8
+    """Vector steps an actor collects per request (``chunk_steps * num_envs`` transitions):
+    small, because a finished chunk waits for the learner with the weights it was played with
+    (the policy lag, ``perf/actor_lag_updates``, grows with it)."""
+    in_flight: int = 1
+    """Requests queued on each actor: a bound on the transitions in transit (a fast actor
+    waits for the learner instead of growing memory). 1 keeps the lag smallest; 2 hides the
+    round trip to the learner when the environment is the bottleneck."""
+    sync_every: int = 25
+    """Learner updates between two weight broadcasts (through Ray's object store; an actor
+    takes them at its next vector step, mid-request)."""
     max_restarts: int = 20
     """Actor failures (a killed process, an environment that raised) replaced by a fresh actor
     before the run ends with the last failure."""

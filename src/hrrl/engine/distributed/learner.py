@@ -184,7 +184,8 @@ class DistributedTrainer(Trainer):
             ray_session(workers=self.apex.actors, address=self._ray_address)
         )
         self._session, self._ray = session, ray
-        remote = ray.remote(num_cpus=1)(Actor)
+        # The weights arrive on a thread of their own, while a request runs.
+        remote = ray.remote(num_cpus=1, concurrency_groups={"weights": 1})(Actor)
         seed, first_step = self.config.train.seed, self.counters.env_steps
         n, ladder = self.apex.actors, self.apex.epsilon
 
@@ -192,12 +193,16 @@ class DistributedTrainer(Trainer):
             # A resumed run, and each replacement, draws new episodes.
             entropy = [seed, ACTOR_STREAM, index, generation, first_step]
             epsilon = None if ladder is None else ladder_epsilon(ladder, index, n, self.apex.alpha)
+            assert self._weights is not None
+            version, weights = self._weights
             return remote.remote(
                 self._make_task,
                 self.config.agent,
                 index=index,
                 seed=int(np.random.SeedSequence(entropy).generate_state(1)[0]),
                 epsilon=epsilon,
+                weights=weights,
+                version=version,
             )
 
         self._publish()
@@ -214,14 +219,15 @@ class DistributedTrainer(Trainer):
         return self.pool
 
     def _publish(self) -> None:
-        """The online network's weights into Ray's object store, one copy for every actor."""
+        """The online network's weights into Ray's object store, one copy for every actor,
+        and sent to each (taken at its next vector step, whatever request it is running)."""
         state = {k: v.detach().cpu().numpy() for k, v in self.agent.online.state_dict().items()}
-        self._weights = (self.counters.updates, self._ray.put(state))
+        self._weights = version, ref = (self.counters.updates, self._ray.put(state))
+        for actor in self.pool.actors if self.pool is not None else ():
+            actor.set_weights.options(concurrency_group="weights").remote(version, ref)
 
     def _request(self, index: int) -> tuple[Any, ...]:
-        assert self._weights is not None
-        version, ref = self._weights
-        return (self.apex.chunk_steps, version, ref, self.exploration.epsilon)
+        return (self.apex.chunk_steps, self.exploration.epsilon)
 
     def close_actors(self) -> None:
         """Stop the actors and leave Ray (shut down when this run started it)."""
@@ -253,6 +259,10 @@ class DistributedTrainer(Trainer):
         self.actor_env_steps[chunk.actor] += chunk.env_steps
         self._actor_epsilon[chunk.actor] = chunk.epsilon
         self.logger.record("rollout/epsilon", self.exploration.epsilon)
+        # Policy lag: updates the learner made since the weights of the chunk's last step.
+        self.logger.record_mean(
+            "perf/actor_lag_updates", self.counters.updates - chunk.weights_version
+        )
         self.account(vector_steps=chunk.vector_steps, env_steps=chunk.env_steps, ended=chunk.ended)
 
     def learn(self) -> None:
