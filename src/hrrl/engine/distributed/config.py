@@ -39,7 +39,7 @@ class DistributedConfig:
     takes them at its next vector step, mid-request)."""
     max_restarts: int = 20
     """Actor failures (a killed process, an environment that raised) replaced by a fresh actor
-    before the run ends with the last failure."""
+    before the run ends with the last failure (counted per process: a resume starts afresh)."""
 
     def __post_init__(self) -> None:
         check_int("distributed.actors", self.actors, low=0, high=1024)

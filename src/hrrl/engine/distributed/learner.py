@@ -10,11 +10,14 @@ distributed run writes the same run directory as a single-process one::
     actor 1 (eps 0.05) ─┼──> learner: replay.add, updates at the run's ratio ──> weights
     ...                 │                                                          │
     actor N-1 ──────────┘ <── Ray object store: one copy, every sync_every updates ┘
+                              (sent to each actor, taken at its next vector step)
 
 The learner keeps the run's updates per env step (``train.updates_per_train`` every
 ``train.train_every`` vector steps of ``train.num_envs``), so an N-actor run learns from as many
 updates as the single-process run of the same budget. Each actor has ``distributed.in_flight``
-requests queued: it never idles between two, and transitions in transit are bounded.
+requests at a time, so transitions in transit are bounded, and takes the newest weights at
+each vector step; a finished chunk waits for the learner, which is the policy lag that
+``perf/actor_lag_updates`` logs.
 
 A failed actor (its process killed, its environment raised) is replaced by a fresh one with a new
 seed, and the run goes on (an ``error/actor`` event); after ``distributed.max_restarts`` failures
