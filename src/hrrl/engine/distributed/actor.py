@@ -89,9 +89,8 @@ class Actor:
         return os.getpid()
 
     def set_weights(self, version: int, weights: dict[str, np.ndarray]) -> None:
-        """The learner's newest online weights, for the next vector step. The learner sends
-        them as it publishes them, and they are taken mid-request: run this on a thread of
-        its own (a Ray concurrency group) while :meth:`collect` runs."""
+        """The learner's newest online weights, for the next vector step (the learner sends
+        them as it publishes them; on a thread of its own, this may run mid-request)."""
         self._newest = (version, weights)  # one assignment: atomic for the collecting thread
 
     def _load_newest(self) -> None:

@@ -10,13 +10,13 @@ distributed run writes the same run directory as a single-process one::
     actor 1 (eps 0.05) ─┼──> learner: replay.add, updates at the run's ratio ──> weights
     ...                 │                                                          │
     actor N-1 ──────────┘ <── Ray object store: one copy, every sync_every updates ┘
-                              (sent to each actor, taken at its next vector step)
+                              (sent to each actor, after its queued requests)
 
 The learner keeps the run's updates per env step (``train.updates_per_train`` every
 ``train.train_every`` vector steps of ``train.num_envs``), so an N-actor run learns from as many
 updates as the single-process run of the same budget. Each actor has ``distributed.in_flight``
-requests at a time, so transitions in transit are bounded, and takes the newest weights at
-each vector step; a finished chunk waits for the learner, which is the policy lag that
+requests at a time, so transitions in transit are bounded; a chunk is played with weights up
+to ``in_flight`` chunks old and then waits for the learner, which is the policy lag that
 ``perf/actor_lag_updates`` logs.
 
 A failed actor (its process killed, its environment raised) is replaced by a fresh one with a new
@@ -187,8 +187,10 @@ class DistributedTrainer(Trainer):
             ray_session(workers=self.apex.actors, address=self._ray_address)
         )
         self._session, self._ray = session, ray
-        # The weights arrive on a thread of their own, while a request runs.
-        remote = ray.remote(num_cpus=1, concurrency_groups={"weights": 1})(Actor)
+        # One thread per actor: new weights wait behind the requests queued before them (a
+        # concurrency group of their own, taken mid-request, halved the rate at 4 actors in
+        # some runs of bench/apex_scaling.py).
+        remote = ray.remote(num_cpus=1)(Actor)
         seed, first_step = self.config.train.seed, self.counters.env_steps
         n, ladder = self.apex.actors, self.apex.epsilon
 
@@ -223,11 +225,11 @@ class DistributedTrainer(Trainer):
 
     def _publish(self) -> None:
         """The online network's weights into Ray's object store, one copy for every actor,
-        and sent to each (taken at its next vector step, whatever request it is running)."""
+        and sent to each (taken after the requests queued on it before them)."""
         state = {k: v.detach().cpu().numpy() for k, v in self.agent.online.state_dict().items()}
         self._weights = version, ref = (self.counters.updates, self._ray.put(state))
         for actor in self.pool.actors if self.pool is not None else ():
-            actor.set_weights.options(concurrency_group="weights").remote(version, ref)
+            actor.set_weights.remote(version, ref)
 
     def _request(self, index: int) -> tuple[Any, ...]:
         return (self.apex.chunk_steps, self.exploration.epsilon)
