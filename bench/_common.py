@@ -190,6 +190,20 @@ def final_return(config: Any, seed: int, episodes: int) -> tuple[float, float]:
     return metrics["eval/mean_return"], wall
 
 
+def train_arms(
+    arms: dict[str, Any], seeds: Sequence[int], episodes: int
+) -> dict[str, list[tuple[float, float]]]:
+    """:func:`final_return` of every arm on every seed, the arms one after the other per seed
+    (a drift of the machine's speed hits them alike); a line per run as it finishes."""
+    results: dict[str, list[tuple[float, float]]] = {name: [] for name in arms}
+    for seed in seeds:
+        for name, config in arms.items():
+            ret, wall = final_return(config, seed, episodes)
+            results[name].append((ret, wall))
+            print(f"seed {seed} {name}: final return {ret:.1f} ({wall:.0f} s)", flush=True)
+    return results
+
+
 def seed_table(seeds: Sequence[int], results: dict[str, list[tuple[float, float]]]) -> str:
     """One row per arm: every seed's return, the mean, the worst seed and the mean wall s."""
     header = ["arm", *(f"seed {s}" for s in seeds), "mean", "worst", "wall s (mean)"]

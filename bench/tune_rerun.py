@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 import _common  # noqa: F401  (puts src/ on sys.path)
-from _common import final_return, machine, seed_table
+from _common import machine, seed_table, train_arms
 from hrrl.config import apply_overrides
 from hrrl.experiment import gym_preset, load_config
 
@@ -41,12 +41,7 @@ def main() -> None:
         arms = {
             k: apply_overrides(c, [f"train.total_env_steps={args.steps}"]) for k, c in arms.items()
         }
-    results: dict[str, list[tuple[float, float]]] = {name: [] for name in arms}
-    for seed in args.seeds:
-        for name, config in arms.items():
-            ret, wall = final_return(config, seed, args.episodes)
-            results[name].append((ret, wall))
-            print(f"seed {seed} {name}: final return {ret:.1f} ({wall:.0f} s)", flush=True)
+    results = train_arms(arms, args.seeds, args.episodes)
     print(machine())
     steps = arms["study best"].train.total_env_steps
     print(

@@ -12,7 +12,6 @@ not at the maximum priority.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -41,8 +40,6 @@ class Chunk:
     ended: list[EpisodeEnd]
     vector_steps: int
     env_steps: int
-    seconds: float
-    """Wall time of the collection, for the actor's rate."""
     weights_version: int
     """The version of the weights of its last step."""
     epsilon: float
@@ -106,7 +103,6 @@ class Actor:
         (:meth:`set_weights`), at the actor's epsilon (``base_epsilon`` when the config gives
         the actor none)."""
         epsilon = base_epsilon if self.epsilon is None else self.epsilon
-        began = time.perf_counter()
         parts: list[Transitions] = []
         ended: list[EpisodeEnd] = []
         for _ in range(steps):
@@ -128,7 +124,6 @@ class Actor:
             ended=ended,
             vector_steps=steps,
             env_steps=steps * self.task.num_envs,
-            seconds=time.perf_counter() - began,
             weights_version=self.version,
             epsilon=epsilon,
         )
