@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -31,7 +32,7 @@ from hrrl.config import apply_overrides
 from hrrl.engine.agent import DQNAgent
 from hrrl.engine.distributed.actor import Actor
 from hrrl.engine.distributed.config import DistributedConfig, ladder_epsilon
-from hrrl.engine.distributed.learner import ActorPool
+from hrrl.engine.distributed.learner import ActorPool, DistributedTrainer
 from hrrl.engine.dqn import td_targets
 from hrrl.engine.replay.buffer import Batch
 from hrrl.engine.trainer import Trainer
@@ -70,9 +71,27 @@ def test_the_epsilon_ladder_is_ape_x() -> None:
     assert ladder_epsilon(0.4, 2, 4, 0.0) == 0.4  # alpha 0: every actor the base
 
 
+@pytest.mark.parametrize(("alpha", "rungs"), [(0.0, [0.5] * 4), (3.0, [0.5, 0.25, 0.125, 0.0625])])
+def test_with_no_base_the_ladder_rides_the_runs_schedule(alpha: float, rungs: list[float]) -> None:
+    # The default (epsilon null): each request carries schedule ** (1 + alpha i / (N - 1)).
+    learner = SimpleNamespace(
+        exploration=SimpleNamespace(epsilon=0.5),
+        apex=DistributedConfig(actors=4, alpha=alpha, chunk_steps=8),
+    )
+    requests = [DistributedTrainer._request(learner, i) for i in range(4)]  # type: ignore[arg-type]
+    assert requests == [(8, pytest.approx(r)) for r in rungs]
+
+
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("actors", -1), ("chunk_steps", 0), ("in_flight", 0), ("epsilon", 1.5), ("alpha", -1.0)],
+    [
+        ("actors", -1),
+        ("chunk_steps", 0),
+        ("in_flight", 0),
+        ("epsilon", 1.5),
+        ("alpha", -1.0),
+        ("priorities", "median"),
+    ],
 )
 def test_bad_distributed_fields_are_refused(field: str, value: object) -> None:
     with pytest.raises(ConfigError, match=f"distributed.{field}"):
@@ -120,6 +139,12 @@ def test_an_actor_plays_the_learners_weights_and_scores_their_td_errors(n_step: 
     # No epsilon of its own: the base the learner sends.
     other = Actor(make, config.agent, index=1, seed=5, epsilon=None, weights=weights, version=7)
     assert other.collect(1, 0.25).epsilon == 0.25
+    # priorities=max: the actor leaves the scoring to the replay (stored at its maximum).
+    unscored = Actor(
+        make, config.agent, index=2, seed=5, epsilon=0.0, weights={}, version=-1, score=False
+    )
+    assert unscored.collect(2, 0.0).priorities is None
+    unscored.close()
     actor.close()
     other.close()
 

@@ -34,9 +34,10 @@ class Chunk:
 
     actor: int
     transitions: Transitions
-    priorities: np.ndarray
+    priorities: np.ndarray | None
     """``|Q(s, a) - y|`` per transition from the actor's copy of the network (finite or not:
-    the learner keeps non-finite data out of the replay)."""
+    the learner keeps non-finite data out of the replay); None when the actor does not score
+    (``distributed.priorities=max``)."""
     ended: list[EpisodeEnd]
     vector_steps: int
     env_steps: int
@@ -47,7 +48,8 @@ class Chunk:
 
 class Actor:
     """``train.num_envs`` copies of the task, an epsilon-greedy copy of the online network and
-    an n-step folder, all seeded from ``seed``."""
+    an n-step folder, all seeded from ``seed``; ``epsilon`` fixes its exploration rate (None:
+    each request gives it), ``score`` has it score initial priorities."""
 
     def __init__(
         self,
@@ -59,6 +61,7 @@ class Actor:
         epsilon: float | None,
         weights: dict[str, np.ndarray],
         version: int,
+        score: bool = True,
     ) -> None:
         torch.set_num_threads(1)  # one core per actor: the learner and its peers share the rest
         task_seed, agent_seed = np.random.SeedSequence(seed).generate_state(2)
@@ -76,6 +79,7 @@ class Actor:
             n=agent_config.n_step, gamma=agent_config.gamma, num_envs=self.task.num_envs
         )
         self.epsilon = epsilon
+        self.score = score
         self.version = -1
         self._newest = (version, weights)
         self._load_newest()
@@ -120,7 +124,7 @@ class Actor:
         return Chunk(
             actor=self.index,
             transitions=transitions,
-            priorities=self._priorities(transitions),
+            priorities=self._priorities(transitions) if self.score else None,
             ended=ended,
             vector_steps=steps,
             env_steps=steps * self.task.num_envs,

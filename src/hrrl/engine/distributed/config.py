@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hrrl.config import check_int, check_range
+from hrrl.config import check_choice, check_int, check_range
 
-#: Ape-X's base exploration rate and ladder exponent (Horgan et al. 2018, section 4.1).
+#: Ape-X's base exploration rate and ladder exponent (Horgan et al. 2018, section 4.1), made for
+#: hundreds of actors: with 4, three of them play almost greedily (0.047, 0.0056, 0.00066) and
+#: LunarLander-v3 trailed the single process (bench/apex_learning.py), so the
+#: defaults put every actor on the run's own exploration schedule and these are one --set away.
 APEX_EPSILON = 0.4
 APEX_ALPHA = 7.0
+
+#: Where a new transition's priority comes from (:attr:`DistributedConfig.priorities`).
+PRIORITIES = ("actor", "max")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -20,12 +26,17 @@ class DistributedConfig:
 
     actors: int = 0
     """Ray actors collecting; 0: the trainer collects in its own process (no Ray)."""
-    epsilon: float | None = APEX_EPSILON
+    epsilon: float | None = None
     """Base of the epsilon ladder, actor ``i`` of ``N`` exploring with
     ``epsilon ** (1 + alpha * i / (N - 1))`` (one actor: ``epsilon``); null: the run's
-    exploration schedule's current value is the base."""
-    alpha: float = APEX_ALPHA
-    """Exponent of the ladder (0: every actor explores with the base)."""
+    exploration schedule's current value is the base (Ape-X's own: :data:`APEX_EPSILON`)."""
+    alpha: float = 0.0
+    """Exponent of the ladder (0, the default: every actor explores with the base, the run's
+    schedule unless ``epsilon`` is set; Ape-X's own: :data:`APEX_ALPHA`)."""
+    priorities: str = "actor"
+    """A new transition's priority in the replay: ``actor``, ``|Q(s, a) - y|`` scored by the
+    actor that played it with its copy of the network (Ape-X); ``max``, the replay's maximum,
+    as the single process stores it (every new transition is replayed soon)."""
     chunk_steps: int = 32
     """Vector steps an actor collects per request (``chunk_steps * num_envs`` transitions):
     small, because a finished chunk waits for the learner with the weights it was played with
@@ -48,6 +59,7 @@ class DistributedConfig:
         if self.epsilon is not None:
             check_range("distributed.epsilon", self.epsilon, low=0.0, high=1.0)
         check_range("distributed.alpha", self.alpha, low=0.0)
+        check_choice("distributed.priorities", self.priorities, PRIORITIES)
         for name in ("chunk_steps", "in_flight", "sync_every"):
             check_int(f"distributed.{name}", getattr(self, name), low=1)
         check_int("distributed.max_restarts", self.max_restarts, low=0)

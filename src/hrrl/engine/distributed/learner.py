@@ -6,8 +6,8 @@ the actor scored; everything else (the replay, the updates, the guard, the targe
 evaluations on the learner's own task, checkpoints, logs, stop requests) is the trainer's, so a
 distributed run writes the same run directory as a single-process one::
 
-    actor 0 (eps 0.4) ──┐  chunk: n-step transitions, priorities, finished episodes
-    actor 1 (eps 0.05) ─┼──> learner: replay.add, updates at the run's ratio ──> weights
+    actor 0 ────────────┐  chunk: n-step transitions, priorities, finished episodes
+    actor 1 ────────────┼──> learner: replay.add, updates at the run's ratio ──> weights
     ...                 │                                                          │
     actor N-1 ──────────┘ <── Ray object store: one copy, every sync_every updates ┘
                               (sent to each actor, after its queued requests)
@@ -208,16 +208,14 @@ class DistributedTrainer(Trainer):
                 epsilon=epsilon,
                 weights=weights,
                 version=version,
+                score=self.apex.priorities == "actor",
             )
 
         self._publish()
         self.pool = ActorPool(ray, new_actor, self._request, self.apex)
-        epsilons = (
-            "epsilon from the exploration schedule"
-            if ladder is None
-            else "epsilons "
-            + ", ".join(f"{ladder_epsilon(ladder, i, n, self.apex.alpha):.4g}" for i in range(n))
-        )
+        base = "schedule" if ladder is None else f"{ladder:.4g}"
+        exponents = ", ".join(f"{1 + self.apex.alpha * i / max(1, n - 1):.3g}" for i in range(n))
+        epsilons = f"epsilon {base} ** ({exponents})"
         where = self._ray_address or "a local Ray"
         message = f"{n} actors collecting on {where}, {epsilons}"
         self.logger.log_event("actors", message, self.counters.env_steps)
@@ -232,7 +230,10 @@ class DistributedTrainer(Trainer):
             actor.set_weights.remote(version, ref)
 
     def _request(self, index: int) -> tuple[Any, ...]:
-        return (self.apex.chunk_steps, self.exploration.epsilon)
+        """``Actor.collect``'s arguments: the chunk's steps and the epsilon of an actor the
+        config gives none (the ladder on the run's schedule)."""
+        base = ladder_epsilon(self.exploration.epsilon, index, self.apex.actors, self.apex.alpha)
+        return (self.apex.chunk_steps, base)
 
     def close_actors(self) -> None:
         """Stop the actors and leave Ray (shut down when this run started it)."""
@@ -260,7 +261,7 @@ class DistributedTrainer(Trainer):
                 f"(failure {self.restarts} of at most {self.apex.max_restarts})",
                 step,
             )
-        self.store(chunk.transitions, chunk.priorities)
+        self.store(chunk.transitions, chunk.priorities)  # None: at the maximum
         self.actor_env_steps[chunk.actor] += chunk.env_steps
         self._actor_epsilon[chunk.actor] = chunk.epsilon
         self.logger.record("rollout/epsilon", self.exploration.epsilon)
