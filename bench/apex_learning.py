@@ -3,14 +3,15 @@
 Both arms train the hand-tuned LunarLander-v3 preset (200k env steps, 0.5 updates per env step)
 on the same seeds, one after the other per seed; the actors' arm collects with
 ``distributed.actors`` Ray actors on a local Ray (the learner keeps the preset's updates per env
-step, each actor explores on the Ape-X epsilon ladder). Each run's *final* greedy policy plays
-``--episodes`` held-out episodes (seeded 1,000,000 + k, as ``bench/gym_vs_sb3.py``). Printed:
-every seed's return and wall time per arm, then each arm's mean and worst seed.
+step; each actor explores on the ``distributed`` section's ladder, by default the run's
+schedule). Each run's *final* greedy policy plays ``--episodes`` held-out episodes (seeded
+1,000,000 + k, as ``bench/gym_vs_sb3.py``). Printed: every seed's return and wall time per arm,
+then each arm's mean and worst seed.
 
 Usage::
 
     python bench/apex_learning.py                       # seeds 0 1 2, 4 actors
-    python bench/apex_learning.py --actors 4 --set distributed.epsilon=null
+    python bench/apex_learning.py --actors 4 --set distributed.epsilon=0.4 --set distributed.alpha=7
 """
 
 from __future__ import annotations
