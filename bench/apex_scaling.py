@@ -2,7 +2,8 @@
 
 The task is ``SlowCartPole-v1`` (``bench/slow_env.py``): CartPole whose every step first sleeps
 ``--step-ms`` milliseconds, as a simulator that answers over a socket would. Every arm trains the
-CartPole-v1 preset on it (``--num-envs`` copies per collector, its 0.25 updates per env step,
+CartPole-v1 preset on it (``--num-envs`` copies per collector, ``distributed.envs_per_actor``
+for an actor; its 0.25 updates per env step,
 no evaluation, no checkpoints) for ``--steps`` env steps: the single process collecting its
 own copies, then ``--actors`` Ray actors on a local Ray feeding one learner. The rate is the
 steady state's: env steps over wall time from the first vector step past 20% of the budget
@@ -90,7 +91,9 @@ def main() -> None:
         gym=dataclasses.replace(preset.gym, id=f"slow_env:{slow_env.SLOW_ID}"),
     )
     arms = {"single process": base} | {
-        f"{n} actor{'s' if n > 1 else ''}": apply_overrides(base, [f"distributed.actors={n}"])
+        f"{n} actor{'s' if n > 1 else ''}": apply_overrides(
+            base, [f"distributed.actors={n}", f"distributed.envs_per_actor={args.num_envs}"]
+        )
         for n in args.actors
     }
     rows, single = [], 0.0

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from hrrl.config import apply_overrides, diff
 from hrrl.engine.callbacks import Callback
+from hrrl.engine.distributed.config import actor_envs
 from hrrl.engine.distributed.learner import DistributedTrainer
 from hrrl.engine.stop import StopRequest, stop_reason
 from hrrl.engine.task import Task, TaskRule
@@ -67,6 +68,12 @@ def actor_task(config: ExperimentConfig, spec: EnvSpec | None, *, seed: int) -> 
     a module the learner imported) before it is made."""
     register_spec(spec)
     return make_task(config, seed=seed)
+
+
+def actor_config(config: ExperimentConfig) -> ExperimentConfig:
+    """``config`` with each Ape-X actor's number of envs as ``train.num_envs``."""
+    envs = actor_envs(config.distributed, config.train.num_envs)
+    return dataclasses.replace(config, train=dataclasses.replace(config.train, num_envs=envs))
 
 
 #: Networks that read the number puzzle's encodings (a phase, one block per action).
@@ -156,7 +163,7 @@ def build_trainer(
         return DistributedTrainer(
             config,
             task=task,
-            make_task=functools.partial(actor_task, config, spec),
+            make_task=functools.partial(actor_task, actor_config(config), spec),
             run_dir=run_dir,
             logger=logger,
             ray_address=ray_address,

@@ -39,7 +39,7 @@ from hrrl.engine.trainer import Trainer
 from hrrl.errors import ConfigError
 from hrrl.experiment import ExperimentConfig, gym_preset
 from hrrl.persistence.store import list_checkpoints
-from hrrl.run import make_task
+from hrrl.run import actor_config, make_task
 
 #: CI installs the ray extra (``make test``): there these tests must run, not skip.
 RAY_MISSING = importlib.util.find_spec("ray") is None and not os.environ.get("CI")
@@ -83,9 +83,26 @@ def test_with_no_base_the_ladder_rides_the_runs_schedule(alpha: float, rungs: li
 
 
 @pytest.mark.parametrize(
+    ("actors", "num_envs", "per_actor", "envs"),
+    [(4, 4, None, 1), (3, 4, None, 2), (8, 4, None, 1), (2, 5, None, 3), (4, 4, 4, 4)],
+)
+def test_the_actors_share_the_runs_envs(
+    actors: int, num_envs: int, per_actor: int | None, envs: int
+) -> None:
+    config = apply_overrides(
+        gym_preset("CartPole-v1"),
+        [f"distributed.actors={actors}", f"train.num_envs={num_envs}"]
+        + ([] if per_actor is None else [f"distributed.envs_per_actor={per_actor}"]),
+    )
+    assert actor_config(config).train.num_envs == envs
+    assert actor_config(config).train.updates_per_train == config.train.updates_per_train
+
+
+@pytest.mark.parametrize(
     ("field", "value"),
     [
         ("actors", -1),
+        ("envs_per_actor", 0),
         ("chunk_steps", 0),
         ("in_flight", 0),
         ("epsilon", 1.5),

@@ -47,7 +47,8 @@ class Chunk:
 
 
 class Actor:
-    """``train.num_envs`` copies of the task, an epsilon-greedy copy of the online network and
+    """Its copies of the task (``train.num_envs`` of the config its factory was given: its share
+    of the run's, :func:`~hrrl.engine.distributed.config.actor_envs`), an epsilon-greedy copy of the online network and
     an n-step folder, all seeded from ``seed``; ``epsilon`` fixes its exploration rate (None:
     each request gives it), ``score`` has it score initial priorities."""
 

@@ -20,12 +20,17 @@ PRIORITIES = ("actor", "max")
 @dataclass(frozen=True, kw_only=True)
 class DistributedConfig:
     """Ape-X (distributed prioritized experience replay): ``actors`` Ray actors, each running
-    ``train.num_envs`` copies of the task with its own epsilon, send n-step transitions with
+    ``envs_per_actor`` copies of the task with its own epsilon, send n-step transitions with
     their initial priorities to the one learner, which owns the replay, the updates, the guard,
     the evaluations, the checkpoints and the logs."""
 
     actors: int = 0
     """Ray actors collecting; 0: the trainer collects in its own process (no Ray)."""
+    envs_per_actor: int | None = None
+    """Copies of the task each actor steps; null: the run's ``train.num_envs`` shared among the
+    actors (``ceil(num_envs / actors)`` each), so the run has about as many episodes in play as
+    the single process. LunarLander-v3's 4 envs at 4 actors of 4 each (16 in play) trailed the
+    single process's return by about 30 (``bench/apex_learning.py``)."""
     epsilon: float | None = None
     """Base of the epsilon ladder, actor ``i`` of ``N`` exploring with
     ``epsilon ** (1 + alpha * i / (N - 1))`` (one actor: ``epsilon``); null: the run's
@@ -56,6 +61,8 @@ class DistributedConfig:
 
     def __post_init__(self) -> None:
         check_int("distributed.actors", self.actors, low=0, high=1024)
+        if self.envs_per_actor is not None:
+            check_int("distributed.envs_per_actor", self.envs_per_actor, low=1, high=4096)
         if self.epsilon is not None:
             check_range("distributed.epsilon", self.epsilon, low=0.0, high=1.0)
         check_range("distributed.alpha", self.alpha, low=0.0)
@@ -70,3 +77,10 @@ def ladder_epsilon(base: float, index: int, actors: int, alpha: float) -> float:
     if actors <= 1:
         return base
     return float(base ** (1.0 + alpha * index / (actors - 1)))
+
+
+def actor_envs(config: DistributedConfig, num_envs: int) -> int:
+    """How many copies of the task each actor steps (:attr:`DistributedConfig.envs_per_actor`)."""
+    if config.envs_per_actor is not None:
+        return config.envs_per_actor
+    return -(-num_envs // max(1, config.actors))

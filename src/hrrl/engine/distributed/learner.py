@@ -39,7 +39,7 @@ import numpy as np
 from hrrl.engine.callbacks import Callback
 from hrrl.engine.config import EngineConfig
 from hrrl.engine.distributed.actor import Actor, Chunk, TaskFactory
-from hrrl.engine.distributed.config import DistributedConfig, ladder_epsilon
+from hrrl.engine.distributed.config import DistributedConfig, actor_envs, ladder_epsilon
 from hrrl.engine.distributed.ray_session import ray_session
 from hrrl.engine.run_state import TrainResult
 from hrrl.engine.stop import StopRequest
@@ -217,7 +217,8 @@ class DistributedTrainer(Trainer):
         exponents = ", ".join(f"{1 + self.apex.alpha * i / max(1, n - 1):.3g}" for i in range(n))
         epsilons = f"epsilon {base} ** ({exponents})"
         where = self._ray_address or "a local Ray"
-        message = f"{n} actors collecting on {where}, {epsilons}"
+        envs = actor_envs(self.apex, self.config.train.num_envs)
+        message = f"{n} actors of {envs} envs collecting on {where}, {epsilons}"
         self.logger.log_event("actors", message, self.counters.env_steps)
         return self.pool
 
