@@ -1,4 +1,4 @@
-"""Lane regions (deep_trap, maze): every lane but one dies beyond the low-level window."""
+"""Lane regions (deep_trap, maze, abyss): every lane but one dies beyond the low-level window."""
 
 from __future__ import annotations
 
@@ -8,9 +8,17 @@ import itertools
 import numpy as np
 import pytest
 
+from hrrl.puzzle import SCALE_FAMILY_NAMES
 from hrrl.puzzle.core import MAX_STEPS_LIMIT, Puzzle, Status
-from hrrl.puzzle.families import is_complete, low_level_window, trap_depths
-from hrrl.puzzle.generate import iter_family
+from hrrl.puzzle.families import (
+    ABYSS_DEPTHS,
+    SCALE_FAMILIES,
+    abyss_puzzle,
+    is_complete,
+    low_level_window,
+    trap_depths,
+)
+from hrrl.puzzle.generate import generate_suite, iter_family
 from hrrl.puzzle.lanes import LanePlan, lane_closure, pick_lanes, region_forbidden
 from hrrl.puzzle.planner import reachable_in_window
 from hrrl.puzzle.sampling import greedy_rollout
@@ -79,3 +87,29 @@ def test_complete_sets_get_a_single_lane_corridor(actions: tuple[int, ...]) -> N
     for p in iter_family("deep_trap", 4, seed=1, actions=actions):
         assert p.extra["corridor"] and p.extra["lanes"] == [p.extra["lanes"][0][:1]]
         assert optimal_steps(p) is not None
+
+
+@pytest.mark.parametrize("actions", SETS)
+@pytest.mark.parametrize("depth", [1_000, 30_000])
+def test_an_abyss_kills_its_dying_lanes_at_its_depth(actions: tuple[int, ...], depth: int) -> None:
+    rng = np.random.default_rng(depth)
+    for _ in range(2):
+        p = abyss_puzzle(rng, actions, depth)
+        assert p.extra["depth"] == depth and optimal_steps(p) == p.extra["optimal_steps"]
+        assert greedy_rollout(p, lookahead=1).status is not Status.SUCCESS
+        ((begin, _end),), (lanes,), (deaths,) = (p.extra[k] for k in ("regions", "lanes", "deaths"))
+        assert 2 <= len(lanes) <= 4 and all(depth <= d <= round(1.2 * depth) for d in deaths)
+        stride = max(actions)
+        cells = [begin + (residue - begin) % stride for residue in lanes]
+        assert optimal_steps(_from(p, cells[0])) is not None  # the passing lane
+        for cell, death in zip(cells[1:], deaths, strict=True):
+            # Open far past today's horizon (8 windows), closed at its depth.
+            assert all(n not in p.forbidden for n in range(cell, begin + death, stride))
+            assert optimal_steps(_from(p, cell)) is None
+
+
+def test_abyss_is_generated_by_name_and_left_out_of_all() -> None:
+    (p,) = iter_family("abyss", 1, seed=0)
+    assert p.id == "abyss-0000" and ABYSS_DEPTHS[0] <= p.extra["depth"] <= ABYSS_DEPTHS[1]
+    assert "abyss" not in {q.extra["family"] for q in generate_suite(["all"], 1, seed=0)}
+    assert tuple(SCALE_FAMILIES) == SCALE_FAMILY_NAMES

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from hrrl.commands import check_output_file, check_seed
 from hrrl.errors import ConfigError, PuzzleError, field_error
-from hrrl.puzzle import FAMILY_NAMES
+from hrrl.puzzle import FAMILY_NAMES, SCALE_FAMILY_NAMES
 
 if TYPE_CHECKING:
     from hrrl.puzzle.core import Puzzle
@@ -43,7 +43,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     gen = actions.add_parser(
         "generate",
         help="write a seeded suite of puzzles, COUNT of each family",
-        description=f"Families: {', '.join(FAMILY_NAMES)} (or 'all').",
+        description=f"Families: {', '.join(FAMILY_NAMES)} (or 'all'), and by name "
+        f"{', '.join(SCALE_FAMILY_NAMES)}.",
     )
     gen.add_argument(
         "--family",

@@ -19,3 +19,6 @@ FAMILY_NAMES: tuple[str, ...] = (
     "deep_trap",
     "maze",
 )
+#: Families past the default policy's bounds (``hrrl.puzzle.families.SCALE_FAMILIES``): named
+#: one by one, not part of ``all``.
+SCALE_FAMILY_NAMES: tuple[str, ...] = ("abyss",)

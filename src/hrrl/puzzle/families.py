@@ -20,6 +20,8 @@ the difficulty sits. Solvable families get ``max_steps = default_max_steps(optim
 | `deep_trap`  | 150..900     | a lane region (:mod:`hrrl.puzzle.lanes`): 2-3 lanes that look alike |
 |              |              | in the low-level window, all but one dying 85..300 numbers in       |
 | `maze`       | 400..1,800   | 2-3 lane regions in sequence, a short free junction between them   |
+| `abyss`      | 10^3..10^5   | one lane region of 2-4 lanes, the dying ones dying 10^3..10^5      |
+|              |              | numbers in (:data:`SCALE_FAMILIES`: named, not part of ``all``)    |
 
 Every family is defined for any action set: the numbers in the table are for the default
 actions (1, 3, 5; largest ``A = 5``); for another set, targets and window sizes are multiplied by
@@ -308,32 +310,48 @@ def trap_depths(actions: Sequence[int]) -> IntRange:
 
 
 def _lane_region(
-    rng: np.random.Generator, actions: tuple[int, ...], begin: int, arrival: int
+    rng: np.random.Generator,
+    actions: tuple[int, ...],
+    begin: int,
+    arrival: int,
+    depths: IntRange,
+    max_dying: int,
 ) -> tuple[LanePlan, int]:
-    """A lane plan for a region starting at ``begin`` and the region's end; the residue of
-    ``arrival`` (where a largest-stride walker enters) is made a dying lane when it can be."""
+    """A lane plan for a region starting at ``begin`` and the region's end: up to ``max_dying``
+    lanes dying at ``depths``; the residue of ``arrival`` (where a largest-stride walker enters)
+    is made a dying lane when it can be."""
     amax = max(actions)
-    passing, dying = pick_lanes(rng, actions, avoid=arrival)
-    lo, hi = trap_depths(actions)
+    passing, dying = pick_lanes(rng, actions, avoid=arrival, max_dying=max_dying)
+    lo, hi = depths
     deaths = tuple(sorted(int(d) for d in rng.integers(lo, hi + 1, size=len(dying))))
     plan = LanePlan(stride=amax, passing=passing, dying=dying, deaths=deaths)
     tail = amax * int(rng.integers(2, 5))
     return plan, begin + (max(deaths) if deaths else lo) + tail
 
 
-def _lane_puzzle(rng: np.random.Generator, actions: tuple[int, ...], regions: int) -> Puzzle:
-    """``regions`` lane regions in sequence, free (background) numbers before, between (a short
-    junction of 1..A numbers) and after them; kept when solvable and when the one-step
-    lookahead greedy player (a window-bounded player) fails."""
+def _lane_puzzle(
+    rng: np.random.Generator,
+    actions: tuple[int, ...],
+    regions: int,
+    *,
+    name: str,
+    depths: IntRange | None = None,
+    max_dying: int = 2,
+    extra: dict[str, object] | None = None,
+) -> Puzzle:
+    """``regions`` lane regions in sequence (their dying lanes dying at ``depths``, by default
+    :func:`trap_depths`), free (background) numbers before, between (a short junction of 1..A
+    numbers) and after them; kept when solvable and when the one-step lookahead greedy player
+    (a window-bounded player) fails."""
     amax = max(actions)
-    name = "deep_trap" if regions == 1 else "maze"
+    depths = trap_depths(actions) if depths is None else depths
     for _ in range(MAX_TRIES):
         begin = int(rng.integers(*_targets(20, 200, actions)))
         plans, spans, forbidden = [], [], set()
         x = 0
         for _ in range(regions):
             arrival = begin - (begin - x) % amax  # a largest-stride walker's residue
-            plan, end = _lane_region(rng, actions, begin, arrival)
+            plan, end = _lane_region(rng, actions, begin, arrival, depths, max_dying)
             plans.append(plan)
             spans.append((begin, end))
             forbidden |= region_forbidden(begin, end, plan)
@@ -345,13 +363,14 @@ def _lane_puzzle(rng: np.random.Generator, actions: tuple[int, ...], regions: in
         for lo, hi in free:
             if hi - lo > 2:
                 forbidden |= draw_forbidden(rng, lo, hi, round(PAPER_DENSITY * (hi - lo - 1)))
-        extra = {
+        fields = {
+            **(extra or {}),
             "regions": [[b, e] for b, e in spans],
             "lanes": [[p.passing, *p.dying] for p in plans],
             "deaths": [list(p.deaths) for p in plans],
             **({"corridor": True} if is_complete(actions) else {}),
         }
-        puzzle = solvable_puzzle(target, forbidden, actions, 0, extra)
+        puzzle = solvable_puzzle(target, forbidden, actions, 0, fields)
         if puzzle is None:
             continue
         if is_complete(actions) or greedy_rollout(puzzle, lookahead=1).status is not Status.SUCCESS:
@@ -362,13 +381,35 @@ def _lane_puzzle(rng: np.random.Generator, actions: tuple[int, ...], regions: in
 def _deep_trap(rng: np.random.Generator, actions: tuple[int, ...]) -> Puzzle:
     """One lane region (:mod:`hrrl.puzzle.lanes`): every lane but one dies deeper than the
     low-level window, and the passing one is not the lane a largest-stride walker arrives in."""
-    return _lane_puzzle(rng, actions, regions=1)
+    return _lane_puzzle(rng, actions, regions=1, name="deep_trap")
 
 
 def _maze(rng: np.random.Generator, actions: tuple[int, ...]) -> Puzzle:
     """2-3 lane regions in sequence: the junction between two is at most one stride long, so the
     lane a walker leaves one region in decides which lanes of the next it can still enter."""
-    return _lane_puzzle(rng, actions, regions=int(rng.integers(2, 4)))
+    return _lane_puzzle(rng, actions, regions=int(rng.integers(2, 4)), name="maze")
+
+
+#: Where an `abyss` puzzle's dying lanes die, for the default actions: 10^3..10^5 numbers in.
+ABYSS_DEPTHS: IntRange = (1_000, 100_000)
+
+
+def abyss_puzzle(rng: np.random.Generator, actions: tuple[int, ...], depth: int) -> Puzzle:
+    """One lane region of 2-4 lanes whose dying lanes die ``depth`` to ``1.2 * depth`` numbers
+    in (issue 27: far past any fixed horizon), the passing lane open to the end; the target a
+    few hundred numbers past the region. A complete set gets a corridor (no lane dies deep)."""
+    if depth < 1:
+        raise PuzzleError(f"abyss: depth={depth} is invalid: give a depth >= 1")
+    depths = (depth, max(depth, round(1.2 * depth)))
+    extra: dict[str, object] = {"depth": depth}
+    return _lane_puzzle(rng, actions, 1, name="abyss", depths=depths, max_dying=3, extra=extra)
+
+
+def _abyss(rng: np.random.Generator, actions: tuple[int, ...]) -> Puzzle:
+    """:func:`abyss_puzzle` at a depth log-uniform in :data:`ABYSS_DEPTHS` (scaled to the set)."""
+    lo, hi = (scaled(d, actions) for d in ABYSS_DEPTHS)
+    depth = round(math.exp(rng.uniform(math.log(lo), math.log(hi))))
+    return abyss_puzzle(rng, actions, depth)
 
 
 FAMILIES: dict[str, Family] = {
@@ -383,3 +424,7 @@ FAMILIES: dict[str, Family] = {
     "deep_trap": _deep_trap,
     "maze": _maze,
 }
+
+#: Families past the default policy's fixed bounds (issue 27), generated by name but not part
+#: of ``all`` (the held-out suites every preset is measured on).
+SCALE_FAMILIES: dict[str, Family] = {"abyss": _abyss}

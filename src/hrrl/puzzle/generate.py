@@ -17,18 +17,23 @@ import numpy as np
 
 from hrrl.errors import ConfigError, PuzzleError, field_error
 from hrrl.puzzle.core import DEFAULT_ACTIONS, Puzzle
-from hrrl.puzzle.families import FAMILIES
+from hrrl.puzzle.families import FAMILIES, SCALE_FAMILIES, Family
+
+#: Every family a suite can name: ``all`` is :data:`FAMILIES`, the rest are asked for by name.
+NAMED_FAMILIES: dict[str, Family] = {**FAMILIES, **SCALE_FAMILIES}
 
 
 # --- suites -----------------------------------------------------------------------------------
 def check_families(families: Sequence[str]) -> list[str]:
-    """The family names, validated: known, not repeated, at least one. ``"all"`` means every one."""
+    """The family names, validated: known, not repeated, at least one. ``"all"`` means every one
+    of :data:`~hrrl.puzzle.families.FAMILIES` (not the scale families, named one by one)."""
     names = list(FAMILIES) if list(families) == ["all"] else list(families)
+    known = ", ".join(NAMED_FAMILIES)
     if not names:
-        raise field_error(PuzzleError, "family", [], f"give at least one of {', '.join(FAMILIES)}")
+        raise field_error(PuzzleError, "family", [], f"give at least one of {known}")
     for name in names:
-        if name not in FAMILIES:
-            raise field_error(PuzzleError, "family", name, f"use one of {', '.join(FAMILIES)}")
+        if name not in NAMED_FAMILIES:
+            raise field_error(PuzzleError, "family", name, f"use one of {known}")
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise field_error(PuzzleError, "family", repeated, "name each family once")
@@ -75,7 +80,7 @@ def iter_family(
 def _puzzles(
     name: str, count: int, rng: np.random.Generator, actions: tuple[int, ...]
 ) -> Iterator[Puzzle]:
-    make = FAMILIES[name]
+    make = NAMED_FAMILIES[name]
     prefix = name if actions == DEFAULT_ACTIONS else f"{name}-a{actions_label(actions)}"
     for i in range(count):
         puzzle = make(rng, actions)

@@ -47,10 +47,11 @@ class Chunk:
 
 
 class Actor:
-    """Its copies of the task (``train.num_envs`` of the config its factory was given: its share
-    of the run's, :func:`~hrrl.engine.distributed.config.actor_envs`), an epsilon-greedy copy of the online network and
-    an n-step folder, all seeded from ``seed``; ``epsilon`` fixes its exploration rate (None:
-    each request gives it), ``score`` has it score initial priorities."""
+    """Its copies of the task (its share of the run's envs,
+    :func:`~hrrl.engine.distributed.config.actor_envs`, as its factory's ``train.num_envs``), an
+    epsilon-greedy copy of the online network and an n-step folder, all seeded from ``seed``;
+    ``epsilon`` fixes its exploration rate (None: each request gives it), ``score`` has it score
+    initial priorities."""
 
     def __init__(
         self,
