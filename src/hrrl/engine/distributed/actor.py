@@ -92,9 +92,9 @@ class Actor:
         return os.getpid()
 
     def set_weights(self, version: int, weights: dict[str, np.ndarray]) -> None:
-        """The learner's newest online weights, for the next vector step (the learner sends
-        them as it publishes them; on a thread of its own, this may run mid-request)."""
-        self._newest = (version, weights)  # one assignment: atomic for the collecting thread
+        """The learner's newest online weights, taken at the start of the next request (the
+        actor is single-threaded: they queue behind the requests sent before them)."""
+        self._newest = (version, weights)
 
     def _load_newest(self) -> None:
         version, weights = self._newest
@@ -105,14 +105,13 @@ class Actor:
             self.version = version
 
     def collect(self, steps: int, base_epsilon: float) -> Chunk:
-        """``steps`` vector steps, each with the newest weights the learner sent
-        (:meth:`set_weights`), at the actor's epsilon (``base_epsilon`` when the config gives
-        the actor none)."""
+        """``steps`` vector steps with the newest weights the learner sent (:meth:`set_weights`),
+        at the actor's epsilon (``base_epsilon`` when it was given none)."""
         epsilon = base_epsilon if self.epsilon is None else self.epsilon
+        self._load_newest()
         parts: list[Transitions] = []
         ended: list[EpisodeEnd] = []
         for _ in range(steps):
-            self._load_newest()
             actions = self.agent.act(self.obs, epsilon)
             out = self.task.step(actions)
             parts.append(

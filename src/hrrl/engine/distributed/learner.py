@@ -197,7 +197,6 @@ class DistributedTrainer(Trainer):
         def new_actor(index: int, generation: int) -> Any:
             # A resumed run, and each replacement, draws new episodes.
             entropy = [seed, ACTOR_STREAM, index, generation, first_step]
-            epsilon = None if ladder is None else ladder_epsilon(ladder, index, n, self.apex.alpha)
             assert self._weights is not None
             version, weights = self._weights
             return remote.remote(
@@ -205,7 +204,7 @@ class DistributedTrainer(Trainer):
                 self.config.agent,
                 index=index,
                 seed=int(np.random.SeedSequence(entropy).generate_state(1)[0]),
-                epsilon=epsilon,
+                epsilon=None,  # each request carries the actor's rung (_request)
                 weights=weights,
                 version=version,
                 score=self.apex.priorities == "actor",
@@ -231,10 +230,11 @@ class DistributedTrainer(Trainer):
             actor.set_weights.remote(version, ref)
 
     def _request(self, index: int) -> tuple[Any, ...]:
-        """``Actor.collect``'s arguments: the chunk's steps and the epsilon of an actor the
-        config gives none (the ladder on the run's schedule)."""
-        base = ladder_epsilon(self.exploration.epsilon, index, self.apex.actors, self.apex.alpha)
-        return (self.apex.chunk_steps, base)
+        """``Actor.collect``'s arguments: the chunk's steps and the actor's rung of the ladder
+        on ``distributed.epsilon``, or on the run's schedule when that is null."""
+        apex = self.apex
+        base = self.exploration.epsilon if apex.epsilon is None else apex.epsilon
+        return (apex.chunk_steps, ladder_epsilon(base, index, apex.actors, apex.alpha))
 
     def close_actors(self) -> None:
         """Stop the actors and leave Ray (shut down when this run started it)."""
