@@ -3,16 +3,17 @@
 The task is ``SlowCartPole-v1`` (``bench/slow_env.py``): CartPole whose every step first sleeps
 ``--step-ms`` milliseconds, as a simulator that answers over a socket would. Every arm trains the
 CartPole-v1 preset on it (``--num-envs`` copies per collector, ``distributed.envs_per_actor``
-for an actor; its 0.25 updates per env step,
-no evaluation, no checkpoints) for ``--steps`` env steps: the single process collecting its
-own copies, then ``--actors`` Ray actors on a local Ray feeding one learner. The rate is the
-steady state's: env steps over wall time from the first vector step past 20% of the budget
-to the last (Ray's start and the actors' imports are left out, and printed as "start s").
+for an actor; the preset's 0.25 updates per env step kept, no evaluation, no checkpoints) for
+``--steps`` env steps: the single process collecting its own copies, then ``--actors`` Ray
+actors on a local Ray feeding one learner. The rate is the steady state's: env steps over wall
+time from the first vector step past 20% of the budget to the last (Ray's start and the actors'
+imports are left out, and printed as "start s").
 
 Usage::
 
     python bench/apex_scaling.py                          # 5 ms steps, 1 2 4 8 actors
     python bench/apex_scaling.py --step-ms 2 --actors 1 4
+    python bench/apex_scaling.py --actors 4 --set distributed.epsilon=0.4 distributed.alpha=7
 """
 
 from __future__ import annotations
@@ -68,6 +69,9 @@ def main() -> None:
     parser.add_argument("--actors", type=int, nargs="+", default=[1, 2, 4, 8])
     parser.add_argument("--steps", type=int, default=12_000)
     parser.add_argument("--num-envs", type=int, default=4)
+    parser.add_argument(
+        "--set", nargs="*", default=[], metavar="KEY=VALUE", help="overrides for every arm"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     # The actors' processes import the env's module: Ray's workers inherit the environment.
@@ -78,18 +82,26 @@ def main() -> None:
 
     preset = gym_preset("CartPole-v1")
     assert preset.gym is not None
-    base = dataclasses.replace(
-        apply_overrides(
-            preset,
-            [
-                f"train.total_env_steps={args.steps}",
-                f"train.num_envs={args.num_envs}",
-                "gym.eval_episodes=0",
-                "checkpoint.enabled=false",
-            ],
-        ),
-        gym=dataclasses.replace(preset.gym, id=f"slow_env:{slow_env.SLOW_ID}"),
+    # The preset's updates per env step (2 per vector step of 8) at --num-envs copies.
+    updates = preset.train.updates_per_train * args.num_envs / preset.train.num_envs
+    if updates != int(updates) or updates < 1:
+        parser.error(f"--num-envs {args.num_envs} cannot keep the preset's updates per env step")
+    overridden = apply_overrides(
+        preset,
+        [
+            f"train.total_env_steps={args.steps}",
+            f"train.num_envs={args.num_envs}",
+            f"train.updates_per_train={int(updates)}",
+            "gym.eval_episodes=0",
+            "checkpoint.enabled=false",
+            *args.set,
+        ],
     )
+    assert overridden.gym is not None  # its overrides kept (gym.eval_episodes=0: no evaluation)
+    base = dataclasses.replace(
+        overridden, gym=dataclasses.replace(overridden.gym, id=f"slow_env:{slow_env.SLOW_ID}")
+    )
+    ratio = base.train.updates_per_train / (base.train.train_every * base.train.num_envs)
     arms = {"single process": base} | {
         f"{n} actor{'s' if n > 1 else ''}": apply_overrides(
             base, [f"distributed.actors={n}", f"distributed.envs_per_actor={args.num_envs}"]
@@ -113,7 +125,7 @@ def main() -> None:
     print(machine())
     print(
         f"SlowCartPole-v1 ({args.step_ms:g} ms a step), {args.num_envs} envs per collector, "
-        f"{args.steps:,} env steps, CartPole-v1 preset's 0.25 updates per env step"
+        f"{args.steps:,} env steps, {ratio:g} updates per env step (CartPole-v1 preset's: 0.25)"
     )
     print(table(["arm", "env steps/s", "vs single", "updates/s", "start s"], rows))
 

@@ -50,11 +50,11 @@ class DistributedConfig:
     """Requests queued on each actor: a bound on the transitions in transit (a fast actor
     waits for the learner instead of growing memory). 2 hides the round trip to the learner
     (with 1 an actor idles from the end of a chunk until the learner takes it: 4 actors made
-    1.4-2.6x the single process's env steps/s in ``bench/apex_scaling.py``, against 3.2x);
-    1 keeps the policy lag smallest."""
+    3.82x the single process's env steps/s in ``bench/apex_scaling.py``, against 4.64x and
+    4.95x with 2); 1 keeps the policy lag smallest."""
     sync_every: int = 100
     """Learner updates between two weight broadcasts (through Ray's object store; an actor
-    takes them at its next vector step, mid-request)."""
+    takes them at the start of its next request)."""
     max_restarts: int = 20
     """Actor failures (a killed process, an environment that raised) replaced by a fresh actor
     before the run ends with the last failure (counted per process: a resume starts afresh)."""

@@ -187,9 +187,7 @@ class DistributedTrainer(Trainer):
             ray_session(workers=self.apex.actors, address=self._ray_address)
         )
         self._session, self._ray = session, ray
-        # One thread per actor: new weights wait behind the requests queued before them (a
-        # concurrency group of their own, taken mid-request, halved the rate at 4 actors in
-        # some runs of bench/apex_scaling.py).
+        # One thread per actor: new weights wait behind the requests queued before them.
         remote = ray.remote(num_cpus=1)(Actor)
         seed, first_step = self.config.train.seed, self.counters.env_steps
         n, ladder = self.apex.actors, self.apex.epsilon
