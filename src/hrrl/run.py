@@ -77,7 +77,7 @@ def actor_config(config: ExperimentConfig) -> ExperimentConfig:
 
 
 #: Networks that read the number puzzle's encodings (a phase, one block per action).
-PUZZLE_NETWORKS = ("phase_adaptive", "slots")
+PUZZLE_NETWORKS = ("phase_adaptive", "slots", "set")
 
 
 def check_gym_network(config: ExperimentConfig) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 from hrrl.engine.networks import PHASES, MLPQNetwork, PhaseAdaptiveQNetwork, QOutput, make_network
@@ -44,12 +46,12 @@ def test_mlp_shapes(n_actions: int) -> None:
     assert sum(isinstance(m, torch.nn.Linear) for m in net.modules()) == 4
 
 
-@pytest.mark.parametrize("kind", ["phase_adaptive", "mlp"])
-def test_seeded_init_is_reproducible_and_leaves_global_rng_alone(kind: str) -> None:
+@pytest.mark.parametrize(("kind", "obs_dim"), [("phase_adaptive", 5), ("mlp", 5), ("set", 6)])
+def test_seeded_init_is_reproducible_and_leaves_global_rng_alone(kind: str, obs_dim: int) -> None:
     before = torch.random.get_rng_state().clone()
-    a = make_network(kind, obs_dim=5, n_actions=3, hidden=16, generator=gen(7))
-    b = make_network(kind, obs_dim=5, n_actions=3, hidden=16, generator=gen(7))
-    c = make_network(kind, obs_dim=5, n_actions=3, hidden=16, generator=gen(8))
+    a = make_network(kind, obs_dim=obs_dim, n_actions=3, hidden=16, generator=gen(7))
+    b = make_network(kind, obs_dim=obs_dim, n_actions=3, hidden=16, generator=gen(7))
+    c = make_network(kind, obs_dim=obs_dim, n_actions=3, hidden=16, generator=gen(8))
     assert torch.equal(torch.random.get_rng_state(), before)
     for pa, pb, pc in zip(a.parameters(), b.parameters(), c.parameters(), strict=True):
         assert torch.equal(pa, pb)
@@ -126,9 +128,49 @@ def test_the_slot_network_scores_each_block_with_the_same_weights() -> None:
     assert torch.allclose(two(torch.cat([block, other]).unsqueeze(0)).q[0], q[:2])
     with pytest.raises(ValueError, match="equal blocks"):
         SlotQNetwork(10, 4)
+    # Built for 4 actions, it scores any number of blocks.
+    wide = torch.randn(5, 3 * 9, generator=gen(4))
+    assert net(wide).q.shape == (5, 9)
 
 
-@pytest.mark.parametrize("kind", ["mlp", "slots", "phase_adaptive"])
+def _set_network(block: int = 3) -> nn.Module:
+    return make_network("set", obs_dim=block * 4, n_actions=4, hidden=16, generator=gen(5))
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 32), seed=st.integers(0, 2**31 - 1), data=st.data())
+def test_the_set_network_permutes_its_q_values_with_the_actions(
+    n: int, seed: int, data: st.DataObject
+) -> None:
+    """One set of weights scores 1 to 32 actions; permuting the actions' blocks permutes the
+    Q-values (and nothing else moves)."""
+    net = _set_network()
+    blocks = torch.randn(2, n, 3, generator=gen(seed))
+    order = torch.tensor(data.draw(st.permutations(range(n))))
+    q = net(blocks.reshape(2, -1)).q
+    permuted = net(blocks[:, order].reshape(2, -1)).q
+    assert q.shape == (2, n)
+    assert torch.allclose(permuted, q[:, order], atol=1e-6)
+
+
+def test_the_set_network_scores_each_action_beside_the_whole_set() -> None:
+    """Unlike the slot network, an action's value depends on the others (the pooled summary);
+    repeating an action (the env's k mod n slots) changes no value."""
+    net = _set_network()
+    a, b, c = (torch.randn(3, generator=gen(k)) for k in (1, 2, 3))
+    q_ab = net(torch.cat([a, b]).unsqueeze(0)).q[0]
+    q_ac = net(torch.cat([a, c]).unsqueeze(0)).q[0]
+    assert not torch.allclose(q_ab[0], q_ac[0])  # a's value reads its company
+    repeated = net(torch.cat([a, b, a, b, a]).unsqueeze(0)).q[0]
+    assert torch.allclose(repeated[:2], q_ab, atol=1e-6)  # float rounding of another width
+    assert torch.allclose(repeated[2:4], q_ab, atol=1e-6)
+    net(torch.randn(4, 12, generator=gen(6))).q.sum().backward()
+    assert all(p.grad is not None and bool(p.grad.abs().sum() > 0) for p in net.parameters())
+    with pytest.raises(ValueError, match="equal blocks"):
+        make_network("set", obs_dim=10, n_actions=4, generator=gen())
+
+
+@pytest.mark.parametrize("kind", ["mlp", "slots", "set", "phase_adaptive"])
 def test_hooks_on_inner_layers_run_and_change_nothing(kind: str) -> None:
     """Issue 31, item 8: the fast forward skipped Module.__call__, so hooks never ran."""
     net = make_network(

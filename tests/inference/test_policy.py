@@ -105,7 +105,6 @@ def test_policy_plays_what_its_gymnasium_stack_plays(trained_run: Any, num_envs:
     policy = Policy.load(trained_run.run_dir)
     suite = [
         *generate_suite(["all"], 2, 9, [(1, 3, 5), (1, 2, 7), (2, 4, 6)]),
-        Puzzle.create(target=30, actions=range(1, 10), id="unsupported"),
         Puzzle.create(target=3_000, forbidden=range(11, 3_000, 29), id="long"),
     ]
     reference = play_through_stack(
@@ -116,7 +115,7 @@ def test_policy_plays_what_its_gymnasium_stack_plays(trained_run: Any, num_envs:
         adapt=stack_adapter(policy.encoder),
     )
     assert policy.play(suite, num_envs=num_envs) == reference
-    assert {r.status for r in reference} >= {Status.SUCCESS, Status.UNSOLVABLE, Status.UNSUPPORTED}
+    assert {r.status for r in reference} >= {Status.SUCCESS, Status.UNSOLVABLE}
 
 
 def test_solve_unsolvable(trained_run: Any) -> None:

@@ -10,11 +10,12 @@ import pytest
 
 from hrrl.engine.task import PolicyFn
 from hrrl.puzzle.core import Puzzle, Status
+from hrrl.puzzle.encoders import make_encoder
 from hrrl.puzzle.evaluate import PlayHooks
 from hrrl.puzzle.generate import generate_suite
 from hrrl.puzzle.player import BatchPlayer
 from hrrl.puzzle.rewards import Unscored
-from hrrl.puzzle.stack import make_stack, play_through_stack, stack_adapter
+from hrrl.puzzle.stack import make_env, make_stack, play_through_stack, stack_adapter
 from hrrl.puzzle.suite import Result
 
 SETS = [(1, 3, 5), (1, 2, 7), (2, 5), (2, 4, 6), (3, 4), (1, 4, 6, 9), (1, 5, 11), (5, 3, 1)]
@@ -137,3 +138,29 @@ def test_memo_calls_the_policy_once_per_new_glance() -> None:
     calls = sum(rows)
     assert calls < first[0].steps  # the glances of a long puzzle repeat
     assert player.play(long) == first and sum(rows) == calls  # all remembered
+
+
+def test_a_width_free_player_plays_any_width_as_a_stack_of_that_width_does() -> None:
+    """Issue 27: the env has 8 slots, so a set of 9-32 actions is UNSUPPORTED there; a
+    width-free network (slot or set) plays it in its own width through the player, each
+    batch grouped by width, exactly as a stack with 32 slots plays it."""
+    wide = generate_suite(["wide"], 6, 5)
+    assert {len(p.actions) for p in wide} & set(range(9, 33))
+    suite = [*wide, *SUITE]
+    encoder, _ = make_stack(
+        encoder_name="slots", reward=Unscored(), planner="horizon", actions=(1, 3, 5)
+    )
+    assert all(isinstance(stack_adapter(encoder)(p), str) for p in wide if len(p.actions) > 8)
+    player = BatchPlayer(encoder=encoder, planner="horizon", greedy=cost_greedy)
+    fast = player.play(suite, num_envs=16, adapt=stack_adapter(encoder, width_free=True))
+    wider = make_encoder("slots", slots=32)
+
+    def factory() -> Any:
+        return make_env(encoder=wider, reward=Unscored(), planner="horizon")
+
+    reference = play_through_stack(
+        cost_greedy, suite, factory, num_envs=16, adapt=stack_adapter(wider)
+    )
+    assert fast == reference
+    assert Status.UNSUPPORTED not in {r.status for r in fast}
+    assert sum(r.status is Status.SUCCESS for r in fast[: len(wide)]) >= len(wide) // 2

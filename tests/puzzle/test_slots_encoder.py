@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from hrrl.engine.networks import SlotQNetwork
 from hrrl.errors import PuzzleError
-from hrrl.puzzle.core import Puzzle, PuzzleView
+from hrrl.puzzle.core import MAX_ACTIONS, Puzzle, PuzzleView
 from hrrl.puzzle.encoders import make_encoder
 from hrrl.puzzle.encoders.slots import BLOCK, SLOTS, SlotEncoder
 from hrrl.puzzle.env import PuzzleEnv
@@ -46,9 +46,14 @@ def test_repeated_slots_hold_the_same_block_so_argmax_is_over_the_real_actions()
     assert blocks[1, 0] == 1.0 and blocks[1, 3] == 1.0
 
 
-def test_more_actions_than_slots_is_refused() -> None:
-    with pytest.raises(PuzzleError, match="at most 8 action slots"):
-        SlotEncoder().encode(_view(tuple(range(1, 10)), target=100, forbidden=set()))
+def test_a_set_wider_than_the_slots_is_encoded_in_its_own_width() -> None:
+    """Issue 27: 9 actions are 9 blocks, each action once, as a 9-slot encoder shows them;
+    the environment keeps its 8 slots."""
+    for n in (9, MAX_ACTIONS):
+        wide = _view(tuple(range(1, n + 1)), target=500, forbidden={7, 12})
+        vector = SlotEncoder().encode(wide)
+        assert vector.shape == (n * BLOCK,)
+        assert np.array_equal(vector, SlotEncoder(slots=n).encode(wide))
     env = PuzzleEnv(slots=SLOTS)
     with pytest.raises(PuzzleError, match="8 action slots"):
         env.reset(options={"puzzle": Puzzle.create(target=50, actions=range(1, 10))})

@@ -198,7 +198,7 @@ def run(args: argparse.Namespace) -> int:
         write_results(args.output, results)  # the final file, in suite order
     print(f"policy: {policy.source}")
     if policy.any_action_set:
-        print("plays any action set of up to 8 actions")
+        print(f"plays any action set of up to {policy.max_actions} actions")
     print(format_table(summarize(results, entries), TABLE_COLUMNS))
     if rejected := format_rejected(entries, args.suite):
         print(f"\n{rejected}")

@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     best = optimal_steps(puzzle)
     plays = (
-        "this policy plays any action set of up to 8 actions"
+        f"this policy plays any action set of up to {policy.max_actions} actions"
         if policy.any_action_set
         else f"this policy plays actions {list(policy.env_config.actions)} only"
     )

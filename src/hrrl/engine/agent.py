@@ -36,10 +36,10 @@ MAX_HIDDEN = 16_384
 class AgentConfig:
     """The Q-network and its update rule."""
 
-    network: Literal["phase_adaptive", "mlp", "slots", "cnn"] = "phase_adaptive"
-    """Q-network: for the number puzzle "phase_adaptive" (3 heads mixed by a phase classifier)
-    or "slots" (one scorer shared by every action, the observation being one equal block per
-    action); for a Gymnasium task "mlp" (vector observations) or "cnn" (grids, MinAtar)."""
+    network: Literal["phase_adaptive", "mlp", "slots", "set", "cnn"] = "phase_adaptive"
+    """Q-network: for the number puzzle "phase_adaptive" (3 heads mixed by a phase classifier),
+    "slots" (one scorer shared by every action, the observation being one equal block per
+    action) or "set" (the same scorer beside a max-pooled summary of the whole set); for a Gymnasium task "mlp" (vector observations) or "cnn" (grids, MinAtar)."""
     hidden: int = 256
     """Units in each hidden layer (at most 16,384: a square layer of that width is 1 GiB)."""
     lr: float = 5e-4

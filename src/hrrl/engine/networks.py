@@ -1,6 +1,7 @@
 """Q-networks: a plain MLP (optionally dueling), the phase-adaptive network (a shared trunk, three
 heads mixed by a learned phase classifier), the slot network (one shared scorer applied to each
-action's block of the observation, so one set of weights serves any number of actions) and a
+action's block of the observation, so one set of weights serves any number of actions), the set
+network (the same, each action scored beside a pooled summary of the whole set) and a
 small CNN for grid observations and the Nature DQN's CNN for stacks of Atari frames.
 
 Each returns a :class:`QOutput` ``(q, phase_probs)`` so the agent handles them alike.
@@ -24,7 +25,10 @@ from torch.nn.utils import skip_init
 
 #: Names of the phase-adaptive network's heads, in order.
 PHASES: tuple[str, ...] = ("exploration", "navigation", "precision")
-NETWORK_KINDS: tuple[str, ...] = ("phase_adaptive", "mlp", "slots", "cnn")
+NETWORK_KINDS: tuple[str, ...] = ("phase_adaptive", "mlp", "slots", "set", "cnn")
+#: Networks whose weights do not depend on the number of actions: the observation is one block
+#: per action and the output as wide as the observation has blocks.
+ACTION_SET_KINDS: tuple[str, ...] = ("slots", "set")
 
 
 class QOutput(NamedTuple):
@@ -234,9 +238,64 @@ class SlotQNetwork(nn.Module):
         self.head = _linear(hidden, 1, gen)
 
     def forward(self, obs: torch.Tensor) -> QOutput:
+        """Q-values of every block: ``n_actions`` for the observations it was built for, as
+        many as ``obs`` has blocks for any other width."""
         rows = obs.reshape(-1, self.block)
-        q = self.head(self.trunk(rows)).reshape(-1, self.n_actions)
+        q = self.head(self.trunk(rows)).reshape(obs.shape[0], -1)
         return QOutput(q, None)
+
+
+class SetQNetwork(nn.Module):
+    """A policy over the set of actions (DeepSets): each action scored by one shared scorer
+    beside a permutation-invariant summary of the whole set.
+
+    ::
+
+        obs (B, n * block) ─> blocks (B, n, block)
+        h_k = phi(block_k)                         [Linear(hidden) ─ ReLU]
+        g   = max_k h_k                            the set's summary (elementwise max)
+        Q(obs, k) = head(psi([h_k, g]))            [Linear(hidden) ─ ReLU] ─> Linear(1)
+
+    No weight depends on ``n``: the same network scores 1 action or 64, and its output is as
+    wide as the observation has blocks. Permuting the blocks permutes the Q-values; repeating
+    a block (the slot encoder's ``k mod n`` fill) changes neither ``g`` (a maximum) nor any
+    Q-value, so a set played in ``n`` blocks and in the env's padded slots scores the same (up
+    to float rounding: the matrix products have other shapes).
+    """
+
+    def __init__(
+        self,
+        obs_dim: int,
+        n_actions: int,
+        hidden: int = 256,
+        *,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        _check_sizes(obs_dim, n_actions, hidden)
+        if obs_dim % n_actions:
+            raise ValueError(
+                f"obs_dim={obs_dim} is invalid for the set network: it must be n_actions "
+                f"({n_actions}) equal blocks"
+            )
+        gen = generator if generator is not None else torch.Generator().manual_seed(0)
+        self.n_actions = n_actions
+        self.block = obs_dim // n_actions
+        self.phi = _mlp([self.block, hidden], gen)
+        self.psi = _mlp([2 * hidden, hidden], gen)
+        self.head = _linear(hidden, 1, gen)
+
+    def forward(self, obs: torch.Tensor) -> QOutput:
+        """Q-values of every block (as many as ``obs`` has)."""
+        h = self.phi(obs.reshape(obs.shape[0], -1, self.block))  # (B, n, hidden)
+        g = h.amax(dim=1, keepdim=True).expand_as(h)
+        q = _apply_linear(self.head, self.psi(torch.cat([h, g], dim=-1)))
+        return QOutput(q.squeeze(-1), None)
+
+
+def width_free(network: nn.Module) -> bool:
+    """Whether ``network`` scores any number of action blocks (:data:`ACTION_SET_KINDS`)."""
+    return isinstance(network, SlotQNetwork | SetQNetwork)
 
 
 #: Filters of the convolution (the MinAtar paper's).
@@ -352,7 +411,7 @@ class NatureQNetwork(nn.Module):
 
 
 def make_network(
-    kind: Literal["phase_adaptive", "mlp", "slots", "cnn"] | str,
+    kind: Literal["phase_adaptive", "mlp", "slots", "set", "cnn"] | str,
     *,
     obs_dim: int,
     n_actions: int,
@@ -383,4 +442,6 @@ def make_network(
         return MLPQNetwork(obs_dim, n_actions, hidden, dueling=dueling, generator=generator)
     if kind == "slots":
         return SlotQNetwork(obs_dim, n_actions, hidden, generator=generator)
+    if kind == "set":
+        return SetQNetwork(obs_dim, n_actions, hidden, generator=generator)
     raise ValueError(f"network kind={kind!r} is unknown: choose one of {list(NETWORK_KINDS)}")

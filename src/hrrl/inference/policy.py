@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from hrrl.engine.networks import width_free
 from hrrl.errors import CheckpointError, EnvironmentMismatchError, PuzzleError
 from hrrl.experiment import saved_puzzle_section, stack_config
 from hrrl.inference.export import is_bundle, read_bundle
@@ -31,7 +32,7 @@ from hrrl.inference.network import (
 )
 from hrrl.persistence.store import resolve_checkpoint
 from hrrl.puzzle.config import PuzzleConfig
-from hrrl.puzzle.core import Puzzle
+from hrrl.puzzle.core import MAX_ACTIONS, Puzzle
 from hrrl.puzzle.evaluate import PlayHooks
 from hrrl.puzzle.player import BatchPlayer
 from hrrl.puzzle.rewards import Unscored
@@ -60,7 +61,7 @@ class Policy:
             actions=self.env_config.actions,
             horizon=self.env_config.horizon,
         )
-        self._adapt = stack_adapter(self.encoder)
+        self._adapt = stack_adapter(self.encoder, width_free=width_free(self.network))
         self._greedy = GreedyCache(self.network)
         self._player = BatchPlayer(
             encoder=self.encoder,
@@ -73,6 +74,13 @@ class Policy:
     def any_action_set(self) -> bool:
         """Whether this policy plays any action set (a slot network) or only its trained one."""
         return getattr(self.encoder, "slots", None) is not None
+
+    @property
+    def max_actions(self) -> int:
+        """The widest action set :meth:`play` plays: any puzzle's (``core.MAX_ACTIONS``) for a
+        width-free network (a set wider than the environment's slots is played in its own
+        width), else the network's output width."""
+        return MAX_ACTIONS if width_free(self.network) else n_actions_of(self.encoder)
 
     def unsupported_reason(self, puzzle: Puzzle) -> str | None:
         """Why this policy cannot play ``puzzle`` (None when it can)."""

@@ -21,4 +21,4 @@ FAMILY_NAMES: tuple[str, ...] = (
 )
 #: Families past the default policy's bounds (``hrrl.puzzle.families.SCALE_FAMILIES``): named
 #: one by one, not part of ``all``.
-SCALE_FAMILY_NAMES: tuple[str, ...] = ("abyss",)
+SCALE_FAMILY_NAMES: tuple[str, ...] = ("abyss", "wide")

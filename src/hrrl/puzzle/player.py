@@ -218,9 +218,22 @@ class BatchPlayer:
             out.append(slot)
         if missing:
             vector = self._vector
-            fresh = self.greedy(np.stack([vector(key) for _, key in missing]))
+            fresh = self._greedy_rows([vector(key) for _, key in missing])
             if len(memo) + len(missing) > GLANCE_CACHE_SIZE:
                 memo.clear()
-            for (i, key), slot in zip(missing, fresh.tolist(), strict=True):
+            for (i, key), slot in zip(missing, fresh, strict=True):
                 memo[key] = out[i] = int(slot)
+        return out
+
+    def _greedy_rows(self, rows: list[np.ndarray]) -> list[int]:
+        """``greedy`` of each row: one call, or one per width when the rows differ (a
+        width-free network playing sets wider than the slots, each in its own width)."""
+        widths = {len(row) for row in rows}
+        if len(widths) == 1:
+            return [int(a) for a in self.greedy(np.stack(rows)).tolist()]
+        out = [0] * len(rows)
+        for width in sorted(widths):
+            at = [i for i, row in enumerate(rows) if len(row) == width]
+            for i, a in zip(at, self.greedy(np.stack([rows[i] for i in at])).tolist(), strict=True):
+                out[i] = int(a)
         return out

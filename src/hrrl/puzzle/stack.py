@@ -80,18 +80,21 @@ def n_actions_of(encoder: Encoder) -> int:
     return int(slots) if slots is not None else len(encoder.actions)
 
 
-def stack_adapter(encoder: Encoder) -> Adapter:
+def stack_adapter(encoder: Encoder, *, width_free: bool = False) -> Adapter:
     """What a policy behind ``encoder`` can play.
 
-    A slot encoder plays any set of up to ``slots`` actions. An encoder built for one action
-    tuple (a fixed-width network: the baseline's 3 heads) plays that set in any order (the
-    puzzle is the same with its actions listed in the trained order) and nothing else.
+    A slot encoder plays any set of up to ``slots`` actions (the environment's width); with a
+    ``width_free`` network (one whose weights do not depend on the number of actions, played
+    by the batched player in each puzzle's own width) any set at all. An
+    encoder built for one action tuple (a fixed-width network: the baseline's 3 heads) plays
+    that set in any order (the puzzle is the same with its actions listed in the trained order)
+    and nothing else.
     """
     slots = getattr(encoder, "slots", None)
     if slots is not None:
 
         def any_set(puzzle: Puzzle) -> Puzzle | str:
-            return unsupported_reason(puzzle, int(slots)) or puzzle
+            return puzzle if width_free else unsupported_reason(puzzle, int(slots)) or puzzle
 
         return any_set
     return fixed_adapter(encoder.actions, f"one output per action (the {encoder.name} encoder)")

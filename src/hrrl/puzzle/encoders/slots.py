@@ -5,8 +5,9 @@ vector holds ``SLOTS`` (8) equal blocks, one per slot, and the network scores ea
 same weights (``engine/networks.py``'s ``"slots"`` network: ``Q_k = f(block_k)``). Slot ``k``
 plays ``actions[k % n]`` for a puzzle of ``n <= SLOTS`` actions; repeated slots hold identical
 blocks, hence identical Q-values, so ``argmax`` and ``max`` are those over the real actions and
-no action mask is needed anywhere. A puzzle of more than ``SLOTS`` actions is not encodable: the
-evaluator reports it ``UNSUPPORTED``.
+no action mask is needed anywhere. A puzzle of more than ``SLOTS`` actions is encoded in its own
+``n`` blocks, each action once: the environment (``Discrete(SLOTS)``) refuses it, and the batched
+player of a width-free network (slot or set, whose weights do not depend on ``n``) plays it.
 
 Everything is in *units of the puzzle's own action set*: the window is ``W = WINDOW_FACTOR * A``
 numbers ahead (``A`` the largest action), costs are in window crossings at full speed, an
@@ -57,12 +58,14 @@ from typing import Any, Final
 
 import numpy as np
 
-from hrrl.errors import ConfigError, PuzzleError, field_error
+from hrrl.errors import ConfigError, field_error
 from hrrl.puzzle.core import Puzzle, PuzzleView
 from hrrl.puzzle.encoders.base import SortedForbidden, encode_all
 from hrrl.puzzle.encoders.window import DEAD, cost_of, landing_values
 
-#: Action slots the network scores; a puzzle of more actions is UNSUPPORTED.
+#: Action slots of the environment (its ``Discrete(SLOTS)`` action space, the replay's width):
+#: a puzzle of more actions is UNSUPPORTED there, and played in its own ``n`` blocks by the
+#: batched player of a width-free network (any puzzle: at most ``core.MAX_ACTIONS``).
 SLOTS: Final = 8
 #: The window holds this many largest-action strides: ``W = WINDOW_FACTOR * max(actions)``.
 WINDOW_FACTOR: Final = 16
@@ -103,7 +106,7 @@ _SUMMARY_AT: Final = len(_PER_ACTION)
 
 
 def unsupported_reason(puzzle: Puzzle, slots: int = SLOTS) -> str | None:
-    """Why a slot policy cannot play ``puzzle`` (None when it can)."""
+    """Why a stack of ``slots`` action slots cannot play ``puzzle`` (None when it can)."""
     if len(puzzle.actions) > slots:
         return (
             f"the puzzle has {len(puzzle.actions)} actions; this policy scores at most {slots} "
@@ -161,12 +164,6 @@ class SlotEncoder:
         values = landing_values(actions, offsets, target_offset, w, graded=self.graded_edge)
         return tuple([a in blocked for a in actions]), values
 
-    def check(self, puzzle: Puzzle) -> None:
-        """Refuse a puzzle with more actions than slots (the evaluator reports UNSUPPORTED)."""
-        reason = unsupported_reason(puzzle, self.slots)
-        if reason is not None:
-            raise field_error(PuzzleError, "actions", list(puzzle.actions), reason)
-
     def glance(self, puzzle: Puzzle, x: int, subgoal: int, exact: bool = False) -> Glance:
         """What the vector at ``x`` is a function of, as a small hashable tuple (see
         :data:`Glance`): batched play memoises the greedy action by it. ``exact``: the subgoal
@@ -178,8 +175,6 @@ class SlotEncoder:
         with what depends on the puzzle alone (its window, its sorted forbidden numbers) worked
         out once. ``step`` is accepted and unused: the vector does not depend on the step count."""
         actions, target = puzzle.actions, puzzle.target
-        if len(actions) > self.slots:
-            self.check(puzzle)
         w = self.window_factor * max(actions)
         edge = w + 1
         # The window slides: a bisect into the puzzle's sorted forbidden numbers (computed once
@@ -239,14 +234,16 @@ class SlotEncoder:
         return rows
 
     def _slot_vector(self, glance: Glance) -> np.ndarray:
-        """The whole vector for one glance (read-only; cached). A subgoal at the target's offset
-        (the target itself, or an exact one read as the window's target) is reached by landing
-        on it; any other by passing it."""
+        """The whole vector for one glance (read-only; cached): ``slots`` blocks for a set of at
+        most ``slots`` actions, else one block per action (what the player of a width-free
+        network reads). A subgoal at the target's offset (the target itself, or an exact one
+        read as the window's target) is reached by landing on it; any other by passing it."""
         actions, blocked, values, gap, sub = glance
         exact = sub == gap
         n, w = len(actions), self.window_factor * max(actions)
         rows = self._picture(actions, blocked, values, gap)
-        slot_of = self._slot_of[n - 1]  # slot k shows action k mod n
+        # Slot k shows action k mod n; a wider set shows each action once.
+        slot_of = self._slot_of[n - 1] if n <= self.slots else np.arange(n)
         blocks = rows[slot_of]
         blocks[:, _SUBGOAL] = [
             actions[i] == sub if exact else actions[i] >= sub for i in slot_of.tolist()
