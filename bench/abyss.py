@@ -9,11 +9,12 @@ action set: one row per depth, each seed's success / mean efficiency (efficiency
 puzzles), the share of dying lanes deeper than the high level's horizon (``puzzle.horizon``
 windows of the low-level view), how the failed games ended (over seeds), and the play time of the depth's puzzles summed over seeds.
 
-Today's policy has one level above the low-level window, a glance ``puzzle.horizon`` windows
-deep: the rows past it measure the cliff that levels of bounded views are to remove.
+Each policy plays every cell twice: with its levels of bounded views above the horizon
+(``puzzle.levels``, :mod:`hrrl.puzzle.levels`) and with the levels capped at the single
+horizon of before (``puzzle.levels=1``: the cliff, measured beside).
 
     .venv/bin/python bench/abyss.py                    # seeds 0 1 2, 20 puzzles a cell
-    .venv/bin/python bench/abyss.py --seeds 0 --count 5 --depths 1000 10000
+    .venv/bin/python bench/abyss.py --seeds 0 --count 5 --depths 1000 10000 --levels 8
 """
 
 from __future__ import annotations
@@ -36,8 +37,10 @@ from hierarchy import efficiency, success
 from hrrl.puzzle.core import DEFAULT_ACTIONS, Puzzle, Status
 from hrrl.puzzle.families import abyss_puzzle, low_level_window
 from hrrl.puzzle.generate import actions_label
+from hrrl.puzzle.levels import MAX_LEVELS
 
 SETS: tuple[tuple[int, ...], ...] = (DEFAULT_ACTIONS, (1, 2, 7), (2, 5))
+Cell = tuple[tuple[int, ...], int, int]  # (actions, depth, levels)
 DEPTHS = (1_000, 3_000, 10_000, 30_000, 100_000)
 
 
@@ -56,6 +59,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=20, help="puzzles per depth and set")
     parser.add_argument("--depths", type=int, nargs="+", default=list(DEPTHS))
     parser.add_argument("--suite-seed", type=int, default=27_2026)
+    parser.add_argument("--levels", type=int, nargs="+", default=[MAX_LEVELS, 1])
     args = parser.parse_args()
     torch.set_num_threads(1)
     suites = {
@@ -63,31 +67,37 @@ def main() -> None:
         for acts in SETS
         for depth in args.depths
     }
-    cells: dict[tuple[tuple[int, ...], int], list[str]] = {key: [] for key in suites}
-    seconds = dict.fromkeys(suites, 0.0)
-    failures: dict[tuple[tuple[int, ...], int], Counter[str]] = {key: Counter() for key in suites}
+    keys = [(acts, depth, lv) for acts, depth in suites for lv in args.levels]
+    cells: dict[Cell, list[str]] = {key: [] for key in keys}
+    seconds = dict.fromkeys(keys, 0.0)
+    failures: dict[Cell, Counter[str]] = {key: Counter() for key in keys}
     horizon = 0
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:
-            policy, best_at, steps = train(seed, [], Path(tmp))
-            horizon = policy.env_config.horizon
+            trained, best_at, steps = train(seed, [], Path(tmp))
+            horizon = trained.env_config.horizon
             print(
                 f"seed {seed}: best checkpoint at {best_at:.1f} s, {steps:,} env steps", flush=True
             )
-            for key, suite in suites.items():
-                start = time.perf_counter()
-                results = policy.play(suite)
-                seconds[key] += time.perf_counter() - start
-                s, e = success(results), efficiency(results)
-                failures[key].update(
-                    r.status.name for r in results if r.status is not Status.SUCCESS
-                )
-                eff = f"{np.nanmean(e):.4f}" if np.isfinite(e).any() else "-"
-                cells[key].append(f"{s.mean():.3f} / {eff}")
+            for levels in args.levels:
+                stack = dataclasses.replace(trained.env_config, levels=levels)
+                policy = dataclasses.replace(trained, env_config=stack)
+                for (acts, depth), suite in suites.items():
+                    key = (acts, depth, levels)
+                    start = time.perf_counter()
+                    results = policy.play(suite)
+                    seconds[key] += time.perf_counter() - start
+                    s, e = success(results), efficiency(results)
+                    failures[key].update(
+                        r.status.name for r in results if r.status is not Status.SUCCESS
+                    )
+                    eff = f"{np.nanmean(e):.4f}" if np.isfinite(e).any() else "-"
+                    cells[key].append(f"{s.mean():.3f} / {eff}")
     print(machine())
     print(
         f"abyss: {args.count} puzzles a cell (suite seed {args.suite_seed}), "
-        f"success / efficiency per seed; the high level glances {horizon} windows ahead"
+        f"success / efficiency per seed; the high level glances {horizon} windows ahead, "
+        "levels of bounded views above it (1: none)"
     )
     for acts in SETS:
         reach = horizon * low_level_window(acts)
@@ -95,16 +105,26 @@ def main() -> None:
         for depth in args.depths:
             deaths = [d for p in suites[acts, depth] for d in p.extra["deaths"][0]]
             deeper = np.mean([d > reach for d in deaths]) if deaths else 0.0
-            rows.append(
-                [
-                    f"{depth:,}",
-                    *cells[acts, depth],
-                    f"{deeper:.2f}",
-                    " ".join(f"{k} {v}" for k, v in failures[acts, depth].most_common()) or "-",
-                    f"{seconds[acts, depth]:.1f}",
-                ]
-            )
-        header = ["depth", *(f"seed {s}" for s in args.seeds), "past horizon", "failures", "play s"]
+            for levels in args.levels:
+                key = (acts, depth, levels)
+                rows.append(
+                    [
+                        f"{depth:,}",
+                        str(levels),
+                        *cells[key],
+                        f"{deeper:.2f}",
+                        " ".join(f"{k} {v}" for k, v in failures[key].most_common()) or "-",
+                        f"{seconds[key]:.1f}",
+                    ]
+                )
+        header = [
+            "depth",
+            "levels",
+            *(f"seed {s}" for s in args.seeds),
+            "past horizon",
+            "failures",
+            "play s",
+        ]
         print(f"\nactions {{{','.join(map(str, acts))}}} (horizon {reach:,} numbers)")
         print(table(header, rows))
 

@@ -176,13 +176,13 @@ def saved_puzzle_section(config: Mapping[str, Any], source: Path) -> dict[str, A
 
 
 #: The fields of the puzzle section that fix how a policy sees and plays a puzzle.
-STACK_KEYS = ("reward", "encoder", "planner", "actions", "horizon")
+STACK_KEYS = ("reward", "encoder", "planner", "actions", "horizon", "levels")
 
 
 def stack_config(section: Mapping[str, Any]) -> PuzzleConfig:
     """A puzzle section holding only the environment stack's fields (no evaluation suite), for
     playing a trained policy; the other fields keep their defaults."""
-    # A section saved before a key existed (``horizon``) takes that key's default.
+    # A section saved before a key existed (``horizon``, ``levels``) takes that key's default.
     kept = {k: section[k] for k in STACK_KEYS if k in section}
     return from_dict(PuzzleConfig, {**kept, "eval_count": 0})
 

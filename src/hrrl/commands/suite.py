@@ -44,7 +44,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "generate",
         help="write a seeded suite of puzzles, COUNT of each family",
         description=f"Families: {', '.join(FAMILY_NAMES)} (or 'all'), and by name "
-        f"{', '.join(SCALE_FAMILY_NAMES)}.",
+        f"{', '.join(SCALE_FAMILY_NAMES)} (wide draws each puzzle's own set of 9-32 actions: "
+        "--actions does not apply to it).",
     )
     gen.add_argument(
         "--family",
@@ -119,6 +120,8 @@ def _generate(args: argparse.Namespace) -> int:
         else:
             written = write_suite(args.out, puzzles())
     sets = " ".join("{" + ",".join(map(str, a)) + "}" for a in action_sets)
+    if "wide" in families:
+        sets += " (wide: each puzzle its own set)"
     print(
         f"wrote {written} puzzles ({len(families)} {'family' if len(families) == 1 else 'families'}"
         f" x {args.count} x actions {sets}, seed {args.seed}) "

@@ -7,7 +7,8 @@
       policy.json          what is needed to play them, and where they came from:
                            {"format": "hrrl-policy", "format_version": 2,
                             "task": "puzzle" | "gym",
-                            "env": {reward, encoder, planner, actions, horizon}   (puzzle)
+                            "env": {reward, encoder, planner, actions, horizon,
+                                    levels}                             (puzzle)
                                  | {id}                                  (gym: the Gymnasium id),
                             "agent": {network, hidden[, dueling]}, "obs_dim", "obs_shape",
                             "n_actions", "weights": {"file", "sha256", "bytes"},
@@ -67,7 +68,7 @@ WEIGHTS_FILE = "policy.safetensors"
 MANIFEST_FILE = "policy.json"
 _ENV_KEYS = {PUZZLE_TASK: STACK_KEYS, GYM_TASK: ("id",)}
 #: Keys a bundle written before they existed may lack (they take their defaults).
-_OPTIONAL_ENV_KEYS = ("horizon",)
+_OPTIONAL_ENV_KEYS = ("horizon", "levels")
 _AGENT_KEYS = ("network", "hidden")
 
 

@@ -60,6 +60,7 @@ class Policy:
             planner=self.env_config.planner,
             actions=self.env_config.actions,
             horizon=self.env_config.horizon,
+            levels=self.env_config.levels,
         )
         self._adapt = stack_adapter(self.encoder, width_free=width_free(self.network))
         self._greedy = GreedyCache(self.network)
@@ -68,6 +69,7 @@ class Policy:
             planner=self.env_config.planner,
             greedy=self.greedy,
             horizon=self.env_config.horizon,
+            levels=self.env_config.levels,
         )
 
     @property

@@ -11,6 +11,7 @@ from hrrl.errors import ConfigError
 from hrrl.puzzle.core import DEFAULT_ACTIONS
 from hrrl.puzzle.curriculum import CurriculumConfig
 from hrrl.puzzle.horizon import HORIZON_WINDOWS
+from hrrl.puzzle.levels import MAX_LEVELS
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -21,12 +22,16 @@ class PuzzleConfig:
     """Reward scheme: 'ordered' (every success beats every failure) or 'legacy' (the prototype)."""
     encoder: Literal["relational", "paper", "slots"] = "relational"
     """Observation encoder: 'relational' (scale-free, action-relative, one action set), 'slots'
-    (the same ideas per action slot: any set of up to 8 actions) or 'paper' (12 features)."""
+    (the same ideas per action slot: any action set) or 'paper' (12 features)."""
     planner: Literal["constraint", "horizon", "paper", "none"] = "constraint"
     """Subgoal decomposition: constraint-aware, horizon (constraint-aware plus exact waypoints
     from a glance ``horizon`` windows ahead), the paper's rule, or none (target only)."""
     horizon: int = HORIZON_WINDOWS
     """How far the horizon planner looks, in low-level windows (16 largest actions each)."""
+    levels: int = MAX_LEVELS
+    """Levels of bounded views above the horizon (:mod:`hrrl.puzzle.levels`): level k sees
+    8**k windows in blocks of 8**(k-1), so a trap ``D`` numbers deep needs about
+    ``log_8(D / W)`` of them; 1 is the single horizon (nothing seen past it), 8 the most."""
     actions: tuple[int, ...] = DEFAULT_ACTIONS
     """The action set (each step adds one of these); training and evaluation puzzles use it."""
     curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
@@ -51,6 +56,7 @@ class PuzzleConfig:
         check_choice("puzzle.encoder", self.encoder, ("relational", "paper", "slots"))
         check_choice("puzzle.planner", self.planner, ("constraint", "horizon", "paper", "none"))
         check_int("puzzle.horizon", self.horizon, low=1)
+        check_int("puzzle.levels", self.levels, low=1, high=MAX_LEVELS)
         if (
             not self.actions
             or any(a <= 0 for a in self.actions)

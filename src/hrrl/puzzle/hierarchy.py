@@ -13,7 +13,8 @@ agent never sees puzzles, only the observation the encoder builds from :meth:`vi
 
 With ``planner="horizon"`` the high level also glances :data:`~hrrl.puzzle.horizon.HORIZON_WINDOWS`
 low-level windows ahead (:mod:`hrrl.puzzle.horizon`) at reset, at every waypoint and every half
-window of progress; when the window holds numbers that look live but die within the horizon it
+window of progress; when the window holds numbers that look live but die within the horizon (or
+at a level of bounded views above it, :mod:`hrrl.puzzle.levels`, up to ``levels`` of them) it
 puts an *exact* waypoint in front (a number to land on, ``view().exact``), and re-plans once it is
 reached or missed. Every subgoal ends as a success (an exact one landed on, a pass one passed)
 or a failure (an exact one jumped over, or the episode ending before it); the counts are in
@@ -32,6 +33,7 @@ from hrrl.errors import ConfigError, field_error
 from hrrl.puzzle.core import Puzzle, PuzzleView, Status
 from hrrl.puzzle.env import PuzzleEnv
 from hrrl.puzzle.horizon import HORIZON_WINDOWS, check_horizon, exact_waypoint, window_of
+from hrrl.puzzle.levels import MAX_LEVELS, check_levels
 from hrrl.puzzle.planner import DEFAULT_WINDOW, PLANNER_RULES, decompose
 from hrrl.puzzle.rewards import Transition
 
@@ -44,10 +46,13 @@ class Subgoals:
     glance ahead may put an exact waypoint in front, scored when reached or jumped over.
     """
 
-    def __init__(self, *, planner: str, window: int, horizon: int) -> None:
+    def __init__(
+        self, *, planner: str, window: int, horizon: int, levels: int = MAX_LEVELS
+    ) -> None:
         self.planner = planner
         self.window = window
         self.horizon = horizon
+        self.levels = levels
         self.waypoints: list[int] = []
         self.index = 0
         self.exact: int | None = None
@@ -95,7 +100,7 @@ class Subgoals:
             and (passed or current >= self.next_glance)
         ):
             self.next_glance = current + max(1, window_of(puzzle) // 2)
-            self.exact = exact_waypoint(puzzle, current, self.horizon)
+            self.exact = exact_waypoint(puzzle, current, self.horizon, self.levels)
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -125,8 +130,9 @@ class HierarchyWrapper(gym.Wrapper[np.ndarray, np.int64, np.ndarray, np.int64]):
     ``reward_scheme(Transition(puzzle, prev, x, step, status, goal=subgoal_before_step))`` and
     ``info`` gains ``"subgoal"`` (the subgoal active *after* the step, i.e. the next one to aim
     at). ``planner`` is ``"constraint"`` (default), ``"horizon"`` (constraint waypoints plus
-    exact ones from a glance ``horizon`` windows ahead), ``"paper"`` or ``"none"`` (the target
-    only). The subgoals themselves are a :class:`Subgoals`.
+    exact ones from a glance ``horizon`` windows ahead and ``levels`` of views above it),
+    ``"paper"`` or ``"none"`` (the target only). The subgoals themselves are a
+    :class:`Subgoals`.
     """
 
     def __init__(
@@ -136,6 +142,7 @@ class HierarchyWrapper(gym.Wrapper[np.ndarray, np.int64, np.ndarray, np.int64]):
         planner: str = "constraint",
         window: int = DEFAULT_WINDOW,
         horizon: int = HORIZON_WINDOWS,
+        levels: int = MAX_LEVELS,
     ) -> None:
         super().__init__(env)
         if planner not in PLANNER_RULES:
@@ -151,7 +158,10 @@ class HierarchyWrapper(gym.Wrapper[np.ndarray, np.int64, np.ndarray, np.int64]):
         self.planner = planner
         self.window = window
         self.horizon = check_horizon(horizon)
-        self.goals = Subgoals(planner=planner, window=window, horizon=self.horizon)
+        self.levels = check_levels(levels)
+        self.goals = Subgoals(
+            planner=planner, window=window, horizon=self.horizon, levels=self.levels
+        )
 
     @property
     def puzzle_env(self) -> PuzzleEnv:

@@ -36,6 +36,7 @@ from hrrl.puzzle.core import Puzzle
 from hrrl.puzzle.encoders.base import SortedForbidden
 from hrrl.puzzle.encoders.slots import WINDOW_FACTOR
 from hrrl.puzzle.encoders.window import DEAD, window_costs
+from hrrl.puzzle.levels import levels_of
 
 #: The high level's horizon in low-level windows: H = 8 W = 128 strides (640 numbers at {1,3,5}),
 #: twice the deepest deep_trap death (300 numbers) so a maze's next region is in view too.
@@ -61,11 +62,26 @@ def _forbidden_between(puzzle: Puzzle, lo: int, hi: int) -> list[int]:
     return list(ordered[bisect_left(ordered, lo) : bisect_left(ordered, hi)])
 
 
-def dead_cells(puzzle: Puzzle, x: int, reach: int) -> set[int]:
+def _blocked_past_edge(puzzle: Puzzle, edge: int, levels: int) -> list[int]:
+    """The numbers of ``(edge, edge + A]`` with no way on as the levels above the horizon see
+    them: forbidden, past the target or dead (none with ``levels=1``: past the edge is "further
+    on", assumed passable)."""
+    if levels <= 1:
+        return []
+    seen, target, forbidden = levels_of(puzzle, levels), puzzle.target, puzzle.forbidden
+    return [
+        y
+        for y in range(edge + 1, edge + puzzle.max_action + 1)
+        if y > target or y in forbidden or seen.dead(y)
+    ]
+
+
+def dead_cells(puzzle: Puzzle, x: int, reach: int, levels: int = 1) -> set[int]:
     """Allowed numbers in ``(x, x + reach]`` with no way on to the target or past ``x + reach``.
 
     A number ``c`` is dead when every ``c + a`` is blocked: forbidden, past the target or dead
-    itself (a landing past the edge counts as a way on when it is allowed). A dead ``c`` has
+    itself (a landing past the edge counts as a way on when it is allowed and, with ``levels``
+    above the horizon, not dead at any of them: :mod:`hrrl.puzzle.levels`). A dead ``c`` has
     ``c + a_min`` blocked, so the candidates are the numbers one smallest action below a blocked
     one, taken in descending order (every dead number above a candidate is known by then):
     ``O(F log F)`` for ``F`` forbidden numbers in view, not ``O(reach)``.
@@ -73,6 +89,7 @@ def dead_cells(puzzle: Puzzle, x: int, reach: int) -> set[int]:
     edge, target, actions = x + reach, puzzle.target, puzzle.actions
     amin = min(actions)
     forbidden = set(_forbidden_between(puzzle, x + 1, edge + puzzle.max_action + 1))
+    forbidden.update(_blocked_past_edge(puzzle, edge, levels))
     dead: set[int] = set()
 
     def blocked(y: int) -> bool:
@@ -116,12 +133,14 @@ def glance(puzzle: Puzzle, x: int, horizon: int = HORIZON_WINDOWS) -> Glance:
     return Glance(origin=x, block=w, live=tuple(live))
 
 
-def deep_dead(puzzle: Puzzle, x: int, horizon: int = HORIZON_WINDOWS) -> set[int]:
-    """Numbers in the window that look live from ``x`` but are dead within the horizon."""
+def deep_dead(puzzle: Puzzle, x: int, horizon: int = HORIZON_WINDOWS, levels: int = 1) -> set[int]:
+    """Numbers in the window that look live from ``x`` but are dead within the horizon (or, with
+    ``levels`` above it, at any level)."""
     w = window_of(puzzle)
     if puzzle.target - x <= w:
         return set()  # the window shows the target: nothing deeper to see
-    in_window = {c for c in dead_cells(puzzle, x, check_horizon(horizon) * w) if c <= x + w}
+    reach = check_horizon(horizon) * w
+    in_window = {c for c in dead_cells(puzzle, x, reach, levels) if c <= x + w}
     return in_window - dead_cells(puzzle, x, w) if in_window else set()
 
 
@@ -131,9 +150,12 @@ WAYPOINT_CACHE_SIZE: Final = 1 << 16
 
 
 @functools.lru_cache(maxsize=WAYPOINT_CACHE_SIZE)
-def exact_waypoint(puzzle: Puzzle, x: int, horizon: int = HORIZON_WINDOWS) -> int | None:
+def exact_waypoint(
+    puzzle: Puzzle, x: int, horizon: int = HORIZON_WINDOWS, levels: int = 1
+) -> int | None:
     """The number the low level should land on exactly next, or None when the window holds no
-    deep dead numbers (module docstring).
+    deep dead numbers (module docstring; ``levels``: :mod:`hrrl.puzzle.levels` above the
+    horizon, whose dead numbers past its edge count as blocked).
 
     With ``reach`` the steps from ``x`` to a number of the window (forward, in the window) and
     ``cost`` the steps from it on to the target or past the horizon's edge (backward, graded at
@@ -141,12 +163,14 @@ def exact_waypoint(puzzle: Puzzle, x: int, horizon: int = HORIZON_WINDOWS) -> in
     stride ``(x + W - A, x + W]`` minimising ``reach(c) + cost(c)``, the furthest on a tie. Every
     path across the window lands on that stride, so this is on a best route within the horizon.
     """
-    if not deep_dead(puzzle, x, horizon):
+    if not deep_dead(puzzle, x, horizon, levels):
         return None
     w, amax, actions = window_of(puzzle), puzzle.max_action, puzzle.actions
     reach_h = horizon * w
     offsets = [f - x for f in _forbidden_between(puzzle, x + 1, x + reach_h + 1)]
-    cost = window_costs(actions, offsets, min(puzzle.target - x, reach_h + 1), reach_h, graded=True)
+    beyond = [y - x - reach_h for y in _blocked_past_edge(puzzle, x + reach_h, levels)]
+    target = min(puzzle.target - x, reach_h + 1)
+    cost = window_costs(actions, offsets, target, reach_h, graded=True, dead_edge=beyond)
     steps = [DEAD] * (w + 1)
     steps[0] = 0
     blocked = set(offsets)

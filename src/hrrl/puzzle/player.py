@@ -31,6 +31,7 @@ from hrrl.puzzle.core import Puzzle, PuzzleView, Status, step_status
 from hrrl.puzzle.evaluate import Adapter, PlayHooks, Todo, play_with
 from hrrl.puzzle.hierarchy import Subgoals
 from hrrl.puzzle.horizon import HORIZON_WINDOWS
+from hrrl.puzzle.levels import MAX_LEVELS
 from hrrl.puzzle.planner import DEFAULT_WINDOW
 from hrrl.puzzle.suite import Result
 
@@ -124,11 +125,13 @@ class BatchPlayer:
         greedy: PolicyFn,
         window: int = DEFAULT_WINDOW,
         horizon: int = HORIZON_WINDOWS,
+        levels: int = MAX_LEVELS,
     ) -> None:
         self.encoder = encoder
         self.planner = planner
         self.window = window
         self.horizon = horizon
+        self.levels = levels
         self.greedy = greedy
         glances: Glances = (
             cast(Glances, encoder) if hasattr(encoder, "glancer") else _EncodedGlances(encoder)
@@ -200,7 +203,9 @@ class BatchPlayer:
 
     def _start(self, j: int, item: Todo) -> _Episode:
         _, puzzle, best = item
-        goals = Subgoals(planner=self.planner, window=self.window, horizon=self.horizon)
+        goals = Subgoals(
+            planner=self.planner, window=self.window, horizon=self.horizon, levels=self.levels
+        )
         return _Episode(j, puzzle, best, goals, self._glancer(puzzle))
 
     def _act(self, episodes: list[_Episode]) -> list[int]:

@@ -30,6 +30,7 @@ from hrrl.puzzle.env import PuzzleEnv, PuzzleVecEnv
 from hrrl.puzzle.evaluate import Adapter, PlayHooks, Todo, play_with
 from hrrl.puzzle.hierarchy import HierarchyWrapper
 from hrrl.puzzle.horizon import HORIZON_WINDOWS
+from hrrl.puzzle.levels import MAX_LEVELS
 from hrrl.puzzle.rewards import RewardScheme
 from hrrl.puzzle.suite import Result
 
@@ -44,6 +45,7 @@ def make_env(
     planner: str = "constraint",
     actions: Sequence[int] = (1, 3, 5),
     horizon: int = HORIZON_WINDOWS,
+    levels: int = MAX_LEVELS,
 ) -> gym.Env[Any, Any]:
     """The puzzle environment as the agent sees it (encoded observations, subgoals).
 
@@ -51,7 +53,8 @@ def make_env(
     """
     slots = getattr(encoder, "slots", None)
     base = PuzzleEnv(reward=reward, actions=tuple(actions), slots=slots)
-    return EncodedObservation(HierarchyWrapper(base, planner=planner, horizon=horizon), encoder)
+    hierarchy = HierarchyWrapper(base, planner=planner, horizon=horizon, levels=levels)
+    return EncodedObservation(hierarchy, encoder)
 
 
 def make_stack(
@@ -61,6 +64,7 @@ def make_stack(
     planner: str,
     actions: Sequence[int],
     horizon: int = HORIZON_WINDOWS,
+    levels: int = MAX_LEVELS,
 ) -> tuple[Encoder, EnvFactory]:
     """An encoder and a factory of environments that share it (``reward`` may be a scheme, such
     as :class:`~hrrl.puzzle.rewards.Unscored` for play only)."""
@@ -68,7 +72,12 @@ def make_stack(
 
     def factory() -> gym.Env[Any, Any]:
         return make_env(
-            encoder=encoder, reward=reward, planner=planner, actions=actions, horizon=horizon
+            encoder=encoder,
+            reward=reward,
+            planner=planner,
+            actions=actions,
+            horizon=horizon,
+            levels=levels,
         )
 
     return encoder, factory

@@ -78,6 +78,7 @@ class PuzzleTask:
             planner=config.planner,
             actions=config.actions,
             horizon=config.horizon,
+            levels=config.levels,
         )
         self.obs_dim = self.encoder.dim
         self.obs_shape: tuple[int, ...] = (self.obs_dim,)
@@ -86,7 +87,7 @@ class PuzzleTask:
         self.view: Encodes = self.encoder
         """What the player shows the policy: the stack's encoder (a baseline's raw numbers are
         another view of the same play)."""
-        self.planner, self.horizon = config.planner, config.horizon
+        self.planner, self.horizon, self.levels = config.planner, config.horizon, config.levels
         self.rule = PuzzleRule(config)
         self.num_envs = num_envs
         self.vec = PuzzleVecEnv([self.env_factory] * num_envs)
@@ -155,7 +156,11 @@ class PuzzleTask:
         """``greedy`` (observations -> action indices) on ``puzzles`` through the player that
         ``hrrl eval`` and :meth:`hrrl.Policy.play` run, behind this task's view and planner."""
         player = BatchPlayer(
-            encoder=self.view, planner=self.planner, greedy=greedy, horizon=self.horizon
+            encoder=self.view,
+            planner=self.planner,
+            greedy=greedy,
+            horizon=self.horizon,
+            levels=self.levels,
         )
         return player.play(puzzles, adapt=self.adapt)
 

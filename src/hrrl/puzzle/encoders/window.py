@@ -58,6 +58,7 @@ def window_values(
     window: int,
     *,
     graded: bool = False,
+    dead_edge: Sequence[int] = (),
 ) -> list[int]:
     """``A * cost[o]`` for offsets ``0..W+A`` (entry 0 unused), ``DEAD`` where no way on exists.
 
@@ -67,7 +68,9 @@ def window_values(
     ``graded``: edge cell ``W + j`` costs ``(A - j) / A`` (value ``A - j``) instead of 0, the
     share of a full stride it falls short of ``W + A``. Two landings that cross the edge in as
     many steps then differ by how far past it they get, so "as many steps" no longer ties a
-    short stride with a long one. One backward pass, ``O(W * len(actions))``.
+    short stride with a long one. ``dead_edge``: offsets ``j`` (``1..A``) of edge cells
+    ``W + j`` known dead beyond the window (the levels above the horizon,
+    :mod:`hrrl.puzzle.levels`). One backward pass, ``O(W * len(actions))``.
     """
     amax, t = max(actions), target_offset
     size = window + amax + 1
@@ -77,6 +80,8 @@ def window_values(
     values = [DEAD] * size
     if t > window:
         values[window + 1 :] = _edge(amax, graded)  # "further on", assumed passable
+        for j in dead_edge:
+            values[window + j] = DEAD
         top = window
     elif t >= 1:
         values[t] = 0  # cells past the target stay dead
@@ -108,13 +113,14 @@ def window_costs(
     window: int,
     *,
     graded: bool = False,
+    dead_edge: Sequence[int] = (),
 ) -> list[float]:
     """``cost[o]`` for offsets ``0..W+A`` (entry 0 unused), as :func:`window_values` in steps."""
     amax = max(actions)
-    return [
-        cost_of(amax, v)
-        for v in window_values(actions, forbidden_offsets, target_offset, window, graded=graded)
-    ]
+    values = window_values(
+        actions, forbidden_offsets, target_offset, window, graded=graded, dead_edge=dead_edge
+    )
+    return [cost_of(amax, v) for v in values]
 
 
 def landing_values(
