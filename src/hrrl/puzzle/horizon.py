@@ -20,7 +20,9 @@ otherwise there is nothing to warn about (None) and the pass waypoints stand.
 Both levels stay bounded: every computation here is a dynamic program over at most ``H + A``
 numbers ahead (:func:`~hrrl.puzzle.encoders.window.window_costs`, the one the low level runs on
 its window) and never the exact solver nor a search to a target beyond the horizon. A trap
-deeper than ``H`` is beyond it by design (``bench/README.md`` measures what happens then).
+deeper than ``H`` is for the levels above it (:mod:`hrrl.puzzle.levels`, ``levels > 1``): the
+numbers just past the horizon's edge that they see dead count as blocked here; with
+``levels=1`` past the edge is "further on", assumed passable (``bench/abyss.py`` measures both).
 """
 
 from __future__ import annotations
