@@ -201,6 +201,17 @@ class PhaseAdaptiveQNetwork(nn.Module):
         return QOutput(q, probs)
 
 
+def _block_size(kind: str, obs_dim: int, n_actions: int, hidden: int) -> int:
+    """Features per action of a network reading one equal block per action."""
+    _check_sizes(obs_dim, n_actions, hidden)
+    if obs_dim % n_actions:
+        raise ValueError(
+            f"obs_dim={obs_dim} is invalid for the {kind} network: it must be n_actions "
+            f"({n_actions}) equal blocks"
+        )
+    return obs_dim // n_actions
+
+
 class SlotQNetwork(nn.Module):
     """One scorer shared by every action: the observation is ``n_actions`` equal blocks.
 
@@ -225,15 +236,9 @@ class SlotQNetwork(nn.Module):
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
-        _check_sizes(obs_dim, n_actions, hidden)
-        if obs_dim % n_actions:
-            raise ValueError(
-                f"obs_dim={obs_dim} is invalid for the slot network: it must be n_actions "
-                f"({n_actions}) equal blocks"
-            )
         gen = generator if generator is not None else torch.Generator().manual_seed(0)
         self.n_actions = n_actions
-        self.block = obs_dim // n_actions
+        self.block = _block_size("slot", obs_dim, n_actions, hidden)
         self.trunk = _mlp([self.block] + [hidden] * layers, gen)
         self.head = _linear(hidden, 1, gen)
 
@@ -272,15 +277,9 @@ class SetQNetwork(nn.Module):
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
-        _check_sizes(obs_dim, n_actions, hidden)
-        if obs_dim % n_actions:
-            raise ValueError(
-                f"obs_dim={obs_dim} is invalid for the set network: it must be n_actions "
-                f"({n_actions}) equal blocks"
-            )
         gen = generator if generator is not None else torch.Generator().manual_seed(0)
         self.n_actions = n_actions
-        self.block = obs_dim // n_actions
+        self.block = _block_size("set", obs_dim, n_actions, hidden)
         self.phi = _mlp([self.block, hidden], gen)
         self.psi = _mlp([2 * hidden, hidden], gen)
         self.head = _linear(hidden, 1, gen)
