@@ -39,8 +39,9 @@ BRANCHING: Final = 8
 #: The most levels a view has (``puzzle.levels``' maximum and default): a view of
 #: ``8**8`` windows reaches past any target a puzzle accepts at any action set.
 MAX_LEVELS: Final = 8
-#: Puzzles whose levels :func:`levels_of` keeps (their matrices with them).
-LEVELS_CACHE_SIZE: Final = 64
+#: Puzzles whose levels :func:`levels_of` keeps (their matrices with them): more than the
+#: batched player's 128 puzzles in play, so none of them is worked out twice.
+LEVELS_CACHE_SIZE: Final = 256
 
 Matrix = tuple[int, ...]
 """A transfer matrix: row ``q`` is the bitmask of exit cells entry cell ``q`` reaches."""
