@@ -237,7 +237,6 @@ class SlotQNetwork(nn.Module):
     ) -> None:
         super().__init__()
         gen = generator if generator is not None else torch.Generator().manual_seed(0)
-        self.n_actions = n_actions
         self.block = _block_size("slot", obs_dim, n_actions, hidden)
         self.trunk = _mlp([self.block] + [hidden] * layers, gen)
         self.head = _linear(hidden, 1, gen)
@@ -278,7 +277,6 @@ class SetQNetwork(nn.Module):
     ) -> None:
         super().__init__()
         gen = generator if generator is not None else torch.Generator().manual_seed(0)
-        self.n_actions = n_actions
         self.block = _block_size("set", obs_dim, n_actions, hidden)
         self.phi = _mlp([self.block, hidden], gen)
         self.psi = _mlp([2 * hidden, hidden], gen)
