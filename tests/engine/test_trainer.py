@@ -199,6 +199,38 @@ def test_early_stop_on_success(tiny: TinyFactory) -> None:
     assert result.counters.env_steps == 400 and result.counters.evaluations == 1
 
 
+@pytest.mark.parametrize("stop", [True, False], ids=["stop-rule", "no-stop-rule"])
+def test_entering_the_last_stage_is_evaluated_when_the_stop_rule_waits_for_it(
+    tiny: TinyFactory, stop: bool
+) -> None:
+    """Issue 26: a policy that meets the stop rule before the last stage waited for the next
+    scheduled evaluation after reaching it (the default preset's runs: up to 6,000 env steps,
+    a third of their time). Now the step the curriculum enters its last stage is evaluated, and
+    such a run ends there; without a stop rule the cadence alone decides (only the final
+    evaluation here)."""
+    config = tiny(
+        "puzzle.stop_success=0.0" if stop else "puzzle.stop_success=null",
+        "puzzle.stop_efficiency=0.0",
+        "puzzle.curriculum.mode=episodes",
+        "puzzle.curriculum.episodes_per_stage=40",
+        "puzzle.curriculum.stages=[{targets: [5, 30], forbidden: [2, 5]},"
+        " {targets: [5, 40], forbidden: [2, 5]}]",
+        "train.eval_every=100000",
+        "train.total_env_steps=4000",
+    )
+    trainer = build_trainer(config)
+    stages: list[tuple[int, int]] = []
+    trainer.run(progress=lambda _: stages.append((trainer.counters.env_steps, trainer.task.stage)))
+    entered = next(step for step, stage in stages if stage == 1)
+    c = trainer.counters
+    assert c.evaluations == 1
+    if stop:
+        assert c.env_steps == c.last_eval_step == entered < 4000
+        assert trainer.last_metrics["eval/stage"] == 1.0
+    else:
+        assert c.env_steps == c.last_eval_step == 4000  # the final evaluation only
+
+
 def test_no_early_stop_without_a_level(tiny: TinyFactory) -> None:
     result = build_trainer(tiny("train.total_env_steps=480")).run()
     assert result.stop_reason == "total_env_steps"

@@ -92,6 +92,12 @@ class TaskRule(Protocol):
         """Whether an evaluation meets the task's stop rule (False when it has none)."""
         ...
 
+    def evaluation_due(self, last: Mapping[str, float], stage: int) -> bool:
+        """Whether to evaluate now, off the ``train.eval_every`` cadence: the run has changed
+        in a way the stop rule reads and the last evaluation (``last``, empty before the first)
+        did not see (the curriculum ``stage`` it is in now). False for most tasks."""
+        ...
+
 
 class Task(TaskRule, Protocol):
     """A batch of ``num_envs`` environments with float32 vector observations."""

@@ -406,9 +406,11 @@ class Trainer:
             self.collect()
             self.learn()
             improved = False
-            if c.env_steps >= c.next_eval:
+            scheduled = c.env_steps >= c.next_eval
+            if scheduled or self.task.evaluation_due(self.last_metrics, self.task.stage):
                 improved = self.evaluate()
-                c.next_eval += tc.eval_every  # after it: a failed evaluation is done again
+                if scheduled:  # after it: a failed evaluation is done again
+                    c.next_eval += tc.eval_every
             # Log before the checkpoint: a save on a logging boundary then holds an empty
             # interval and the advanced next_log, so a resumed run logs the same rows.
             if c.env_steps >= c.next_log:

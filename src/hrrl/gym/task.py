@@ -240,6 +240,11 @@ class ReturnRule:
         value = metrics.get(RETURN_METRIC, math.nan)
         return self.stop_return is not None and math.isfinite(value) and value >= self.stop_return
 
+    @staticmethod
+    def evaluation_due(last: Mapping[str, float], stage: int) -> bool:
+        """Never: a Gymnasium task is evaluated on the ``train.eval_every`` cadence alone."""
+        return False
+
 
 class GymTask:
     """``num_envs`` copies of ``gymnasium.make(env_id)`` in one ``gymnasium.vector`` env
@@ -363,6 +368,9 @@ class GymTask:
 
     def solved(self, metrics: Mapping[str, float]) -> bool:
         return self.rule.solved(metrics)
+
+    def evaluation_due(self, last: Mapping[str, float], stage: int) -> bool:
+        return self.rule.evaluation_due(last, stage)
 
     def evaluate_policy(self, policy: PolicyFn) -> dict[str, float]:
         """Greedy episodes seeded ``eval_seed + k``, played together (see the module doc)."""

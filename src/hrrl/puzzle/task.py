@@ -62,6 +62,17 @@ class PuzzleRule:
         success, efficiency = self.score(metrics)
         return success >= self.stop_success and efficiency >= self.stop_efficiency
 
+    def evaluation_due(self, last: Mapping[str, float], stage: int) -> bool:
+        """The curriculum has entered its last stage since the last evaluation, which the stop
+        rule waits for: evaluating there, not at the next ``train.eval_every``, ends a run whose
+        policy already met the rule in the stage before (the default preset's runs reach the
+        last stage 1,000-6,000 env steps after their first evaluation)."""
+        return (
+            self.stop_success is not None
+            and stage == self.last_stage > 0  # one stage: nothing is entered
+            and last.get(STAGE_METRIC, -1) < self.last_stage
+        )
+
 
 class PuzzleTask:
     """``num_envs`` puzzles at once, drawn from the curriculum, replaced as they finish.
@@ -180,6 +191,9 @@ class PuzzleTask:
 
     def solved(self, metrics: Mapping[str, float]) -> bool:
         return self.rule.solved(metrics)
+
+    def evaluation_due(self, last: Mapping[str, float], stage: int) -> bool:
+        return self.rule.evaluation_due(last, stage)
 
     def q_bias(self, q_values: QFunction) -> float:
         """Mean ``Q(s, a) - Q*(s, a)`` over the pairs the greedy policy visits on the small

@@ -111,6 +111,9 @@ class FaultInjectingTask:
     def solved(self, metrics: Mapping[str, float]) -> bool:
         return self.task.solved(metrics)
 
+    def evaluation_due(self, last: Mapping[str, float], stage: int) -> bool:
+        return self.task.evaluation_due(last, stage)
+
     def state_dict(self) -> dict[str, Any]:
         return {
             "task": self.task.state_dict(),
