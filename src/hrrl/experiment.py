@@ -25,7 +25,7 @@ from hrrl.engine.guard import GuardConfig
 from hrrl.engine.replay.buffer import ReplayConfig
 from hrrl.errors import ConfigError, EnvironmentMismatchError
 from hrrl.gym.config import GymConfig, is_atari
-from hrrl.gym.presets import GYM_PRESETS, GymPreset, preset_for
+from hrrl.gym.presets import GYM_PRESETS, GYM_VARIANTS, GymPreset, preset_for
 from hrrl.monitoring.health import HealthConfig
 from hrrl.persistence.store import CheckpointConfig
 from hrrl.puzzle.config import PuzzleConfig
@@ -325,10 +325,15 @@ def named_preset(name: str, *, gym_id: str | None = None) -> ExperimentConfig:
     if name in PRESETS:
         return preset(name)
     base, sep, env_id = name.partition(":")
-    if sep and base in PRESETS and env_id:
+    if sep and (base in PRESETS or base in GYM_VARIANTS) and env_id:
         return gym_preset(env_id, base=base)
     if name in GYM_PRESETS or name == gym_id or is_atari(name):
         return gym_preset(name)
+    if name in GYM_VARIANTS:
+        raise ConfigError(
+            f"preset={name!r} is for a Gymnasium id of your choice: give it with one, "
+            f"e.g. --preset {name} --env ALE/Breakout-v5"
+        )
     known = [*PRESETS, *GYM_PRESETS]
     raise ConfigError(
         f"preset={name!r} is unknown{did_you_mean(name, known)}: use one of {', '.join(known)}, "
@@ -338,7 +343,11 @@ def named_preset(name: str, *, gym_id: str | None = None) -> ExperimentConfig:
 
 def gym_preset(env_id: str, *, base: str | None = None) -> ExperimentConfig:
     """The tuned preset of ``env_id`` (:mod:`hrrl.gym.presets`; the generic one for another id);
-    with a ``base`` preset named, that preset retargeted to ``env_id`` instead."""
+    with a ``base`` preset named, that preset retargeted to ``env_id`` instead (a puzzle preset,
+    or one of :data:`~hrrl.gym.presets.GYM_VARIANTS` such as ``atari-100k``)."""
+    if base in GYM_VARIANTS:
+        variant = _retarget(env_id, GYM_VARIANTS[base])
+        return dataclasses.replace(variant, preset=f"{base}:{env_id}")
     if base is not None:
         start = preset(base)
         return dataclasses.replace(

@@ -84,6 +84,38 @@ def test_unknown_preset_is_an_argparse_error(capsys: pytest.CaptureFixture[str])
     assert "invalid choice: 'fast'" in capsys.readouterr().err
 
 
+def test_a_gymnasium_preset_without_an_env_is_one_line_naming_the_fix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_dir = tmp_path / "run"
+    assert main(["train", "--preset", "atari-100k", "--run-dir", str(run_dir), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--preset atari-100k --env ALE/Breakout-v5" in err[0]
+    assert not run_dir.exists()
+
+
+def test_a_gymnasium_preset_with_an_env_records_its_name_and_composes_back(
+    tmp_path: Path,
+) -> None:
+    """``--preset atari-100k --env ID``: the data-efficient Atari preset (issue 28), recorded as
+    ``atari-100k:ID``, which a saved config composes over again (resume, --config)."""
+    config = resolve_config(_args("--preset", "atari-100k", "--env", "ALE/Pong-v5"))
+    assert config.preset == "atari-100k:ALE/Pong-v5" and config.puzzle is None
+    t, a = config.train, config.agent
+    assert (t.total_env_steps, t.num_envs, t.updates_per_train, t.learning_starts) == (
+        100_000, 1, 1, 1_600
+    )  # fmt: skip
+    assert (a.network, a.n_step, a.target_update_interval) == ("cnn", 10, 2_000)
+    assert config != resolve_config(_args("--env", "ALE/Pong-v5"))  # not RL-Zoo's 10M preset
+    path = tmp_path / "c.yaml"
+    save_yaml(config, path)
+    assert resolve_config(_args("--config", str(path))) == config
+    again = resolve_config(
+        _args("--config", str(path), "--preset", "atari-100k", "--env", "ALE/Pong-v5")
+    )
+    assert again == config
+
+
 def _args(*argv: str) -> Any:
     return build_parser().parse_args(["train", *argv])
 

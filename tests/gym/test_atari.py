@@ -82,6 +82,25 @@ def test_a_short_atari_run_replays_each_frame_once(tmp_path: Path) -> None:
         trainer.task.close()  # type: ignore[attr-defined]
 
 
+def test_the_data_efficient_preset_learns_from_prioritized_10_step_returns() -> None:
+    """``--preset atari-100k``: one env, one update per env step, 10-step returns over the
+    frame-deduplicated replay with priorities."""
+    sets = [
+        "train.total_env_steps=200",
+        "train.learning_starts=140",
+        "gym.eval_episodes=0",
+        "checkpoint.enabled=false",
+    ]
+    trainer = build_trainer(apply_overrides(gym_preset(PONG, base="atari-100k"), sets))
+    try:
+        result = run_trainer(trainer, bar=False)
+        assert result.counters.env_steps == 200 and result.counters.updates == 61
+        assert isinstance(trainer.replay.storage, FrameStorage)
+        assert trainer.replay.sample(4).weights is not None  # importance-sampling weights
+    finally:
+        trainer.task.close()  # type: ignore[attr-defined]
+
+
 class Coins(gymnasium.Env[Any, Any]):
     """Every step pays 5; an episode lasts 3 steps."""
 

@@ -11,6 +11,9 @@ from pathlib import Path
 
 #: The preset names (``hrrl.experiment.PRESETS``, which imports torch), for ``--preset`` choices.
 PRESET_NAMES: tuple[str, ...] = ("default", "baseline")
+#: The presets for a Gymnasium id of one's choice (``hrrl.gym.presets.GYM_VARIANTS``), only
+#: with ``--env``.
+GYM_PRESET_NAMES: tuple[str, ...] = ("atari-100k",)
 
 
 def check_seed(value: int | None, flag: str = "--seed") -> None:

@@ -14,7 +14,7 @@ import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hrrl.commands import PRESET_NAMES, check_seed
+from hrrl.commands import GYM_PRESET_NAMES, PRESET_NAMES, check_seed
 from hrrl.commands.signals import GracefulStop
 from hrrl.config import check_int
 from hrrl.errors import RunFailedError
@@ -88,8 +88,9 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     config file, ``--set`` overrides and the seed shortcut."""
     parser.add_argument(
         "--preset",
-        choices=PRESET_NAMES,
-        help="starting config (default: 'default', the --config file's own, or the --env one)",
+        choices=(*PRESET_NAMES, *GYM_PRESET_NAMES),
+        help="starting config (default: 'default', the --config file's own, or the --env one; "
+        "atari-100k: a data-efficient DQN for 100k steps of an Atari game, with --env)",
     )
     parser.add_argument(
         "--env",
@@ -120,16 +121,19 @@ def resolve_config(args: argparse.Namespace) -> ExperimentConfig:
     """The preset (--preset, the --config file's own, or the --env one), then the --config file
     over it, then every --set, then --seed."""
     from hrrl.config import apply_overrides
-    from hrrl.experiment import gym_preset, preset, read_config_file
+    from hrrl.experiment import gym_preset, named_preset, read_config_file
 
     check_seed(args.seed)
     env_id = getattr(args, "env", None)
+    name = args.preset
     if args.config:
-        config = read_config_file(args.config, preset_name=args.preset)
+        if name in GYM_PRESET_NAMES and env_id is not None:
+            name = f"{name}:{env_id}"  # the name a run of that preset records
+        config = read_config_file(args.config, preset_name=name)
     elif env_id is not None:
-        config = gym_preset(env_id, base=args.preset)
+        config = gym_preset(env_id, base=name)
     else:
-        config = preset(args.preset or "default")
+        config = named_preset(name or "default")  # a Gymnasium preset without --env: refused
     overrides = list(args.overrides)
     if env_id is not None and args.config:
         overrides += ["puzzle=null", f"gym={{id: {env_id}}}"]
