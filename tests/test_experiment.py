@@ -92,7 +92,7 @@ def test_default_has_every_fix_on() -> None:
     assert c.exploration.kind == "adaptive"
     assert puzzle_section(c).reward == "ordered"
     assert puzzle_section(c).encoder == "slots"
-    assert c.agent.network == "slots"
+    assert c.agent.network == "set"
     assert puzzle_section(c).curriculum.action_sets == "mixed"
     assert puzzle_section(c).planner == "horizon"
     assert c.puzzle.curriculum.mode == "gated"
