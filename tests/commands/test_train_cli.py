@@ -84,6 +84,14 @@ def test_unknown_preset_is_an_argparse_error(capsys: pytest.CaptureFixture[str])
     assert "invalid choice: 'fast'" in capsys.readouterr().err
 
 
+def test_the_cli_preset_names_match_the_presets() -> None:
+    from hrrl.commands import GYM_PRESET_NAMES, PRESET_NAMES
+    from hrrl.experiment import PRESETS
+    from hrrl.gym.presets import GYM_VARIANTS
+
+    assert (PRESETS, tuple(GYM_VARIANTS)) == (PRESET_NAMES, GYM_PRESET_NAMES)
+
+
 def test_a_gymnasium_preset_without_an_env_is_one_line_naming_the_fix(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
