@@ -79,7 +79,9 @@ class Timer:
             self.calls += 1
 
 
-def run_hrrl(game: str, seed: int, steps: int, learning_starts: int, episodes: int) -> dict:
+def run_hrrl(
+    game: str, seed: int, steps: int, learning_starts: int, episodes: int, epsilon: float
+) -> dict:
     config = apply_overrides(
         gym_preset(game),
         [
@@ -98,10 +100,14 @@ def run_hrrl(game: str, seed: int, steps: int, learning_starts: int, episodes: i
     trainer.run()
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     updates = trainer.counters.updates
-    return _result(trainer.greedy, game, steps, episodes, wall, cpu, timer.seconds, updates)
+    return _result(
+        trainer.greedy, game, steps, episodes, epsilon, wall, cpu, timer.seconds, updates
+    )
 
 
-def run_sb3(game: str, seed: int, steps: int, learning_starts: int, episodes: int) -> dict:
+def run_sb3(
+    game: str, seed: int, steps: int, learning_starts: int, episodes: int, epsilon: float
+) -> dict:
     from stable_baselines3 import DQN
     from stable_baselines3.common.atari_wrappers import ClipRewardEnv
 
@@ -128,7 +134,7 @@ def run_sb3(game: str, seed: int, steps: int, learning_starts: int, episodes: in
         actions, _ = model.predict(frames, deterministic=True)
         return actions
 
-    return _result(greedy, game, steps, episodes, wall, cpu, timer.seconds, updates)
+    return _result(greedy, game, steps, episodes, epsilon, wall, cpu, timer.seconds, updates)
 
 
 def _result(
@@ -136,12 +142,14 @@ def _result(
     game: str,
     steps: int,
     episodes: int,
+    epsilon: float,
     wall: float,
     cpu: float,
     update_s: float,
     updates: int,
 ) -> dict:
-    ret = evaluate_env(game, policy, episodes=episodes, seed=EVAL_SEED)["eval/mean_return"]
+    metrics = evaluate_env(game, policy, episodes=episodes, seed=EVAL_SEED, epsilon=epsilon)
+    ret = metrics["eval/mean_return"]
     return {
         "steps/s": steps / wall,
         "updates": updates,
@@ -176,7 +184,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=50_000)
     parser.add_argument("--learning-starts", type=int, default=10_000)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--episodes", type=int, default=3, help="greedy games per run")
+    parser.add_argument("--episodes", type=int, default=3, help="evaluation games per run")
+    parser.add_argument(
+        "--eval-epsilon",
+        type=float,
+        default=0.0,
+        help="random-action chance in the evaluation games (Nature DQN: 0.05; 0: greedy)",
+    )
     parser.add_argument("--json", help="also write every number to this file")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)  # as in each run's process (the machine line says so)
@@ -184,14 +198,23 @@ def main(argv: list[str] | None = None) -> int:
     for seed in args.seeds:
         for name in results:
             run = in_process(
-                name, (args.game, seed, args.steps, args.learning_starts, args.episodes)
+                name,
+                (
+                    args.game,
+                    seed,
+                    args.steps,
+                    args.learning_starts,
+                    args.episodes,
+                    args.eval_epsilon,
+                ),
             )
             results[name].append(run)
             print(f"seed {seed} {name}: {json.dumps(run)}", flush=True)
     print(machine())
     print(
         f"{args.game}, {args.steps:,} env steps (learning from {args.learning_starts:,}), "
-        f"1 torch thread each, final greedy policy over {args.episodes} games"
+        f"1 torch thread each, final policy over {args.episodes} games at epsilon "
+        f"{args.eval_epsilon:g}"
     )
     keys = list(results["hrrl"][0])
     rows = [

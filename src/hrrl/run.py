@@ -58,6 +58,7 @@ def make_task(config: ExperimentConfig, *, seed: int | None = None) -> Task:
             stop_return=config.gym.stop_return,
             clip_rewards=config.gym.clip_rewards,
             terminal_on_life_loss=config.gym.terminal_on_life_loss,
+            eval_epsilon=config.gym.eval_epsilon,
         )
     return puzzle_task(config, seed=seed)
 

@@ -27,7 +27,7 @@ from hrrl.errors import ConfigError, EnvironmentMismatchError
 from hrrl.experiment import ExperimentConfig, gym_preset
 from hrrl.gym.config import GymConfig
 from hrrl.gym.presets import GYM_PRESETS
-from hrrl.gym.task import GymTask, ReturnRule, episode_metrics
+from hrrl.gym.task import GymTask, ReturnRule, episode_metrics, evaluate_env
 from hrrl.monitoring.report import write_report
 from hrrl.persistence import state_tree
 from hrrl.run import build_trainer
@@ -426,3 +426,24 @@ def test_a_gymnasium_evaluation_ranks_by_its_mean_return_and_stops_only_when_ask
         apply_overrides(config, ["train.total_env_steps=3000", "train.eval_every=500"])
     ).run()
     assert result.stop_reason == "solved" and result.last_metrics["eval/mean_return"] >= 9.0
+
+
+def test_an_evaluation_epsilon_plays_random_actions_the_same_way_from_a_seed() -> None:
+    """``gym.eval_epsilon``: each evaluation step plays a random action with that chance, drawn
+    from the evaluation's seed (Atari's protocols: a greedy Breakout policy that never presses
+    FIRE waits for the time limit); 0 is the greedy evaluation, untouched."""
+
+    def left(obs: np.ndarray) -> np.ndarray:
+        return np.zeros(len(obs), dtype=np.int64)  # CartPole falls in about 9 steps
+
+    def lengths(epsilon: float) -> float:
+        metrics = evaluate_env("CartPole-v1", left, episodes=8, seed=3, epsilon=epsilon)
+        return metrics["eval/mean_length"]
+
+    greedy = lengths(0.0)
+    assert greedy < 11
+    assert lengths(1.0) > 2 * greedy  # a random policy balances longer than always-left
+    assert lengths(0.3) == lengths(0.3) != greedy
+    assert GymConfig(id="CartPole-v1").eval_epsilon == 0.0
+    with pytest.raises(ConfigError, match=r"gym\.eval_epsilon"):
+        GymConfig(id="CartPole-v1", eval_epsilon=1.5)

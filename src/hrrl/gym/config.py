@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from hrrl.config import check_int
+from hrrl.config import check_int, check_range
 from hrrl.errors import ConfigError
 
 #: Seed of the first evaluation episode (held apart from training seeds by construction:
@@ -33,6 +33,10 @@ class GymConfig:
     """Greedy episodes of each evaluation (0: no evaluation)."""
     eval_seed: int = EVAL_SEED
     """Seed of the first evaluation episode (episode k is seeded eval_seed + k)."""
+    eval_epsilon: float = 0.0
+    """Chance that an evaluation step plays a uniformly random action instead of the greedy one
+    (0: greedy). Atari protocols evaluate at 0.05 (Nature DQN) or 0.001 (Dopamine): a greedy
+    Breakout policy that never presses FIRE after a lost life waits until the time limit."""
     stop_return: float | None = None
     """Stop training once an evaluation's mean return reaches this (null: train the whole
     budget). The best checkpoint is the evaluation with the highest mean return either way."""
@@ -53,6 +57,7 @@ class GymConfig:
             raise ConfigError(f"gym.id={self.id!r}: give a Gymnasium id, e.g. CartPole-v1")
         check_int("gym.eval_episodes", self.eval_episodes, low=0)
         check_int("gym.eval_seed", self.eval_seed, low=0)
+        check_range("gym.eval_epsilon", self.eval_epsilon, low=0.0, high=1.0)
         if self.stop_return is not None and (
             isinstance(self.stop_return, bool)
             or not isinstance(self.stop_return, int | float)

@@ -266,8 +266,10 @@ class GymTask:
         stop_return: float | None = None,
         clip_rewards: bool = False,
         terminal_on_life_loss: bool = False,
+        eval_epsilon: float = 0.0,
     ) -> None:
         """``stop_return``: the mean evaluation return that ends training (None: none does);
+        ``eval_epsilon``: the chance of a uniformly random action at each evaluation step;
         ``clip_rewards``: learn from each reward's sign (episode returns, evaluation included,
         stay raw); ``terminal_on_life_loss``: an Atari game's training episodes end at a lost
         life (evaluation plays whole games)."""
@@ -297,6 +299,7 @@ class GymTask:
         ]
         self.eval_episodes = eval_episodes
         self.eval_seed = eval_seed
+        self.eval_epsilon = eval_epsilon
         self._eval_envs: list[gymnasium.Env[Any, Any]] = []
         self._returns = np.zeros(num_envs)
         self._lengths = np.zeros(num_envs, dtype=np.int64)
@@ -389,6 +392,8 @@ class GymTask:
             action_offset=self._action_start,
         )
         starts = [EpisodeStart(seed=self.eval_seed + k) for k in range(self.eval_episodes)]
+        if self.eval_epsilon > 0:
+            policy = epsilon_greedy(policy, self.eval_epsilon, self.n_actions, self.eval_seed)
         returns = np.zeros(self.eval_episodes)
         lengths = np.zeros(self.eval_episodes, dtype=np.int64)
         for played in play_episodes(policy, batch, starts):
@@ -458,11 +463,31 @@ def episode_metrics(
     }
 
 
+#: Mixed into an evaluation's seed for its exploring actions (``gym.eval_epsilon``).
+EVAL_EPSILON_STREAM = 0xE5A1
+
+
+def epsilon_greedy(policy: PolicyFn, epsilon: float, n_actions: int, seed: int) -> PolicyFn:
+    """``policy`` with each action replaced, with chance ``epsilon``, by a uniformly random one,
+    drawn from a generator seeded by ``seed`` (so every evaluation from a seed draws the same)."""
+    rng = np.random.default_rng([seed, EVAL_EPSILON_STREAM])
+
+    def act(obs: np.ndarray) -> np.ndarray:
+        actions = np.asarray(policy(obs))
+        explore = rng.random(len(actions)) < epsilon
+        return np.where(explore, rng.integers(n_actions, size=len(actions)), actions)
+
+    return act
+
+
 def evaluate_env(
-    env_id: str, policy: PolicyFn, *, episodes: int, seed: int = 0
+    env_id: str, policy: PolicyFn, *, episodes: int, seed: int = 0, epsilon: float = 0.0
 ) -> dict[str, float]:
-    """Play ``episodes`` greedy episodes of ``env_id`` seeded ``seed + k``; ``eval/*`` metrics."""
-    task = GymTask(env_id, num_envs=1, seed=seed, eval_episodes=episodes, eval_seed=seed)
+    """Play ``episodes`` episodes of ``env_id`` seeded ``seed + k`` (greedy, or epsilon-greedy
+    with ``epsilon``); ``eval/*`` metrics."""
+    task = GymTask(
+        env_id, num_envs=1, seed=seed, eval_episodes=episodes, eval_seed=seed, eval_epsilon=epsilon
+    )
     try:
         return task.evaluate_policy(policy)
     finally:
