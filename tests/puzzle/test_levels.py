@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
 
 from hrrl.errors import ConfigError
 from hrrl.puzzle.core import Puzzle, Status
+from hrrl.puzzle.evaluate import PlayHooks
 from hrrl.puzzle.families import abyss_puzzle
 from hrrl.puzzle.generate import iter_family
 from hrrl.puzzle.levels import BRANCHING, MAX_LEVELS, Levels, check_levels
@@ -116,3 +120,69 @@ def test_the_player_and_the_gymnasium_stack_play_the_levels_alike() -> None:
 
     fast = BatchPlayer(encoder=encoder, planner="horizon", greedy=linear).play(puzzles)
     assert fast == play_through_stack(linear, puzzles, factory)
+
+
+def cheapest(obs: np.ndarray) -> np.ndarray:
+    """The cost-greedy reading of the slot features (a stand-in for a trained policy)."""
+    blocks = obs.reshape(len(obs), -1, 13)
+    score = blocks[:, :, 4] + blocks[:, :, 5] + 10 * (blocks[:, :, 0] + blocks[:, :, 3])
+    return np.argmin(score - 0.01 * blocks[:, :, 6], axis=1)
+
+
+def test_the_levels_a_trap_needs_grow_with_its_depth() -> None:
+    """A trap 10x deeper needs one level more (B = 8; the horizon sees 640 numbers at {1,3,5}):
+    each abyss is lost with one level fewer than it needs and solved with it."""
+    actions = (1, 3, 5)
+    encoder, _ = make_stack(
+        encoder_name="slots", reward=Unscored(), planner="horizon", actions=actions
+    )
+    rng = np.random.default_rng(27)
+    for depth, needed in ((1_000, 2), (10_000, 3), (100_000, 4)):
+        puzzle = abyss_puzzle(rng, actions, depth)
+        statuses = [
+            BatchPlayer(encoder=encoder, planner="horizon", greedy=cheapest, levels=levels)
+            .play([puzzle])[0]
+            .status
+            for levels in (needed - 1, needed)
+        ]
+        assert statuses == [Status.FORBIDDEN, Status.SUCCESS], depth
+
+
+def test_the_exact_solver_is_never_called_once_play_has_started(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The solver is the oracle for the up-front UNSOLVABLE check and the optimum a result is
+    scored against; from the first puzzle's start on, every function of the solver and of the
+    exact DP raises, and the abysses and mazes are still solved by the levels' bounded views."""
+    import hrrl.puzzle.exact as exact
+    import hrrl.puzzle.solver as solver
+
+    playing = False
+
+    def guarded(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if playing:
+                raise AssertionError(f"{name} was called during play")
+            return fn(*args, **kwargs)
+
+        return call
+
+    for module in (solver, exact):
+        for name, fn in list(vars(module).items()):
+            if inspect.isfunction(fn) and fn.__module__ == module.__name__:
+                monkeypatch.setattr(module, name, guarded(f"{module.__name__}.{name}", fn))
+
+    def started(_: Puzzle) -> None:
+        nonlocal playing
+        playing = True
+
+    actions = (1, 2, 7)
+    encoder, _ = make_stack(
+        encoder_name="slots", reward=Unscored(), planner="horizon", actions=actions
+    )
+    rng = np.random.default_rng(3)
+    puzzles = [abyss_puzzle(rng, actions, d) for d in (2_000, 20_000)]
+    puzzles += list(iter_family("maze", 2, seed=4, actions=actions))
+    player = BatchPlayer(encoder=encoder, planner="horizon", greedy=cheapest)
+    results = player.play(puzzles, hooks=PlayHooks(started=started))
+    assert playing and [r.status for r in results] == [Status.SUCCESS] * len(puzzles)
