@@ -376,7 +376,8 @@ class GymTask:
         return self.rule.evaluation_due(last, stage)
 
     def evaluate_policy(self, policy: PolicyFn) -> dict[str, float]:
-        """Greedy episodes seeded ``eval_seed + k``, played together (see the module doc)."""
+        """Greedy (or ``eval_epsilon``-greedy) episodes seeded ``eval_seed + k``, played
+        together (see the module doc)."""
         if self.eval_episodes == 0:
             return {}
         returns, lengths = self.evaluation_episodes(policy)
