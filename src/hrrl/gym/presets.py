@@ -206,7 +206,7 @@ ATARI_100K = GymPreset(
         "learning_starts": 1_600,
         "eval_every": 50_000,
     },
-    gym={"clip_rewards": True},
+    gym=ATARI.gym,
 )
 
 #: Named presets for a Gymnasium id of the user's choice (``--preset NAME --env ID``), beside
