@@ -59,7 +59,24 @@ def test_eval_reads_the_task_from_the_checkpoint_and_writes_each_episode(
     assert sum(r["return"] for r in rows) / 2 == 13.5 and all(r["length"] > 0 for r in rows)
 
 
-@pytest.mark.parametrize("flag", ["--episodes", "--seed"])
+def test_eval_epsilon_plays_random_actions_at_that_rate(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Issue 28: ``hrrl eval`` played only greedy episodes (the Nature DQN scored Atari at 0.05).
+    At 1 every action is random: the fixture's weak greedy policy (13.5) is not what plays."""
+    args = ["eval", "--checkpoint", str(CARTPOLE_RUN), "--episodes", "8"]
+    means = []
+    for epsilon in ("0", "1", "1"):
+        assert main([*args, "--epsilon", epsilon]) == 0
+        out = capsys.readouterr().out
+        assert ("epsilon 1" in out) == (epsilon == "1")
+        means.append(float(out.split("mean return ")[1].split()[0]))
+    assert means[1] == means[2] != means[0]  # random play, and the same again from the seeds
+    assert main([*args, "--epsilon", "1.5"]) == 2
+    assert "epsilon=1.5 is out of range" in _one_error_line(capsys)
+
+
+@pytest.mark.parametrize("flag", ["--episodes", "--seed", "--epsilon"])
 def test_episode_flags_with_a_suite_are_one_line(
     flag: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

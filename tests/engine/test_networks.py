@@ -8,7 +8,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from hrrl.engine.networks import PHASES, MLPQNetwork, PhaseAdaptiveQNetwork, QOutput, make_network
+from hrrl.engine import networks
+from hrrl.engine.networks import (
+    PHASES,
+    MLPQNetwork,
+    PhaseAdaptiveQNetwork,
+    QOutput,
+    make_network,
+    resolve_conv_dtype,
+)
 
 
 def gen(seed: int = 0) -> torch.Generator:
@@ -190,3 +198,58 @@ def test_hooks_on_inner_layers_run_and_change_nothing(kind: str) -> None:
     seen.clear()
     net(x)
     assert seen == []  # removed: the fast path again
+
+
+@pytest.mark.parametrize("shape", [(4, 84, 84), (10, 10, 4)])
+def test_bfloat16_convolutions_keep_float32_weights_q_values_and_gradients(
+    shape: tuple[int, int, int],
+) -> None:
+    """``conv_dtype="bfloat16"``: the same weights as float32 (one generator draw), Q-values in
+    float32 close to the float32 network's, and float32 gradients on every weight."""
+    dim = shape[0] * shape[1] * shape[2]
+    nets = {
+        dtype: make_network(
+            "cnn",
+            obs_dim=dim,
+            n_actions=3,
+            hidden=32,
+            obs_shape=shape,
+            conv_dtype=dtype,
+            generator=gen(3),
+        )
+        for dtype in ("float32", "bfloat16")
+    }
+    for (_, a), (_, b) in zip(
+        nets["float32"].state_dict().items(), nets["bfloat16"].state_dict().items(), strict=True
+    ):
+        assert torch.equal(a, b)
+    rows = torch.randint(0, 256, (6, dim), dtype=torch.uint8).float()
+    q32, q16 = nets["float32"](rows).q, nets["bfloat16"](rows).q
+    assert q16.dtype == torch.float32
+    assert not torch.equal(q16, q32)  # the convolutions really ran in bfloat16 ...
+    assert torch.allclose(q16, q32, rtol=0.05, atol=0.05 * q32.abs().max().item())  # ... closely
+    q16.sum().backward()
+    for name, p in nets["bfloat16"].named_parameters():
+        assert p.dtype == torch.float32 and p.grad is not None, name
+        assert p.grad.dtype == torch.float32 and p.grad.abs().sum() > 0, name
+
+
+def test_bfloat16_is_for_the_convolutions_of_a_cnn() -> None:
+    with pytest.raises(ValueError, match="conv_dtype='bfloat16' needs kind='cnn'"):
+        make_network("mlp", obs_dim=3, n_actions=2, conv_dtype="bfloat16", generator=gen())
+    with pytest.raises(ValueError, match="conv_dtype='float16' needs kind='cnn' and one of"):
+        make_network("cnn", obs_dim=400, n_actions=2, obs_shape=(10, 10, 4),
+                     conv_dtype="float16", generator=gen())  # fmt: skip
+
+
+def test_auto_runs_the_convolutions_in_bfloat16_where_the_device_computes_in_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for fast, want in ((True, "bfloat16"), (False, "float32")):
+        monkeypatch.setattr(networks, "_cpu_computes_bfloat16", lambda fast=fast: fast)
+        assert resolve_conv_dtype("auto", "cpu") == want
+        net = make_network("cnn", obs_dim=400, n_actions=2, obs_shape=(10, 10, 4),
+                           conv_dtype="auto", generator=gen())  # fmt: skip
+        assert net.conv_dtype == networks.CONV_DTYPES[want]
+        assert resolve_conv_dtype("float32") == "float32"
+        assert resolve_conv_dtype("bfloat16") == "bfloat16"

@@ -15,11 +15,14 @@ import torch
 
 from hrrl.cli import main
 from hrrl.config import apply_overrides
-from hrrl.engine.networks import NatureQNetwork, make_network
+from hrrl.engine.networks import CONV_DTYPES, NatureQNetwork, make_network, resolve_conv_dtype
 from hrrl.engine.replay.frames import FrameStorage
 from hrrl.experiment import gym_preset
 from hrrl.gym.task import GymTask
-from hrrl.persistence.store import load_checkpoint
+from hrrl.inference.export import export_policy, read_bundle
+from hrrl.inference.gym_policy import GymPolicy
+from hrrl.inference.network import load_online_network
+from hrrl.persistence.store import load_checkpoint, resolve_checkpoint
 from hrrl.run import build_trainer, run_trainer
 
 pytest.importorskip("ale_py", reason="the atari extra (make test installs it)")
@@ -47,6 +50,7 @@ def test_the_preset_is_rl_zoos_atari_dqn_with_the_nature_cnn() -> None:
     config = gym_preset("ALE/Breakout-v5")
     assert config.gym is not None and config.gym.clip_rewards
     assert (config.agent.network, config.agent.hidden, config.agent.lr) == ("cnn", 512, 1e-4)
+    assert config.agent.conv_dtype == "auto"
     network = make_network(
         "cnn", obs_dim=4 * 84 * 84, n_actions=4, hidden=512, obs_shape=(4, 84, 84),
         generator=torch.Generator().manual_seed(0),
@@ -157,6 +161,16 @@ def test_a_killed_atari_run_resumes_mid_game_bit_identically(tmp_path: Path) -> 
         assert torch.equal(got.tensors[key], tensor), key
     for key, array in want.arrays.items():
         assert np.array_equal(got.arrays[key], array), key
+    # The preset's convolution arithmetic travels with an exported policy, which plays as the run.
+    bundle = export_policy(runs[0], tmp_path / "bundle")
+    assert read_bundle(bundle).agent["conv_dtype"] == "auto"
+    policy, network = GymPolicy.load(bundle), load_online_network(resolve_checkpoint(runs[0]))
+    here = CONV_DTYPES[resolve_conv_dtype("auto")]
+    assert policy.network.conv_dtype == network.conv_dtype == here
+    frames = np.random.default_rng(0).integers(0, 256, (8, 4, 84, 84), dtype=np.uint8)
+    with torch.no_grad():
+        want_q = network(torch.from_numpy(frames).reshape(8, -1).float()).q
+    np.testing.assert_array_equal(policy(frames), want_q.argmax(dim=1).numpy())
 
 
 def test_a_network_that_cannot_read_frames_is_refused_in_one_line(

@@ -71,6 +71,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--seed", type=int, help="seed of a Gymnasium policy's first episode (default 0; +1 each)"
     )
     parser.add_argument(
+        "--epsilon",
+        type=float,
+        metavar="P",
+        help="chance of a random action at each step of a Gymnasium policy's episodes (default "
+        "0: greedy; the Nature DQN's Atari evaluation used 0.05)",
+    )
+    parser.add_argument(
         "--video",
         type=Path,
         metavar="DIR",
@@ -132,7 +139,11 @@ def run(args: argparse.Namespace) -> int:
     check_output_file(args.output, "--output")
     if args.env is not None or args.suite is None:
         return run_env(args)
-    for flag, value in (("--episodes", args.episodes), ("--seed", args.seed)):
+    for flag, value in (
+        ("--episodes", args.episodes),
+        ("--seed", args.seed),
+        ("--epsilon", args.epsilon),
+    ):
         if value is not None:
             raise ValueError(
                 f"{flag} sets the episodes of a Gymnasium policy; a --suite plays its puzzles "
@@ -206,8 +217,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_env(args: argparse.Namespace) -> int:
-    """Greedy episodes of a Gymnasium policy (the task read from the checkpoint, or ``--env``):
-    mean return +/- std; with ``--output``, one JSON line per episode."""
+    """Greedy (or ``--epsilon``-greedy) episodes of a Gymnasium policy (the task read from the
+    checkpoint, or ``--env``): mean return +/- std; with ``--output``, one JSON line per
+    episode."""
     from hrrl.inference.gym_policy import GymPolicy
 
     if args.suite is not None:
@@ -218,7 +230,7 @@ def run_env(args: argparse.Namespace) -> int:
     if episodes < 1:
         raise ValueError(f"--episodes {episodes} is invalid: give at least 1")
     policy = GymPolicy.load(args.checkpoint, env_id=args.env)  # a puzzle one: use --suite
-    result = policy.evaluate(episodes=episodes, seed=args.seed or 0)
+    result = policy.evaluate(episodes=episodes, seed=args.seed or 0, epsilon=args.epsilon or 0.0)
     if args.output is not None:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         lines = (json.dumps(row) + "\n" for row in result.episodes())

@@ -10,7 +10,7 @@
                             "env": {reward, encoder, planner, actions, horizon,
                                     levels}                             (puzzle)
                                  | {id}                                  (gym: the Gymnasium id),
-                            "agent": {network, hidden[, dueling]}, "obs_dim", "obs_shape",
+                            "agent": {network, hidden[, dueling, conv_dtype]}, "obs_dim", "obs_shape",
                             "n_actions", "weights": {"file", "sha256", "bytes"},
                             "source": {checkpoint, step, metrics, created, git_commit,
                                        hrrl_version}, "hrrl_version", "exported"}
@@ -148,7 +148,8 @@ def export_policy(checkpoint: Path | str, out: Path | str, *, overwrite: bool = 
             "task": task,
             "env": env,
             "agent": {key: agent[key] for key in _AGENT_KEYS}
-            | ({"dueling": True} if agent.get("dueling") else {}),
+            | ({"dueling": True} if agent.get("dueling") else {})
+            | {k: agent[k] for k in ("conv_dtype",) if agent.get(k, "float32") != "float32"},
             "obs_dim": int(meta["obs_dim"]),
             "obs_shape": [int(n) for n in meta.get("obs_shape") or (meta["obs_dim"],)],
             "n_actions": len(env["actions"]) if task == PUZZLE_TASK else int(meta["n_actions"]),

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike
 
-from hrrl.config import check_int
+from hrrl.config import check_int, check_range
 from hrrl.errors import CheckpointError, EnvironmentMismatchError
 from hrrl.experiment import migrate_config
 from hrrl.gym.task import GymTask, episode_metrics, make_env, one_hot
@@ -47,7 +47,8 @@ __all__ = ["GymEvaluation", "GymPolicy"]
 
 @dataclass(frozen=True)
 class GymEvaluation:
-    """Greedy episodes of :meth:`GymPolicy.evaluate`: episode ``k`` was seeded ``seed + k``."""
+    """Episodes of :meth:`GymPolicy.evaluate`: episode ``k`` was seeded ``seed + k``, played
+    greedily or, with ``epsilon``, epsilon-greedily."""
 
     env_id: str
     seed: int
@@ -60,6 +61,8 @@ class GymEvaluation:
     """Fraction of episodes at or above the spec's ``reward_threshold`` (NaN without one)."""
     threshold: float | None = None
     """The spec's ``reward_threshold``: what "success" is measured against (None: no success)."""
+    epsilon: float = 0.0
+    """The chance of a uniformly random action at each step (0: greedy)."""
 
     def episodes(self) -> list[dict[str, float | int | str]]:
         """One row per episode: ``{"env", "seed", "return", "length"}``."""
@@ -75,6 +78,8 @@ class GymEvaluation:
             f"{len(self.returns)} episodes (seeds {self.seed}..{last}), mean length "
             f"{self.mean_length:.1f}"
         )
+        if self.epsilon > 0:
+            text += f", epsilon {self.epsilon:g}"
         if self.threshold is None:  # the env defines no success: say nothing of one
             return text
         return f"{text}, success rate {self.success_rate:.2f} (return >= {self.threshold:g})"
@@ -203,11 +208,21 @@ class GymPolicy:
             env.close()
         return sorted(folder.glob(f"{prefix}-episode-*.mp4"))
 
-    def evaluate(self, *, episodes: int = 10, seed: int = 0) -> GymEvaluation:
-        """Play ``episodes`` greedy episodes of :attr:`env_id`, episode ``k`` seeded ``seed + k``."""
+    def evaluate(self, *, episodes: int = 10, seed: int = 0, epsilon: float = 0.0) -> GymEvaluation:
+        """Play ``episodes`` episodes of :attr:`env_id`, episode ``k`` seeded ``seed + k``:
+        greedy, or with chance ``epsilon`` of a uniformly random action at each step (the
+        Nature DQN's Atari evaluation used 0.05)."""
         check_int("episodes", episodes, low=1)
         check_int("seed", seed, low=0)
-        task = GymTask(self.env_id, num_envs=1, seed=seed, eval_episodes=episodes, eval_seed=seed)
+        check_range("epsilon", epsilon, low=0.0, high=1.0)
+        task = GymTask(
+            self.env_id,
+            num_envs=1,
+            seed=seed,
+            eval_episodes=episodes,
+            eval_seed=seed,
+            eval_epsilon=epsilon,
+        )
         try:
             returns, lengths = task.evaluation_episodes(self)
         finally:
@@ -223,6 +238,7 @@ class GymPolicy:
             mean_length=metrics["eval/mean_length"],
             success_rate=metrics["eval/success_rate"],
             threshold=task.reward_threshold,
+            epsilon=epsilon,
         )
 
 

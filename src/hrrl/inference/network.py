@@ -70,6 +70,7 @@ def build_network(
         n_actions=n_actions,
         hidden=int(agent["hidden"]),
         dueling=bool(agent.get("dueling", False)),
+        conv_dtype=str(agent.get("conv_dtype", "float32")),
         obs_shape=obs_shape,
         generator=torch.Generator().manual_seed(0),
     )
