@@ -259,10 +259,10 @@ def preset(name: str) -> ExperimentConfig:
             # scorer shared by every action beside a max-pooled summary of the whole set, so
             # the same weights play 1 to 64 actions; issue 27), trained on the mixed
             # distribution of hrrl.puzzle.action_sets and evaluated on five of its sets; the
-            # held-out sets are never trained on (its worst held-out cell 0.972 against the
-            # slot network's 0.963, docs/tuning.md). Evaluation: 4 puzzles a family and set
+            # held-out sets are never trained on (its worst held-out cell 0.980 with the slot
+            # encoder's excess read in steps, docs/tuning.md). Evaluation: 4 puzzles a family and set
             # every 10,240 env steps and when the curriculum enters its last stage, stopping
-            # once that stage plays the suite at success 1 and efficiency 0.995 (10,000-17,000
+            # once that stage plays the suite at success 1 and efficiency 0.995 (8,500-17,000
             # steps: one or two evaluations, under a tenth of the run's time).
             puzzle=PuzzleConfig(
                 encoder="slots",

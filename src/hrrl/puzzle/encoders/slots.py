@@ -19,7 +19,7 @@ action's size is relative to ``A``. Each block (``BLOCK`` = 13 features) is::
     hit         x + a == target                  subgoal_gap        clip((subgoal - x) / W, 0, 1)
     dead_end    x + a is not live (window DP)    subgoal_in_window  0 < subgoal - x <= W
     cost        cost(a) / WINDOW_FACTOR, clip 2
-    excess      (cost(a) - min_b cost(b)) / WINDOW_FACTOR, clip 2
+    excess      (cost(a) - min_b cost(b)) / EXCESS_STEPS (2 steps), clip 2
     size        a / A
     subgoal     x + a reaches the subgoal as asked:
                 == for an exact one or the target, >= for one to pass
@@ -71,6 +71,11 @@ SLOTS: Final = 8
 WINDOW_FACTOR: Final = 16
 #: Costs (in window crossings) are clipped here; a dead landing reads this value.
 COST_CLIP: Final = 2.0
+#: Steps per unit of the ``excess`` feature (an action's cost over the best one's): in window
+#: crossings (16 steps a unit, as ``cost``) a step more than the best read 0.06, and the set
+#: network chose the largest stride over a shorter route on unseen sets; at 2 steps a unit
+#: every held-out set's worst family cell rose ({1,5,11} 0.970 -> 0.980, docs/tuning.md).
+EXCESS_STEPS: Final = 2.0
 #: Distinct window pictures (actions, forbidden offsets, target offset) kept.
 WINDOW_CACHE_SIZE: Final = 16384
 #: Distinct whole vectors (a picture with its subgoal offset) kept.
@@ -82,7 +87,7 @@ _PER_ACTION: Final = (
     ("hit", "lands exactly on the target"),
     ("dead_end", "landing cannot reach the target or the window edge (within the window)"),
     ("cost", "steps from the landing to the target or window edge / WINDOW_FACTOR, clip 2"),
-    ("excess", "(cost - the best action's cost) / WINDOW_FACTOR, clip 2"),
+    ("excess", "(cost - the best action's cost) / EXCESS_STEPS, clip 2"),
     ("size", "the action / the largest action"),
     ("subgoal", "reaches the active subgoal as asked (lands on an exact one, passes another)"),
     ("share", "1 / number of actions in the set"),
@@ -224,7 +229,7 @@ class SlotEncoder:
                 a == t,
                 c >= DEAD,
                 min(c / self.window_factor, COST_CLIP),
-                min((c - best) / self.window_factor, COST_CLIP) if c < DEAD else COST_CLIP,
+                min((c - best) / EXCESS_STEPS, COST_CLIP) if c < DEAD else COST_CLIP,
                 a / amax,
             )
             rows[i, _SUBGOAL + 1] = share
