@@ -355,8 +355,8 @@ def _conv_arithmetic(
 ) -> contextlib.AbstractContextManager:
     """Where the convolutions run: under ``torch.autocast`` to ``dtype`` on ``x``'s device, or
     (None) as they are. The weights, their gradients and Adam's state stay float32 either way;
-    only the convolutions' inputs and outputs are rounded (CPUs with AVX512-BF16 and GPUs run
-    them in about 0.6 of the time, ``bench/atari_vs_sb3.py``)."""
+    only the convolutions' inputs and outputs are rounded (on one CPU thread with AVX512-BF16
+    the Nature CNN's update takes about 0.7 of its float32 time, ``bench/atari_vs_sb3.py``)."""
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(x.device.type, dtype=dtype)
