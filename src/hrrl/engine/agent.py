@@ -272,19 +272,30 @@ class DQNAgent:
             )
         grad_norm = self._backward_clipped(loss)
         td_abs = (q_sa.detach() - y).abs()
+        # The step is taken before the host reads this update's numbers, so an update reads the
+        # device once: a refused one is undone by the guard's rollback (as a refusal before the
+        # step always was), and a batch screened whole takes no step (decided on the device).
+        screened_whole = None if screening is None else (~screening.keep).all().float()
+        adam_step(self.optimizer, screened_whole)
+        params_finite = guard.params_finite_on_device()
         # Everything the host needs of this update, in one device-to-host transfer.
         q = q_sa.detach()
         scalars = [loss.detach(), grad_norm, q.mean(), q_all.detach().max()]
         scalars += [torch.maximum(td_abs.max(), q.abs().mean())]  # the guard's batch scale
+        if params_finite is not None:
+            scalars += [params_finite]
         if screening is not None:
             scalars += list(screening.counts)
+        head = len(scalars)
         host = torch.cat([torch.stack(scalars).float(), td_abs.float()]).cpu().numpy()
         loss_value, norm, q_mean, q_max, scale = (float(x) for x in host[:5])
-        td_errors = host[7:] if screening is not None else host[5:]
+        finite = None if params_finite is None else bool(host[5])
+        td_errors = host[head:]
         if screening is not None:
-            dropped = guard.record_screen(host[5:7].tolist(), step=step)
-            if dropped == len(td_errors):  # nothing left to learn from: no step at all
-                why = guard.check_params(step=step) or "screened"  # every Q NaN: bad weights?
+            dropped = guard.record_screen(host[head - 2 : head].tolist(), step=step)
+            if dropped == len(td_errors):  # nothing left to learn from: no step was taken
+                # every Q NaN: bad weights?
+                why = guard.check_params(step=step, finite=finite) or "screened"
                 return LearnStats(
                     loss=0.0,
                     td_errors=np.zeros_like(td_errors),
@@ -296,8 +307,7 @@ class DQNAgent:
                 )
         anomaly = guard.check_update(loss_value, norm, step=step)
         if anomaly is None:
-            adam_step(self.optimizer)
-            anomaly = guard.check_step(loss_value, scale, step=step)
+            anomaly = guard.check_step(loss_value, scale, step=step, finite=finite)
         if anomaly is None:
             self.n_applied += 1
         return LearnStats(

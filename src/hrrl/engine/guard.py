@@ -136,11 +136,20 @@ class UpdateGuard(Protocol):
     def check_update(self, loss: float, grad_norm: float, *, step: int | None = None) -> str | None:
         """Before the optimizer step: is this loss and gradient norm fit to apply?"""
 
-    def check_step(self, loss: float, scale: float, *, step: int | None = None) -> str | None:
-        """After the optimizer step: are the parameters sound? ``None`` accepts the update
+    def params_finite_on_device(self) -> torch.Tensor | None:
+        """Whether every protected parameter is finite, as a device tensor read with the
+        update's other numbers (None: nothing to check)."""
+
+    def check_step(
+        self, loss: float, scale: float, *, step: int | None = None, finite: bool | None = None
+    ) -> str | None:
+        """After the optimizer step: are the parameters sound (``finite``, as read from
+        :meth:`params_finite_on_device`; None: read them now)? ``None`` accepts the update
         (``scale``: the batch's ``max(max |TD error|, mean |Q(s, a)|)``)."""
 
-    def check_params(self, *, step: int | None = None, loss: float = math.nan) -> str | None:
+    def check_params(
+        self, *, step: int | None = None, loss: float = math.nan, finite: bool | None = None
+    ) -> str | None:
         """Are the parameters sound? (Without accepting anything: no step was taken.)"""
 
     def new_target(self) -> None:
@@ -324,21 +333,35 @@ class Guard:
             self._reject(reason, step=step, loss=loss)
         return reason
 
-    def check_step(self, loss: float, scale: float, *, step: int | None = None) -> str | None:
+    def params_finite_on_device(self) -> torch.Tensor:
+        """One fused norm over every protected parameter, finite iff every entry is (or the
+        weights are astronomically large, as much an anomaly): a 0-d bool on the device."""
+        with torch.no_grad():
+            return torch.isfinite(total_norm(self._modules().params))
+
+    def check_step(
+        self, loss: float, scale: float, *, step: int | None = None, finite: bool | None = None
+    ) -> str | None:
         """After the optimizer step: ``"nonfinite_params"`` (the snapshot is restored), or
         ``None``, and the update is accepted: its loss and batch ``scale`` (``max(max |TD
         error|, mean |Q(s, a)|)`` of the batch, read by the learner with its other numbers in
         one transfer) join the histories, and every ``snapshot_interval`` accepted updates the
-        state becomes the rollback point."""
-        reason = self.check_params(step=step, loss=loss)
+        state becomes the rollback point. ``finite``: the parameters' soundness as the learner
+        read it (:meth:`params_finite_on_device`); None reads it here."""
+        reason = self.check_params(step=step, loss=loss, finite=finite)
         if reason is None:
             self._accept(loss, scale)
         return reason
 
-    def check_params(self, *, step: int | None = None, loss: float = math.nan) -> str | None:
+    def check_params(
+        self, *, step: int | None = None, loss: float = math.nan, finite: bool | None = None
+    ) -> str | None:
         """``"nonfinite_params"`` (and the snapshot restored) if any protected parameter holds
-        NaN or inf; on its own when no step was taken (every transition screened)."""
-        if self._params_finite():
+        NaN or inf (``finite``, when the learner read it already); on its own when no step was
+        taken (every transition screened)."""
+        if finite is None:
+            finite = bool(self.params_finite_on_device())
+        if finite:
             return None
         self._reject("nonfinite_params", step=step, loss=loss)
         return "nonfinite_params"
@@ -377,13 +400,6 @@ class Guard:
             self.counts["regime_reset"] += 1
             self.events.append({"step": step, "reason": "regime_reset", "loss": float(loss)})
         return None
-
-    def _params_finite(self) -> bool:
-        # One fused norm over every parameter is non-finite iff some entry is NaN or inf (or the
-        # weights are astronomically large, which is as much an anomaly); 1.15x per update.
-        with torch.no_grad():
-            norm = total_norm(self._modules().params)
-        return bool(torch.isfinite(norm))
 
     def _accept(self, loss: float, scale: float) -> None:
         """Record a good update; take a snapshot every ``snapshot_interval`` of them. The batch
@@ -490,10 +506,17 @@ class NullGuard:
     def check_update(self, loss: float, grad_norm: float, *, step: int | None = None) -> str | None:
         return None
 
-    def check_step(self, loss: float, scale: float, *, step: int | None = None) -> str | None:
+    def params_finite_on_device(self) -> torch.Tensor | None:
         return None
 
-    def check_params(self, *, step: int | None = None, loss: float = math.nan) -> str | None:
+    def check_step(
+        self, loss: float, scale: float, *, step: int | None = None, finite: bool | None = None
+    ) -> str | None:
+        return None
+
+    def check_params(
+        self, *, step: int | None = None, loss: float = math.nan, finite: bool | None = None
+    ) -> str | None:
         return None
 
     def new_target(self) -> None:

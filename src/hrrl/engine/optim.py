@@ -50,32 +50,56 @@ def clip_grad_norm_(grads: list[torch.Tensor], max_norm: float | None) -> torch.
     return norm
 
 
-def adam_step(optimizer: torch.optim.Adam) -> None:
+def adam_step(optimizer: torch.optim.Adam, skip: torch.Tensor | None = None) -> None:
     """``optimizer.step()``, as the functional ``adam`` call it makes for each parameter group.
 
+    ``skip``: a 0-d float tensor on the parameters' device; where it is nonzero the
+    step changes nothing (parameters, moments and step counts), decided on the device by a
+    fused Adam (its ``found_inf``, GradScaler's skip), so the host need not read it first.
+
     Falls back to ``optimizer.step()`` itself where that call does more: the first step (it
-    creates the moment buffers), AMSGrad, a differentiable optimizer and complex parameters.
+    creates the moment buffers), AMSGrad, a differentiable optimizer and complex parameters
+    (where a ``skip`` is then read on the host unless the optimizer is fused).
     """
     global _fast_adam
     state = optimizer.state
     groups = [(g, [p for p in g["params"] if p.grad is not None]) for g in optimizer.param_groups]
     if not _fast_adam or any(
-        g["amsgrad"] or g["differentiable"] or any(p not in state or p.is_complex() for p in ps)
+        g["amsgrad"]
+        or g["differentiable"]
+        or (skip is not None and not g["fused"])
+        or any(p not in state or p.is_complex() for p in ps)
         for g, ps in groups
     ):
-        optimizer.step()
+        _public_step(optimizer, skip)
         return
     try:
         with torch.no_grad():  # as step() runs it: the foreach kernels update leaves in place
             for group, params in groups:
-                _adam_group(group, params, [state[p] for p in params])
+                _adam_group(group, params, [state[p] for p in params], skip)
     except (TypeError, KeyError):  # a release whose private signature differs: the public step
         _fast_adam = False
+        _public_step(optimizer, skip)
+
+
+def _public_step(optimizer: torch.optim.Adam, skip: torch.Tensor | None) -> None:
+    """``optimizer.step()``, skipped where ``skip`` is nonzero: on the device for a fused Adam
+    (its ``found_inf`` attribute, as GradScaler sets it), else read on the host."""
+    if skip is not None and all(g["fused"] for g in optimizer.param_groups):
+        optimizer.found_inf = skip  # type: ignore[attr-defined]
+        try:
+            optimizer.step()
+        finally:
+            del optimizer.found_inf  # type: ignore[attr-defined]
+    elif skip is None or not bool(skip.item()):
         optimizer.step()
 
 
 def _adam_group(
-    group: dict[str, Any], params: list[torch.Tensor], states: list[dict[str, Any]]
+    group: dict[str, Any],
+    params: list[torch.Tensor],
+    states: list[dict[str, Any]],
+    skip: torch.Tensor | None = None,
 ) -> None:
     """The functional ``adam`` call ``Adam.step`` makes for one parameter group."""
     beta1, beta2 = group["betas"]
@@ -100,6 +124,6 @@ def _adam_group(
         differentiable=group["differentiable"],
         fused=group["fused"],
         grad_scale=None,
-        found_inf=None,
+        found_inf=skip,
         decoupled_weight_decay=group["decoupled_weight_decay"],
     )
