@@ -149,7 +149,11 @@ def export_policy(checkpoint: Path | str, out: Path | str, *, overwrite: bool = 
             "env": env,
             "agent": {key: agent[key] for key in _AGENT_KEYS}
             | ({"dueling": True} if agent.get("dueling") else {})
-            | {k: agent[k] for k in ("conv_dtype",) if agent.get(k, "float32") != "float32"},
+            | (
+                {"conv_dtype": agent["conv_dtype"]}
+                if agent.get("conv_dtype", "float32") != "float32"
+                else {}
+            ),
             "obs_dim": int(meta["obs_dim"]),
             "obs_shape": [int(n) for n in meta.get("obs_shape") or (meta["obs_dim"],)],
             "n_actions": len(env["actions"]) if task == PUZZLE_TASK else int(meta["n_actions"]),
