@@ -169,3 +169,34 @@ def test_score_final_reads_each_seeds_final_evaluation() -> None:
         study = optuna.create_study(direction="maximize")
         study.optimize(tune.objective(dataclasses.replace(spec, score=score)), n_trials=1)
         assert study.trials[0].value == want[score], score
+
+
+def test_score_time_ranks_solved_seeds_by_their_seconds_and_unsolved_ones_below() -> None:
+    """--score time: a seed that meets the stop rule scores minus its seconds to the evaluation
+    that met it; one that never does scores below every solved one, however fast it ran."""
+    from hrrl.config import apply_overrides
+
+    base = gym_preset("CartPole-v1")
+    space = {"agent.lr": {"choices": [0.002]}}
+    values = {}
+    for name, stop in (("solved", 100.0), ("unsolved", 1e9)):
+        spec = tune.StudySpec(
+            base=apply_overrides(base, [f"gym.stop_return={stop}"]),
+            space=space,
+            seeds=(0,),
+            budget_steps=2000,
+            score="time",
+        )
+        study = optuna.create_study(direction="maximize")
+        study.optimize(tune.objective(spec), n_trials=1)
+        values[name] = study.trials[0].value
+    assert -tune.UNSOLVED_SECONDS < values["solved"] < 0  # seconds to its stop rule
+    assert values["unsolved"] < -tune.UNSOLVED_SECONDS < values["solved"]
+
+
+def test_score_time_needs_a_stop_rule(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["tune", *TINY, "--trials", "1", "--score", "time", "--out", str(tmp_path / "s")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "gym.stop_return" in err
+    assert not (tmp_path / "s" / "study.db").exists()  # refused before the study was made

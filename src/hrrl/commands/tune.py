@@ -37,10 +37,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--pruner", choices=("median", "halving", "none"), default="median")
     parser.add_argument(
         "--score",
-        choices=("best", "final"),
+        choices=("best", "final", "time"),
         default="best",
-        help="a seed's score: its best evaluation, or the evaluation of its final policy "
-        "(selects against a policy that collapses late; default best)",
+        help="a seed's score: its best evaluation, the evaluation of its final policy "
+        "(selects against a policy that collapses late), or minus its seconds to the task's "
+        "stop rule (needs one; an unsolved seed ranks below every solved one); default best",
     )
     parser.add_argument(
         "--sampler-seed",

@@ -16,6 +16,10 @@ pruning fed by the training-time evaluations, a study that survives a kill.
   efficiency (``success + efficiency / 1000``: success first, as the puzzle ranks). With
   ``--score final``, the evaluation of each seed's final policy instead (a run ends with one):
   the best evaluation cannot see a policy that collapses late (Acrobot, docs/tuning.md).
+  With ``--score time``, how fast a seed meets the task's stop rule: minus the wall seconds of
+  training to the evaluation that met it, and an unsolved seed ``UNSOLVED_SECONDS`` below its
+  run's seconds (so every solved seed ranks above every unsolved one). Wall time makes such a
+  study depend on the machine and its load, unlike the other two scores.
 * **Storage.** SQLite in the study's folder by default, any Optuna storage URL otherwise, so
   several processes on several machines work on one study. A trial whose process was killed
   stops sending heartbeats; the next process to open the study marks it failed and runs its
@@ -40,6 +44,7 @@ import optuna
 from hrrl.config import apply_overrides, read_yaml, save_yaml
 from hrrl.engine.callbacks import Callback
 from hrrl.engine.distributed.ray_session import ray_session
+from hrrl.engine.run_state import TrainResult
 from hrrl.engine.trainer import Trainer
 from hrrl.errors import ConfigError
 from hrrl.experiment import ExperimentConfig
@@ -84,7 +89,32 @@ class StudySpec:
     seeds: tuple[int, ...] = (0, 1, 2)
     budget_steps: int = 50_000
     score: str = "best"
-    """A seed's score: its best evaluation (``best``) or its final policy's (``final``)."""
+    """A seed's score: its best evaluation (``best``), its final policy's (``final``), or minus
+    its seconds to the task's stop rule (``time``)."""
+
+    def __post_init__(self) -> None:
+        if self.score not in SCORES:
+            raise ConfigError(f"score={self.score!r}: give one of {', '.join(SCORES)}")
+        if self.score == "time" and not has_stop_rule(self.base):
+            raise ConfigError(
+                "score=time ranks trials by their seconds to the task's stop rule, and this "
+                "config has none: set puzzle.stop_success (the puzzle) or gym.stop_return "
+                "(a Gymnasium task)"
+            )
+
+
+#: The ways a seed is scored (:attr:`StudySpec.score`).
+SCORES = ("best", "final", "time")
+#: Seconds an unsolved seed scores below its own run's under ``score="time"``: more than any run
+#: a study of seconds-long trials takes, so a trial with an unsolved seed ranks last.
+UNSOLVED_SECONDS = 1_000.0
+
+
+def has_stop_rule(config: ExperimentConfig) -> bool:
+    """Whether ``config``'s task ends a run early once an evaluation is good enough."""
+    if config.gym is not None:
+        return config.gym.stop_return is not None
+    return config.puzzle is not None and config.puzzle.stop_success is not None
 
 
 def default_space(config: ExperimentConfig) -> dict[str, dict[str, Any]]:
@@ -157,6 +187,16 @@ def score_value(trainer: Trainer, metrics: Mapping[str, float]) -> float:
     return float(score[0]) + (float(score[1]) / 1000 if len(score) > 1 else 0.0)
 
 
+def seed_score(score: str, trainer: Trainer, result: TrainResult) -> float:
+    """One seed's score under ``score`` (:attr:`StudySpec.score`)."""
+    if score == "time":
+        solved = trainer.task.solved(result.best_metrics)
+        if solved and result.best_wall_seconds is not None:
+            return -result.best_wall_seconds
+        return -(UNSOLVED_SECONDS + result.wall_seconds)
+    return score_value(trainer, result.best_metrics if score == "best" else result.last_metrics)
+
+
 class Reporter(Callback):
     """Reports each evaluation to the trial (step: the env steps of all its seeds so far) and
     stops the run when the pruner says the trial lags."""
@@ -219,8 +259,7 @@ def objective(spec: StudySpec, trials: int | None = None) -> Any:
                 raise optuna.TrialPruned(
                     f"seed {seed} lagged at env step {result.counters.env_steps:,}"
                 )
-            metrics = result.best_metrics if spec.score == "best" else result.last_metrics
-            scores.append(score_value(trainer, metrics))
+            scores.append(seed_score(spec.score, trainer, result))
             trial.set_user_attr("seed_scores", scores)
         return sum(scores) / len(scores)
 
