@@ -200,3 +200,22 @@ def test_score_time_needs_a_stop_rule(tmp_path: Path, capsys: pytest.CaptureFixt
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "gym.stop_return" in err
     assert not (tmp_path / "s" / "study.db").exists()  # refused before the study was made
+
+
+def test_the_saving_counts_pruning_not_runs_a_stop_rule_ended_early() -> None:
+    """Two complete trials whose runs a stop rule ended at 10,000 and 20,000 steps and one
+    pruned at 5,000: pruning saved what a complete trial trains on average less 5,000 (10,000),
+    not the distance of every trial from the longest (25,000 of 60,000)."""
+    study = optuna.create_study(direction="maximize")
+    for state, steps in (("COMPLETE", 10_000), ("COMPLETE", 20_000), ("PRUNED", 5_000)):
+        study.add_trial(
+            optuna.trial.create_trial(
+                state=optuna.trial.TrialState[state],
+                value=1.0 if state == "COMPLETE" else None,
+                intermediate_values={steps // 2: 0.5, steps: 1.0},
+            )
+        )
+    assert tune.trial_steps(study) == (35_000, 45_000)
+    assert "35,000 env steps trained of 45,000 unpruned (22% saved by pruning)" in tune.summary(
+        study
+    )

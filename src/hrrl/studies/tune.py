@@ -434,15 +434,16 @@ def _best(study: optuna.Study, top: int) -> list[optuna.trial.FrozenTrial]:
 
 def trial_steps(study: optuna.Study) -> tuple[int, int]:
     """``(trained, unpruned)``: the env steps the finished trials trained (a trial's last report
-    is at the steps of all its seeds so far), and what they would have trained unpruned (each
-    the full seeds x budget of a complete one)."""
+    is at the steps of all its seeds so far), and what they would have trained unpruned: a
+    complete trial what it trained, a pruned one what a complete one trains on average (the
+    full seeds x budget, or less where a stop rule ends runs early: only pruning is counted)."""
     done = finished(study)
     last = [max(t.intermediate_values, default=0) for t in done]
-    full = max(
-        (s for t, s in zip(done, last, strict=True) if t.state == optuna.trial.TrialState.COMPLETE),
-        default=0,
-    )
-    return sum(last), full * len(done)
+    complete = [t.state == optuna.trial.TrialState.COMPLETE for t in done]
+    runs = [s for s, whole in zip(last, complete, strict=True) if whole]
+    typical = sum(runs) / len(runs) if runs else 0
+    unpruned = sum(s if whole else max(s, typical) for s, whole in zip(last, complete, strict=True))
+    return sum(last), round(unpruned)
 
 
 def summary(study: optuna.Study) -> str:
