@@ -42,6 +42,11 @@ def test_a_short_study_writes_its_table_best_config_and_report(
     best = study.best_trial
     assert config.agent.lr == best.params["agent.lr"]
     assert len(best.user_attrs["seed_scores"]) == 1
+    # The first trial ran the preset itself (its values inside the space), the others samples.
+    base = gym_preset("CartPole-v1")
+    own = tune.base_params(tune.StudySpec(base=base, space=tune.default_space(base)))
+    assert len(own) >= 5 and {k: study.trials[0].params[k] for k in own} == own
+    assert all(t.params != study.trials[0].params for t in study.trials[1:])
     assert 'id="history"' in (out / "report.html").read_text()
     # Run again with a larger --trials: the study goes on from its 4 trials.
     assert main(["tune", *TINY, "--trials", "5", "--out", str(out)]) == 0
@@ -128,7 +133,7 @@ def test_two_tune_processes_on_one_study_end_on_exactly_its_trials(tmp_path: Pat
     assert len(done) == 3
     assert len({tuple(sorted(t.params.items())) for t in done}) == 3
     # A trial sampled past the count in a race failed before it trained: no work done twice.
-    assert all(not t.user_attrs for t in study.trials if t.state.name == "FAIL")
+    assert all("seed_scores" not in t.user_attrs for t in study.trials if t.state.name == "FAIL")
 
 
 @pytest.mark.parametrize("how", ["processes", "ray"])
@@ -219,3 +224,19 @@ def test_the_saving_counts_pruning_not_runs_a_stop_rule_ended_early() -> None:
     assert "35,000 env steps trained of 45,000 unpruned (22% saved by pruning)" in tune.summary(
         study
     )
+
+
+def test_a_trial_repeating_a_live_ones_parameters_fails_before_training() -> None:
+    """Two processes opening a new study at once may both queue the base config: the second
+    copy fails at once instead of training the same parameters again."""
+    base = gym_preset("CartPole-v1")
+    spec = tune.StudySpec(base=base, space=tune.default_space(base), seeds=(0,), budget_steps=300)
+    study = optuna.create_study(direction="maximize")
+    tune.enqueue_base(study, spec)
+    tune.enqueue_base(study, spec)  # a study that holds a trial is not queued the base again
+    assert len(study.trials) == 1
+    # Two processes that both saw the study empty:
+    study.enqueue_trial(tune.base_params(spec), user_attrs={tune.BASE_ATTR: True})
+    study.optimize(tune.objective(spec), n_trials=2, catch=(tune.DuplicateTrial,))
+    states = [t.state for t in study.trials]
+    assert states == [optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL]

@@ -105,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
         heartbeat=args.heartbeat,
     )
     study = place.open()
+    tune.enqueue_base(study, spec)
     if args.workers == 1 and not (args.ray or args.ray_address):
         tune.optimize(spec, place, args.trials)
     else:

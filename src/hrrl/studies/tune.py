@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import optuna
 
-from hrrl.config import apply_overrides, read_yaml, save_yaml
+from hrrl.config import apply_overrides, read_yaml, save_yaml, to_dict
 from hrrl.engine.callbacks import Callback
 from hrrl.engine.distributed.ray_session import ray_session
 from hrrl.engine.run_state import TrainResult
@@ -49,6 +49,7 @@ from hrrl.engine.trainer import Trainer
 from hrrl.errors import ConfigError
 from hrrl.experiment import ExperimentConfig
 from hrrl.monitoring.logger import Logger
+from hrrl.monitoring.sinks import flatten_config
 from hrrl.run import build_trainer, close_task, run_trainer
 
 #: What a Gymnasium study searches by default (the DQN fields that matter most there), with the
@@ -197,6 +198,35 @@ def seed_score(score: str, trainer: Trainer, result: TrainResult) -> float:
     return score_value(trainer, result.best_metrics if score == "best" else result.last_metrics)
 
 
+def base_params(spec: StudySpec) -> dict[str, Any]:
+    """The base config's own values of the space's fields, those inside the space (a choice
+    listed, a number within its range): the trial that runs the hand-tuned starting point."""
+    flat = flatten_config(to_dict(spec.base))
+    params = {}
+    for key, dist in spec.space.items():
+        value = flat.get(key)
+        inside = (
+            value in dist["choices"]
+            if "choices" in dist
+            else isinstance(value, int | float) and dist["low"] <= value <= dist["high"]
+        )
+        if inside:
+            params[key] = value
+    return params
+
+
+#: The user attribute that marks the trial of the base config.
+BASE_ATTR = "base"
+
+
+def enqueue_base(study: optuna.Study, spec: StudySpec) -> None:
+    """A new study's first trial runs the base config (its values inside the space; the sampler
+    draws the rest), so the best it reports is at least the starting point on its own seeds and
+    budget, and the table shows the hand-tuned preset beside what the search found."""
+    if not study.trials:
+        study.enqueue_trial(base_params(spec), user_attrs={BASE_ATTR: True})
+
+
 class Reporter(Callback):
     """Reports each evaluation to the trial (step: the env steps of all its seeds so far) and
     stops the run when the pruner says the trial lags."""
@@ -219,6 +249,11 @@ def trial_config(spec: StudySpec, overrides: Sequence[str], seed: int) -> Experi
     if config.train.eval_every > budget:  # the pruner needs evaluations inside the budget
         config = apply_overrides(config, [f"train.eval_every={max(budget // 5, 1)}"])
     return config
+
+
+class DuplicateTrial(Exception):
+    """A second trial of the base config (two processes that opened a new study at once both
+    queued it): it fails at once, before any training."""
 
 
 class SurplusTrial(Exception):
@@ -249,6 +284,10 @@ def objective(spec: StudySpec, trials: int | None = None) -> Any:
                 trial.study.stop()
                 raise SurplusTrial(f"the study held its {trials} trials when this one was sampled")
         overrides = suggest(trial, spec.space)
+        if trial.user_attrs.get(BASE_ATTR):
+            for other in trial.study.get_trials(deepcopy=False, states=LIVE):
+                if other.number < trial.number and other.user_attrs.get(BASE_ATTR):
+                    raise DuplicateTrial(f"trial {other.number} runs the base config")
         scores = []
         for index, seed in enumerate(spec.seeds):
             trainer = build_trainer(trial_config(spec, overrides, seed), logger=Logger([]))
@@ -371,7 +410,10 @@ def optimize(
     if until.reached(study) or quota == 0:
         return
     study.optimize(
-        objective(spec, trials), n_trials=quota, callbacks=[until], catch=(SurplusTrial,)
+        objective(spec, trials),
+        n_trials=quota,
+        callbacks=[until],
+        catch=(SurplusTrial, DuplicateTrial),
     )
 
 
