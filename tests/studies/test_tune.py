@@ -240,3 +240,37 @@ def test_a_trial_repeating_a_live_ones_parameters_fails_before_training() -> Non
     study.optimize(tune.objective(spec), n_trials=2, catch=(tune.DuplicateTrial,))
     states = [t.state for t in study.trials]
     assert states == [optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL]
+
+
+def test_score_time_counts_to_the_first_evaluation_that_met_the_stop_rule() -> None:
+    """The puzzle's rule waits for the last curriculum stage: a run whose first evaluation
+    (stage 3) scored as well as the one that then met the rule in stage 4 keeps the first as its
+    best. Its time is the seconds to the second, and it is solved (it scored as unsolved when
+    the best evaluation was asked)."""
+    from types import SimpleNamespace
+
+    from hrrl.engine.run_state import Counters, TrainResult
+    from hrrl.puzzle.config import PuzzleConfig
+    from hrrl.puzzle.task import PuzzleRule
+
+    rule = PuzzleRule(PuzzleConfig())
+    first = {"eval/success_rate": 1.0, "eval/efficiency": 0.9972, "eval/stage": 3.0}
+    second = {**first, "eval/stage": 4.0}
+    assert rule.score(first) == rule.score(second) and rule.solved(second)
+    result = TrainResult(
+        counters=Counters(best_wall_seconds=5.0),
+        best_metrics=first,
+        last_metrics=second,
+        stop_reason="solved",
+        wall_seconds=9.0,
+        history=[
+            {"env_steps": 10_240, "wall": 5.0, **first},
+            {"env_steps": 17_120, "wall": 8.0, **second},
+        ],
+    )
+    trainer = SimpleNamespace(task=rule)
+    assert tune.seed_score("time", trainer, result) == -8.0
+    unsolved = dataclasses.replace(
+        result, history=result.history[:1], stop_reason="total_env_steps"
+    )
+    assert tune.seed_score("time", trainer, unsolved) == -(tune.UNSOLVED_SECONDS + 9.0)

@@ -17,7 +17,7 @@ pruning fed by the training-time evaluations, a study that survives a kill.
   ``--score final``, the evaluation of each seed's final policy instead (a run ends with one):
   the best evaluation cannot see a policy that collapses late (Acrobot, docs/tuning.md).
   With ``--score time``, how fast a seed meets the task's stop rule: minus the wall seconds of
-  training to the evaluation that met it, and an unsolved seed ``UNSOLVED_SECONDS`` below its
+  training to the first evaluation that met it, and an unsolved seed ``UNSOLVED_SECONDS`` below its
   run's seconds (so every solved seed ranks above every unsolved one). Wall time makes such a
   study depend on the machine and its load, unlike the other two scores.
 * **Storage.** SQLite in the study's folder by default, any Optuna storage URL otherwise, so
@@ -190,11 +190,11 @@ def score_value(trainer: Trainer, metrics: Mapping[str, float]) -> float:
 
 def seed_score(score: str, trainer: Trainer, result: TrainResult) -> float:
     """One seed's score under ``score`` (:attr:`StudySpec.score`)."""
-    if score == "time":
-        solved = trainer.task.solved(result.best_metrics)
-        if solved and result.best_wall_seconds is not None:
-            return -result.best_wall_seconds
-        return -(UNSOLVED_SECONDS + result.wall_seconds)
+    if score == "time":  # the first evaluation that met the rule (not the best: the puzzle's
+        # rule waits for the last curriculum stage, after an evaluation that scored as well)
+        met = (row["wall"] for row in result.history if trainer.task.solved(row))
+        seconds = next(met, None)
+        return -seconds if seconds is not None else -(UNSOLVED_SECONDS + result.wall_seconds)
     return score_value(trainer, result.best_metrics if score == "best" else result.last_metrics)
 
 
