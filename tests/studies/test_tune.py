@@ -183,7 +183,7 @@ def test_score_time_ranks_solved_seeds_by_their_seconds_and_unsolved_ones_below(
 
     base = gym_preset("CartPole-v1")
     space = {"agent.lr": {"choices": [0.002]}}
-    values = {}
+    values, reports = {}, {}
     for name, stop in (("solved", 100.0), ("unsolved", 1e9)):
         spec = tune.StudySpec(
             base=apply_overrides(base, [f"gym.stop_return={stop}"]),
@@ -195,8 +195,12 @@ def test_score_time_ranks_solved_seeds_by_their_seconds_and_unsolved_ones_below(
         study = optuna.create_study(direction="maximize")
         study.optimize(tune.objective(spec), n_trials=1)
         values[name] = study.trials[0].value
+        reports[name] = list(study.trials[0].intermediate_values.values())
     assert -tune.UNSOLVED_SECONDS < values["solved"] < 0  # seconds to its stop rule
     assert values["unsolved"] < -tune.UNSOLVED_SECONDS < values["solved"]
+    # The pruner sees the same numbers: unsolved so far, then the seconds to the rule.
+    assert all(v < -tune.UNSOLVED_SECONDS for v in reports["unsolved"] + reports["solved"][:-1])
+    assert reports["solved"][-1] == pytest.approx(values["solved"], abs=0.05)
 
 
 def test_score_time_needs_a_stop_rule(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -193,8 +193,7 @@ def seed_score(score: str, trainer: Trainer, result: TrainResult) -> float:
     if score == "time":  # the first evaluation that met the rule (not the best: the puzzle's
         # rule waits for the last curriculum stage, after an evaluation that scored as well)
         met = (row["wall"] for row in result.history if trainer.task.solved(row))
-        seconds = next(met, None)
-        return -seconds if seconds is not None else -(UNSOLVED_SECONDS + result.wall_seconds)
+        return time_value(next(met, None), result.wall_seconds)
     return score_value(trainer, result.best_metrics if score == "best" else result.last_metrics)
 
 
@@ -227,16 +226,29 @@ def enqueue_base(study: optuna.Study, spec: StudySpec) -> None:
         study.enqueue_trial(base_params(spec), user_attrs={BASE_ATTR: True})
 
 
+def time_value(solved_at: float | None, seconds: float) -> float:
+    """``score="time"``'s number: minus the seconds at which the stop rule was met, or, not met
+    after ``seconds``, ``UNSOLVED_SECONDS`` below them."""
+    return -solved_at if solved_at is not None else -(UNSOLVED_SECONDS + seconds)
+
+
 class Reporter(Callback):
     """Reports each evaluation to the trial (step: the env steps of all its seeds so far) and
-    stops the run when the pruner says the trial lags."""
+    stops the run when the pruner says the trial lags. Under ``score="time"`` an evaluation
+    reports its :func:`time_value` (a trial behind is one slower to the same step, unsolved),
+    otherwise its :func:`score_value`."""
 
-    def __init__(self, trial: optuna.Trial, offset: int) -> None:
-        self.trial, self.offset = trial, offset
+    def __init__(self, trial: optuna.Trial, offset: int, score: str = "best") -> None:
+        self.trial, self.offset, self.score = trial, offset, score
         self.pruned = False
 
     def on_evaluation(self, trainer: Trainer, metrics: Mapping[str, float]) -> bool:
-        self.trial.report(score_value(trainer, metrics), self.offset + trainer.counters.env_steps)
+        if self.score == "time":
+            now = trainer.logger.elapsed
+            value = time_value(now if trainer.task.solved(metrics) else None, now)
+        else:
+            value = score_value(trainer, metrics)
+        self.trial.report(value, self.offset + trainer.counters.env_steps)
         self.pruned = self.trial.should_prune()
         return not self.pruned
 
@@ -291,7 +303,7 @@ def objective(spec: StudySpec, trials: int | None = None) -> Any:
         scores = []
         for index, seed in enumerate(spec.seeds):
             trainer = build_trainer(trial_config(spec, overrides, seed), logger=Logger([]))
-            reporter = Reporter(trial, offset=index * spec.budget_steps)
+            reporter = Reporter(trial, offset=index * spec.budget_steps, score=spec.score)
             result = run_trainer(trainer, bar=False, callbacks=[reporter])
             close_task(trainer.task)
             if reporter.pruned:
