@@ -17,8 +17,8 @@ pruning fed by the training-time evaluations, a study that survives a kill.
   ``--score final``, the evaluation of each seed's final policy instead (a run ends with one):
   the best evaluation cannot see a policy that collapses late (Acrobot, docs/tuning.md).
   With ``--score time``, how fast a seed meets the task's stop rule: minus the wall seconds of
-  training to the first evaluation that met it, and an unsolved seed ``UNSOLVED_SECONDS`` below its
-  run's seconds (so every solved seed ranks above every unsolved one). Wall time makes such a
+  training to the first evaluation that met it, and an unsolved seed ``UNSOLVED_SECONDS``
+  below its run's seconds (so every solved seed ranks above every unsolved one). Wall time makes such a
   study depend on the machine and its load, unlike the other two scores.
 * **Storage.** SQLite in the study's folder by default, any Optuna storage URL otherwise, so
   several processes on several machines work on one study. A trial whose process was killed
@@ -188,6 +188,12 @@ def score_value(trainer: Trainer, metrics: Mapping[str, float]) -> float:
     return float(score[0]) + (float(score[1]) / 1000 if len(score) > 1 else 0.0)
 
 
+def time_value(solved_at: float | None, seconds: float) -> float:
+    """``score="time"``'s number: minus the seconds at which the stop rule was met, or, not met
+    after ``seconds``, ``UNSOLVED_SECONDS`` below them."""
+    return -solved_at if solved_at is not None else -(UNSOLVED_SECONDS + seconds)
+
+
 def seed_score(score: str, trainer: Trainer, result: TrainResult) -> float:
     """One seed's score under ``score`` (:attr:`StudySpec.score`)."""
     if score == "time":  # the first evaluation that met the rule (not the best: the puzzle's
@@ -224,12 +230,6 @@ def enqueue_base(study: optuna.Study, spec: StudySpec) -> None:
     budget, and the table shows the hand-tuned preset beside what the search found."""
     if not study.trials:
         study.enqueue_trial(base_params(spec), user_attrs={BASE_ATTR: True})
-
-
-def time_value(solved_at: float | None, seconds: float) -> float:
-    """``score="time"``'s number: minus the seconds at which the stop rule was met, or, not met
-    after ``seconds``, ``UNSOLVED_SECONDS`` below them."""
-    return -solved_at if solved_at is not None else -(UNSOLVED_SECONDS + seconds)
 
 
 class Reporter(Callback):
