@@ -34,6 +34,8 @@ def test_a_short_study_writes_its_table_best_config_and_report(
     assert text.startswith("study study: ") and "| trial | value | seed scores | params |" in text
     # Each of the 4 trials trains (at most) 1 seed x 1,200 steps; pruning's saving is counted.
     assert re.search(r"env steps trained of 4,800 unpruned \(\d+% saved by pruning\)", text)
+    # best.yaml trains the preset's budget, not the study's: said, with how to check it.
+    assert "the study scored 1,200" in text and "bench/tune_rerun.py" in text
     config = load_config(out / "best.yaml")  # what `hrrl train --config` reads
     assert config.gym is not None and config.gym.id == "CartPole-v1"
     study = optuna.load_study(study_name="study", storage=f"sqlite:///{out / 'study.db'}")

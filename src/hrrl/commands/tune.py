@@ -124,5 +124,12 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"best config: {args.out / 'best.yaml'} (hrrl train --config {args.out / 'best.yaml'})"
         )
+        if best.train.total_env_steps != spec.budget_steps:
+            print(
+                f"note: it trains the preset's {best.train.total_env_steps:,} env steps, and "
+                f"the study scored {spec.budget_steps:,}: what wins on the shorter budget may "
+                "not on the longer one (schedules over the budget stretch), so compare it with "
+                "the preset there before adopting it (bench/tune_rerun.py)"
+            )
     print(f"report: {args.out / 'report.html'}")
     return 0
