@@ -232,7 +232,7 @@ def test_the_saving_counts_pruning_not_runs_a_stop_rule_ended_early() -> None:
     )
 
 
-def test_a_trial_repeating_a_live_ones_parameters_fails_before_training() -> None:
+def test_a_second_trial_of_the_base_config_fails_before_training() -> None:
     """Two processes opening a new study at once may both queue the base config: the second
     copy fails at once instead of training the same parameters again."""
     base = gym_preset("CartPole-v1")
