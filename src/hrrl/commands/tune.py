@@ -127,9 +127,9 @@ def run(args: argparse.Namespace) -> int:
         if best.train.total_env_steps != spec.budget_steps:
             print(
                 f"note: it trains the preset's {best.train.total_env_steps:,} env steps, and "
-                f"the study scored {spec.budget_steps:,}: what wins on the shorter budget may "
-                "not on the longer one (schedules over the budget stretch), so compare it with "
-                "the preset there before adopting it (bench/tune_rerun.py)"
+                f"the study scored {spec.budget_steps:,}: what wins on one budget may not on "
+                "another (schedules over the budget stretch or shrink), so compare it with the "
+                "preset there before adopting it (bench/tune_rerun.py)"
             )
     print(f"report: {args.out / 'report.html'}")
     return 0

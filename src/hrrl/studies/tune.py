@@ -238,13 +238,13 @@ class Reporter(Callback):
     reports its :func:`time_value` (a trial behind is one slower to the same step, unsolved),
     otherwise its :func:`score_value`."""
 
-    def __init__(self, trial: optuna.Trial, offset: int, score: str = "best") -> None:
+    def __init__(self, trial: optuna.Trial, offset: int, score: str) -> None:
         self.trial, self.offset, self.score = trial, offset, score
         self.pruned = False
 
     def on_evaluation(self, trainer: Trainer, metrics: Mapping[str, float]) -> bool:
-        if self.score == "time":
-            now = trainer.logger.elapsed
+        if self.score == "time":  # the clock the run's history (and seed_score) reads
+            now = trainer.history[-1]["wall"]
             value = time_value(now if trainer.task.solved(metrics) else None, now)
         else:
             value = score_value(trainer, metrics)
