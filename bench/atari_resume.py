@@ -5,7 +5,9 @@ Part 1, the save (in this process): random play of ``--game`` fills a prioritize
 ``replay.npz`` streamed from the buffer's own arrays, SHA-256 digests, fsync, atomic rename)
 while a thread samples the process's resident memory every 5 ms. Printed: checkpoint size, save
 and load seconds, resident memory before the save and its peak during it (the bar: at most 10%
-above), and whether the loaded buffer equals the saved one.
+above), the anonymous memory the load leaves in the new buffer and its peak during the load
+(``replay.npz``'s large arrays are mapped, not read: the peak should not be twice the buffer),
+and whether the loaded buffer equals the saved one.
 
 Part 2, the runs (real ``hrrl train`` processes): three runs of ``--steps`` env steps with the
 same seed and config (replay of ``--capacity``, learning from ``--steps - --learn-steps``, a
@@ -48,15 +50,16 @@ GB = 1e9
 
 
 class Sampler(threading.Thread):
-    """The process's peak resident memory while it runs."""
+    """The peak of ``field`` of the process's memory (``VmRSS``, ``RssAnon``) while it runs."""
 
-    def __init__(self) -> None:
+    def __init__(self, field: str = "VmRSS") -> None:
         super().__init__(daemon=True)
-        self.peak, self.running = proc_status("VmRSS"), True
+        self.field = field
+        self.peak, self.running = proc_status(field), True
 
     def run(self) -> None:
         while self.running:
-            self.peak = max(self.peak, proc_status("VmRSS"))
+            self.peak = max(self.peak, proc_status(self.field))
             time.sleep(0.005)
 
     def stop(self) -> int:
@@ -91,12 +94,18 @@ def part_save(args: argparse.Namespace, tmp: Path) -> None:
     peak = sampler.stop()
     del payload
     size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    other = make_replay(config, obs_dim=task.obs_dim, seed=1, frames=task.obs_shape)
+    anon_before = proc_status("RssAnon")  # anonymous memory: what the kernel cannot drop
+    anon = Sampler("RssAnon")
+    anon.start()
     start = time.perf_counter()
     loaded = load_checkpoint(path)
     state = state_from_checkpoint(loaded.state, loaded.tensors, loaded.arrays)
-    other = make_replay(config, obs_dim=task.obs_dim, seed=1, frames=task.obs_shape)
     other.load_state_dict(state["replay"])
     load_s = time.perf_counter() - start
+    del loaded, state
+    load_peak = anon.stop() - anon_before
+    kept = proc_status("RssAnon") - anon_before
     same = all(
         np.array_equal(a, b)
         for a, b in zip(_flat(replay.state_dict()), _flat(other.state_dict()), strict=True)
@@ -109,6 +118,8 @@ def part_save(args: argparse.Namespace, tmp: Path) -> None:
         "RSS before GB",
         "peak in save GB",
         "peak/before",
+        "load: buffer GB",
+        "load: peak GB",
         "equal",
     ]
     row = [
@@ -118,6 +129,8 @@ def part_save(args: argparse.Namespace, tmp: Path) -> None:
         f"{before / GB:.2f}",
         f"{peak / GB:.2f}",
         f"{peak / before:.3f}",
+        f"{kept / GB:.2f}",
+        f"{load_peak / GB:.2f}",
         "yes" if same else "NO",
     ]
     print(table(header, [row]))

@@ -22,6 +22,7 @@ import struct
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import safetensors
@@ -241,21 +242,62 @@ def check_npz(path: Path) -> list[str]:
     return keys
 
 
+#: A stored ``.npz`` member at least this large is mapped from the file, not read into memory.
+MAP_BYTES = 1 << 20
+
+
 def read_npz(path: Path) -> dict[str, np.ndarray]:
-    """Load every array of an ``.npz`` with ``allow_pickle=False``; refuse anything else."""
+    """Every array of an ``.npz``, read with ``allow_pickle=False``; refuse anything else.
+
+    An uncompressed member of at least :data:`MAP_BYTES` (what :func:`write_npz` writes) comes
+    back as a read-only memory map of the file: its bytes are one contiguous run there, so a
+    resume copies a replay of gigabytes into its buffer from the page cache instead of first
+    holding a second copy of it in memory. The zip's CRC is not read for those; the checkpoint's
+    SHA-256 of the whole file (:func:`sha256_file`) is what vouches for the bytes.
+    """
     check_npz(path)
     out: dict[str, np.ndarray] = {}
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            for key in npz.files:
-                value = npz[key]
-                if not isinstance(value, np.ndarray) or value.dtype.hasobject:
-                    raise CheckpointError(f"{path.name}[{key!r}] is not a plain numpy array")
-                out[key] = value
+        with zipfile.ZipFile(path) as zf, path.open("rb") as handle:
+            for info in zf.infolist():
+                key = info.filename[: -len(_NPY_SUFFIX)]
+                if info.compress_type == zipfile.ZIP_STORED and info.file_size >= MAP_BYTES:
+                    out[key] = _mapped_member(path, handle, info)
+                else:
+                    with zf.open(info) as member:
+                        out[key] = np.lib.format.read_array(member, allow_pickle=False)
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
         # numpy raises ValueError("... allow_pickle=False") for a pickled member.
         raise CheckpointError(f"{path.name} cannot be loaded without pickle: {exc}") from exc
     return out
+
+
+def _mapped_member(path: Path, handle: BinaryIO, info: zipfile.ZipInfo) -> np.ndarray:
+    """The stored member ``info`` of the zip ``path`` as a read-only memory map."""
+    handle.seek(info.header_offset)
+    local = handle.read(30)  # the local file header: its name and extra field lengths
+    if len(local) < 30 or not local.startswith(_ZIP_MAGIC):
+        raise CheckpointError(f"{path.name}[{info.filename!r}] has no local zip header")
+    name_len, extra_len = struct.unpack("<HH", local[26:30])
+    start = info.header_offset + 30 + name_len + extra_len
+    handle.seek(start)
+    version = np.lib.format.read_magic(handle)
+    if version == (1, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(handle)
+    elif version == (2, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(handle)
+    else:
+        raise CheckpointError(f"{path.name}[{info.filename!r}] uses .npy {version}")
+    offset = handle.tell()
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if offset - start + nbytes != info.file_size:
+        raise CheckpointError(
+            f"{path.name}[{info.filename!r}] holds {info.file_size} bytes, not the "
+            f"{offset - start + nbytes} its .npy header describes"
+        )
+    return np.memmap(
+        path, dtype=dtype, mode="r", offset=offset, shape=shape, order="F" if fortran else "C"
+    )
 
 
 # --- JSON ------------------------------------------------------------------------------------
