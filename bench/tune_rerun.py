@@ -7,17 +7,24 @@ machine's speed hits both, and plays each run's *final* greedy policy on ``--epi
 episodes (seeded 1,000,000 + k, as ``bench/gym_vs_sb3.py``). Printed: every seed's return and
 wall time per arm, then each arm's mean and worst seed.
 
+``--trial N`` trains the study's trial ``N`` instead of its best (its parameters from the
+``study.db`` beside ``best.yaml``): the best trial the sampler drew, where the best is the
+preset's own values (every study's first trial).
+
 Usage::
 
     python bench/tune_rerun.py --best studies/acrobot/best.yaml          # seeds 10-14
     python bench/tune_rerun.py --best studies/lunar/best.yaml --seeds 10 11 12 13 14
+    python bench/tune_rerun.py --best studies/lunar/best.yaml --trial 17
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
+import optuna
 import torch
 
 import _common  # noqa: F401  (puts src/ on sys.path)
@@ -32,21 +39,27 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[10, 11, 12, 13, 14])
     parser.add_argument("--episodes", type=int, default=20)
     parser.add_argument("--steps", type=int, default=None, help="budget (default: the preset's)")
+    parser.add_argument("--trial", type=int, default=None, help="this trial, not the best")
     args = parser.parse_args()
     torch.set_num_threads(1)
     best = load_config(args.best)
     assert best.gym is not None, "a Gymnasium study's best.yaml"
-    arms = {"hand-tuned preset": gym_preset(best.gym.id), "study best": best}
+    env_id, arm = best.gym.id, "study best"
+    if args.trial is not None:
+        arm = f"study trial {args.trial}"
+        storage = f"sqlite:///{(args.best.parent / 'study.db').resolve()}"
+        trial = optuna.load_study(study_name=None, storage=storage).trials[args.trial]
+        best = apply_overrides(best, [f"{k}={json.dumps(v)}" for k, v in trial.params.items()])
+    arms = {"hand-tuned preset": gym_preset(env_id), arm: best}
     if args.steps is not None:
         arms = {
             k: apply_overrides(c, [f"train.total_env_steps={args.steps}"]) for k, c in arms.items()
         }
     results = train_arms(arms, args.seeds, args.episodes)
     print(machine())
-    steps = arms["study best"].train.total_env_steps
+    steps = arms[arm].train.total_env_steps
     print(
-        f"{best.gym.id}, {steps:,} env steps, final greedy policy over {args.episodes} held-out "
-        "episodes"
+        f"{env_id}, {steps:,} env steps, final greedy policy over {args.episodes} held-out episodes"
     )
     print(seed_table(args.seeds, results))
 
