@@ -156,6 +156,21 @@ def test_workers_on_one_study_finish_exactly_its_trials(
     assert len({tuple(sorted(t.params.items())) for t in done}) == 4
 
 
+def test_a_sqlite_study_reads_a_queued_trial_under_the_write_lock(tmp_path: Path) -> None:
+    """Starting a queued trial reads that it waits, then writes it running: two processes must
+    not both read it waiting (both would run it, and the second fail as it reported, as the
+    base trial did under two Ray workers). A transaction on the study's SQLite holds the write
+    lock from its first read, so another process's write waits for it."""
+    db = tmp_path / "study.db"
+    storage = tune._rdb_storage(f"sqlite:///{db}", heartbeat=30)
+    with storage.engine.connect() as connection, connection.begin():
+        connection.exec_driver_sql("SELECT count(*) FROM trials").scalar()
+        other = sqlite3.connect(db, timeout=0.1)
+        with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+            other.execute("UPDATE trials SET state = 'RUNNING'")
+        other.close()
+
+
 def test_score_final_reads_each_seeds_final_evaluation() -> None:
     """--score final scores a seed by its final policy's evaluation (which a late collapse
     lowers), --score best by its best evaluation; the same trial, both ways."""
@@ -246,6 +261,15 @@ def test_a_second_trial_of_the_base_config_fails_before_training() -> None:
     study.optimize(tune.objective(spec), n_trials=2, catch=(tune.DuplicateTrial,))
     states = [t.state for t in study.trials]
     assert states == [optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL]
+    assert "\n| 0 (base) | " in tune.best_table(study)
+
+
+def test_a_study_whose_best_is_the_base_config_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["tune", *TINY, "--trials", "1", "--out", str(tmp_path / "study")]) == 0
+    text = capsys.readouterr().out
+    assert "\n| 0 (base) | " in text and "the best trial is the base config's own values" in text
 
 
 def test_score_time_counts_to_the_first_evaluation_that_met_the_stop_rule() -> None:

@@ -124,6 +124,11 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"best config: {args.out / 'best.yaml'} (hrrl train --config {args.out / 'best.yaml'})"
         )
+        if tune.is_base(study.best_trial):
+            print(
+                "note: the best trial is the base config's own values (the study's first "
+                "trial): no config the search drew beat it on these seeds and budget"
+            )
         if best.train.total_env_steps != spec.budget_steps:
             print(
                 f"note: it trains the preset's {best.train.total_env_steps:,} env steps, and "

@@ -296,9 +296,9 @@ def objective(spec: StudySpec, trials: int | None = None) -> Any:
                 trial.study.stop()
                 raise SurplusTrial(f"the study held its {trials} trials when this one was sampled")
         overrides = suggest(trial, spec.space)
-        if trial.user_attrs.get(BASE_ATTR):
+        if is_base(trial):
             for other in trial.study.get_trials(deepcopy=False, states=LIVE):
-                if other.number < trial.number and other.user_attrs.get(BASE_ATTR):
+                if other.number < trial.number and is_base(other):
                     raise DuplicateTrial(f"trial {other.number} runs the base config")
         scores = []
         for index, seed in enumerate(spec.seeds):
@@ -340,10 +340,19 @@ def _rdb_storage(url: str, heartbeat: int, attempts: int = 5) -> optuna.storages
     of that race (its schema or version row already written) opens it again."""
     import sqlalchemy.exc
 
+    sqlite = url.startswith("sqlite")
+
     def make() -> optuna.storages.RDBStorage:
-        return optuna.storages.RDBStorage(
-            url, heartbeat_interval=heartbeat, grace_period=3 * heartbeat, **_retry()
+        storage = optuna.storages.RDBStorage(
+            url,
+            engine_kwargs={"connect_args": {"timeout": SQLITE_WAIT_S}} if sqlite else None,
+            heartbeat_interval=heartbeat,
+            grace_period=3 * heartbeat,
+            **_retry(),
         )
+        if sqlite:
+            _begin_immediate(storage.engine)
+        return storage
 
     for attempt in range(1, attempts):
         try:
@@ -351,6 +360,31 @@ def _rdb_storage(url: str, heartbeat: int, attempts: int = 5) -> optuna.storages
         except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError):
             time.sleep(0.2 * attempt)
     return make()
+
+
+#: Seconds a process waits for another's SQLite transaction before giving up.
+SQLITE_WAIT_S = 60.0
+
+
+def _begin_immediate(engine: Any) -> None:
+    """Every transaction on ``engine`` (SQLite) takes the write lock as it begins. Optuna starts
+    a queued trial by reading that it waits and writing it running in one transaction; SQLite
+    (through Python's driver) takes no lock for the read, so two processes could both read it
+    waiting and both run it, the second failing as it reported (optuna/optuna#4002: two workers
+    ran the study's first trial, the preset's queued values). With the lock first, the second
+    reads it running and samples a trial of its own. SQLAlchemy's recipe for pysqlite: the
+    driver's own transaction handling off, ``BEGIN IMMEDIATE`` on each begin."""
+    from sqlalchemy import event
+
+    def no_driver_transactions(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    def begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    event.listen(engine, "connect", no_driver_transactions)
+    event.listen(engine, "begin", begin)
+    engine.dispose()  # connections opened before the listeners reopen with them
 
 
 @dataclasses.dataclass(frozen=True)
@@ -521,8 +555,18 @@ def best_table(study: optuna.Study, top: int = 5) -> str:
     for t in _best(study, top):
         seeds = ", ".join(_score(s) for s in t.user_attrs.get("seed_scores", []))
         params = ", ".join(f"{k}={_short(v)}" for k, v in t.params.items())
-        lines.append(f"| {t.number} | {_score(t.value)} | {seeds} | {params} |")
+        lines.append(f"| {_label(t)} | {_score(t.value)} | {seeds} | {params} |")
     return "\n".join(lines)
+
+
+def _label(trial: optuna.trial.FrozenTrial) -> str:
+    """A trial's number, marked where it ran the base config."""
+    return f"{trial.number} (base)" if is_base(trial) else str(trial.number)
+
+
+def is_base(trial: optuna.Trial | optuna.trial.FrozenTrial) -> bool:
+    """Whether ``trial`` ran the base config's own values (:func:`enqueue_base`)."""
+    return bool(trial.user_attrs.get(BASE_ATTR))
 
 
 def best_html(study: optuna.Study, top: int = 10) -> str:
@@ -533,7 +577,7 @@ def best_html(study: optuna.Study, top: int = 10) -> str:
     rows = []
     for t in best:
         seeds = ", ".join(_score(s) for s in t.user_attrs.get("seed_scores", []))
-        cells = [str(t.number), _score(t.value), seeds]
+        cells = [_label(t), _score(t.value), seeds]
         cells += [_short(t.params[k]) if k in t.params else "" for k in keys]
         rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
     return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
