@@ -171,6 +171,25 @@ def test_a_sqlite_study_reads_a_queued_trial_under_the_write_lock(tmp_path: Path
         other.close()
 
 
+def test_the_median_rule_waits_out_the_warmup(tmp_path: Path) -> None:
+    """Three trials that scored 10 at step 100: a fourth at 0 there lags, and is pruned unless
+    step 100 is inside the warmup (evaluations that early say little about a run's end)."""
+
+    def lags(warmup: int) -> bool:
+        place = tune.StudyPlace(
+            out=tmp_path, storage=None, name=f"w{warmup}", sampler="random", pruner="median",
+            seed=0, warmup=warmup,
+        )  # fmt: skip
+        study = place.open()
+        for _ in range(3):
+            study.add_trial(optuna.trial.create_trial(value=10.0, intermediate_values={100: 10.0}))
+        trial = study.ask()
+        trial.report(0.0, 100)
+        return trial.should_prune()
+
+    assert lags(warmup=0) and not lags(warmup=150)
+
+
 def test_score_final_reads_each_seeds_final_evaluation() -> None:
     """--score final scores a seed by its final policy's evaluation (which a late collapse
     lowers), --score best by its best evaluation; the same trial, both ways."""

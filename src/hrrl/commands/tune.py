@@ -36,6 +36,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--sampler", choices=("tpe", "random"), default="tpe")
     parser.add_argument("--pruner", choices=("median", "halving", "none"), default="median")
     parser.add_argument(
+        "--prune-warmup",
+        type=float,
+        default=1 / 3,
+        metavar="F",
+        help="the median rule prunes no evaluation in the first F of a trial's first seed "
+        "(default 1/3, RL-Zoo's: an early evaluation says little, and without it a LunarLander "
+        "study pruned 37 of 40 trials, most at their first evaluation)",
+    )
+    parser.add_argument(
         "--score",
         choices=("best", "final", "time"),
         default="best",
@@ -68,13 +77,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    from hrrl.config import check_int
+    from hrrl.config import check_int, check_range
 
     check_int("--trials", args.trials, low=1)
     check_int("--seeds", args.seeds, low=1)
     check_int("--budget-steps", args.budget_steps, low=1)
     check_int("--heartbeat", args.heartbeat, low=1)
     check_int("--workers", args.workers, low=1, high=64)
+    check_range("--prune-warmup", args.prune_warmup, low=0.0, high=1.0)
     if (args.env is None) == (args.preset is None):
         raise ValueError("give --env ID (a Gymnasium task) or --preset NAME (the puzzle)")
     try:
@@ -103,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
         pruner=args.pruner,
         seed=args.sampler_seed,
         heartbeat=args.heartbeat,
+        warmup=round(args.prune_warmup * args.budget_steps),
     )
     study = place.open()
     tune.enqueue_base(study, spec)

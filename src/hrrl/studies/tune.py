@@ -398,6 +398,8 @@ class StudyPlace:
     pruner: str
     seed: int
     heartbeat: int = 30
+    warmup: int = 0
+    """Steps (of a trial's first seed) whose evaluations the median rule never prunes on."""
 
     def open(self, worker: int = 0) -> optuna.Study:
         """Create or join the study (SQLite in ``out`` unless ``storage`` names another), with
@@ -411,7 +413,9 @@ class StudyPlace:
             "random": lambda seed: optuna.samplers.RandomSampler(seed=seed),
         }
         pruners = {
-            "median": lambda: optuna.pruners.MedianPruner(n_startup_trials=3),
+            "median": lambda: optuna.pruners.MedianPruner(
+                n_startup_trials=3, n_warmup_steps=self.warmup
+            ),
             "halving": lambda: optuna.pruners.SuccessiveHalvingPruner(),
             "none": lambda: optuna.pruners.NopPruner(),
         }
