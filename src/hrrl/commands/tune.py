@@ -1,9 +1,9 @@
 """``hrrl tune``: a hyper-parameter study with Optuna (:mod:`hrrl.studies.tune`).
 
 Trials of ``--seeds`` seeds at ``--budget-steps`` each, sampled by TPE (multivariate) or at
-random, pruned by the median rule (or successive halving) at each training-time evaluation;
-the study lives in ``OUT/study.db`` (or ``--storage URL``), so a killed study resumes and
-several processes, on several machines, can work on one (``--study NAME``). It ends with a
+random, pruned by the median rule (after a warm-up) or successive halving at each training-time
+evaluation; the study lives in ``OUT/study.db`` (or ``--storage URL``), so a killed study resumes
+and several processes, on several machines, can work on one (``--study NAME``). It ends with a
 table of the best trials, ``OUT/best.yaml`` (``hrrl train --config OUT/best.yaml`` runs it) and
 ``OUT/report.html`` with the optimisation history and parameter importances.
 """
