@@ -22,7 +22,7 @@ import struct
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, Any
 
 import numpy as np
 import safetensors
@@ -204,6 +204,17 @@ def write_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
     fsync_path(path)
 
 
+def _npy_header(stream: IO[bytes], where: str) -> tuple[tuple[int, ...], bool, np.dtype[Any]]:
+    """``(shape, fortran order, dtype)`` from the ``.npy`` header ``stream`` is at (a Python
+    literal numpy parses without ``eval``), leaving ``stream`` at the array's first byte."""
+    version = np.lib.format.read_magic(stream)
+    if version == (1, 0):
+        return np.lib.format.read_array_header_1_0(stream)
+    if version == (2, 0):
+        return np.lib.format.read_array_header_2_0(stream)
+    raise CheckpointError(f"{where} uses .npy {version}")  # 3.0 (utf-8 names): never written
+
+
 def check_npz(path: Path) -> list[str]:
     """Check that ``path`` is a zip of ``.npy`` members with no object dtype; return the keys.
 
@@ -224,13 +235,7 @@ def check_npz(path: Path) -> list[str]:
                 if not name.endswith(_NPY_SUFFIX):
                     raise CheckpointError(f"{path.name} holds {name!r}, not a .npy array")
                 with zf.open(name) as member:
-                    version = np.lib.format.read_magic(member)
-                    if version == (1, 0):
-                        _, _, dtype = np.lib.format.read_array_header_1_0(member)
-                    elif version == (2, 0):
-                        _, _, dtype = np.lib.format.read_array_header_2_0(member)
-                    else:  # 3.0 (utf-8 field names): we never write it
-                        raise CheckpointError(f"{path.name}[{name!r}] uses .npy {version}")
+                    _, _, dtype = _npy_header(member, f"{path.name}[{name!r}]")
                 if dtype.hasobject:
                     raise CheckpointError(
                         f"{path.name}[{name!r}] is an object array (pickled data); refused: "
@@ -272,7 +277,7 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
     return out
 
 
-def _mapped_member(path: Path, handle: BinaryIO, info: zipfile.ZipInfo) -> np.ndarray:
+def _mapped_member(path: Path, handle: IO[bytes], info: zipfile.ZipInfo) -> np.ndarray:
     """The stored member ``info`` of the zip ``path`` as a read-only memory map."""
     handle.seek(info.header_offset)
     local = handle.read(30)  # the local file header: its name and extra field lengths
@@ -281,13 +286,7 @@ def _mapped_member(path: Path, handle: BinaryIO, info: zipfile.ZipInfo) -> np.nd
     name_len, extra_len = struct.unpack("<HH", local[26:30])
     start = info.header_offset + 30 + name_len + extra_len
     handle.seek(start)
-    version = np.lib.format.read_magic(handle)
-    if version == (1, 0):
-        shape, fortran, dtype = np.lib.format.read_array_header_1_0(handle)
-    elif version == (2, 0):
-        shape, fortran, dtype = np.lib.format.read_array_header_2_0(handle)
-    else:
-        raise CheckpointError(f"{path.name}[{info.filename!r}] uses .npy {version}")
+    shape, fortran, dtype = _npy_header(handle, f"{path.name}[{info.filename!r}]")
     offset = handle.tell()
     nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     if offset - start + nbytes != info.file_size:
