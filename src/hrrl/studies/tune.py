@@ -444,11 +444,9 @@ class StudyPlace:
         return study
 
 
-def optimize(
-    spec: StudySpec, place: StudyPlace, trials: int, worker: int = 0, quota: int | None = None
-) -> None:
-    """Run trials until the study holds ``trials`` finished ones (complete or pruned), at most
-    ``quota`` of them here. Any number of processes can do this on one study: each counts the
+def optimize(spec: StudySpec, place: StudyPlace, trials: int, worker: int = 0) -> None:
+    """Run trials until the study holds ``trials`` finished ones (complete or pruned). Any
+    number of processes can do this on one study: each counts the
     trials others are running as taken (it stops when finished and running ones reach
     ``trials``), and a trial sampled past the count in a race fails before it trains
     (:class:`SurplusTrial`), so the study ends on exactly ``trials`` with no work done twice. A
@@ -457,11 +455,10 @@ def optimize(
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # a worker process's own logger too
     study = place.open(worker)
     until = _Until(trials)
-    if until.reached(study) or quota == 0:
+    if until.reached(study):
         return
     study.optimize(
         objective(spec, trials),
-        n_trials=quota,
         callbacks=[until],
         catch=(SurplusTrial, DuplicateTrial),
     )
@@ -495,11 +492,12 @@ def optimize_in_parallel(
 ) -> None:
     """:func:`optimize` in ``workers`` processes on one study (spawned here, or Ray tasks on a
     local Ray of ``workers`` CPUs or the cluster at ``ray_address``: its storage must be one
-    every node reaches). The trials still to run are shared out among them."""
+    every node reaches). Each takes the next trial as it finishes one, until the study holds
+    ``trials`` (a share fixed up front left a worker idle while the other ran a long tail of
+    complete trials: their length is what pruning decides)."""
     study = place.open()
     left = trials - len(study.get_trials(deepcopy=False, states=LIVE))
-    quotas = [left // workers + (1 if i < left % workers else 0) for i in range(workers)]
-    jobs = [(spec, place, trials, i, quota) for i, quota in enumerate(quotas) if quota > 0]
+    jobs = [(spec, place, trials, i) for i in range(min(workers, left))]
     if use_ray or ray_address:
         with ray_session(workers=workers, address=ray_address) as ray:
             remote = ray.remote(num_cpus=1)(optimize)
