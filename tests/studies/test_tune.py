@@ -115,6 +115,56 @@ def test_a_killed_study_resumes_and_reruns_the_killed_trial(tmp_path: Path) -> N
     assert len({tuple(sorted(t.params.items())) for t in done}) == len(done)
 
 
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (from /proc)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_killing_tune_ends_its_worker_processes(tmp_path: Path) -> None:
+    """A SIGKILL (or SIGTERM) to ``hrrl tune --workers 2`` reaches the command only: its workers
+    must not go on running trials on their own."""
+    argv = ["tune", *TINY, "--trials", "20", "--out", str(tmp_path / "study"), "--workers", "2"]
+    argv += ["--budget-steps", "20000"]
+    env = {**os.environ, "PYTHONPATH": str(Path(hrrl.__file__).parents[1])}
+    proc = subprocess.Popen([sys.executable, "-m", "hrrl.cli", *argv], env=env)
+    deadline = time.monotonic() + 120
+    while not _running(tmp_path / "study" / "study.db"):  # the workers run trials
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    workers = [pid for pid in _children(proc.pid) if "spawn_main" in _cmdline(pid)]
+    assert len(workers) == 2
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 15
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in workers)
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
 def test_two_tune_processes_on_one_study_end_on_exactly_its_trials(tmp_path: Path) -> None:
     """Two `hrrl tune` commands on one study file, started together: each counts the other's
     running trial as taken, so they end on exactly --trials. Before, each ran until it saw

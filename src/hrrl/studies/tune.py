@@ -32,6 +32,8 @@ import dataclasses
 import html
 import json
 import math
+import os
+import threading
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -507,9 +509,26 @@ def optimize_in_parallel(
     from concurrent.futures import ProcessPoolExecutor
 
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    pool = ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=_exit_with, initargs=(os.getpid(),)
+    )
+    with pool:
         for future in [pool.submit(optimize, *job) for job in jobs]:
             future.result()
+
+
+def _exit_with(parent: int) -> None:
+    """A worker process ends when ``parent`` (its ``hrrl tune``) does: a SIGTERM or SIGKILL to
+    the command would otherwise leave its workers running trials (Ctrl-C reaches the whole
+    process group, a ``kill`` only the command). Its trial is left running, and failed and run
+    again by the next process on the study, as for any killed one."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def finished(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
