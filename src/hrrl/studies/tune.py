@@ -448,12 +448,12 @@ class StudyPlace:
 
 def optimize(spec: StudySpec, place: StudyPlace, trials: int, worker: int = 0) -> None:
     """Run trials until the study holds ``trials`` finished ones (complete or pruned). Any
-    number of processes can do this on one study: each counts the
-    trials others are running as taken (it stops when finished and running ones reach
-    ``trials``), and a trial sampled past the count in a race fails before it trains
-    (:class:`SurplusTrial`), so the study ends on exactly ``trials`` with no work done twice. A
-    trial whose process was killed is failed as soon as its heartbeat is stale (before the
-    count is taken) and its parameters queued to run again."""
+    number of processes can do this on one study: each counts the trials others are running as
+    taken (it stops when finished and running ones reach ``trials``), and a trial sampled past
+    the count in a race fails before it trains (:class:`SurplusTrial`), so the study ends on
+    exactly ``trials`` with no work done twice. A trial whose process was killed is failed as
+    soon as its heartbeat is stale (before the count is taken) and its parameters queued to run
+    again."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # a worker process's own logger too
     study = place.open(worker)
     until = _Until(trials)
@@ -509,10 +509,9 @@ def optimize_in_parallel(
     from concurrent.futures import ProcessPoolExecutor
 
     context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(
+    with ProcessPoolExecutor(
         max_workers=workers, mp_context=context, initializer=_exit_with, initargs=(os.getpid(),)
-    )
-    with pool:
+    ) as pool:
         for future in [pool.submit(optimize, *job) for job in jobs]:
             future.result()
 
