@@ -21,7 +21,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import optuna
@@ -31,6 +30,7 @@ import _common  # noqa: F401  (puts src/ on sys.path)
 from _common import machine, seed_table, train_arms
 from hrrl.config import apply_overrides
 from hrrl.experiment import gym_preset, load_config
+from hrrl.studies.tune import params_config, sqlite_url
 
 
 def main() -> None:
@@ -47,9 +47,9 @@ def main() -> None:
     env_id, arm = best.gym.id, "study best"
     if args.trial is not None:
         arm = f"study trial {args.trial}"
-        storage = f"sqlite:///{(args.best.parent / 'study.db').resolve()}"
+        storage = sqlite_url(args.best.parent)
         trial = optuna.load_study(study_name=None, storage=storage).trials[args.trial]
-        best = apply_overrides(best, [f"{k}={json.dumps(v)}" for k, v in trial.params.items()])
+        best = params_config(best, trial.params)
     arms = {"hand-tuned preset": gym_preset(env_id), arm: best}
     if args.steps is not None:
         arms = {

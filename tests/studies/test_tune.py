@@ -115,25 +115,23 @@ def test_a_killed_study_resumes_and_reruns_the_killed_trial(tmp_path: Path) -> N
     assert len({tuple(sorted(t.params.items())) for t in done}) == len(done)
 
 
+def _stat(stat: Path) -> list[str]:
+    """The fields of a /proc/<pid>/stat after the command name (state, parent, ...); none for
+    a process gone meanwhile."""
+    try:
+        return stat.read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return []
+
+
 def _children(pid: int) -> list[int]:
     """The processes whose parent is ``pid`` (from /proc)."""
-    out = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:  # gone meanwhile
-            continue
-        if int(fields[1]) == pid:
-            out.append(int(stat.parent.name))
-    return out
+    stats = Path("/proc").glob("[0-9]*/stat")
+    return [int(stat.parent.name) for stat in stats if _stat(stat)[1:2] == [str(pid)]]
 
 
 def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
+    return _stat(Path(f"/proc/{pid}/stat"))[:1] not in ([], ["Z"])
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")

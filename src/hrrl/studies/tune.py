@@ -18,8 +18,8 @@ pruning fed by the training-time evaluations, a study that survives a kill.
   the best evaluation cannot see a policy that collapses late (Acrobot, docs/tuning.md).
   With ``--score time``, how fast a seed meets the task's stop rule: minus the wall seconds of
   training to the first evaluation that met it, and an unsolved seed ``UNSOLVED_SECONDS``
-  below its run's seconds (so every solved seed ranks above every unsolved one). Wall time makes such a
-  study depend on the machine and its load, unlike the other two scores.
+  below its run's seconds (so every solved seed ranks above every unsolved one). Wall time
+  makes such a study depend on the machine and its load, unlike the other two scores.
 * **Storage.** SQLite in the study's folder by default, any Optuna storage URL otherwise, so
   several processes on several machines work on one study. A trial whose process was killed
   stops sending heartbeats; the next process to open the study marks it failed and runs its
@@ -389,6 +389,11 @@ def _begin_immediate(engine: Any) -> None:
     engine.dispose()  # connections opened before the listeners reopen with them
 
 
+def sqlite_url(out: Path) -> str:
+    """The storage URL of the SQLite study file in the study folder ``out``."""
+    return f"sqlite:///{(out / 'study.db').resolve()}"
+
+
 @dataclasses.dataclass(frozen=True)
 class StudyPlace:
     """Where a study lives and how it samples: what a worker needs to join it."""
@@ -409,7 +414,7 @@ class StudyPlace:
         apart, and a resumed study does not draw again what its killed process drew). A running
         trial beats every ``heartbeat`` seconds; one silent for three beats is failed (here,
         and before each new trial) and its parameters run again (RDB storages)."""
-        url = self.storage or f"sqlite:///{(self.out / 'study.db').resolve()}"
+        url = self.storage or sqlite_url(self.out)
         samplers: dict[str, Any] = {
             "tpe": lambda seed: optuna.samplers.TPESampler(multivariate=True, seed=seed),
             "random": lambda seed: optuna.samplers.RandomSampler(seed=seed),
@@ -573,10 +578,14 @@ def best_table(study: optuna.Study, top: int = 5) -> str:
     """The best completed trials: value, every seed's score, the parameters."""
     lines = [summary(study), "| trial | value | seed scores | params |", "|---|---|---|---|"]
     for t in _best(study, top):
-        seeds = ", ".join(_score(s) for s in t.user_attrs.get("seed_scores", []))
+        seeds = _seed_scores(t)
         params = ", ".join(f"{k}={_short(v)}" for k, v in t.params.items())
         lines.append(f"| {_label(t)} | {_score(t.value)} | {seeds} | {params} |")
     return "\n".join(lines)
+
+
+def _seed_scores(trial: optuna.trial.FrozenTrial) -> str:
+    return ", ".join(_score(s) for s in trial.user_attrs.get("seed_scores", []))
 
 
 def _label(trial: optuna.trial.FrozenTrial) -> str:
@@ -596,7 +605,7 @@ def best_html(study: optuna.Study, top: int = 10) -> str:
     head = "".join(f"<th>{html.escape(k)}</th>" for k in ["trial", "value", "seed scores", *keys])
     rows = []
     for t in best:
-        seeds = ", ".join(_score(s) for s in t.user_attrs.get("seed_scores", []))
+        seeds = _seed_scores(t)
         cells = [_label(t), _score(t.value), seeds]
         cells += [_short(t.params[k]) if k in t.params else "" for k in keys]
         rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
@@ -619,10 +628,14 @@ def write_best(study: optuna.Study, spec: StudySpec, path: Path) -> ExperimentCo
         best = study.best_trial
     except ValueError:  # no trial completed yet
         return None
-    overrides = [f"{k}={json.dumps(v)}" for k, v in best.params.items()]
-    config = apply_overrides(spec.base, overrides)
+    config = params_config(spec.base, best.params)
     save_yaml(config, path)
     return config
+
+
+def params_config(base: ExperimentConfig, params: Mapping[str, Any]) -> ExperimentConfig:
+    """``base`` with a trial's parameters set (its budget and seed untouched)."""
+    return apply_overrides(base, [f"{k}={json.dumps(v)}" for k, v in params.items()])
 
 
 def write_plots(study: optuna.Study, out: Path) -> list[Path]:
