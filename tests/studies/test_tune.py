@@ -240,7 +240,8 @@ def test_the_median_rule_waits_out_the_warmup(tmp_path: Path) -> None:
 
 def test_score_final_reads_each_seeds_final_evaluation() -> None:
     """--score final scores a seed by its final policy's evaluation (which a late collapse
-    lowers), --score best by its best evaluation; the same trial, both ways."""
+    lowers), --score best by its best evaluation, --score tail by the mean of its last three;
+    the same trial, each way."""
     from hrrl.run import build_trainer, run_trainer
 
     base = gym_preset("CartPole-v1")
@@ -249,12 +250,16 @@ def test_score_final_reads_each_seeds_final_evaluation() -> None:
     spec = tune.StudySpec(base=base, space=space, seeds=(0,), budget_steps=2000)
     trainer = build_trainer(tune.trial_config(spec, [f"{k}={v}" for k, v in values.items()], 0))
     result = run_trainer(trainer, bar=False)
+    tail = [tune.score_value(trainer, row) for row in result.history[-3:]]
     want = {
         "best": tune.score_value(trainer, result.best_metrics),
         "final": tune.score_value(trainer, result.last_metrics),
+        "tail": sum(tail) / 3,
     }
     assert want["final"] < want["best"]  # this seed's final policy is below its best
-    for score in ("best", "final"):
+    assert len(result.history) > 3 and len(set(tail)) > 1  # the tail is not the final alone
+    assert want["tail"] not in (want["best"], want["final"])
+    for score in ("best", "final", "tail"):
         study = optuna.create_study(direction="maximize")
         study.optimize(tune.objective(dataclasses.replace(spec, score=score)), n_trials=1)
         assert study.trials[0].value == want[score], score
@@ -371,3 +376,19 @@ def test_score_time_counts_to_the_first_evaluation_that_met_the_stop_rule() -> N
         result, history=result.history[:1], stop_reason="total_env_steps"
     )
     assert tune.seed_score("time", trainer, unsolved) == -(tune.UNSOLVED_SECONDS + 9.0)
+
+
+def test_the_commands_score_choices_are_the_studys_scores() -> None:
+    """``hrrl tune --score`` offers exactly the scores a study knows (the command does not
+    import Optuna to build its parser, so it lists them itself)."""
+    from hrrl.cli import build_parser
+
+    parser = build_parser()
+    (tune_parser,) = (
+        choice
+        for action in parser._subparsers._group_actions  # type: ignore[union-attr]
+        for name, choice in action.choices.items()
+        if name == "tune"
+    )
+    (score,) = (action for action in tune_parser._actions if action.dest == "score")
+    assert tuple(score.choices) == tune.SCORES

@@ -46,11 +46,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument(
         "--score",
-        choices=("best", "final", "time"),
+        choices=("best", "final", "tail", "time"),
         default="best",
         help="a seed's score: its best evaluation, the evaluation of its final policy "
-        "(selects against a policy that collapses late), or minus its seconds to the task's "
-        "stop rule (needs one; an unsolved seed ranks below every solved one); default best",
+        "(selects against a policy that collapses late), the mean of its last 3 evaluations "
+        "(the same, with less noise), or minus its seconds to the task's stop rule (needs "
+        "one; an unsolved seed ranks below every solved one); default best",
     )
     parser.add_argument(
         "--sampler-seed",

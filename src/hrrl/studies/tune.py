@@ -16,6 +16,10 @@ pruning fed by the training-time evaluations, a study that survives a kill.
   efficiency (``success + efficiency / 1000``: success first, as the puzzle ranks). With
   ``--score final``, the evaluation of each seed's final policy instead (a run ends with one):
   the best evaluation cannot see a policy that collapses late (Acrobot, docs/tuning.md).
+  With ``--score tail``, the mean of each seed's last ``TAIL_EVALUATIONS`` evaluations (the
+  final one included): the quality a config ends with, read from three policies and three
+  times the episodes rather than one policy's evaluation, whose noise ranked a LunarLander
+  study (docs/tuning.md).
   With ``--score time``, how fast a seed meets the task's stop rule: minus the wall seconds of
   training to the first evaluation that met it, and an unsolved seed ``UNSOLVED_SECONDS``
   below its run's seconds (so every solved seed ranks above every unsolved one). Wall time
@@ -92,8 +96,9 @@ class StudySpec:
     seeds: tuple[int, ...] = (0, 1, 2)
     budget_steps: int = 50_000
     score: str = "best"
-    """A seed's score: its best evaluation (``best``), its final policy's (``final``), or minus
-    its seconds to the task's stop rule (``time``)."""
+    """A seed's score: its best evaluation (``best``), its final policy's (``final``), the mean of
+    its last ``TAIL_EVALUATIONS`` (``tail``), or minus its seconds to the task's stop rule
+    (``time``)."""
 
     def __post_init__(self) -> None:
         if self.score not in SCORES:
@@ -107,7 +112,9 @@ class StudySpec:
 
 
 #: The ways a seed is scored (:attr:`StudySpec.score`).
-SCORES = ("best", "final", "time")
+SCORES = ("best", "final", "tail", "time")
+#: The evaluations ``score="tail"`` averages (the last ones of a seed, the final one included).
+TAIL_EVALUATIONS = 3
 #: Seconds an unsolved seed scores below its own run's under ``score="time"``: more than any run
 #: a study of seconds-long trials takes, so a trial with an unsolved seed ranks last.
 UNSOLVED_SECONDS = 1_000.0
@@ -202,6 +209,9 @@ def seed_score(score: str, trainer: Trainer, result: TrainResult) -> float:
         # rule waits for the last curriculum stage, after an evaluation that scored as well)
         met = (row["wall"] for row in result.history if trainer.task.solved(row))
         return time_value(next(met, None), result.wall_seconds)
+    if score == "tail":
+        tail = result.history[-TAIL_EVALUATIONS:]
+        return sum(score_value(trainer, row) for row in tail) / len(tail) if tail else -math.inf
     return score_value(trainer, result.best_metrics if score == "best" else result.last_metrics)
 
 
