@@ -34,6 +34,7 @@ import optuna
 
 import _common  # noqa: F401  (puts src/ on sys.path)
 from _common import machine, table
+from hrrl.studies.tune import sqlite_url
 
 
 def _states(db: Path) -> list[str]:
@@ -69,7 +70,7 @@ def _round(args: argparse.Namespace, out: Path, kill: bool) -> list[str]:
             subprocess.run([*command, "--sampler-seed", "2"], stdout=subprocess.DEVNULL).returncode
         )
     wall = time.perf_counter() - start
-    study = optuna.load_study(study_name=out.name, storage=f"sqlite:///{out / 'study.db'}")
+    study = optuna.load_study(study_name=out.name, storage=sqlite_url(out))
     done = [t for t in study.trials if t.state.name in ("COMPLETE", "PRUNED")]
     failed = [t for t in study.trials if t.state.name == "FAIL"]
     rerun = [t for t in done if "failed_trial" in t.system_attrs]

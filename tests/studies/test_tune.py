@@ -38,7 +38,7 @@ def test_a_short_study_writes_its_table_best_config_and_report(
     assert "the study scored 1,200" in text and "bench/tune_rerun.py" in text
     config = load_config(out / "best.yaml")  # what `hrrl train --config` reads
     assert config.gym is not None and config.gym.id == "CartPole-v1"
-    study = optuna.load_study(study_name="study", storage=f"sqlite:///{out / 'study.db'}")
+    study = optuna.load_study(study_name="study", storage=tune.sqlite_url(out))
     finished = [t for t in study.trials if t.state.is_finished()]
     assert len(finished) == 4
     best = study.best_trial
@@ -92,7 +92,7 @@ def test_a_killed_study_resumes_and_reruns_the_killed_trial(tmp_path: Path) -> N
     argv += ["--budget-steps", "4000"]  # a trial of a few seconds: time for its first heartbeat
     env = {**os.environ, "PYTHONPATH": str(Path(hrrl.__file__).parents[1])}
     proc = subprocess.Popen([sys.executable, "-m", "hrrl.cli", *argv], env=env)
-    storage = f"sqlite:///{out / 'study.db'}"
+    storage = tune.sqlite_url(out)
     deadline = time.monotonic() + 120
     while not _running(out / "study.db"):  # kill it while its first trial runs
         assert proc.poll() is None and time.monotonic() < deadline
@@ -178,7 +178,7 @@ def test_two_tune_processes_on_one_study_end_on_exactly_its_trials(tmp_path: Pat
         for seed in (0, 1)
     ]
     assert [proc.wait(timeout=300) for proc in procs] == [0, 0]
-    study = optuna.load_study(study_name="study", storage=f"sqlite:///{out / 'study.db'}")
+    study = optuna.load_study(study_name="study", storage=tune.sqlite_url(out))
     done = [t for t in study.trials if t.state.name in ("COMPLETE", "PRUNED")]
     assert len(done) == 3
     assert len({tuple(sorted(t.params.items())) for t in done}) == 3
@@ -198,7 +198,7 @@ def test_workers_on_one_study_finish_exactly_its_trials(
     argv = ["tune", *TINY, "--trials", "4", "--out", str(out), "--workers", "2"]
     assert main([*argv, *(["--ray"] if how == "ray" else [])]) == 0
     assert capsys.readouterr().out.startswith("study study: ")
-    study = optuna.load_study(study_name="study", storage=f"sqlite:///{out / 'study.db'}")
+    study = optuna.load_study(study_name="study", storage=tune.sqlite_url(out))
     done = [t for t in study.trials if t.state.is_finished()]
     assert len(study.trials) == len(done) == 4
     assert len({tuple(sorted(t.params.items())) for t in done}) == 4
@@ -210,7 +210,7 @@ def test_a_sqlite_study_reads_a_queued_trial_under_the_write_lock(tmp_path: Path
     base trial did under two Ray workers). A transaction on the study's SQLite holds the write
     lock from its first read, so another process's write waits for it."""
     db = tmp_path / "study.db"
-    storage = tune._rdb_storage(f"sqlite:///{db}", heartbeat=30)
+    storage = tune._rdb_storage(tune.sqlite_url(tmp_path), heartbeat=30)
     with storage.engine.connect() as connection, connection.begin():
         connection.exec_driver_sql("SELECT count(*) FROM trials").scalar()
         other = sqlite3.connect(db, timeout=0.1)
