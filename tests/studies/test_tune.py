@@ -30,8 +30,13 @@ def test_a_short_study_writes_its_table_best_config_and_report(
 ) -> None:
     out = tmp_path / "study"
     assert main(["tune", *TINY, "--trials", "4", "--out", str(out)]) == 0
-    text = capsys.readouterr().out
+    printed = capsys.readouterr()
+    text = printed.out
     assert text.startswith("study study: ") and "| trial | value | seed scores | params |" in text
+    # A line as each trial ended, before the table.
+    lines = [line for line in printed.err.splitlines() if line.startswith("trial ")]
+    assert lines[0].startswith("trial 0 (base): ") and len(lines) == 4
+    assert [line.split("; ")[1] for line in lines] == [f"{n} of 4 finished" for n in range(1, 5)]
     # Each of the 4 trials trains (at most) 1 seed x 1,200 steps; pruning's saving is counted.
     assert re.search(r"env steps trained of 4,800 unpruned \(\d+% saved by pruning\)", text)
     # best.yaml trains the preset's budget, not the study's: said, with how to check it.
@@ -392,3 +397,25 @@ def test_the_commands_score_choices_are_the_studys_scores() -> None:
     )
     (score,) = (action for action in tune_parser._actions if action.dest == "score")
     assert tuple(score.choices) == tune.SCORES
+
+
+def test_a_pruned_trials_line_names_the_seed_and_step_it_stopped_at() -> None:
+    """A trial reports at the env steps of all its seeds so far; its line says which seed, and
+    the step within that seed, the pruner stopped it at, and the study's best so far."""
+    spec = tune.StudySpec(base=gym_preset("CartPole-v1"), space={}, seeds=(5, 6), budget_steps=300)
+    study = optuna.create_study(direction="maximize")
+    complete = optuna.trial.create_trial(
+        value=20.5, user_attrs={"seed_scores": [20.0, 21.0]}, intermediate_values={300: 20.0}
+    )
+    pruned = optuna.trial.create_trial(
+        state=optuna.trial.TrialState.PRUNED, intermediate_values={300: 9.0, 400: 7.25}
+    )
+    study.add_trials([complete, pruned])
+    announce = tune.Announce(spec, trials=10)
+    assert announce.line(study, study.trials[0]) == (
+        "trial 0: 20.5 (seeds 20, 21) after 0.0 min; 2 of 10 finished; best so far trial 0, 20.5"
+    )
+    assert announce.line(study, study.trials[1]) == (
+        "trial 1: pruned at env step 100 of seed 6 (last evaluation 7.25) after 0.0 min; "
+        "2 of 10 finished; best so far trial 0, 20.5"
+    )

@@ -37,6 +37,7 @@ import html
 import json
 import math
 import os
+import sys
 import threading
 import time
 import warnings
@@ -476,9 +477,48 @@ def optimize(spec: StudySpec, place: StudyPlace, trials: int, worker: int = 0) -
         return
     study.optimize(
         objective(spec, trials),
-        callbacks=[until],
+        callbacks=[Announce(spec, trials), until],
         catch=(SurplusTrial, DuplicateTrial),
     )
+
+
+class Announce:
+    """Prints a line to stderr as each trial a process ran ends, complete or pruned: a study
+    runs for an hour or more, and its table comes at the end. ::
+
+        trial 7: pruned at env step 80,000 of seed 0 (last evaluation 120.3) after 2.1 min;
+        8 of 40 finished; best so far trial 0 (base), 251.43
+    """
+
+    def __init__(self, spec: StudySpec, trials: int) -> None:
+        self.spec, self.trials = spec, trials
+
+    def line(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> str | None:
+        if trial.state == optuna.trial.TrialState.COMPLETE:
+            what = f"{_score(trial.value)} (seeds {_seed_scores(trial)})"
+        elif trial.state == optuna.trial.TrialState.PRUNED and trial.intermediate_values:
+            step = max(trial.intermediate_values)
+            index = (step - 1) // self.spec.budget_steps
+            what = (
+                f"pruned at env step {step - index * self.spec.budget_steps:,} of seed "
+                f"{self.spec.seeds[index]} (last evaluation "
+                f"{_score(trial.intermediate_values[step])})"
+            )
+        else:  # failed: a surplus or duplicate trial, or one re-run after its process died
+            return None
+        took = ""
+        if trial.datetime_start and trial.datetime_complete:
+            minutes = (trial.datetime_complete - trial.datetime_start).total_seconds() / 60
+            took = f" after {minutes:.1f} min"
+        best = _best(study, 1)
+        lead = f"; best so far trial {_label(best[0])}, {_score(best[0].value)}" if best else ""
+        done = len(finished(study))
+        return f"trial {_label(trial)}: {what}{took}; {done} of {self.trials} finished{lead}"
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        line = self.line(study, trial)
+        if line is not None:
+            print(line, file=sys.stderr, flush=True)
 
 
 class _Until:
