@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import multiprocessing
 import os
 import platform
 import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -191,17 +193,38 @@ def final_return(config: Any, seed: int, episodes: int) -> tuple[float, float]:
 
 
 def train_arms(
-    arms: dict[str, Any], seeds: Sequence[int], episodes: int
+    arms: dict[str, Any], seeds: Sequence[int], episodes: int, jobs: int = 1
 ) -> dict[str, list[tuple[float, float]]]:
     """:func:`final_return` of every arm on every seed, the arms one after the other per seed
-    (a drift of the machine's speed hits them alike); a line per run as it finishes."""
-    results: dict[str, list[tuple[float, float]]] = {name: [] for name in arms}
-    for seed in seeds:
-        for name, config in arms.items():
-            ret, wall = final_return(config, seed, episodes)
-            results[name].append((ret, wall))
-            print(f"seed {seed} {name}: final return {ret:.1f} ({wall:.0f} s)", flush=True)
-    return results
+    (a drift of the machine's speed hits them alike), or in ``jobs`` processes of one thread
+    each, taken in the same order (so with as many jobs as arms, one seed's arms run side by
+    side, under the same load); a line per run as it finishes."""
+    runs = [(name, seed) for seed in seeds for name in arms]
+    done: dict[tuple[str, int], tuple[float, float]] = {}
+
+    def finish(name: str, seed: int, result: tuple[float, float]) -> None:
+        done[name, seed] = result
+        print(f"seed {seed} {name}: final return {result[0]:.1f} ({result[1]:.0f} s)", flush=True)
+
+    if jobs == 1:
+        for name, seed in runs:
+            finish(name, seed, final_return(arms[name], seed, episodes))
+    else:
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(jobs, mp_context=context, initializer=_one_thread) as pool:
+            futures = {
+                pool.submit(final_return, arms[name], seed, episodes): (name, seed)
+                for name, seed in runs
+            }
+            for future in as_completed(futures):
+                finish(*futures[future], future.result())
+    return {name: [done[name, seed] for seed in seeds] for name in arms}
+
+
+def _one_thread() -> None:
+    import torch
+
+    torch.set_num_threads(1)
 
 
 def seed_table(seeds: Sequence[int], results: dict[str, list[tuple[float, float]]]) -> str:

@@ -16,6 +16,7 @@ Usage::
     python bench/tune_rerun.py --best studies/acrobot/best.yaml          # seeds 10-14
     python bench/tune_rerun.py --best studies/lunar/best.yaml --seeds 10 11 12 13 14
     python bench/tune_rerun.py --best studies/lunar/best.yaml --trial 17
+    python bench/tune_rerun.py --best studies/lunar/best.yaml --jobs 2   # a seed's arms at once
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=20)
     parser.add_argument("--steps", type=int, default=None, help="budget (default: the preset's)")
     parser.add_argument("--trial", type=int, default=None, help="this trial, not the best")
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="runs at once, one thread each (2: a seed's two arms)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     best = load_config(args.best)
@@ -55,7 +59,7 @@ def main() -> None:
         arms = {
             k: apply_overrides(c, [f"train.total_env_steps={args.steps}"]) for k, c in arms.items()
         }
-    results = train_arms(arms, args.seeds, args.episodes)
+    results = train_arms(arms, args.seeds, args.episodes, args.jobs)
     print(machine())
     steps = arms[arm].train.total_env_steps
     print(
