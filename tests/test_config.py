@@ -170,7 +170,7 @@ def test_gamma_out_of_range_names_field_and_range() -> None:
         ("puzzle.actions=[1, 2.5]", r"puzzle\.actions\[1\]=2\.5 is invalid: it must be an integer"),
         (
             "puzzle.reward=5",
-            r"puzzle\.reward=5 is not allowed: choose one of \['ordered', 'legacy'\]",
+            r"puzzle\.reward=5 is not allowed: choose one of \['ordered', 'legacy', 'steps'\]",
         ),
         ("agent=3", r"agent=3 is invalid: it is a section"),
         (
@@ -210,7 +210,7 @@ def test_diff_lists_each_changed_leaf() -> None:
     )
     assert diff(base, new) == [
         "agent.lr: 0.002 -> 0.001",
-        "puzzle.reward: 'ordered' -> 'legacy'",
+        "puzzle.reward: 'steps' -> 'legacy'",
         "train.total_episodes: None -> 9",
     ]
     assert diff(base, base) == []

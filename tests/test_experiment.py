@@ -90,7 +90,7 @@ def test_default_has_every_fix_on() -> None:
     assert c.guard.enabled is True
     assert c.replay.kind == "prioritized"
     assert c.exploration.kind == "adaptive"
-    assert puzzle_section(c).reward == "ordered"
+    assert puzzle_section(c).reward == "steps"  # ordered, its progress in exact steps
     assert puzzle_section(c).encoder == "slots"
     assert c.agent.network == "set"
     assert puzzle_section(c).curriculum.action_sets == "mixed"

@@ -89,6 +89,20 @@ def test_ordered_success_return_telescopes() -> None:
     assert path_return(P10, make_reward("legacy"), [0, 5, 6, 7, 10]).ret == 30 + 96
 
 
+def test_steps_pays_progress_in_exact_steps_to_the_target() -> None:
+    """``steps``: a step on a shortest route earns 1, one off it less; a success's progress
+    sums to the fewest steps from the start (2 here: 0 -> 5 -> 10)."""
+    scheme = make_reward("steps")
+    cost = 1 / P10.max_steps
+    assert scheme(tr(0, 5, 1, Status.IN_PROGRESS)) == pytest.approx(1 - cost)  # D 2 -> 1
+    assert scheme(tr(5, 6, 2, Status.IN_PROGRESS)) == pytest.approx(-1 - cost)  # D 1 -> 2
+    assert scheme(tr(0, 3, 1, Status.IN_PROGRESS)) == pytest.approx(-1 - cost)  # D 2 -> 3
+    ep = path_return(P10, scheme, [0, 5, 6, 7, 10])
+    assert ep.status is Status.SUCCESS and ep.ret == pytest.approx(2 - 4 / 8 + 2)
+    # Onto a forbidden number: no progress is paid, only the failure.
+    assert scheme(tr(3, 4, 2, Status.FORBIDDEN)) == pytest.approx(-2 - cost)
+
+
 @settings(max_examples=50, deadline=None)
 @given(
     scale=st.integers(2, 200),
@@ -114,7 +128,7 @@ def test_ordered_is_scale_free(scale: int, prev: int, action: int, step: int) ->
 
 
 def test_batch_broadcasts_and_matches_scalar_calls() -> None:
-    for name in ("legacy", "ordered"):
+    for name in ("legacy", "ordered", "steps"):
         scheme = make_reward(name)
         assert isinstance(scheme, RewardScheme)
         assert isinstance(scheme, BatchRewardScheme)

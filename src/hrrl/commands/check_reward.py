@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--reward", default="ordered", help="scheme name: legacy or ordered")
+    parser.add_argument("--reward", default="ordered", help="scheme name: legacy, ordered or steps")
     parser.add_argument("--puzzles", type=int, default=200, help="how many puzzles to check")
     parser.add_argument("--seed", type=int, default=0, help="seed of the puzzle sampler")
     parser.add_argument(

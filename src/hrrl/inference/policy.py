@@ -61,6 +61,7 @@ class Policy:
             actions=self.env_config.actions,
             horizon=self.env_config.horizon,
             levels=self.env_config.levels,
+            window=self.env_config.window,
         )
         self._adapt = stack_adapter(self.encoder, width_free=width_free(self.network))
         self._greedy = GreedyCache(self.network)
@@ -125,6 +126,7 @@ class Policy:
             reward=env_config.reward,
             planner=env_config.planner,
             actions=env_config.actions,
+            window=env_config.window,
         )
         network = build_network(
             agent, weights, obs_dim=obs_dim, n_actions=n_actions_of(encoder), source=source

@@ -18,11 +18,17 @@ from hrrl.puzzle.levels import MAX_LEVELS
 class PuzzleConfig:
     """The number puzzle (design §1) as a training task."""
 
-    reward: Literal["ordered", "legacy"] = "ordered"
-    """Reward scheme: 'ordered' (every success beats every failure) or 'legacy' (the prototype)."""
+    reward: Literal["ordered", "legacy", "steps"] = "ordered"
+    """Reward scheme: 'ordered' (every success beats every failure, progress in numbers),
+    'steps' (the same order, progress in exact steps to the target: its discounted optimum is
+    the shortest route) or 'legacy' (the prototype)."""
     encoder: Literal["relational", "paper", "slots"] = "relational"
     """Observation encoder: 'relational' (scale-free, action-relative, one action set), 'slots'
     (the same ideas per action slot: any action set) or 'paper' (12 features)."""
+    window: int | None = None
+    """The low-level window of the 'slots' and 'relational' encoders, in largest-action strides
+    (null: the encoder's own, 16 and 8): how far ahead the cost-to-go features see. 'paper'
+    has none and ignores it (an ablation arm switches the encoder alone)."""
     planner: Literal["constraint", "horizon", "paper", "none"] = "constraint"
     """Subgoal decomposition: constraint-aware, horizon (constraint-aware plus exact waypoints
     from a glance ``horizon`` windows ahead), the paper's rule, or none (target only)."""
@@ -52,9 +58,11 @@ class PuzzleConfig:
     """... the mean efficiency (exact optimum / steps over successes) that stop needs too."""
 
     def __post_init__(self) -> None:
-        check_choice("puzzle.reward", self.reward, ("ordered", "legacy"))
+        check_choice("puzzle.reward", self.reward, ("ordered", "legacy", "steps"))
         check_choice("puzzle.encoder", self.encoder, ("relational", "paper", "slots"))
         check_choice("puzzle.planner", self.planner, ("constraint", "horizon", "paper", "none"))
+        if self.window is not None:
+            check_int("puzzle.window", self.window, low=1)
         check_int("puzzle.horizon", self.horizon, low=1)
         check_int("puzzle.levels", self.levels, low=1, high=MAX_LEVELS)
         if (

@@ -34,6 +34,8 @@ from hrrl.puzzle.levels import MAX_LEVELS
 from hrrl.puzzle.rewards import RewardScheme
 from hrrl.puzzle.suite import Result
 
+#: Encoders with a window (``window_factor``) that ``make_stack``'s ``window`` sets.
+WINDOWED = ("slots", "relational")
 #: Makes one environment of a stack.
 EnvFactory = Callable[[], gym.Env[Any, Any]]
 
@@ -65,10 +67,13 @@ def make_stack(
     actions: Sequence[int],
     horizon: int = HORIZON_WINDOWS,
     levels: int = MAX_LEVELS,
+    window: int | None = None,
 ) -> tuple[Encoder, EnvFactory]:
     """An encoder and a factory of environments that share it (``reward`` may be a scheme, such
-    as :class:`~hrrl.puzzle.rewards.Unscored` for play only)."""
-    encoder = make_encoder(encoder_name, actions=tuple(actions))
+    as :class:`~hrrl.puzzle.rewards.Unscored` for play only; ``window``: the encoder's window in
+    largest-action strides, None for its own; an encoder without one ignores it)."""
+    options = {} if window is None or encoder_name not in WINDOWED else {"window_factor": window}
+    encoder = make_encoder(encoder_name, actions=tuple(actions), **options)
 
     def factory() -> gym.Env[Any, Any]:
         return make_env(

@@ -90,6 +90,7 @@ class PuzzleTask:
             actions=config.actions,
             horizon=config.horizon,
             levels=config.levels,
+            window=config.window,
         )
         self.obs_dim = self.encoder.dim
         self.obs_shape: tuple[int, ...] = (self.obs_dim,)
