@@ -176,7 +176,7 @@ def saved_puzzle_section(config: Mapping[str, Any], source: Path) -> dict[str, A
 
 
 #: The fields of the puzzle section that fix how a policy sees and plays a puzzle.
-STACK_KEYS = ("reward", "encoder", "planner", "actions", "horizon", "levels")
+STACK_KEYS = ("reward", "encoder", "window", "planner", "actions", "horizon", "levels")
 
 
 def stack_config(section: Mapping[str, Any]) -> PuzzleConfig:
