@@ -22,6 +22,7 @@ from hrrl.puzzle.rewards import (
     LegacyReward,
     OrderedReward,
     RewardScheme,
+    StepsReward,
     Transition,
     TransitionBatch,
     make_reward,
@@ -90,17 +91,18 @@ def test_ordered_success_return_telescopes() -> None:
 
 
 def test_steps_pays_progress_in_exact_steps_to_the_target() -> None:
-    """``steps``: a step on a shortest route earns 1, one off it less; a success's progress
-    sums to the fewest steps from the start (2 here: 0 -> 5 -> 10)."""
+    """``steps``: a step on a shortest route earns 1, one off it less, plus 0.3 of
+    ``ordered``'s progress in numbers (the tie-break toward the longer stride); a success's
+    progress sums to the fewest steps from the start (2 here: 0 -> 5 -> 10) plus that share."""
     scheme = make_reward("steps")
-    cost = 1 / P10.max_steps
-    assert scheme(tr(0, 5, 1, Status.IN_PROGRESS)) == pytest.approx(1 - cost)  # D 2 -> 1
-    assert scheme(tr(5, 6, 2, Status.IN_PROGRESS)) == pytest.approx(-1 - cost)  # D 1 -> 2
-    assert scheme(tr(0, 3, 1, Status.IN_PROGRESS)) == pytest.approx(-1 - cost)  # D 2 -> 3
+    cost, share = 1 / P10.max_steps, 0.3 / P10.max_action
+    assert scheme(tr(0, 5, 1, Status.IN_PROGRESS)) == pytest.approx(1 + 5 * share - cost)
+    assert scheme(tr(5, 6, 2, Status.IN_PROGRESS)) == pytest.approx(-1 + share - cost)
+    assert scheme(tr(0, 3, 1, Status.IN_PROGRESS)) == pytest.approx(-1 + 3 * share - cost)
     ep = path_return(P10, scheme, [0, 5, 6, 7, 10])
-    assert ep.status is Status.SUCCESS and ep.ret == pytest.approx(2 - 4 / 8 + 2)
-    # Onto a forbidden number: no progress is paid, only the failure.
-    assert scheme(tr(3, 4, 2, Status.FORBIDDEN)) == pytest.approx(-2 - cost)
+    assert ep.status is Status.SUCCESS and ep.ret == pytest.approx(2 + 10 * share - 4 / 8 + 2)
+    # Onto a forbidden number: no step progress is paid, only the numbers and the failure.
+    assert scheme(tr(3, 4, 2, Status.FORBIDDEN)) == pytest.approx(share - 2 - cost)
 
 
 @settings(max_examples=50, deadline=None)
@@ -157,6 +159,8 @@ def test_bad_names_constants_and_statuses_are_refused() -> None:
         OrderedReward(success=0.5, failure=0.0, step_cost=1.0)
     with pytest.raises(ConfigError, match="progress"):
         LegacyReward(progress=float("nan"))
+    with pytest.raises(ConfigError, match="numbers"):
+        StepsReward(numbers=1.0)
     with pytest.raises(ValueError, match="UNSOLVABLE"):
         make_reward("ordered")(tr(0, 3, 1, Status.UNSOLVABLE))
     with pytest.raises(TypeError):
