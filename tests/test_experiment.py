@@ -11,11 +11,13 @@ from hrrl.config import apply_overrides, diff, to_dict
 from hrrl.engine.config import TrainConfig
 from hrrl.errors import ConfigError
 from hrrl.experiment import (
+    STACK_KEYS,
     ExperimentConfig,
     config_from_dict,
     gym_preset,
     preset,
     puzzle_section,
+    stack_config,
 )
 from hrrl.puzzle.config import PuzzleConfig
 from hrrl.puzzle.curriculum import PAPER_STAGES, Curriculum, Stage
@@ -90,7 +92,7 @@ def test_default_has_every_fix_on() -> None:
     assert c.guard.enabled is True
     assert c.replay.kind == "prioritized"
     assert c.exploration.kind == "adaptive"
-    assert puzzle_section(c).reward == "steps"  # ordered, its progress in exact steps
+    assert puzzle_section(c).reward == "ordered"
     assert puzzle_section(c).encoder == "slots"
     assert c.agent.network == "set"
     assert puzzle_section(c).curriculum.action_sets == "mixed"
@@ -249,3 +251,23 @@ def test_the_old_train_stop_rule_moves_to_the_puzzle_section() -> None:
     gym = to_dict(gym_preset("CartPole-v1"))
     gym["train"] |= {"early_stop_success": None, "early_stop_efficiency": 0.995}
     assert config_from_dict(gym).gym == gym_preset("CartPole-v1").gym  # a success rate has no heir
+
+
+def test_a_played_policy_keeps_every_field_of_its_stack() -> None:
+    """What ``Policy.load`` reads of a run's puzzle section keeps every stack field it was
+    trained with (a policy trained at ``puzzle.window=32`` once played with the encoder's own 16
+    and lost a tenth of its efficiency on wide sets)."""
+    section = {
+        "reward": "steps",
+        "encoder": "slots",
+        "window": 24,
+        "planner": "constraint",
+        "actions": [1, 2],
+        "horizon": 4,
+        "levels": 2,
+    }
+    assert set(section) == set(STACK_KEYS)
+    config = stack_config({**section, "eval_count": 7})
+    for key, value in section.items():
+        assert getattr(config, key) == (tuple(value) if key == "actions" else value), key
+    assert config.eval_count == 0  # the evaluation suite is not the stack's

@@ -263,14 +263,9 @@ def preset(name: str) -> ExperimentConfig:
             # encoder's excess read in steps, docs/tuning.md). Evaluation: 4 puzzles a family and set
             # every 10,240 env steps and when the curriculum enters its last stage, stopping
             # once that stage plays the suite at success 1 and efficiency 0.995 (8,500-17,000
-            # steps: one or two evaluations, under a tenth of the run's time). Progress paid in
-            # exact steps to the target ('steps': at gamma 0.9 the numbers of 'ordered' paid a
-            # longer route of larger strides) and a window of 32 strides (16 could not price a
-            # detour's residue: even reading its costs exactly lost 0.8% in {1,2,7} traps).
+            # steps: one or two evaluations, under a tenth of the run's time).
             puzzle=PuzzleConfig(
-                reward="steps",
                 encoder="slots",
-                window=32,
                 planner="horizon",
                 curriculum=CurriculumConfig(action_sets="mixed"),
                 eval_actions=DEFAULT_EVAL_ACTIONS,

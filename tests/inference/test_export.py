@@ -75,7 +75,15 @@ def test_bundle_holds_weights_and_how_to_play_them(run: Path, bundle: Path) -> N
     manifest = json.loads((bundle / MANIFEST_FILE).read_text())
     assert manifest["format"] == BUNDLE_FORMAT and manifest["format_version"] == BUNDLE_VERSION
     assert manifest["task"] == "puzzle"
-    assert set(manifest["env"]) == {"reward", "encoder", "planner", "actions", "horizon", "levels"}
+    assert set(manifest["env"]) == {
+        "reward",
+        "encoder",
+        "window",
+        "planner",
+        "actions",
+        "horizon",
+        "levels",
+    }
     assert set(manifest["agent"]) == {"network", "hidden"}
     source = manifest["source"]
     best = (run / "checkpoints" / "best").resolve()

@@ -72,8 +72,7 @@ def test_policy_carries_the_training_stack(trained_run: Any) -> None:
     stack = policy.env_config
     for key in STACK_KEYS:
         assert getattr(stack, key) == getattr(trained, key), key
-    # The encoder it plays with is the one it learnt on, its window included (a policy that
-    # dropped the preset's window of 32 played with 16 and lost a tenth of its efficiency).
+    # The encoder it plays with is the one it learnt on, its window included.
     assert policy.encoder.spec() == trained_run.trainer.task.encoder.spec()
     assert not policy.network.training
     actions = policy.greedy(_obs(policy, 8))

@@ -47,7 +47,7 @@ def test_progress_in_steps_keeps_the_learners_optimum_the_shortest_route() -> No
     """At the default learner's gamma 0.9, ``ordered``'s progress in numbers pays a stride of 5
     now over the steps its landing costs later: the return-maximising route of this puzzle is
     two steps longer than the shortest. ``steps`` pays progress in exact steps to the target,
-    and its optimum is the shortest route (the default preset's scheme)."""
+    and its optimum is the shortest route."""
     puzzle = Puzzle(target=100, forbidden=[22], actions=(1, 5, 11))
     shortest = optimal_steps(puzzle)
     ordered = best_return_path(puzzle, make_reward("ordered"), 0.9).episode

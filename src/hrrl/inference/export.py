@@ -68,7 +68,7 @@ WEIGHTS_FILE = "policy.safetensors"
 MANIFEST_FILE = "policy.json"
 _ENV_KEYS = {PUZZLE_TASK: STACK_KEYS, GYM_TASK: ("id",)}
 #: Keys a bundle written before they existed may lack (they take their defaults).
-_OPTIONAL_ENV_KEYS = ("horizon", "levels")
+_OPTIONAL_ENV_KEYS = ("window", "horizon", "levels")
 _AGENT_KEYS = ("network", "hidden")
 
 

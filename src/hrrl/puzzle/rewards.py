@@ -65,7 +65,7 @@ With ``gamma < 1`` (learning) the progress term is no longer exactly potential-b
 no-dawdling check for information. ``ordered``'s progress is towards the target, so a
 hierarchy's subgoals enter only through the bounded subgoal term above.
 
-``steps``   ``ordered`` with its progress in exact steps to the target (the default preset's)::
+``steps``   ``ordered`` with its progress in exact steps to the target::
 
                 r = D(prev) - D(x)                  D: fewest steps on to the target
                     (0 when x has no way on)
