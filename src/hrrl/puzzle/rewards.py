@@ -75,17 +75,17 @@ hierarchy's subgoals enter only through the bounded subgoal term above.
             A step on a shortest route earns 1, any other 0 or less; the share ``n`` of
             ``ordered``'s progress breaks the ties between strides that keep a shortest route
             toward the longer one (without it, seeds that learnt the 2-5 action sets well chose
-            short strides on sets of 9-32 actions: 0.86-0.97 efficiency; 0.987 at n = 0.1). The terms telescope to
-            ``D(start) + n P`` over every success and to at most that over a failure, so the
-            proof above holds with ``P`` replaced by it. And the discounted optimum is the
-            shortest route too: the step terms are ``D(start)`` ones at most 1 each, a shortest
-            route takes them first, and a step off it delays every later one by a step, which
-            the numbers (at most ``n`` a step) do not pay for. ``ordered``'s numbers are not: at gamma 0.9 a stride of 5
-            now outweighs the two steps its landing costs 300 steps later, and a policy that
-            learnt it exactly sat under 0.995 efficiency on traps and lookaheads of unseen sets
-            (docs/tuning.md). ``D`` is the exact solver's distance, a training-time oracle like
-            the exact DP that scores runs: the policy never sees it, only its encoder's bounded
-            window.
+            short strides on sets of 9-32 actions: 0.86-0.98 efficiency; 0.987 at n = 0.1).
+            The terms telescope to ``D(start) + n P`` over every success and to at most that
+            over a failure, so the proof above holds with ``P`` replaced by it. And the
+            discounted optimum is the shortest route too: the step terms are ``D(start)`` ones
+            at most 1 each, a shortest route takes them first, and a step off it delays every
+            later one by a step, which the numbers (at most ``n`` a step) do not pay for.
+            ``ordered``'s numbers alone are not: at gamma 0.9 a stride of 5 now outweighs the
+            two steps its landing costs 300 steps later, and a policy that learnt that sat
+            under 0.995 efficiency on traps and lookaheads of unseen sets (docs/tuning.md).
+            ``D`` is the exact solver's distance, a training-time oracle like the exact DP that
+            scores runs: the policy never sees it, only its encoder's bounded window.
 
 One implementation: each scheme computes rewards for a :class:`TransitionBatch` of numpy arrays
 (what the exact dynamic programs in :mod:`hrrl.puzzle.exact` use); the scalar ``__call__`` the

@@ -18,8 +18,8 @@ pruning fed by the training-time evaluations, a study that survives a kill.
   the best evaluation cannot see a policy that collapses late (Acrobot, docs/tuning.md).
   With ``--score tail``, the mean of each seed's last ``TAIL_EVALUATIONS`` evaluations (the
   final one included): the quality a config ends with, read from three policies and three
-  times the episodes rather than one policy's evaluation, whose noise ranked a LunarLander
-  study (docs/tuning.md).
+  times the episodes rather than from one evaluation of one policy (docs/tuning.md, the
+  LunarLander studies).
   With ``--score time``, how fast a seed meets the task's stop rule: minus the wall seconds of
   training to the first evaluation that met it, and an unsolved seed ``UNSOLVED_SECONDS``
   below its run's seconds (so every solved seed ranks above every unsolved one). Wall time
