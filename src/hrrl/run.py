@@ -246,11 +246,9 @@ def plan_from(
         )
     state = checkpoint.state
     try:
-        rule = task_rule(config)
         finished = stop_reason(
             config.train,
-            Counters.restore(state["counters"], state["best_metrics"], rule),
-            solved=rule.solved(state["last_metrics"]),
+            Counters.restore(state, task_rule(config)),
             elapsed=float(state["logger"]["elapsed"]),
         )
     except (KeyError, TypeError, ValueError) as exc:

@@ -4,6 +4,7 @@ log rows)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -150,14 +151,20 @@ def test_without_a_run_directory_a_stop_saves_nothing(tiny: TinyFactory) -> None
 
 def test_a_finished_run_is_told_from_its_state(tiny: TinyFactory, uninterrupted: Trainer) -> None:
     config = tiny()
-    c = uninterrupted.counters
-    assert stop_reason(config.train, c, solved=False, elapsed=0.0) == "total_env_steps"
+    c = dataclasses.replace(uninterrupted.counters, solved_in_row=0)
+    assert stop_reason(config.train, c, elapsed=0.0) == "total_env_steps"
     longer = tiny("train.total_env_steps=1600")
-    assert stop_reason(longer.train, c, solved=False, elapsed=0.0) is None
-    assert stop_reason(longer.train, c, solved=True, elapsed=0.0) == "solved"
-    assert stop_reason(config.train, Counters(env_steps=8), solved=False, elapsed=0.0) is None
+    assert stop_reason(longer.train, c, elapsed=0.0) is None
+    solved_once = dataclasses.replace(c, solved_in_row=1)
+    assert stop_reason(longer.train, solved_once, elapsed=0.0) == "solved"
+    # Asked for two solved evaluations in a row, one is not enough.
+    twice = tiny("train.total_env_steps=1600", "train.stop_solved_evaluations=2")
+    assert stop_reason(twice.train, solved_once, elapsed=0.0) is None
+    solved_twice = dataclasses.replace(c, solved_in_row=2)
+    assert stop_reason(twice.train, solved_twice, elapsed=0.0) == "solved"
+    assert stop_reason(config.train, Counters(env_steps=8), elapsed=0.0) is None
     walled = tiny("train.max_wall_seconds=5")
-    late = stop_reason(walled.train, Counters(env_steps=8), solved=False, elapsed=6.0)
+    late = stop_reason(walled.train, Counters(env_steps=8), elapsed=6.0)
     assert late == "max_wall_seconds"
 
 

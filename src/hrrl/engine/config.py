@@ -66,6 +66,9 @@ class TrainConfig:
     """Environment steps between greedy evaluations (the task's held-out evaluation); a run
     also ends with one of its final policy. It stops early once the task calls an evaluation
     solved (its own rule: puzzle.stop_success, gym.stop_return)."""
+    stop_solved_evaluations: int = 1
+    """Evaluations in a row the task must call solved before the run stops on its rule (1: the
+    first; 2 keeps training past a first solved evaluation that a lucky suite can give)."""
     early_stop_patience: int | None = None
     """Stop after this many evaluations without improvement (None: never)."""
     log_every: int | None = None
@@ -86,6 +89,7 @@ class TrainConfig:
         check_int("train.train_every", self.train_every, low=1)
         check_int("train.updates_per_train", self.updates_per_train, low=1)
         check_int("train.eval_every", self.eval_every, low=1)
+        check_int("train.stop_solved_evaluations", self.stop_solved_evaluations, low=1)
         if self.early_stop_patience is not None:
             check_int("train.early_stop_patience", self.early_stop_patience, low=1)
         if self.log_every is not None:

@@ -35,17 +35,22 @@ class Counters:
     next_eval: int = 0
     next_log: int = 0
     best_wall_seconds: float | None = None
+    solved_in_row: int = 0
+    """Evaluations in a row the task called solved, up to the last one."""
 
     @classmethod
-    def restore(
-        cls, saved: Mapping[str, Any], best_metrics: Mapping[str, float], task: TaskRule
-    ) -> Counters:
+    def restore(cls, state: Mapping[str, Any], task: TaskRule) -> Counters:
         """The counters of a trainer state, of any version: one saved before the task ranked
-        evaluations (``best_success``, ``best_efficiency``) has its best score from ``task``."""
-        counters = dict(saved)
+        evaluations (``best_success``, ``best_efficiency``) has its best score from ``task``,
+        one saved before solved evaluations were counted has its last one counted."""
+        counters = dict(state["counters"])
         if "best_success" in counters:
             del counters["best_success"], counters["best_efficiency"]
-            counters["best_score"] = list(task.score(best_metrics)) if best_metrics else None
+            best = state["best_metrics"]
+            counters["best_score"] = list(task.score(best)) if best else None
+        if "solved_in_row" not in counters:
+            last = state["last_metrics"]
+            counters["solved_in_row"] = int(bool(last) and task.solved(last))
         return cls(**counters)
 
 

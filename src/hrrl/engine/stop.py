@@ -51,16 +51,9 @@ class StopRequest:
 SOLVED = "solved"
 
 
-def stop_reason(
-    train: TrainConfig,
-    counters: Counters,
-    *,
-    solved: bool,
-    elapsed: float,
-) -> str | None:
-    """Why a run in this state should stop (it is finished under ``train``), or None.
-
-    ``solved``: the task called the run's last evaluation solved."""
+def stop_reason(train: TrainConfig, counters: Counters, *, elapsed: float) -> str | None:
+    """Why a run in this state should stop (it is finished under ``train``), or None: solved
+    once the task called the last ``train.stop_solved_evaluations`` evaluations solved."""
     tc, c = train, counters
     if c.env_steps >= tc.total_env_steps:
         return "total_env_steps"
@@ -68,7 +61,7 @@ def stop_reason(
         return "total_episodes"
     if tc.max_wall_seconds is not None and elapsed >= tc.max_wall_seconds:
         return "max_wall_seconds"
-    if solved:
+    if c.solved_in_row >= tc.stop_solved_evaluations:
         return SOLVED
     patience = tc.early_stop_patience
     if patience is not None and c.evals_without_improvement >= patience:

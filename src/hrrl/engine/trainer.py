@@ -253,6 +253,7 @@ class Trainer:
         c = self.counters
         c.evaluations += 1
         c.last_eval_step = c.env_steps
+        c.solved_in_row = c.solved_in_row + 1 if self.task.solved(metrics) else 0
         score = check_score(self.task.score(metrics))
         improved = c.best_score is None or score > tuple(c.best_score)
         if improved:
@@ -364,12 +365,7 @@ class Trainer:
 
     def stop_reason(self) -> str | None:
         """Why training should stop now, or None."""
-        return stop_reason(
-            self.config.train,
-            self.counters,
-            solved=self.task.solved(self.last_metrics),
-            elapsed=self.logger.elapsed,
-        )
+        return stop_reason(self.config.train, self.counters, elapsed=self.logger.elapsed)
 
     # --- the loop ------------------------------------------------------------------------------
     def run(

@@ -52,7 +52,7 @@ def load_trainer_state(t: Trainer, state: dict[str, Any]) -> None:
         raise ValueError(
             f"trainer state version {state['version']!r}: this hrrl reads {TRAINER_STATE_VERSION}"
         )
-    t.counters = Counters.restore(state["counters"], state["best_metrics"], t.task)
+    t.counters = Counters.restore(state, t.task)
     t.agent.load_state_dict(state["agent"])
     t.replay.load_state_dict(state["replay"])
     t.returns.load_state_dict(state.get("n_step", {"n": 1}))  # absent for one-step runs
