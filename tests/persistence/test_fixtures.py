@@ -178,6 +178,9 @@ def test_a_restored_trainer_holds_the_whole_checkpoint(run: Path, tmp_path: Path
         old["counters"].pop(k) for k in ("best_success", "best_efficiency")
     )
     assert state["counters"].pop("last_eval_step") is None
+    # ... and whether its last evaluation was solved (the start of a streak of solved ones).
+    last = ck.state["last_metrics"]
+    assert state["counters"].pop("solved_in_row") == int(bool(last) and trainer.task.solved(last))
     # The guard's screened transitions are logged per interval since (from what it restored).
     assert state.pop("screened_logged") == ck.state["agent"]["meta"]["guard"]["n_screened"]
     score = state["counters"].pop("best_score")
