@@ -36,7 +36,7 @@ from hrrl.puzzle.core import MAX_ACTIONS, Puzzle
 from hrrl.puzzle.evaluate import PlayHooks
 from hrrl.puzzle.player import BatchPlayer
 from hrrl.puzzle.rewards import Unscored
-from hrrl.puzzle.stack import make_stack, n_actions_of, stack_adapter
+from hrrl.puzzle.stack import n_actions_of, stack_adapter, stack_of
 from hrrl.puzzle.suite import Result
 
 
@@ -54,15 +54,7 @@ class Policy:
     def __post_init__(self) -> None:
         self.network.eval()
         # Play needs statuses and paths, not rewards: the stack prices no step.
-        self.encoder, self._factory = make_stack(
-            encoder_name=self.env_config.encoder,
-            reward=Unscored(),
-            planner=self.env_config.planner,
-            actions=self.env_config.actions,
-            horizon=self.env_config.horizon,
-            levels=self.env_config.levels,
-            window=self.env_config.window,
-        )
+        self.encoder, self._factory = stack_of(self.env_config, reward=Unscored())
         self._adapt = stack_adapter(self.encoder, width_free=width_free(self.network))
         self._greedy = GreedyCache(self.network)
         self._player = BatchPlayer(
@@ -121,13 +113,7 @@ class Policy:
     ) -> Policy:
         """Rebuild from the saved env and agent config sections and the online weights."""
         env_config = stack_config(env)
-        encoder, _ = make_stack(
-            encoder_name=env_config.encoder,
-            reward=env_config.reward,
-            planner=env_config.planner,
-            actions=env_config.actions,
-            window=env_config.window,
-        )
+        encoder, _ = stack_of(env_config)
         network = build_network(
             agent, weights, obs_dim=obs_dim, n_actions=n_actions_of(encoder), source=source
         )

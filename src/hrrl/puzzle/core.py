@@ -10,9 +10,9 @@ from __future__ import annotations
 import difflib
 import enum
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from hrrl.errors import PuzzleError, field_error
 from hrrl.puzzle.solver import optimal_steps
@@ -298,3 +298,28 @@ class PuzzleView:
     subgoal: int
     step: int
     exact: bool = False
+
+
+_T = TypeVar("_T")
+
+
+class PerPuzzle(Generic[_T]):
+    """``compute(puzzle)`` worked out once per puzzle, for the many steps played on it.
+
+    Entries are keyed by ``id(puzzle)`` (hashing a puzzle would hash its forbidden set) and keep
+    the puzzle alive, so an id is never reused while cached; the cache is cleared when it holds
+    ``capacity`` puzzles."""
+
+    def __init__(self, compute: Callable[[Puzzle], _T], capacity: int) -> None:
+        self._compute, self._capacity = compute, capacity
+        self._cache: dict[int, tuple[Puzzle, _T]] = {}
+
+    def __call__(self, puzzle: Puzzle) -> _T:
+        hit = self._cache.get(id(puzzle))
+        if hit is not None and hit[0] is puzzle:
+            return hit[1]
+        value = self._compute(puzzle)
+        if len(self._cache) >= self._capacity:
+            self._cache.clear()
+        self._cache[id(puzzle)] = (puzzle, value)
+        return value

@@ -102,7 +102,7 @@ from typing import ClassVar, Protocol, runtime_checkable
 import numpy as np
 
 from hrrl.errors import ConfigError, field_error
-from hrrl.puzzle.core import Puzzle, Status
+from hrrl.puzzle.core import PerPuzzle, Puzzle, Status
 from hrrl.puzzle.solver import UNREACHABLE, distances_to_target
 
 #: Integer code of each status (its index here); :class:`TransitionBatch` carries codes.
@@ -338,18 +338,8 @@ class OrderedReward:
         return float(self.batch(TransitionBatch.of(t)))
 
 
-_DISTANCES: dict[int, tuple[Puzzle, np.ndarray]] = {}
-
-
-def _distances(puzzle: Puzzle) -> np.ndarray:
-    """The solver's fewest steps from ``start + i`` to the target (``-1``: no way on), cached
-    for the puzzles in play (by identity: hashing a puzzle hashes its forbidden set)."""
-    hit = _DISTANCES.get(id(puzzle))
-    if hit is None or hit[0] is not puzzle:
-        if len(_DISTANCES) >= 256:
-            _DISTANCES.clear()
-        hit = _DISTANCES[id(puzzle)] = (puzzle, distances_to_target(puzzle))
-    return hit[1]
+#: The solver's fewest steps from ``start + i`` to the target (``-1``: no way on), per puzzle.
+_distances = PerPuzzle(distances_to_target, capacity=256)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -23,6 +23,7 @@ import gymnasium as gym
 
 from hrrl.engine.task import PolicyFn
 from hrrl.engine.vec_env import EpisodeStart, play_episodes
+from hrrl.puzzle.config import PuzzleConfig
 from hrrl.puzzle.core import Puzzle, Status
 from hrrl.puzzle.encoders import EncodedObservation, Encoder, make_encoder
 from hrrl.puzzle.encoders.slots import unsupported_reason
@@ -86,6 +87,22 @@ def make_stack(
         )
 
     return encoder, factory
+
+
+def stack_of(
+    config: PuzzleConfig, reward: str | RewardScheme | None = None
+) -> tuple[Encoder, EnvFactory]:
+    """:func:`make_stack` of a puzzle section's stack fields (every one a policy keeps,
+    ``experiment.STACK_KEYS``), with its own reward unless ``reward`` is given."""
+    return make_stack(
+        encoder_name=config.encoder,
+        reward=config.reward if reward is None else reward,
+        planner=config.planner,
+        actions=config.actions,
+        horizon=config.horizon,
+        levels=config.levels,
+        window=config.window,
+    )
 
 
 def n_actions_of(encoder: Encoder) -> int:

@@ -18,7 +18,7 @@ from hrrl.puzzle.exact import QTable, optimal_values
 from hrrl.puzzle.generate import generate_suite
 from hrrl.puzzle.player import BatchPlayer, Encodes
 from hrrl.puzzle.rewards import make_reward
-from hrrl.puzzle.stack import make_stack, n_actions_of, stack_adapter
+from hrrl.puzzle.stack import n_actions_of, stack_adapter, stack_of
 from hrrl.puzzle.suite import Result
 
 #: The figures a puzzle evaluation is ranked by: success first, efficiency breaks ties.
@@ -83,15 +83,7 @@ class PuzzleTask:
 
     def __init__(self, config: PuzzleConfig, *, num_envs: int, gamma: float, seed: int) -> None:
         """``gamma`` is the learner's discount, for the exact ``Q*`` of the Q-bias measure."""
-        self.encoder, self.env_factory = make_stack(
-            encoder_name=config.encoder,
-            reward=config.reward,
-            planner=config.planner,
-            actions=config.actions,
-            horizon=config.horizon,
-            levels=config.levels,
-            window=config.window,
-        )
+        self.encoder, self.env_factory = stack_of(config)
         self.obs_dim = self.encoder.dim
         self.obs_shape: tuple[int, ...] = (self.obs_dim,)
         self.n_actions = n_actions_of(self.encoder)

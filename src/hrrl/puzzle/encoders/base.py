@@ -15,7 +15,7 @@ from typing import Any, Final, Protocol, runtime_checkable
 import numpy as np
 
 from hrrl.errors import PuzzleError, field_error
-from hrrl.puzzle.core import Puzzle, PuzzleView
+from hrrl.puzzle.core import PerPuzzle, Puzzle, PuzzleView
 
 #: How many puzzles' sorted forbidden lists one encoder keeps (one per live episode is plenty).
 FORBIDDEN_CACHE_SIZE: Final = 256
@@ -74,25 +74,12 @@ def encode_all(encoder: Encoder, views: Sequence[PuzzleView]) -> np.ndarray:
     return out
 
 
-class SortedForbidden:
+class SortedForbidden(PerPuzzle[list[int]]):
     """A puzzle's forbidden numbers as a sorted list, computed once per puzzle.
 
     Encoders run on every environment step of the same puzzle, and ``bisect`` on a sorted list
     finds "the forbidden numbers in (lo, hi]" in ``O(log |F|)`` instead of a scan of ``F``.
-    Entries are keyed by ``id(puzzle)`` and keep the puzzle alive, so an id is never reused while
-    cached; the cache is cleared when it holds :data:`FORBIDDEN_CACHE_SIZE` puzzles.
     """
 
     def __init__(self, capacity: int = FORBIDDEN_CACHE_SIZE) -> None:
-        self._capacity = capacity
-        self._cache: dict[int, tuple[Puzzle, list[int]]] = {}
-
-    def __call__(self, puzzle: Puzzle) -> list[int]:
-        hit = self._cache.get(id(puzzle))
-        if hit is not None and hit[0] is puzzle:
-            return hit[1]
-        ordered = sorted(puzzle.forbidden)
-        if len(self._cache) >= self._capacity:
-            self._cache.clear()
-        self._cache[id(puzzle)] = (puzzle, ordered)
-        return ordered
+        super().__init__(lambda puzzle: sorted(puzzle.forbidden), capacity)
