@@ -150,6 +150,34 @@ def test_batch_broadcasts_and_matches_scalar_calls() -> None:
         np.testing.assert_allclose(got, want)
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    name=st.sampled_from(["ordered", "steps"]),
+    puzzle=st.sampled_from(sample_puzzles(8, seed=44, max_target=60)),
+    data=st.data(),
+)
+def test_a_single_step_is_priced_to_the_bit_as_its_batch(
+    name: str, puzzle: Puzzle, data: st.DataObject
+) -> None:
+    # The environment prices one step on plain numbers; the exact dynamic program prices whole
+    # batches: the two must agree exactly, subgoals (exact or passed) and every outcome included.
+    scheme = make_reward(name)
+    prev = data.draw(st.integers(puzzle.start, puzzle.target - 1))
+    x = prev + data.draw(st.sampled_from(puzzle.actions))
+    step = data.draw(st.integers(1, puzzle.max_steps))
+    t = Transition(
+        puzzle=puzzle,
+        prev=prev,
+        x=x,
+        step=step,
+        status=puzzle.status_after(x, step),
+        goal=data.draw(st.integers(prev + 1, puzzle.target)),
+        exact=data.draw(st.booleans()),
+    )
+    assert isinstance(scheme, BatchRewardScheme)
+    assert scheme(t) == float(scheme.batch(TransitionBatch.of(t)))
+
+
 def test_bad_names_constants_and_statuses_are_refused() -> None:
     with pytest.raises(ConfigError, match="legacy, ordered"):
         make_reward("shaped")
