@@ -93,20 +93,22 @@ def dead_cells(puzzle: Puzzle, x: int, reach: int, levels: int = 1) -> set[int]:
     forbidden = set(_forbidden_between(puzzle, x + 1, edge + puzzle.max_action + 1))
     forbidden.update(_blocked_past_edge(puzzle, edge, levels))
     dead: set[int] = set()
-
-    def blocked(y: int) -> bool:
-        return y > target or y in forbidden or y in dead
-
     heap = [amin - y for y in forbidden if x < y - amin <= edge]
     heap += [amin - y for y in range(target + 1, target + amin + 1) if x < y - amin <= edge]
     heapq.heapify(heap)
     seen: set[int] = set()
     while heap:
         c = -heapq.heappop(heap)
-        if c in seen or c == target or blocked(c):
+        if c in seen or c == target or c > target or c in forbidden or c in dead:
             continue
         seen.add(c)
-        if all(blocked(c + a) for a in actions):
+        # Blocked: past the target, forbidden or dead (a plain loop: the 10^6 target glances
+        # 1.7 million times, and a call per test was a tenth of its play).
+        for a in actions:
+            y = c + a
+            if y <= target and y not in forbidden and y not in dead:
+                break
+        else:
             dead.add(c)
             if c - amin > x:
                 heapq.heappush(heap, amin - c)
