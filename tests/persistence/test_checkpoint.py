@@ -381,17 +381,27 @@ def test_fewer_checkpoints_than_keep_last_are_all_kept(tmp_path: Path) -> None:
     assert step_names(tmp_path) == [f"step-{step:09d}" for step in range(1, 8)]
 
 
-def test_best_ranks_scores_as_tuples_and_keeps_the_first_on_ties(tmp_path: Path) -> None:
+def test_saving_a_step_again_replaces_it_and_deletes_no_other(tmp_path: Path) -> None:
+    # A run's closing save rewrites its last step's checkpoint: it adds none, so rotation has
+    # nothing more to delete (it took the oldest one when it counted the step twice).
+    save(tmp_path, 1, [0.5, 0.5], keep_last=2)
+    save(tmp_path, 2, [0.6, 0.5], keep_last=2)  # best and latest: step 1 is not protected
+    save(tmp_path, 2, [0.6, 0.6], keep_last=2, replace=True)
+    assert step_names(tmp_path) == ["step-000000001", "step-000000002"]
+    assert {i.step: i.score for i in list_checkpoints(tmp_path)}[2] == [0.6, 0.6]
+
+
+def test_best_ranks_scores_as_tuples_and_takes_the_later_on_ties(tmp_path: Path) -> None:
     # The store reads no metric: the score a task gave (here a puzzle's success, efficiency).
     save(tmp_path, 1, [0.9, 0.7], {"eval/success_rate": 0.9, "eval/efficiency": 0.7})
     save(tmp_path, 2, [0.9, 0.8])
     assert link(tmp_path, "best") == "step-000000002"
-    save(tmp_path, 3, [0.9, 0.8])  # a tie does not beat
+    save(tmp_path, 3, [0.9, 0.8])  # a tie goes to the policy trained longer
     save(tmp_path, 4, [0.8, 1.0])
     save(tmp_path, 5, None, {"eval/success_rate": 1.0, "eval/efficiency": 1.0})  # no score
-    assert link(tmp_path, "best") == "step-000000002"
+    assert link(tmp_path, "best") == "step-000000003"
     save(tmp_path, 6, [-250.0])  # one number (a return) ranks below any pair it prefixes
-    assert link(tmp_path, "best") == "step-000000002"
+    assert link(tmp_path, "best") == "step-000000003"
 
 
 @pytest.mark.parametrize("score", [[], [math.nan], [0.5, math.inf]])

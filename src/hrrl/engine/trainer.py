@@ -255,12 +255,16 @@ class Trainer:
         c.last_eval_step = c.env_steps
         c.solved_in_row = c.solved_in_row + 1 if self.task.solved(metrics) else 0
         score = check_score(self.task.score(metrics))
-        improved = c.best_score is None or score > tuple(c.best_score)
+        best = None if c.best_score is None else tuple(c.best_score)
+        # A tie goes to the later policy (trained longer; the one a stop rule accepts), as in
+        # the checkpoint store; only a higher score resets an early stop's patience.
+        improved = best is None or score >= best
         if improved:
             c.best_score = list(score)
-            c.evals_without_improvement = 0
             c.best_wall_seconds = self.logger.elapsed
             self.best_metrics = dict(metrics)
+        if best is None or score > best:
+            c.evals_without_improvement = 0
         else:
             c.evals_without_improvement += 1
         self.last_metrics = metrics
@@ -416,12 +420,12 @@ class Trainer:
             if progress is not None:
                 progress(self.task.num_envs)
             self._notify("on_step")
-        if c.last_eval_step != c.env_steps:  # every finished run scores its final policy
-            self.checkpoint(improved=self.evaluate())
-        # The closing log before the closing save: the final checkpoint then holds the state
-        # after the last row, and a run extended from it starts a fresh interval.
+        # Every finished run scores its final policy; the closing log before the closing save
+        # (one save, the evaluation's): the final checkpoint then holds the state after the last
+        # row, and a run extended from it starts a fresh interval.
+        improved = self.evaluate() if c.last_eval_step != c.env_steps else False
         self.log()
-        return self._result(reason, self.checkpoint(improved=False, force=True))
+        return self._result(reason, self.checkpoint(improved=improved, force=True))
 
     def _save_after_env_failure(self, error: TaskStepError) -> Path | None:
         """An ``error/env`` event, then the checkpoint of the last whole step. When a training

@@ -173,14 +173,15 @@ def _score(value: object) -> tuple[float, ...] | None:
 
 
 def _best_name(ckdir: Path) -> str | None:
-    """Directory with the highest score (earliest step on ties), from each state.json."""
+    """Directory with the highest score (the latest step on ties: the policy trained longer,
+    as the trainer ranks them), from each state.json."""
     best: tuple[tuple[float, ...], str] | None = None
     for _, path in step_dirs(ckdir):
         try:
             rank = _score(read_manifest(path).get("score"))
         except CheckpointError:
             continue
-        if rank is not None and (best is None or rank > best[0]):
+        if rank is not None and (best is None or rank >= best[0]):
             best = (rank, path.name)
     return None if best is None else best[1]
 
@@ -237,13 +238,13 @@ def payload_bytes(
 
 def _make_room(ckdir: Path, name: str, need: int, keep_last: int | None) -> None:
     """Before a save: delete what rotation would delete after it (all but the newest
-    ``keep_last - 1``); when the disk still has less than ``need`` bytes free, every checkpoint
+    ``keep_last - 1``, or ``keep_last`` when the save replaces checkpoint ``name``); when the disk still has less than ``need`` bytes free, every checkpoint
     but ``latest`` and ``best`` as well. Raises :class:`CheckpointSaveError`, with nothing
     written, when even that leaves too little room: the newest checkpoint and the best one are
     kept until a new one is whole."""
     _sweep(ckdir)
-    if keep_last is not None:
-        _prune(ckdir, keep_last - 1)
+    if keep_last is not None:  # a save that replaces its step's checkpoint adds none
+        _prune(ckdir, keep_last if (ckdir / name).is_dir() else keep_last - 1)
     if shutil.disk_usage(ckdir).free >= need:
         return
     _prune(ckdir, 0)
