@@ -13,8 +13,8 @@ next ``--hold-steps`` (512) env steps stays at the goal: a policy that reaches 9
 back to 20% on the next evaluation is not yet competent. A run stops at stable competence or
 at its budget cap. Arms (each for ``--seeds`` seeds, run one after another in one process):
 
-* ``hrrl default``: ``build_trainer(preset("default"))`` (relational encoder, constraint planner,
-  ordered reward, prioritized replay, gated curriculum, 32 puzzles at once);
+* ``hrrl default``: ``build_trainer(preset("default"))`` (slot encoder, horizon planner, steps
+  reward, prioritized replay, gated curriculum, 32 puzzles at once);
 * ``hrrl default+`` (``default-tuned``): the default preset plus ``--tuned-set`` overrides
   (by default ``agent.lr=5e-4 train.learning_starts=256``: the default preset before
   2026-11-26, to show in the same run what its lr 2e-3 and learning from step 64 are worth);
@@ -25,10 +25,10 @@ at its budget cap. Arms (each for ``--seeds`` seeds, run one after another in on
   lr 2.3e-3, buffer 100k, learning_starts 1000, batch 64, gamma 0.99, target_update_interval 10,
   train_freq 256, gradient_steps 128, exploration_fraction 0.16, final eps 0.04, net [256, 256]).
 
-SB3 trains on the default preset's environment stack through Gymnasium: ``PuzzleEnv(reward=
-"ordered", generator=...) -> HierarchyWrapper(planner) -> EncodedObservation(encoder)`` with the
-preset's planner and encoder (8 action slots), where the generator draws from the default
-curriculum's last stage (its dense stage, plus 25% from the earlier stages) on the action set
+SB3 trains on the default preset's environment stack through Gymnasium: ``PuzzleEnv(reward,
+generator=...) -> HierarchyWrapper(planner) -> EncodedObservation(encoder)`` with the preset's
+reward, planner and encoder (8 action slots, its window), where the generator draws from the
+default curriculum's last stage (its dense stage, plus 25% from the earlier stages) on the action set
 (1, 3, 5), since SB3 has no success-gated curriculum. It is evaluated by a callback with
 ``model.predict(obs, deterministic=True)`` through the same player on the same suite.
 
@@ -70,13 +70,13 @@ from hrrl.config import apply_overrides
 from hrrl.experiment import preset, puzzle_section
 from hrrl.puzzle.core import Puzzle
 from hrrl.puzzle.curriculum import Curriculum, CurriculumConfig
-from hrrl.puzzle.encoders import EncodedObservation, make_encoder
+from hrrl.puzzle.encoders import EncodedObservation
 from hrrl.puzzle.env import PuzzleEnv
 from hrrl.puzzle.evaluate import eval_metrics
 from hrrl.puzzle.generate import generate_suite
 from hrrl.puzzle.hierarchy import HierarchyWrapper
 from hrrl.puzzle.player import BatchPlayer
-from hrrl.puzzle.stack import stack_adapter
+from hrrl.puzzle.stack import stack_adapter, stack_of
 from hrrl.run import build_trainer
 
 T = TypeVar("T")
@@ -200,17 +200,20 @@ def run_hrrl(name: str, seed: int, args: argparse.Namespace) -> Run:
 
 # --- Stable-Baselines3 arms -----------------------------------------------------------------------
 def sb3_env(seed: int) -> Any:
-    """The default preset's stack with puzzles from the default curriculum's last stage (and its
-    mix) on the action set (1, 3, 5)."""
+    """The default preset's stack (its encoder and window, reward, planner and levels) with
+    puzzles from the default curriculum's last stage (and its mix) on the action set (1, 3, 5)."""
     section = puzzle_section(preset("default"))
     curriculum = Curriculum(CurriculumConfig(), stage=len(CurriculumConfig().stages) - 1)
-    encoder = make_encoder(section.encoder)
+    encoder, _ = stack_of(section)
 
     def generator(rng: np.random.Generator) -> Puzzle:
         return curriculum.sample(rng)
 
-    base = PuzzleEnv(reward="ordered", generator=generator, slots=getattr(encoder, "slots", None))
-    hierarchy = HierarchyWrapper(base, planner=section.planner, horizon=section.horizon)
+    slots = getattr(encoder, "slots", None)
+    base = PuzzleEnv(reward=section.reward, generator=generator, slots=slots)
+    hierarchy = HierarchyWrapper(
+        base, planner=section.planner, horizon=section.horizon, levels=section.levels
+    )
     return EncodedObservation(hierarchy, encoder)
 
 

@@ -210,7 +210,7 @@ def test_diff_lists_each_changed_leaf() -> None:
     )
     assert diff(base, new) == [
         "agent.lr: 0.002 -> 0.001",
-        "puzzle.reward: 'ordered' -> 'legacy'",
+        "puzzle.reward: 'steps' -> 'legacy'",
         "train.total_episodes: None -> 9",
     ]
     assert diff(base, base) == []

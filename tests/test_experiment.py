@@ -21,6 +21,7 @@ from hrrl.experiment import (
 )
 from hrrl.puzzle.config import PuzzleConfig
 from hrrl.puzzle.curriculum import PAPER_STAGES, Curriculum, Stage
+from hrrl.puzzle.rewards import OrderedReward, make_reward
 from hrrl.run import puzzle_task
 
 
@@ -92,7 +93,9 @@ def test_default_has_every_fix_on() -> None:
     assert c.guard.enabled is True
     assert c.replay.kind == "prioritized"
     assert c.exploration.kind == "adaptive"
-    assert puzzle_section(c).reward == "ordered"
+    # `steps` is `ordered` with its progress counted in exact steps: the same proven order.
+    assert puzzle_section(c).reward == "steps"
+    assert isinstance(make_reward(puzzle_section(c).reward), OrderedReward)
     assert puzzle_section(c).encoder == "slots"
     assert c.agent.network == "set"
     assert puzzle_section(c).curriculum.action_sets == "mixed"
@@ -166,10 +169,12 @@ def test_the_default_curriculum_mixes_action_sets_but_never_the_held_out_ones() 
     sets = {task.curriculum.sample(rng).actions for _ in range(300)}
     assert len(sets) > 30 and not any(is_held_out(s) for s in sets)
     assert any(math.gcd(*s) > 1 for s in sets)
-    # The evaluation suite covers every family at each evaluation set, other sets included.
-    assert {p.actions for p in task.eval_puzzles} == set(
-        puzzle_section(preset("default")).eval_actions
-    )
+    # The evaluation suite covers every family at each evaluation set, other sets included; its
+    # `wide` puzzles draw their own sets of 9-32 actions (none trained on, none held out).
+    narrow = {p.actions for p in task.eval_puzzles if p.extra["family"] != "wide"}
+    assert narrow == set(puzzle_section(preset("default")).eval_actions)
+    wide = [p.actions for p in task.eval_puzzles if p.extra["family"] == "wide"]
+    assert wide and all(len(s) >= 9 and not is_held_out(s) for s in wide)
 
 
 def test_a_run_has_exactly_one_task_section() -> None:

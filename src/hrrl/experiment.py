@@ -259,17 +259,26 @@ def preset(name: str) -> ExperimentConfig:
             # scorer shared by every action beside a max-pooled summary of the whole set, so
             # the same weights play 1 to 64 actions; issue 27), trained on the mixed
             # distribution of hrrl.puzzle.action_sets and evaluated on five of its sets; the
-            # held-out sets are never trained on (its worst held-out cell 0.980 with the slot
-            # encoder's excess read in steps, docs/tuning.md). Evaluation: 4 puzzles a family and set
-            # every 10,240 env steps and when the curriculum enters its last stage, stopping
-            # once that stage plays the suite at success 1 and efficiency 0.995 (8,500-17,000
-            # steps: one or two evaluations, under a tenth of the run's time).
+            # held-out sets are never trained on. Reward `steps` (progress in exact steps to
+            # the target: its discounted optimum is the shortest route, which `ordered`'s is
+            # not) and a 32-stride window: the worst held-out family cell 0.996, where
+            # `ordered` at 16 strides left 0.980 (docs/tuning.md, stop 44). Evaluation: 3
+            # puzzles a family and set, `wide` sets of 9-32 actions among them (the policy's
+            # quality on them dips mid-run; a stop there played them at 0.88), targets up to
+            # 3,000 (the first evaluation's cost is its longest puzzles'), every 10,240 env
+            # steps and when the curriculum enters its last stage, stopping once that stage
+            # plays the suite at success 1 and every family at efficiency 0.995 (10,000-12,500
+            # steps: two evaluations, under a tenth of the run's time).
             puzzle=PuzzleConfig(
+                reward="steps",
                 encoder="slots",
                 planner="horizon",
+                window=32,
                 curriculum=CurriculumConfig(action_sets="mixed"),
+                eval_families=(*PuzzleConfig.eval_families, "wide"),
                 eval_actions=DEFAULT_EVAL_ACTIONS,
-                eval_count=4,
+                eval_count=3,
+                eval_max_target=3_000,
             ),
             agent=AgentConfig(
                 network="set",

@@ -20,6 +20,7 @@ from hrrl.config import apply_overrides, diff
 from hrrl.engine.callbacks import Callback
 from hrrl.engine.distributed.config import actor_envs
 from hrrl.engine.distributed.learner import DistributedTrainer
+from hrrl.engine.networks import ACTION_SET_KINDS
 from hrrl.engine.stop import StopRequest, stop_reason
 from hrrl.engine.task import Task, TaskRule
 from hrrl.engine.trainer import STOP_REQUESTED, Counters, RunSeeds, Trainer, TrainResult
@@ -144,7 +145,11 @@ def puzzle_task(config: ExperimentConfig, *, seed: int | None = None) -> PuzzleT
     if seed is None:
         seed = RunSeeds.of(config.train.seed).task
     return PuzzleTask(
-        puzzle_section(config), num_envs=config.train.num_envs, gamma=config.agent.gamma, seed=seed
+        puzzle_section(config),
+        num_envs=config.train.num_envs,
+        gamma=config.agent.gamma,
+        seed=seed,
+        width_free=config.agent.network in ACTION_SET_KINDS,
     )
 
 

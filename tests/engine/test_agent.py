@@ -614,3 +614,22 @@ def test_a_guarded_update_reads_the_device_once_screening_included() -> None:
     assert agent.guard.n_screened == 2  # type: ignore[attr-defined]
     assert stats.applied
     assert all(names == ["cpu", "numpy"] for names in reads), reads
+
+
+@pytest.mark.parametrize("network", ["set", "slots"])
+def test_a_width_free_network_scores_any_number_of_action_blocks(network: str) -> None:
+    # The evaluation plays sets wider than the environment's slots in their own width.
+    agent = DQNAgent(
+        obs_dim=12, n_actions=3, config=AgentConfig(network=network, hidden=16), seed=0
+    )
+    obs = np.random.default_rng(0).random((2, 12), dtype=np.float32)
+    wide = np.concatenate([obs, obs[:, :8]], axis=1)  # five blocks of 4
+    assert agent.q_values(wide).shape == (2, 5)
+    with pytest.raises(ValueError, match="obs must have shape"):
+        agent.q_values(wide[:, :13])  # not whole blocks
+
+
+def test_a_fixed_width_network_refuses_another_width() -> None:
+    agent = make_agent()
+    with pytest.raises(ValueError, match="obs must have shape"):
+        agent.q_values(np.zeros((1, 2 * OBS_DIM), dtype=np.float32))

@@ -185,7 +185,7 @@ def test_config_drift_is_refused_with_the_list(
     # An edited config.yaml is drift too.
     edited = apply_overrides(load_config(run / "config.yaml"), ["puzzle.reward=legacy"])
     save_yaml(edited, run / "config.yaml")
-    with pytest.raises(ConfigError, match=re.escape("puzzle.reward: 'ordered' -> 'legacy'")):
+    with pytest.raises(ConfigError, match=re.escape("puzzle.reward: 'steps' -> 'legacy'")):
         plan_resume(run)
 
 

@@ -11,6 +11,7 @@ import torch
 from hrrl.config import apply_overrides
 from hrrl.engine.agent import DQNAgent
 from hrrl.experiment import ExperimentConfig, preset, puzzle_section
+from hrrl.puzzle.core import Status
 from hrrl.puzzle.evaluate import eval_metrics
 from hrrl.puzzle.stack import play_through_stack
 from hrrl.puzzle.task import PuzzleRule, PuzzleTask
@@ -37,11 +38,22 @@ def test_evaluation_is_the_players_and_matches_the_gymnasium_stack(name: str) ->
     agent = untrained_q(task, config)
     metrics = task.evaluate(agent.q_values)
     greedy = lambda obs: agent.q_values(obs).argmax(axis=1)  # noqa: E731
-    oracle = play_through_stack(greedy, task.eval_puzzles, task.env_factory, adapt=task.adapt)
-    expected, _ = eval_metrics(oracle, task.eval_puzzles)
+    played = task.play(greedy, task.eval_puzzles)
+    expected, _ = eval_metrics(played, task.eval_puzzles)
     assert {k: metrics[k] for k in expected} == pytest.approx(expected, nan_ok=True)
     assert metrics["eval/stage"] == task.curriculum.stage
-    assert [r.path for r in task.play(greedy, task.eval_puzzles)] == [r.path for r in oracle]
+    # The Gymnasium stack (the oracle) has the environment's slots; the default's `wide` sets
+    # are wider, and the evaluation plays them in their own width, as `hrrl eval` does.
+    slots = getattr(task.encoder, "slots", math.inf)
+    fits = [i for i, p in enumerate(task.eval_puzzles) if len(p.actions) <= slots]
+    oracle = play_through_stack(
+        greedy, [task.eval_puzzles[i] for i in fits], task.env_factory, adapt=task.adapt
+    )
+    assert [played[i].path for i in fits] == [r.path for r in oracle]
+    wide = [r for r, p in zip(played, task.eval_puzzles, strict=True) if len(p.actions) > slots]
+    assert bool(wide) == (name == "default")
+    assert not any(r.status is Status.UNSUPPORTED for r in wide)
+    assert name != "default" or any(r.status is not Status.UNSOLVABLE for r in wide)
 
 
 def test_the_raw_view_plays_what_the_raw_stack_plays() -> None:
@@ -67,6 +79,11 @@ def test_a_puzzle_evaluation_is_solved_only_in_the_last_stage() -> None:
     assert rule.solved({**perfect, "eval/stage": last})
     assert not rule.solved({**perfect, "eval/stage": last, "eval/efficiency": 0.99})
     assert not rule.solved({**perfect, "eval/stage": last, "eval/success_rate": 0.999})
+    # Every family meets the efficiency, not only the suite's mean; a family with no success
+    # (NaN) or no metric at all does not count, and a family outside the suite is not read.
+    solved = {**perfect, "eval/stage": last, "eval/trap/efficiency": 1.0}
+    assert rule.solved({**solved, "eval/dense/efficiency": math.nan, "eval/maze/efficiency": 0.5})
+    assert not rule.solved({**solved, "eval/wide/efficiency": 0.98})
     never = PuzzleRule(
         puzzle_section(apply_overrides(preset("default"), ["puzzle.stop_success=null"]))
     )
@@ -76,3 +93,10 @@ def test_a_puzzle_evaluation_is_solved_only_in_the_last_stage() -> None:
         {"eval/success_rate": 1.0, "eval/efficiency": 0.5}
     )
     assert rule.score({"eval/success_rate": 1.0, "eval/efficiency": math.nan}) == (1.0, 0.0)
+
+
+def test_the_suite_leaves_targets_past_its_cap_out() -> None:
+    capped = puzzle_task(apply_overrides(preset("default"), ["puzzle.eval_max_target=1000"]))
+    full = puzzle_task(apply_overrides(preset("default"), ["puzzle.eval_max_target=null"]))
+    assert max(p.target for p in full.eval_puzzles) > 1000
+    assert capped.eval_puzzles == [p for p in full.eval_puzzles if p.target <= 1000]

@@ -23,6 +23,7 @@ from hrrl.engine.networks import (
     NETWORK_KINDS,
     make_network,
     resolve_conv_dtype,
+    width_free,
 )
 from hrrl.engine.optim import adam_step, clip_grad_norm_
 from hrrl.engine.replay.buffer import Batch
@@ -225,12 +226,20 @@ class DQNAgent:
 
     def _obs_tensor(self, obs: np.ndarray) -> torch.Tensor:
         array = np.asarray(obs, dtype=np.float32)
-        if array.ndim != 2 or array.shape[1] != self.obs_dim:
+        if array.ndim != 2 or not self._fits(array.shape[1]):
             raise ValueError(
                 f"obs must have shape (B, {self.obs_dim}), got {array.shape}: pass a batch "
                 "(obs[None] for a single observation)"
             )
         return torch.from_numpy(array).to(self.device)
+
+    def _fits(self, width: int) -> bool:
+        """An observation ``width`` wide is the agent's, or (a width-free network) any whole
+        number of its action blocks: a set wider than the environment's slots."""
+        if width == self.obs_dim:
+            return True
+        block = getattr(self.online, "block", None) if width_free(self.online) else None
+        return block is not None and width > 0 and width % block == 0
 
     # --- learning -----------------------------------------------------------------------------
     def anneal_lr(self, progress: float) -> float:

@@ -50,12 +50,16 @@ class PuzzleConfig:
     """Puzzles per evaluation family (0: no evaluation)."""
     eval_seed: int = 20_261_125
     """Seed of the evaluation suite (fixed, held out from training)."""
+    eval_max_target: int | None = None
+    """Leave the suite's puzzles with a larger target out (null: keep all): an evaluation lasts
+    as long as its longest puzzle, and play at scale has its own bench (``bench/eval_scale.py``)."""
     stop_success: float | None = 1.0
     """Stop training once the curriculum is in its last stage and an evaluation's success rate
-    reaches this and its efficiency stop_efficiency (null: train the whole budget).
+    reaches this and every family's efficiency stop_efficiency (null: train the whole budget).
     Evaluations rank by success, then efficiency, either way."""
     stop_efficiency: float = 0.995
-    """... the mean efficiency (exact optimum / steps over successes) that stop needs too."""
+    """... the mean efficiency (exact optimum / steps over successes) of the suite and of each
+    of its families that stop needs too (a family the mean hides is one a bench finds)."""
 
     def __post_init__(self) -> None:
         check_choice("puzzle.reward", self.reward, ("ordered", "legacy", "steps"))
@@ -73,6 +77,8 @@ class PuzzleConfig:
             raise ConfigError(f"puzzle.actions={self.actions!r}: give distinct positive integers")
         check_int("puzzle.eval_count", self.eval_count, low=0)
         check_int("puzzle.eval_seed", self.eval_seed, low=0)
+        if self.eval_max_target is not None:
+            check_int("puzzle.eval_max_target", self.eval_max_target, low=1)
         if self.stop_success is not None:
             check_range("puzzle.stop_success", self.stop_success, low=0.0, high=1.0)
         check_range("puzzle.stop_efficiency", self.stop_efficiency, low=0.0, high=1.0)
