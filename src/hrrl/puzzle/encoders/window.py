@@ -153,7 +153,7 @@ def landing_values(
             base, low = base + shift, f
     shift, shape = _run(actions, shape, low - 1, False)
     base += shift
-    return tuple(DEAD if shape[a - 1] >= DEAD else shape[a - 1] + base for a in actions)
+    return tuple([DEAD if shape[a - 1] >= DEAD else shape[a - 1] + base for a in actions])
 
 
 @functools.cache
