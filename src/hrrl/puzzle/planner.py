@@ -59,25 +59,22 @@ def reachable_in_window(puzzle: Puzzle, origin: int, window: int = DEFAULT_WINDO
     if window < 1:
         raise field_error(ConfigError, "window", window, "look at least 1 number ahead")
     edge = origin + window
-    target, forbidden = puzzle.target, puzzle.forbidden
-
-    def allowed(n: int) -> bool:
-        return n <= target and n not in forbidden
-
-    ok = np.zeros(window + 1, dtype=bool)
+    target, forbidden, actions = puzzle.target, puzzle.forbidden, puzzle.actions
+    # A list for the pass (a numpy bool per item was most of its time), one array at the end.
+    ok = [False] * (window + 1)
     for i in range(window, -1, -1):
         n = origin + i
-        if not allowed(n):
+        if n > target or n in forbidden:
             continue
         if n == target or n >= edge:
             ok[i] = True
             continue
-        for a in puzzle.actions:
+        for a in actions:
             m = n + a
-            if (m >= edge and allowed(m)) or (m < edge and ok[m - origin]):
+            if (m < edge and ok[m - origin]) or (m >= edge and m <= target and m not in forbidden):
                 ok[i] = True
                 break
-    return ok
+    return np.array(ok, dtype=bool)
 
 
 def is_local_dead_end(puzzle: Puzzle, n: int, window: int = DEFAULT_WINDOW) -> bool:
