@@ -100,3 +100,17 @@ def test_the_suite_leaves_targets_past_its_cap_out() -> None:
     full = puzzle_task(apply_overrides(preset("default"), ["puzzle.eval_max_target=null"]))
     assert max(p.target for p in full.eval_puzzles) > 1000
     assert capped.eval_puzzles == [p for p in full.eval_puzzles if p.target <= 1000]
+
+
+def test_q_bias_probes_only_what_the_gymnasium_stack_plays() -> None:
+    # A wide puzzle with a small target is in the suite, wider than the stack's 8 slots: the
+    # evaluation plays it, the Q-bias probe (through the stack) leaves it out.
+    config = apply_overrides(
+        preset("default"),
+        ["puzzle.eval_families=[wide]", "puzzle.eval_count=10", "puzzle.eval_seed=0"],
+    )
+    task = puzzle_task(config)
+    small_wide = [p for p in task.eval_puzzles if p.target <= 100 and len(p.actions) > 8]
+    assert small_wide and not set(small_wide) & set(task._probes)
+    metrics = task.evaluate(untrained_q(task, config).q_values)
+    assert math.isfinite(metrics["eval/wide/success_rate"])

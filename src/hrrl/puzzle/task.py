@@ -128,7 +128,13 @@ class PuzzleTask:
         self._returns = np.zeros(num_envs)
         self._reward = make_reward(config.reward)
         self._gamma = gamma
-        self._probes = [p for p in self.eval_puzzles if p.target - p.start <= Q_BIAS_MAX_TARGET]
+        # Probed through the Gymnasium stack: a set wider than its slots is not one of them.
+        stack_plays = stack_adapter(self.encoder)
+        self._probes = [
+            p
+            for p in self.eval_puzzles
+            if p.target - p.start <= Q_BIAS_MAX_TARGET and not isinstance(stack_plays(p), str)
+        ]
         self._tables: list[QTable] = []
 
     @property
