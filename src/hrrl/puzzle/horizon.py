@@ -99,7 +99,7 @@ def dead_cells(puzzle: Puzzle, x: int, reach: int, levels: int = 1) -> set[int]:
     seen: set[int] = set()
     while heap:
         c = -heapq.heappop(heap)
-        if c in seen or c == target or c > target or c in forbidden or c in dead:
+        if c in seen or c >= target or c in forbidden or c in dead:
             continue
         seen.add(c)
         # Blocked: past the target, forbidden or dead (a plain loop: the 10^6 target glances

@@ -87,9 +87,11 @@ hierarchy's subgoals enter only through the bounded subgoal term above.
             ``D`` is the exact solver's distance, a training-time oracle like the exact DP that
             scores runs: the policy never sees it, only its encoder's bounded window.
 
-One implementation: each scheme computes rewards for a :class:`TransitionBatch` of numpy arrays
-(what the exact dynamic programs in :mod:`hrrl.puzzle.exact` use); the scalar ``__call__`` the
-environment uses wraps its :class:`Transition` into a batch of one.
+Each scheme computes rewards for a :class:`TransitionBatch` of numpy arrays (what the exact
+dynamic programs in :mod:`hrrl.puzzle.exact` use); the scalar ``__call__`` the environment uses
+wraps its :class:`Transition` into a batch of one, except ``ordered`` and ``steps``, which price
+one step on plain numbers with the batch's float64 operations in the same order (a test holds
+the two to the bit).
 """
 
 from __future__ import annotations
@@ -97,7 +99,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields
 from functools import cached_property
-from typing import ClassVar, Protocol, runtime_checkable
+from typing import ClassVar, NoReturn, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -189,7 +191,7 @@ class TransitionBatch:
         return codes
 
 
-def _refuse(statuses: set[Status]) -> None:
+def _refuse(statuses: set[Status]) -> NoReturn:
     raise ValueError(
         f"status {sorted(s.value for s in statuses)} is not the outcome of a step; rewards "
         f"need one of {[s.value for s in STEP_OUTCOMES]}"
@@ -329,28 +331,33 @@ class OrderedReward:
             }
         )
 
+    def _progress(self, b: TransitionBatch) -> np.ndarray:
+        """The progress term of each step: numbers gained towards the target, in action units."""
+        return (np.minimum(b.x, b.puzzle.target) - b.prev) / b.puzzle.max_action
+
+    def _progress_of(self, t: Transition) -> float:
+        """:meth:`_progress` of one step, on plain numbers."""
+        return (min(t.x, t.puzzle.target) - t.prev) / t.puzzle.max_action
+
     def batch(self, b: TransitionBatch) -> np.ndarray:
         p = b.puzzle
         code = b.checked_status()
         terminal = self._terminal[code]
-        progress = (np.minimum(b.x, p.target) - b.prev) / p.max_action
+        progress = self._progress(b)
         cost = self.step_cost / p.max_steps * (1 - self.subgoal * b.reached(code))
         return np.asarray(progress - cost + terminal, dtype=np.float64)
 
     def __call__(self, t: Transition) -> float:
-        return self._priced(t, (min(t.x, t.puzzle.target) - t.prev) / t.puzzle.max_action)
-
-    def _priced(self, t: Transition, progress: float) -> float:
-        """``progress - cost + terminal`` of one step: :meth:`batch`'s sum on plain numbers, the
-        same float64 operations in the same order (a training step is priced twice under a
-        hierarchy; through 0-d arrays that was a tenth of collection)."""
+        """:meth:`batch`'s sum on plain numbers, the same float64 operations in the same order (a
+        training step is priced twice under a hierarchy; through 0-d arrays that was a tenth of
+        collection)."""
         if t.status not in STEP_OUTCOMES:
             _refuse({t.status})
         p = t.puzzle
         asked = t.x == t.goal if t.exact else t.x >= t.goal
         reached = asked and t.status in _ON_THE_WAY and t.goal < p.target
         cost = self.step_cost / p.max_steps * (1 - self.subgoal * reached)
-        return progress - cost + float(self._terminal[status_code(t.status)])
+        return self._progress_of(t) - cost + float(self._terminal[status_code(t.status)])
 
 
 #: The solver's fewest steps from ``start + i`` to the target (``-1``: no way on), per puzzle.
@@ -380,25 +387,21 @@ class StepsReward(OrderedReward):
                 "give 0 <= numbers < 1: a tie-break, not a step",
             )
 
-    def batch(self, b: TransitionBatch) -> np.ndarray:
+    def _progress(self, b: TransitionBatch) -> np.ndarray:
         p = b.puzzle
-        code = b.checked_status()
-        terminal = self._terminal[code]
         d = _distances(p)
         before = d[b.prev - p.start]  # a step starts below the target
         after = np.where(b.x <= p.target, d[np.minimum(b.x, p.target) - p.start], UNREACHABLE)
-        progress = np.where((before >= 0) & (after >= 0), before - after, 0)
-        progress = progress + self.numbers * (np.minimum(b.x, p.target) - b.prev) / p.max_action
-        cost = self.step_cost / p.max_steps * (1 - self.subgoal * b.reached(code))
-        return np.asarray(progress - cost + terminal, dtype=np.float64)
+        steps = np.where((before >= 0) & (after >= 0), before - after, 0)
+        return steps + self.numbers * (np.minimum(b.x, p.target) - b.prev) / p.max_action
 
-    def __call__(self, t: Transition) -> float:
+    def _progress_of(self, t: Transition) -> float:
         p = t.puzzle
         d = _distances(p)
         before = int(d[t.prev - p.start])
         after = int(d[t.x - p.start]) if t.x <= p.target else UNREACHABLE
         steps = before - after if before >= 0 and after >= 0 else 0
-        return self._priced(t, steps + self.numbers * (min(t.x, p.target) - t.prev) / p.max_action)
+        return steps + self.numbers * (min(t.x, p.target) - t.prev) / p.max_action
 
 
 class Unscored:
