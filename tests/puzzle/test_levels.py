@@ -15,6 +15,7 @@ from hrrl.puzzle.core import Puzzle, Status
 from hrrl.puzzle.evaluate import PlayHooks
 from hrrl.puzzle.families import abyss_puzzle
 from hrrl.puzzle.generate import iter_family
+from hrrl.puzzle.horizon import HORIZON_WINDOWS, dead_cells, deep_dead, window_of
 from hrrl.puzzle.levels import BRANCHING, MAX_LEVELS, Levels, check_levels
 from hrrl.puzzle.player import BatchPlayer
 from hrrl.puzzle.rewards import Unscored
@@ -66,6 +67,27 @@ def test_with_every_level_a_number_is_dead_exactly_when_no_path_reaches_the_targ
                 and truth[block * w + q]
             )
             assert levels.live_at(block) == expected, (puzzle.id, block)
+
+
+@pytest.mark.parametrize("actions", SETS, ids=str)
+def test_where_the_levels_see_the_target_the_glance_reads_their_dead_numbers_off(
+    actions: tuple[int, ...],
+) -> None:
+    """``deep_dead`` takes the levels' cached dead numbers where their views reach the target;
+    what it finds is what the horizon works out with their dead numbers past its edge, at every
+    number of every lane, maze and dense puzzle."""
+    for puzzle in lane_puzzles(actions):
+        levels = Levels(puzzle, MAX_LEVELS)
+        w = window_of(puzzle)
+        assert levels.sees_target(0)  # every view reaches these targets: the fast path is taken
+        for x in range(0, puzzle.target, max(1, puzzle.target // 400)):
+            if puzzle.target - x <= w:
+                continue
+            worked_out = {
+                c for c in dead_cells(puzzle, x, HORIZON_WINDOWS * w, MAX_LEVELS) if c <= x + w
+            }
+            expected = worked_out - dead_cells(puzzle, x, w) if worked_out else set()
+            assert deep_dead(puzzle, x, HORIZON_WINDOWS, MAX_LEVELS) == expected, (puzzle.id, x)
 
 
 def test_a_view_reaches_branching_to_the_levels_windows_and_no_further() -> None:

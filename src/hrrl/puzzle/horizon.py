@@ -23,6 +23,10 @@ its window) and never the exact solver nor a search to a target beyond the horiz
 deeper than ``H`` is for the levels above it (:mod:`hrrl.puzzle.levels`, ``levels > 1``): the
 numbers just past the horizon's edge that they see dead count as blocked here; with
 ``levels=1`` past the edge is "further on", assumed passable (``bench/abyss.py`` measures both).
+Where every level's view reaches the target (:meth:`~hrrl.puzzle.levels.Levels.sees_target`),
+what they see dead past the edge is dead outright, so the horizon's own dead numbers are exactly
+theirs and :func:`deep_dead` reads them off the levels' per-block cache instead of working them
+out across the horizon at every glance (a tenth of a 10^6 target's play).
 """
 
 from __future__ import annotations
@@ -143,8 +147,15 @@ def deep_dead(puzzle: Puzzle, x: int, horizon: int = HORIZON_WINDOWS, levels: in
     w = window_of(puzzle)
     if puzzle.target - x <= w:
         return set()  # the window shows the target: nothing deeper to see
-    reach = check_horizon(horizon) * w
-    in_window = {c for c in dead_cells(puzzle, x, reach, levels) if c <= x + w}
+    seen = levels_of(puzzle, levels) if levels > 1 else None
+    if seen is not None and seen.sees_target(x + 1):
+        # Past the horizon's edge the levels see what is dead exactly, so the horizon's own
+        # dead numbers are exactly theirs: read them off (cached a block at a time) instead of
+        # working them out across the horizon again at every glance.
+        in_window = seen.dead_between(x + 1, x + w + 1)
+    else:
+        reach = check_horizon(horizon) * w
+        in_window = {c for c in dead_cells(puzzle, x, reach, levels) if c <= x + w}
     return in_window - dead_cells(puzzle, x, w) if in_window else set()
 
 

@@ -192,6 +192,19 @@ class Levels:
         self._dead[block] = out
         return out
 
+    def sees_target(self, y: int) -> bool:
+        """Whether every view the levels read from ``y``'s block on reaches the target: then
+        :meth:`dead` is exactly "no path to the target" there, for any horizon below."""
+        return y // self.window + 1 + BRANCHING**self.levels >= self.target_block
+
+    def dead_between(self, lo: int, hi: int) -> set[int]:
+        """The numbers of ``[lo, hi)`` that :meth:`dead` says are dead (their blocks' cached
+        answers, filtered)."""
+        out: set[int] = set()
+        for block in range(lo // self.window, (hi - 1) // self.window + 1):
+            out.update(y for y in self.dead_beyond(block) if lo <= y < hi)
+        return out
+
     def dead(self, y: int) -> bool:
         """Whether allowed number ``y`` is dead at every level (a forbidden one is not asked)."""
         return y in self.dead_beyond(y // self.window)
