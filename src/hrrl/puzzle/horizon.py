@@ -32,7 +32,6 @@ out across the horizon at every glance (a tenth of a 10^6 target's play).
 from __future__ import annotations
 
 import functools
-import heapq
 from bisect import bisect_left
 from dataclasses import dataclass
 from typing import Final
@@ -42,7 +41,7 @@ from hrrl.puzzle.core import Puzzle
 from hrrl.puzzle.encoders.base import SortedForbidden
 from hrrl.puzzle.encoders.slots import WINDOW_FACTOR
 from hrrl.puzzle.encoders.window import DEAD, window_costs
-from hrrl.puzzle.levels import levels_of
+from hrrl.puzzle.levels import dead_among, levels_of
 
 #: The high level's horizon in low-level windows: H = 8 W = 128 strides (640 numbers at {1,3,5}),
 #: twice the deepest deep_trap death (300 numbers) so a maze's next region is in view too.
@@ -87,36 +86,13 @@ def dead_cells(puzzle: Puzzle, x: int, reach: int, levels: int = 1) -> set[int]:
 
     A number ``c`` is dead when every ``c + a`` is blocked: forbidden, past the target or dead
     itself (a landing past the edge counts as a way on when it is allowed and, with ``levels``
-    above the horizon, not dead at any of them: :mod:`hrrl.puzzle.levels`). A dead ``c`` has
-    ``c + a_min`` blocked, so the candidates are the numbers one smallest action below a blocked
-    one, taken in descending order (every dead number above a candidate is known by then):
-    ``O(F log F)`` for ``F`` forbidden numbers in view, not ``O(reach)``.
+    above the horizon, not dead at any of them: :mod:`hrrl.puzzle.levels`), found from the
+    blocked numbers down (:func:`~hrrl.puzzle.levels.dead_among`), not a pass over ``reach``.
     """
-    edge, target, actions = x + reach, puzzle.target, puzzle.actions
-    amin = min(actions)
+    edge = x + reach
     forbidden = set(_forbidden_between(puzzle, x + 1, edge + puzzle.max_action + 1))
     forbidden.update(_blocked_past_edge(puzzle, edge, levels))
-    dead: set[int] = set()
-    heap = [amin - y for y in forbidden if x < y - amin <= edge]
-    heap += [amin - y for y in range(target + 1, target + amin + 1) if x < y - amin <= edge]
-    heapq.heapify(heap)
-    seen: set[int] = set()
-    while heap:
-        c = -heapq.heappop(heap)
-        if c in seen or c >= target or c in forbidden or c in dead:
-            continue
-        seen.add(c)
-        # Blocked: past the target, forbidden or dead (a plain loop: the 10^6 target glances
-        # 1.7 million times, and a call per test was a tenth of its play).
-        for a in actions:
-            y = c + a
-            if y <= target and y not in forbidden and y not in dead:
-                break
-        else:
-            dead.add(c)
-            if c - amin > x:
-                heapq.heappush(heap, amin - c)
-    return dead
+    return dead_among(puzzle.actions, puzzle.target, forbidden, x, edge)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ path crossing a number ``p`` first lands in the stride ``[p, p + A)``, so which 
 ``[e, e + A)`` each entry cell ``[s, s + A)`` reaches through allowed numbers says everything
 the levels above need of the block, whatever its size: ``A`` bitmasks of ``A`` bits. Two
 consecutive blocks compose by a boolean product, so level ``k``'s matrix is worked out once
-from its ``B`` children, level 0's by one pass over its ``W + A`` numbers, each when a view
+from its ``B`` children, level 0's by one cached move per run of allowed numbers between its
+forbidden ones (:func:`_forward`, the way the window's landing values slide), each when a view
 first needs it (never rebuilt from the whole forbidden list).
 
 :meth:`Levels.live_at` reads a boundary's live cells off the matrices of a view ahead of it (the
@@ -28,6 +29,8 @@ and a dead end ``D`` numbers deep is seen by the ``log_B(D / W)``-th level.
 from __future__ import annotations
 
 import functools
+import heapq
+from bisect import bisect_left
 from typing import Final
 
 from hrrl.errors import ConfigError, field_error
@@ -45,6 +48,10 @@ LEVELS_CACHE_SIZE: Final = 256
 
 Matrix = tuple[int, ...]
 """A transfer matrix: row ``q`` is the bitmask of exit cells entry cell ``q`` reaches."""
+Frontier = tuple[int, ...]
+"""The reach masks of ``A`` consecutive numbers (bit ``q``: entry cell ``q`` reaches it)."""
+#: Distinct ``(actions, frontier, run)`` moves :func:`_forward` remembers.
+FORWARD_CACHE_SIZE: Final = 1 << 16
 
 
 def check_levels(levels: int) -> int:
@@ -67,31 +74,36 @@ class Levels:
         self._matrices: dict[tuple[int, int], Matrix] = {}
         self._live: dict[int, int] = {}
         self._dead: dict[int, frozenset[int]] = {}
+        self._sorted = sorted(puzzle.forbidden)
         start = self.target_block * self.window
-        self._target = self._reach(start, puzzle.target + 1)[puzzle.target - start]
+        self._target = self._frontier(start, puzzle.target + 1 - start)[-1]
         """Entry cells of the target's block that reach the target."""
 
     def _allowed(self, y: int) -> bool:
         return y <= self.puzzle.target and y not in self.puzzle.forbidden
 
-    def _reach(self, start: int, stop: int) -> list[int]:
-        """``R[y - start]`` for ``y`` in ``[start, stop)``: the bitmask of entry cells
-        ``start + q`` (``q < A``) with a path to ``y`` that lands only on allowed numbers below
-        ``start + W`` before it (a path ends at its first landing at or past the block's end)."""
-        a_max, inside = self.stride, self.window
-        actions, forbidden = self.puzzle.actions, self.puzzle.forbidden
-        last = min(stop, self.puzzle.target + 1) - start
-        reach = [0] * (stop - start)
-        for o in range(max(last, 0)):
-            if start + o in forbidden:
-                continue
-            bits = 1 << o if o < a_max else 0
-            for a in actions:
-                p = o - a
-                if 0 <= p < inside:
-                    bits |= reach[p]
-            reach[o] = bits
-        return reach
+    def _frontier(self, start: int, length: int) -> Frontier:
+        """The reach masks of the last ``A`` numbers of ``[start, start + length)``: bit ``q`` of
+        a number's mask is set when entry cell ``start + q`` (``q < A``) has a path to it through
+        allowed numbers of the range. The entry cells one by one, then one cached move per run
+        of allowed numbers (:func:`_forward`), as the window's landing values slide."""
+        a_max, actions, forbidden = self.stride, self.puzzle.actions, self.puzzle.forbidden
+        head = min(a_max, length)
+        cells = [0] * a_max  # the numbers below start: no entry cell reaches them
+        for o in range(head):
+            bits = 0
+            if start + o not in forbidden:
+                bits = 1 << o
+                for a in actions:
+                    bits |= cells[a_max + o - a]
+            cells.append(bits)
+        frontier = tuple(cells[-a_max:])
+        ordered, low = self._sorted, start + head
+        stop = start + length
+        for f in ordered[bisect_left(ordered, low) : bisect_left(ordered, stop)]:
+            frontier = _forward(actions, frontier, f - low, True)
+            low = f + 1
+        return _forward(actions, frontier, stop - low, False)
 
     def matrix(self, level: int, index: int) -> Matrix:
         """The transfer matrix of block ``index`` of ``level`` (cached)."""
@@ -101,18 +113,9 @@ class Levels:
             return found
         a_max = self.stride
         if level == 0:
-            start = index * self.window
-            reach = self._reach(start, start + self.window + a_max)
-            exits = reach[self.window :]
-            rows = [0] * a_max
-            for o, bits in enumerate(exits):
-                q = 0
-                while bits:
-                    if bits & 1:
-                        rows[q] |= 1 << o
-                    bits >>= 1
-                    q += 1
-            out: Matrix = tuple(rows)
+            start, w = index * self.window, self.window
+            exits = tuple([self._allowed(y) for y in range(start + w, start + w + a_max)])
+            out: Matrix = _exit_rows(self.puzzle.actions, self._frontier(start, w), exits)
         else:
             first = index * BRANCHING
             out = self.matrix(level - 1, first)
@@ -171,23 +174,13 @@ class Levels:
         if found is not None:
             return found
         start, a_max, w = block * self.window, self.stride, self.window
-        target, forbidden, actions = self.puzzle.target, self.puzzle.forbidden, self.puzzle.actions
         live_exit = self.live_at(block + 1)
-        live = [False] * w + [bool(live_exit >> q & 1) for q in range(a_max)]
-        dead = set()
-        for o in range(min(w, target + 1 - start) - 1, -1, -1):
-            y = start + o
-            if y in forbidden:
-                continue
-            if y == target:
-                live[o] = True
-                continue
-            for a in actions:
-                if y + a <= target and live[o + a]:
-                    live[o] = True
-                    break
-            else:
-                dead.add(y)
+        ordered = self._sorted
+        blocked = set(ordered[bisect_left(ordered, start) : bisect_left(ordered, start + w)])
+        blocked.update(start + w + q for q in range(a_max) if not live_exit >> q & 1)
+        dead = dead_among(
+            self.puzzle.actions, self.puzzle.target, blocked, start - 1, start + w - 1
+        )
         out = frozenset(dead)
         self._dead[block] = out
         return out
@@ -237,3 +230,76 @@ def _compose(first: Matrix, second: Matrix) -> Matrix:
 def levels_of(puzzle: Puzzle, levels: int) -> Levels:
     """The (cached) levels of ``puzzle``: a long puzzle's glances share their matrices."""
     return Levels(puzzle, levels)
+
+
+@functools.lru_cache(maxsize=FORWARD_CACHE_SIZE)
+def _forward(
+    actions: tuple[int, ...], frontier: Frontier, run: int, then_blocked: bool
+) -> Frontier:
+    """The frontier ``run`` allowed numbers further on (then one forbidden, when asked): each
+    number's mask is the union of the masks one action below it."""
+    a_max = len(frontier)
+    cells = list(frontier)
+    for _ in range(run):
+        n = len(cells)
+        bits = 0
+        for a in actions:
+            bits |= cells[n - a]
+        cells.append(bits)
+    if then_blocked:
+        cells.append(0)
+    return tuple(cells[-a_max:])
+
+
+@functools.lru_cache(maxsize=FORWARD_CACHE_SIZE)
+def _exit_rows(actions: tuple[int, ...], inside: Frontier, allowed: tuple[bool, ...]) -> Matrix:
+    """A level-0 block's matrix from the masks of its last ``A`` numbers: a path ends at its
+    first landing at or past the block's end, so allowed exit cell ``j`` is reached from those
+    numbers alone (one action on); row ``q`` gathers the exits entry ``q`` reaches."""
+    a_max = len(inside)
+    rows = [0] * a_max
+    for j in range(a_max):
+        if not allowed[j]:
+            continue
+        bits = 0
+        for a in actions:
+            if a > j:
+                bits |= inside[a_max + j - a]
+        for q in range(a_max):
+            if bits >> q & 1:
+                rows[q] |= 1 << j
+    return tuple(rows)
+
+
+def dead_among(
+    actions: tuple[int, ...], target: int, blocked: set[int], lo: int, hi: int
+) -> set[int]:
+    """The numbers of ``(lo, hi]`` below the target, not ``blocked``, whose every landing is
+    ``blocked``, past the target or such a number itself (any other landing is a way on).
+
+    A dead ``c`` has ``c + a_min`` blocked, so the candidates are the numbers one smallest action
+    below a blocked one, taken in descending order (every dead number above a candidate is known
+    by then): ``O(F log F)`` for ``F`` blocked numbers, not ``O(hi - lo)``.
+    """
+    amin = min(actions)
+    dead: set[int] = set()
+    heap = [amin - y for y in blocked if lo < y - amin <= hi]
+    heap += [amin - y for y in range(target + 1, target + amin + 1) if lo < y - amin <= hi]
+    heapq.heapify(heap)
+    seen: set[int] = set()
+    while heap:
+        c = -heapq.heappop(heap)
+        if c in seen or c >= target or c in blocked or c in dead:
+            continue
+        seen.add(c)
+        # A plain loop, not any() over a generator: this test runs millions of times on a
+        # long puzzle.
+        for a in actions:
+            y = c + a
+            if y <= target and y not in blocked and y not in dead:
+                break
+        else:
+            dead.add(c)
+            if c - amin > lo:
+                heapq.heappush(heap, amin - c)
+    return dead
