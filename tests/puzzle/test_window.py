@@ -1,4 +1,5 @@
-"""The window recurrence: integer values, their float costs, and the landings from the run memo."""
+"""The window recurrence: integer values, their float costs, and the landings from the run memo
+(a window standing still and one sliding along a puzzle)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hrrl.puzzle.encoders.window import DEAD, landing_values, window_costs, window_values
+from hrrl.puzzle.encoders.window import DEAD, SlidingWindow, window_costs, window_values
 
 
 def float_costs(
@@ -36,7 +37,7 @@ def test_values_by_hand() -> None:
     values = window_values((1, 2), (2,), 5, 4, graded=True)
     assert values == [DEAD, 5, DEAD, 3, 2, 1, 0]
     assert window_costs((1, 2), (2,), 5, 4, graded=True) == [DEAD, 2.5, DEAD, 1.5, 1.0, 0.5, 0.0]
-    assert landing_values((1, 2), (2,), 5, 4, graded=True) == (5, DEAD)
+    assert SlidingWindow((1, 2), (2,), 4, graded=True).values(0, 5) == (5, DEAD)
     # target at offset 3: cells past it are dead, the target costs 0, one step before it 1
     assert window_values((1, 2), (), 3, 4) == [DEAD, 2, 2, 0, DEAD, DEAD, DEAD]
 
@@ -65,6 +66,27 @@ def test_costs_are_the_float_recurrence_bit_for_bit(picture: tuple[Any, ...]) ->
 def test_landings_are_the_window_values_at_each_action(picture: tuple[Any, ...]) -> None:
     actions, forbidden, t, window, graded = picture
     values = window_values(actions, forbidden, t, window, graded=graded)
-    assert landing_values(actions, forbidden, t, window, graded=graded) == tuple(
-        values[a] for a in actions
-    )
+    landings = SlidingWindow(actions, forbidden, window, graded=graded).values(0, t)
+    assert landings == tuple(values[a] for a in actions)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.integers(1, 13), min_size=1, max_size=5, unique=True),
+    st.sampled_from([1, 2, 16]),
+    st.sets(st.integers(1, 400), max_size=120),
+    st.integers(20, 420),
+    st.booleans(),
+)
+def test_a_sliding_window_sees_at_every_number_what_a_fresh_one_sees(
+    actions: list[int], factor: int, forbidden: set[int], target: int, graded: bool
+) -> None:
+    """One window slid along a puzzle (its chains between forbidden numbers remembered) gives at
+    every ``x`` and every target offset the values of the recurrence filled afresh there."""
+    acts, window = tuple(actions), factor * max(actions)
+    slide = SlidingWindow(acts, sorted(forbidden - {target}), window, graded=graded, capacity=8)
+    for x in range(target):
+        in_view = [f - x for f in sorted(forbidden - {target}) if x < f <= x + window]
+        for t in {min(target - x, window + 1), max(1, (target - x) // 2), 0}:
+            want = window_values(acts, in_view, t, window, graded=graded)
+            assert slide.values(x, t) == tuple(want[a] for a in acts), (x, t)

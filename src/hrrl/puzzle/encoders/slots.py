@@ -40,7 +40,8 @@ features lose 0.9% of efficiency on {1,5,11}; docs/tuning.md). The encoder looks
 never calls the solver. Encoding is two steps: :meth:`SlotEncoder.glance` reduces what is in view
 (the forbidden offsets, the clipped target and subgoal offsets) to a :data:`Glance` (per action:
 forbidden landing? window value), and :meth:`SlotEncoder.vector` builds the vector of a glance,
-cached: a long puzzle's glances repeat, so most steps cost a bisect and two cache look-ups.
+cached: a long puzzle's glances repeat, so most steps cost the window's slide (a few cached moves,
+:class:`~hrrl.puzzle.encoders.window.SlidingWindow`) and two cache look-ups.
 
 Exact invariances (``tests/puzzle/test_slots_encoder.py`` checks them): translation of every
 number; the step count and budget; forbidden numbers beyond the window; the order of the actions
@@ -52,16 +53,15 @@ grows to ``k W`` and only multiples of ``k`` are ever reachable from ``x``).
 from __future__ import annotations
 
 import functools
-from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 import numpy as np
 
 from hrrl.errors import ConfigError, field_error
-from hrrl.puzzle.core import Puzzle, PuzzleView
-from hrrl.puzzle.encoders.base import SortedForbidden, encode_all
-from hrrl.puzzle.encoders.window import DEAD, cost_of, landing_values
+from hrrl.puzzle.core import PerPuzzle, Puzzle, PuzzleView
+from hrrl.puzzle.encoders.base import FORBIDDEN_CACHE_SIZE, encode_all
+from hrrl.puzzle.encoders.window import DEAD, SlidingWindow, cost_of
 
 #: Action slots of the environment (its ``Discrete(SLOTS)`` action space, the replay's width):
 #: a puzzle of more actions is UNSUPPORTED there, and played in its own ``n`` blocks by the
@@ -76,7 +76,7 @@ COST_CLIP: Final = 2.0
 #: network chose the largest stride over a shorter route on unseen sets; at 2 steps a unit
 #: every held-out set's worst family cell rose ({1,5,11} 0.970 -> 0.980, docs/tuning.md).
 EXCESS_STEPS: Final = 2.0
-#: Distinct window pictures (actions, forbidden offsets, target offset) kept.
+#: Distinct window pictures (actions, landings' values, target offset) kept.
 WINDOW_CACHE_SIZE: Final = 16384
 #: Distinct whole vectors (a picture with its subgoal offset) kept.
 VECTOR_CACHE_SIZE: Final = 65536
@@ -144,8 +144,7 @@ class SlotEncoder:
         self.window_factor = window_factor
         self.graded_edge = graded_edge
         self.dim = slots * BLOCK
-        self._forbidden = SortedForbidden()
-        self._landing_cache = functools.lru_cache(maxsize=WINDOW_CACHE_SIZE)(self._landings)
+        self._windows = PerPuzzle(self._sliding_window, FORBIDDEN_CACHE_SIZE)
         self._picture = functools.lru_cache(maxsize=WINDOW_CACHE_SIZE)(self._window_picture)
         self.vector: Callable[[Glance], np.ndarray] = functools.lru_cache(
             maxsize=VECTOR_CACHE_SIZE
@@ -160,15 +159,6 @@ class SlotEncoder:
         for k in range(slots):
             self.high[k * BLOCK + 4 : k * BLOCK + 6] = COST_CLIP
 
-    def _landings(
-        self, actions: tuple[int, ...], offsets: tuple[int, ...], target_offset: int
-    ) -> tuple[tuple[bool, ...], tuple[int, ...]]:
-        """Per action: is its landing forbidden, and its window value (``A * cost``; cached)."""
-        w = self.window_factor * max(actions)
-        blocked = set(offsets)
-        values = landing_values(actions, offsets, target_offset, w, graded=self.graded_edge)
-        return tuple([a in blocked for a in actions]), values
-
     def glance(self, puzzle: Puzzle, x: int, subgoal: int, exact: bool = False) -> Glance:
         """What the vector at ``x`` is a function of, as a small hashable tuple (see
         :data:`Glance`): batched play memoises the greedy action by it. ``exact``: the subgoal
@@ -179,27 +169,29 @@ class SlotEncoder:
         """``glance(puzzle, x, subgoal, exact)`` as a function of ``(x, subgoal, step, exact)``,
         with what depends on the puzzle alone (its window, its sorted forbidden numbers) worked
         out once. ``step`` is accepted and unused: the vector does not depend on the step count."""
-        actions, target = puzzle.actions, puzzle.target
+        actions, target, forbidden = puzzle.actions, puzzle.target, puzzle.forbidden
         w = self.window_factor * max(actions)
         edge = w + 1
-        # The window slides: a bisect into the puzzle's sorted forbidden numbers (computed once
-        # per puzzle) finds the ones in view, never a scan of the whole list.
-        ordered = self._forbidden(puzzle)
-        landings = self._landing_cache
+        # The window slides along the puzzle's numbers: its runs between forbidden numbers are
+        # worked out once per puzzle, never rebuilt from the whole forbidden list.
+        values = self._windows(puzzle).values
 
         def at(x: int, subgoal: int, step: int = 0, exact: bool = False) -> Glance:
-            lo = bisect_right(ordered, x)
             sub = subgoal - x
             if exact and 0 < sub <= w:
                 # The exact subgoal is the window's target; what lies past it does not matter.
-                hi, t = bisect_right(ordered, subgoal - 1, lo), sub
+                t = sub
+                blocked = tuple([x + a in forbidden and a < sub for a in actions])
             else:
-                hi, t = bisect_right(ordered, x + w, lo), min(max(target - x, 0), edge)
-            offsets = tuple([f - x for f in ordered[lo:hi]]) if hi > lo else ()
-            blocked, values = landings(actions, offsets, t)
-            return actions, blocked, values, t, min(max(sub, 0), edge)
+                t = min(max(target - x, 0), edge)
+                blocked = tuple([x + a in forbidden for a in actions])
+            return actions, blocked, values(x, t), t, min(max(sub, 0), edge)
 
         return at
+
+    def _sliding_window(self, puzzle: Puzzle) -> SlidingWindow:
+        w = self.window_factor * puzzle.max_action
+        return SlidingWindow(puzzle.actions, puzzle.forbidden, w, graded=self.graded_edge)
 
     def encode(self, view: PuzzleView) -> np.ndarray:
         glance = self.glance(view.puzzle, view.current, view.subgoal, view.exact)

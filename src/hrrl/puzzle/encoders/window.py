@@ -12,20 +12,23 @@ It never looks past the window, so it is what a person sees at a glance, not a s
 target. The recurrence runs on exact integers, ``value = A * cost`` (a graded edge cell ``W + j``
 is worth ``A - j``, see :func:`window_values`), written once in :func:`_relax`;
 :func:`cost_of` turns a value back into the float cost the encoders have always seen, and
-:func:`landing_values` gets the values of the landings ``1..A`` alone from a memo of runs of free
+:class:`SlidingWindow` gets the values of the landings ``1..A`` alone from a memo of runs of free
 cells (the same recurrence, a few dictionary look-ups instead of ``W * len(actions)`` steps).
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Sequence
 from typing import Final
 
 #: Cost (and value) of a dead cell (no way on to the target or the window edge).
 DEAD: Final = 1 << 30
-#: Distinct ``(actions, frontier, run)`` moves :func:`landing_values` remembers.
+#: Distinct ``(actions, frontier, run)`` moves :func:`_run` remembers.
 RUN_CACHE_SIZE: Final = 1 << 16
+#: Chains between forbidden numbers a :class:`SlidingWindow` remembers before it starts afresh.
+CHAIN_CACHE_SIZE: Final = 1 << 14
 
 
 def _relax(
@@ -123,37 +126,77 @@ def window_costs(
     return [cost_of(amax, v) for v in values]
 
 
-def landing_values(
-    actions: tuple[int, ...],
-    forbidden_offsets: Sequence[int],
-    target_offset: int,
-    window: int,
-    *,
-    graded: bool = False,
-) -> tuple[int, ...]:
-    """``window_values(...)[a]`` for each action ``a``, without filling the whole window.
+class SlidingWindow:
+    """``window_values(...)[a]`` for each action ``a`` as one puzzle's window slides along its
+    numbers, without filling the window.
 
     The backward pass only ever needs the last ``A`` values (the *frontier*); between two
-    forbidden cells it runs over free cells, and what a run of ``L`` free cells makes of a
+    forbidden numbers it runs over free cells, and what a run of ``L`` free cells makes of a
     frontier depends on the frontier's shape (its values less their minimum), not on where the
-    run lies. So the pass is one cached move per forbidden number in view::
+    run lies (:func:`_run`, cached). The runs between the forbidden numbers in view do not
+    depend on ``x`` either: only the first (from the window's top) and the last (down to ``x``)
+    do, so the chain in between is remembered by which forbidden numbers it spans and the shape
+    it starts from::
 
-        frontier at W+1 (edge) ─run─> forbidden f1 ─run─> f2 ... ─run─> frontier at 1 = v(1..A)
+        top (edge W+1, or the target) ─run─> f_k ═chain═> f_1 ─run─> frontier at x+1 = v(1..A)
     """
-    amax, t = max(actions), target_offset
-    if t > window:
-        (base, shape), low = _edge_shape(amax, graded), window + 1
-    elif t >= 1:
-        base, shape, low = 0, (0, *(DEAD,) * (amax - 1)), t
-    else:
-        return (DEAD,) * len(actions)
-    for f in reversed(forbidden_offsets):
-        if f < low:  # forbidden cells past the target do not matter: they are dead anyway
-            shift, shape = _run(actions, shape, low - 1 - f, True)
-            base, low = base + shift, f
-    shift, shape = _run(actions, shape, low - 1, False)
-    base += shift
-    return tuple([DEAD if shape[a - 1] >= DEAD else shape[a - 1] + base for a in actions])
+
+    def __init__(
+        self,
+        actions: tuple[int, ...],
+        forbidden: Iterable[int],
+        window: int,
+        *,
+        graded: bool = False,
+        capacity: int = CHAIN_CACHE_SIZE,
+    ) -> None:
+        self.actions, self.window, self.graded = actions, window, graded
+        self._ordered = sorted(forbidden)
+        self._amax = max(actions)
+        self._capacity = capacity
+        self._chains: dict[tuple[int, int, tuple[int, ...]], tuple[int, tuple[int, ...]]] = {}
+
+    def values(self, x: int, target_offset: int) -> tuple[int, ...]:
+        """The value (``A * cost``) of each landing ``x + a`` with the window ``(x, x + W]`` and
+        ``target_offset`` clipped to ``[0, W + 1]`` (0: at or past the target, ``W + 1``:
+        beyond the window). Forbidden numbers at or past the target offset do not matter."""
+        actions, t = self.actions, target_offset
+        if t > self.window:
+            (base, shape), top = _edge_shape(self._amax, self.graded), x + self.window + 1
+        elif t >= 1:
+            base, shape, top = 0, (0, *(DEAD,) * (self._amax - 1)), x + t
+        else:
+            return (DEAD,) * len(actions)
+        ordered = self._ordered
+        lo = bisect_right(ordered, x)
+        hi = bisect_left(ordered, top, lo)
+        low = top
+        if hi > lo:
+            shift, shape = _run(actions, shape, top - 1 - ordered[hi - 1], True)
+            base += shift
+            if hi - 1 > lo:
+                shift, shape = self._chain(lo, hi, shape)
+                base += shift
+            low = ordered[lo]
+        shift, shape = _run(actions, shape, low - 1 - x, False)
+        base += shift
+        return tuple([DEAD if shape[a - 1] >= DEAD else shape[a - 1] + base for a in actions])
+
+    def _chain(self, lo: int, hi: int, shape: tuple[int, ...]) -> tuple[int, tuple[int, ...]]:
+        """``(shift, shape)`` from just below forbidden ``ordered[hi - 1]`` down through
+        ``ordered[lo]`` (cached)."""
+        key = (lo, hi, shape)
+        found = self._chains.get(key)
+        if found is not None:
+            return found
+        ordered, base = self._ordered, 0
+        for k in range(hi - 2, lo - 1, -1):
+            shift, shape = _run(self.actions, shape, ordered[k + 1] - 1 - ordered[k], True)
+            base += shift
+        if len(self._chains) >= self._capacity:
+            self._chains.clear()  # the window slides on: what it left behind is not asked again
+        self._chains[key] = out = (base, shape)
+        return out
 
 
 @functools.cache
