@@ -88,6 +88,12 @@ def play_with(
     return [r for r in results if r is not None]
 
 
+def metric_key(family: str, metric: str, prefix: str = "eval") -> str:
+    """The flat key of a family's metric (``eval/<family>/<metric>``; the whole suite, family
+    ``"all"``: ``eval/<metric>``)."""
+    return f"{prefix}/{metric}" if family == "all" else f"{prefix}/{family}/{metric}"
+
+
 def eval_metrics(
     results: Sequence[Result], puzzles: Sequence[Puzzle], prefix: str = "eval"
 ) -> tuple[dict[str, float], list[FamilyRow]]:
@@ -100,7 +106,6 @@ def eval_metrics(
     rows = summarize(results, puzzles)
     out: dict[str, float] = {}
     for row in rows:
-        key = prefix if row.family == "all" else f"{prefix}/{row.family}"
-        out[f"{key}/success_rate"] = row.success_rate
-        out[f"{key}/efficiency"] = row.mean_efficiency
+        out[metric_key(row.family, "success_rate", prefix)] = row.success_rate
+        out[metric_key(row.family, "efficiency", prefix)] = row.mean_efficiency
     return out, rows

@@ -38,7 +38,7 @@ from typing import Final
 
 from hrrl.errors import ConfigError, field_error
 from hrrl.puzzle.core import Puzzle
-from hrrl.puzzle.encoders.base import SortedForbidden
+from hrrl.puzzle.encoders.base import sorted_forbidden
 from hrrl.puzzle.encoders.slots import WINDOW_FACTOR
 from hrrl.puzzle.encoders.window import DEAD, window_costs
 from hrrl.puzzle.levels import dead_among, levels_of
@@ -46,8 +46,6 @@ from hrrl.puzzle.levels import dead_among, levels_of
 #: The high level's horizon in low-level windows: H = 8 W = 128 strides (640 numbers at {1,3,5}),
 #: twice the deepest deep_trap death (300 numbers) so a maze's next region is in view too.
 HORIZON_WINDOWS: Final = 8
-
-_sorted = SortedForbidden()
 
 
 def window_of(puzzle: Puzzle) -> int:
@@ -63,7 +61,7 @@ def check_horizon(horizon: int) -> int:
 
 def _forbidden_between(puzzle: Puzzle, lo: int, hi: int) -> list[int]:
     """The puzzle's forbidden numbers in ``[lo, hi)``, ascending (a bisect, not a scan)."""
-    ordered = _sorted(puzzle)
+    ordered = sorted_forbidden(puzzle)
     return list(ordered[bisect_left(ordered, lo) : bisect_left(ordered, hi)])
 
 

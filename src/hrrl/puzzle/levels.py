@@ -35,6 +35,7 @@ from typing import Final
 
 from hrrl.errors import ConfigError, field_error
 from hrrl.puzzle.core import Puzzle
+from hrrl.puzzle.encoders.base import sorted_forbidden
 from hrrl.puzzle.encoders.slots import WINDOW_FACTOR
 
 #: Blocks per level: level k's block holds B level-(k-1) blocks (B**k windows).
@@ -74,7 +75,7 @@ class Levels:
         self._matrices: dict[tuple[int, int], Matrix] = {}
         self._live: dict[int, int] = {}
         self._dead: dict[int, frozenset[int]] = {}
-        self._sorted = sorted(puzzle.forbidden)
+        self._sorted = sorted_forbidden(puzzle)
         start = self.target_block * self.window
         self._target = self._frontier(start, puzzle.target + 1 - start)[-1]
         """Entry cells of the target's block that reach the target."""

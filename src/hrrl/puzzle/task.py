@@ -13,7 +13,7 @@ from hrrl.puzzle.config import PuzzleConfig
 from hrrl.puzzle.core import Puzzle, Status
 from hrrl.puzzle.curriculum import Curriculum
 from hrrl.puzzle.env import PuzzleVecEnv
-from hrrl.puzzle.evaluate import eval_metrics
+from hrrl.puzzle.evaluate import eval_metrics, metric_key
 from hrrl.puzzle.exact import QTable, optimal_values
 from hrrl.puzzle.generate import generate_suite
 from hrrl.puzzle.player import BatchPlayer, Encodes
@@ -62,7 +62,7 @@ class PuzzleRule:
         if self.stop_success is None or metrics.get(STAGE_METRIC, -1) < self.last_stage:
             return False
         success, efficiency = self.score(metrics)
-        families = (metrics.get(f"eval/{name}/efficiency") for name in self.families)
+        families = (metrics.get(metric_key(name, "efficiency")) for name in self.families)
         worst = min((e for e in families if e is not None and math.isfinite(e)), default=1.0)
         return success >= self.stop_success and min(efficiency, worst) >= self.stop_efficiency
 

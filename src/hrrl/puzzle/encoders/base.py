@@ -83,3 +83,8 @@ class SortedForbidden(PerPuzzle[list[int]]):
 
     def __init__(self, capacity: int = FORBIDDEN_CACHE_SIZE) -> None:
         super().__init__(lambda puzzle: sorted(puzzle.forbidden), capacity)
+
+
+#: The process's sorted forbidden numbers, shared by the slot encoder's sliding window, the
+#: horizon and the levels: one copy of a long puzzle's list, not one each.
+sorted_forbidden: Final = SortedForbidden()

@@ -75,7 +75,7 @@ import numpy as np
 
 from hrrl.errors import ConfigError, field_error
 from hrrl.puzzle.core import DEFAULT_ACTIONS, PuzzleView
-from hrrl.puzzle.encoders.base import SortedForbidden, check_view_actions, encode_all
+from hrrl.puzzle.encoders.base import check_view_actions, encode_all, sorted_forbidden
 from hrrl.puzzle.encoders.window import DEAD, window_costs
 
 #: The window holds this many largest-action strides: ``W = WINDOW_FACTOR * max(actions)``.
@@ -122,7 +122,6 @@ class RelationalEncoder:
         self._n_block = 4 * w + 5 * n  # the cached, subgoal-free part
         self.dim = self._n_block + n + len(_SCALARS)
         self._actions_np = np.asarray(self.actions, dtype=np.int64)
-        self._forbidden = SortedForbidden()
         self._block = functools.lru_cache(maxsize=WINDOW_CACHE_SIZE)(self._window_block)
 
         names = [f"{kind}@+{o}" for kind in _OCCUPANCY for o in range(1, w + 1)]
@@ -172,7 +171,7 @@ class RelationalEncoder:
         puzzle = view.puzzle
         check_view_actions(self, puzzle)
         x, w = view.current, self.window
-        ordered = self._forbidden(puzzle)
+        ordered = sorted_forbidden(puzzle)
         lo = bisect_right(ordered, x)
         hi = bisect_right(ordered, x + w, lo)
         offsets = tuple([f - x for f in ordered[lo:hi]]) if hi > lo else ()

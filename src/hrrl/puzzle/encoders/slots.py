@@ -60,7 +60,7 @@ import numpy as np
 
 from hrrl.errors import ConfigError, field_error
 from hrrl.puzzle.core import PerPuzzle, Puzzle, PuzzleView
-from hrrl.puzzle.encoders.base import FORBIDDEN_CACHE_SIZE, encode_all
+from hrrl.puzzle.encoders.base import FORBIDDEN_CACHE_SIZE, encode_all, sorted_forbidden
 from hrrl.puzzle.encoders.window import DEAD, SlidingWindow, cost_of
 
 #: Action slots of the environment (its ``Discrete(SLOTS)`` action space, the replay's width):
@@ -191,7 +191,7 @@ class SlotEncoder:
 
     def _sliding_window(self, puzzle: Puzzle) -> SlidingWindow:
         w = self.window_factor * puzzle.max_action
-        return SlidingWindow(puzzle.actions, puzzle.forbidden, w, graded=self.graded_edge)
+        return SlidingWindow(puzzle.actions, sorted_forbidden(puzzle), w, graded=self.graded_edge)
 
     def encode(self, view: PuzzleView) -> np.ndarray:
         glance = self.glance(view.puzzle, view.current, view.subgoal, view.exact)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import functools
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Final
 
 #: Cost (and value) of a dead cell (no way on to the target or the window edge).
@@ -144,14 +144,15 @@ class SlidingWindow:
     def __init__(
         self,
         actions: tuple[int, ...],
-        forbidden: Iterable[int],
+        forbidden: Sequence[int],
         window: int,
         *,
         graded: bool = False,
         capacity: int = CHAIN_CACHE_SIZE,
     ) -> None:
+        """``forbidden``: the puzzle's forbidden numbers in ascending order."""
         self.actions, self.window, self.graded = actions, window, graded
-        self._ordered = sorted(forbidden)
+        self._ordered = forbidden
         self._amax = max(actions)
         self._capacity = capacity
         self._chains: dict[tuple[int, int, tuple[int, ...]], tuple[int, tuple[int, ...]]] = {}
