@@ -419,3 +419,48 @@ def test_a_pruned_trials_line_names_the_seed_and_step_it_stopped_at() -> None:
         "trial 1: pruned at env step 100 of seed 6 (last evaluation 7.25) after 0.0 min; "
         "2 of 10 finished; best so far trial 0, 20.5"
     )
+
+
+def test_aggregate_worst_values_a_trial_by_its_lowest_seed() -> None:
+    """--aggregate worst: the trial's value is its lowest seed's score (a config good on every
+    seed), --aggregate mean their mean; the same trial's seeds, each way."""
+    base = gym_preset("CartPole-v1")
+    space = {"agent.lr": {"choices": [0.002]}}
+    values = {}
+    for how in tune.AGGREGATES:
+        spec = tune.StudySpec(
+            base=base, space=space, seeds=(0, 1), budget_steps=1200, aggregate=how
+        )
+        study = optuna.create_study(direction="maximize")
+        study.optimize(tune.objective(spec), n_trials=1)
+        values[how] = study.trials[0].value
+        seeds = study.trials[0].user_attrs["seed_scores"]
+    assert min(seeds) < max(seeds)  # the seeds differ, so the two values do
+    assert values == {"mean": sum(seeds) / 2, "worst": min(seeds)}
+
+
+def test_a_study_refuses_a_process_that_asks_other_terms(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A study records its score, aggregate, seeds and budget; a second `hrrl tune` on it with
+    another aggregate (or score, seeds, budget) is refused in one line before any trial, since
+    its values would not compare with the study's, and the study is left as it was."""
+    out = tmp_path / "s"
+    assert main(["tune", *TINY, "--trials", "1", "--out", str(out)]) == 0
+    capsys.readouterr()
+    for other in (["--aggregate", "worst"], ["--score", "final"], ["--budget-steps", "1300"]):
+        argv = ["tune", *TINY, "--trials", "2", "--out", str(out), *other]
+        assert main(argv) == 2, other
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "holds trials scored with" in err, err
+    study = optuna.load_study(study_name="s", storage=tune.sqlite_url(out))
+    assert len(study.trials) == 1
+    assert study.user_attrs == {
+        "score": "best",
+        "aggregate": "mean",
+        "seeds": [0],
+        "budget_steps": 1200,
+    }
+    # Its own terms join it.
+    assert main(["tune", *TINY, "--trials", "2", "--out", str(out)]) == 0
+    assert len(study.trials) == 2

@@ -54,6 +54,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "one; an unsolved seed ranks below every solved one); default best",
     )
     parser.add_argument(
+        "--aggregate",
+        choices=("mean", "worst"),
+        default="mean",
+        help="a trial's value from its seeds' scores: their mean (default), or the worst "
+        "seed's (a config good on every seed, not on average: LunarLander studies that chose "
+        "on the mean found configs that lost the preset's worst fresh seed)",
+    )
+    parser.add_argument(
         "--sampler-seed",
         type=int,
         default=0,
@@ -103,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
         seeds=tuple(range(args.seeds)),
         budget_steps=args.budget_steps,
         score=args.score,
+        aggregate=args.aggregate,
     )
     args.out.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -117,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
         warmup=round(args.prune_warmup * args.budget_steps),
     )
     study = place.open()
+    tune.claim(study, spec)
     tune.enqueue_base(study, spec)
     if args.workers == 1 and not (args.ray or args.ray_address):
         tune.optimize(spec, place, args.trials)

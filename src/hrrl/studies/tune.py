@@ -24,6 +24,11 @@ pruning fed by the training-time evaluations, a study that survives a kill.
   training to the first evaluation that met it, and an unsolved seed ``UNSOLVED_SECONDS``
   below its run's seconds (so every solved seed ranks above every unsolved one). Wall time
   makes such a study depend on the machine and its load, unlike the other two scores.
+* **Aggregate.** A trial's value is the mean of its seeds' scores, or with ``--aggregate
+  worst`` the lowest of them: a config good on every seed rather than on average. The
+  LunarLander studies chose on the mean, and each best lost the preset's worst fresh seed by a
+  seed of its own (docs/tuning.md). A study records its score, aggregate, seeds and budget, and
+  a process that joins it asking for others is refused: their values would not compare.
 * **Storage.** SQLite in the study's folder by default, any Optuna storage URL otherwise, so
   several processes on several machines work on one study. A trial whose process was killed
   stops sending heartbeats; the next process to open the study marks it failed and runs its
@@ -100,10 +105,14 @@ class StudySpec:
     """A seed's score: its best evaluation (``best``), its final policy's (``final``), the mean of
     its last ``TAIL_EVALUATIONS`` (``tail``), or minus its seconds to the task's stop rule
     (``time``)."""
+    aggregate: str = "mean"
+    """A trial's value from its seeds' scores: their ``mean`` or the ``worst`` of them."""
 
     def __post_init__(self) -> None:
         if self.score not in SCORES:
             raise ConfigError(f"score={self.score!r}: give one of {', '.join(SCORES)}")
+        if self.aggregate not in AGGREGATES:
+            raise ConfigError(f"aggregate={self.aggregate!r}: give one of {', '.join(AGGREGATES)}")
         if self.score == "time" and not has_stop_rule(self.base):
             raise ConfigError(
                 "score=time ranks trials by their seconds to the task's stop rule, and this "
@@ -114,11 +123,40 @@ class StudySpec:
 
 #: The ways a seed is scored (:attr:`StudySpec.score`).
 SCORES = ("best", "final", "tail", "time")
+#: How a trial's value is made from its seeds' scores (:attr:`StudySpec.aggregate`).
+AGGREGATES = ("mean", "worst")
 #: The evaluations ``score="tail"`` averages (the last ones of a seed, the final one included).
 TAIL_EVALUATIONS = 3
 #: Seconds an unsolved seed scores below its own run's under ``score="time"``: more than any run
 #: a study of seconds-long trials takes, so a trial with an unsolved seed ranks last.
 UNSOLVED_SECONDS = 1_000.0
+
+
+def aggregate(how: str, scores: Sequence[float]) -> float:
+    """A trial's value from its seeds' ``scores``: their mean, or the worst of them."""
+    return min(scores) if how == "worst" else sum(scores) / len(scores)
+
+
+#: What a study's values depend on beyond the trial's parameters, kept as its user attributes.
+TERMS = ("score", "aggregate", "seeds", "budget_steps")
+
+
+def claim(study: optuna.Study, spec: StudySpec) -> None:
+    """Record ``spec``'s :data:`TERMS` on a study that has none, or check them against the ones it
+    has: a process joining a study of final scores with ``--score best``, or of means with
+    ``--aggregate worst``, would add values that do not compare with the others, and the best
+    trial would be whichever way scores higher."""
+    wanted = {key: json.loads(json.dumps(getattr(spec, key))) for key in TERMS}
+    held = {key: study.user_attrs[key] for key in TERMS if key in study.user_attrs}
+    differ = [f"{k}={held[k]} (asked {wanted[k]})" for k in held if held[k] != wanted[k]]
+    if differ:
+        raise ConfigError(
+            f"study {study.study_name} holds trials scored with {', '.join(differ)}: join it "
+            "with its own terms, or start another study (--study NAME or another --out)"
+        )
+    for key, value in wanted.items():
+        if key not in held:
+            study.set_user_attr(key, value)
 
 
 def has_stop_rule(config: ExperimentConfig) -> bool:
@@ -295,10 +333,11 @@ LIVE = (
 
 
 def objective(spec: StudySpec, trials: int | None = None) -> Any:
-    """The function Optuna calls for each trial: every seed in turn, the mean of their scores
-    (each kept in the trial's ``seed_scores``); pruned as soon as an evaluation lags. With
-    ``trials``, a trial numbered after the study's first ``trials`` live or queued ones is
-    :class:`SurplusTrial` (trial numbers are the storage's order, so exactly those run)."""
+    """The function Optuna calls for each trial: every seed in turn, their scores'
+    :func:`aggregate` (each kept in the trial's ``seed_scores``); pruned as soon as an
+    evaluation lags. With ``trials``, a trial numbered after the study's first ``trials`` live
+    or queued ones is :class:`SurplusTrial` (trial numbers are the storage's order, so exactly
+    those run)."""
 
     def run_trial(trial: optuna.Trial) -> float:
         if trials is not None:
@@ -325,7 +364,7 @@ def objective(spec: StudySpec, trials: int | None = None) -> Any:
                 )
             scores.append(seed_score(spec.score, trainer, result))
             trial.set_user_attr("seed_scores", scores)
-        return sum(scores) / len(scores)
+        return aggregate(spec.aggregate, scores)
 
     return run_trial
 
