@@ -464,3 +464,32 @@ def test_a_study_refuses_a_process_that_asks_other_terms(
     # Its own terms join it.
     assert main(["tune", *TINY, "--trials", "2", "--out", str(out)]) == 0
     assert len(study.trials) == 2
+
+
+def test_carry_starts_a_study_with_anothers_trials_valued_by_its_aggregate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--carry DIR copies a study's finished trials into a new one (a warm start), each complete
+    trial valued anew from its seeds' scores under the new study's --aggregate; a study scored
+    another way is refused; the new study then samples on to its --trials."""
+    two = [*TINY, "--seeds", "2", "--pruner", "none"]
+    first, second = tmp_path / "mean", tmp_path / "worst"
+    assert main(["tune", *two, "--trials", "2", "--out", str(first)]) == 0
+    other = ["tune", *two, "--budget-steps", "1300", "--carry", str(first), "--out", str(second)]
+    assert main([*other, "--trials", "3"]) == 2
+    assert "scored with budget_steps=1200 (asked 1300)" in capsys.readouterr().err
+    argv = ["tune", *two, "--aggregate", "worst", "--carry", str(first), "--out", str(second)]
+    assert main([*argv, "--trials", "3"]) == 0
+    assert "carried 2 trials from" in capsys.readouterr().out
+    source = optuna.load_study(study_name="mean", storage=tune.sqlite_url(first))
+    study = optuna.load_study(study_name="worst", storage=tune.sqlite_url(second))
+    assert len(study.trials) == 3 and study.user_attrs["aggregate"] == "worst"
+    for old, new in zip(source.trials, study.trials[:2], strict=True):
+        scores = old.user_attrs["seed_scores"]
+        assert scores[0] != scores[1]
+        assert old.value == sum(scores) / 2 and new.value == min(scores)
+        assert new.params == old.params and new.user_attrs["carried_from"] == f"mean/{old.number}"
+    assert tune.CARRIED_ATTR not in study.trials[2].user_attrs  # sampled here
+    # Resumed with the same command, it carries nothing again.
+    assert main([*argv, "--trials", "3"]) == 0
+    assert "none carried" in capsys.readouterr().out and len(study.trials) == 3

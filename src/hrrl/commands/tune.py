@@ -33,6 +33,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--storage", help="an Optuna storage URL (default sqlite in --out)")
     parser.add_argument("--study", help="study name, joined if it exists (default: the folder's)")
     parser.add_argument("--space", type=Path, metavar="FILE", help="YAML over the default space")
+    parser.add_argument(
+        "--carry",
+        type=Path,
+        metavar="DIR",
+        help="start the study with the finished trials of the study in DIR (scored the same "
+        "way; complete ones valued anew under --aggregate), a warm start for its sampler and "
+        "pruner",
+    )
     parser.add_argument("--sampler", choices=("tpe", "random"), default="tpe")
     parser.add_argument("--pruner", choices=("median", "halving", "none"), default="median")
     parser.add_argument(
@@ -94,6 +102,8 @@ def run(args: argparse.Namespace) -> int:
     check_int("--heartbeat", args.heartbeat, low=1)
     check_int("--workers", args.workers, low=1, high=64)
     check_range("--prune-warmup", args.prune_warmup, low=0.0, high=1.0)
+    if args.carry is not None and not (args.carry / "study.db").is_file():
+        raise ValueError(f"--carry {args.carry}: no study there (no study.db)")
     if (args.env is None) == (args.preset is None):
         raise ValueError("give --env ID (a Gymnasium task) or --preset NAME (the puzzle)")
     try:
@@ -126,6 +136,12 @@ def run(args: argparse.Namespace) -> int:
         warmup=round(args.prune_warmup * args.budget_steps),
     )
     study = place.open()
+    if args.carry is not None:
+        if study.trials:  # a resumed study carried them when it began
+            print(f"--carry {args.carry}: the study holds trials already, none carried")
+        else:
+            source = optuna.load_study(study_name=None, storage=tune.sqlite_url(args.carry))
+            print(f"carried {tune.carry(study, source, spec)} trials from {args.carry}")
     tune.claim(study, spec)
     tune.enqueue_base(study, spec)
     if args.workers == 1 and not (args.ray or args.ray_address):

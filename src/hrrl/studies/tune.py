@@ -29,6 +29,9 @@ pruning fed by the training-time evaluations, a study that survives a kill.
   LunarLander studies chose on the mean, and each best lost the preset's worst fresh seed by a
   seed of its own (docs/tuning.md). A study records its score, aggregate, seeds and budget, and
   a process that joins it asking for others is refused: their values would not compare.
+* **Carry.** A new study may start with another's finished trials (:func:`carry`), complete
+  ones valued anew under its aggregate: the LunarLander study ranked by the worst seed began
+  from the 28 trials of the one ranked by the mean.
 * **Storage.** SQLite in the study's folder by default, any Optuna storage URL otherwise, so
   several processes on several machines work on one study. A trial whose process was killed
   stops sending heartbeats; the next process to open the study marks it failed and runs its
@@ -157,6 +160,46 @@ def claim(study: optuna.Study, spec: StudySpec) -> None:
     for key, value in wanted.items():
         if key not in held:
             study.set_user_attr(key, value)
+
+
+def carry(study: optuna.Study, source: optuna.Study, spec: StudySpec) -> int:
+    """Copy ``source``'s finished trials into a new ``study`` (a warm start: the sampler and the
+    pruner see them as the study's own), each complete one valued anew from its seeds' scores
+    under ``spec``'s aggregate (a pruned one's evaluations do not depend on it); failed and
+    running trials stay behind. ``source`` must have scored its seeds as ``spec`` does (its
+    recorded score, seeds and budget, where it recorded them). Returns the trials copied."""
+    if study.trials:
+        raise ConfigError(
+            f"study {study.study_name} already holds {len(study.trials)} trials: carry "
+            "another study's into a new one"
+        )
+    wanted = {key: json.loads(json.dumps(getattr(spec, key))) for key in TERMS}
+    differ = [
+        f"{key}={source.user_attrs[key]} (asked {wanted[key]})"
+        for key in TERMS
+        if key != "aggregate" and key in source.user_attrs and source.user_attrs[key] != wanted[key]
+    ]
+    if differ:
+        raise ConfigError(f"study {source.study_name} scored with {', '.join(differ)}")
+    copies = []
+    for t in source.get_trials(deepcopy=False, states=FINISHED):
+        complete = t.state == optuna.trial.TrialState.COMPLETE
+        copies.append(
+            optuna.trial.create_trial(
+                state=t.state,
+                value=aggregate(spec.aggregate, t.user_attrs["seed_scores"]) if complete else None,
+                params=t.params,
+                distributions=t.distributions,
+                user_attrs={**t.user_attrs, CARRIED_ATTR: f"{source.study_name}/{t.number}"},
+                intermediate_values=t.intermediate_values,
+            )
+        )
+    study.add_trials(copies)
+    return len(copies)
+
+
+#: The user attribute that names the study and trial a carried trial came from.
+CARRIED_ATTR = "carried_from"
 
 
 def has_stop_rule(config: ExperimentConfig) -> bool:
@@ -324,6 +367,8 @@ class SurplusTrial(Exception):
     last one in the same moment): it fails at once, before any training."""
 
 
+#: Trials that ended: complete or pruned.
+FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 #: Trials that count toward ``--trials``: done, or being run (a killed one's heartbeat fails it).
 LIVE = (
     optuna.trial.TrialState.COMPLETE,
@@ -625,8 +670,7 @@ def _exit_with(parent: int) -> None:
 
 
 def finished(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
-    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-    return study.get_trials(deepcopy=False, states=states)
+    return study.get_trials(deepcopy=False, states=FINISHED)
 
 
 def _best(study: optuna.Study, top: int) -> list[optuna.trial.FrozenTrial]:
