@@ -144,12 +144,17 @@ def aggregate(how: str, scores: Sequence[float]) -> float:
 TERMS = ("score", "aggregate", "seeds", "budget_steps")
 
 
+def terms(spec: StudySpec) -> dict[str, Any]:
+    """``spec``'s :data:`TERMS` as a study stores them (JSON: the seeds a list)."""
+    return {key: json.loads(json.dumps(getattr(spec, key))) for key in TERMS}
+
+
 def claim(study: optuna.Study, spec: StudySpec) -> None:
     """Record ``spec``'s :data:`TERMS` on a study that has none, or check them against the ones it
     has: a process joining a study of final scores with ``--score best``, or of means with
     ``--aggregate worst``, would add values that do not compare with the others, and the best
     trial would be whichever way scores higher."""
-    wanted = {key: json.loads(json.dumps(getattr(spec, key))) for key in TERMS}
+    wanted = terms(spec)
     held = {key: study.user_attrs[key] for key in TERMS if key in study.user_attrs}
     differ = [f"{k}={held[k]} (asked {wanted[k]})" for k in held if held[k] != wanted[k]]
     if differ:
@@ -173,7 +178,7 @@ def carry(study: optuna.Study, source: optuna.Study, spec: StudySpec) -> int:
             f"study {study.study_name} already holds {len(study.trials)} trials: carry "
             "another study's into a new one"
         )
-    wanted = {key: json.loads(json.dumps(getattr(spec, key))) for key in TERMS}
+    wanted = terms(spec)
     differ = [
         f"{key}={source.user_attrs[key]} (asked {wanted[key]})"
         for key in TERMS
