@@ -149,20 +149,30 @@ def terms(spec: StudySpec) -> dict[str, Any]:
     return {key: json.loads(json.dumps(getattr(spec, key))) for key in TERMS}
 
 
+def mismatched_terms(study: optuna.Study, spec: StudySpec, ignore: Sequence[str] = ()) -> list[str]:
+    """``key=held (asked wanted)`` for each of ``study``'s recorded :data:`TERMS` (those not in
+    ``ignore``) that ``spec`` asks otherwise."""
+    wanted, held = terms(spec), study.user_attrs
+    return [
+        f"{key}={held[key]} (asked {wanted[key]})"
+        for key in TERMS
+        if key not in ignore and key in held and held[key] != wanted[key]
+    ]
+
+
 def claim(study: optuna.Study, spec: StudySpec) -> None:
     """Record ``spec``'s :data:`TERMS` on a study that has none, or check them against the ones it
     has: a process joining a study of final scores with ``--score best``, or of means with
     ``--aggregate worst``, would add values that do not compare with the others, and the best
     trial would be whichever way scores higher."""
-    wanted = terms(spec)
-    held = {key: study.user_attrs[key] for key in TERMS if key in study.user_attrs}
-    differ = [f"{k}={held[k]} (asked {wanted[k]})" for k in held if held[k] != wanted[k]]
+    differ = mismatched_terms(study, spec)
     if differ:
         raise ConfigError(
             f"study {study.study_name} holds trials scored with {', '.join(differ)}: join it "
             "with its own terms, or start another study (--study NAME or another --out)"
         )
-    for key, value in wanted.items():
+    held = study.user_attrs  # a read of the storage
+    for key, value in terms(spec).items():
         if key not in held:
             study.set_user_attr(key, value)
 
@@ -178,12 +188,7 @@ def carry(study: optuna.Study, source: optuna.Study, spec: StudySpec) -> int:
             f"study {study.study_name} already holds {len(study.trials)} trials: carry "
             "another study's into a new one"
         )
-    wanted = terms(spec)
-    differ = [
-        f"{key}={source.user_attrs[key]} (asked {wanted[key]})"
-        for key in TERMS
-        if key != "aggregate" and key in source.user_attrs and source.user_attrs[key] != wanted[key]
-    ]
+    differ = mismatched_terms(source, spec, ignore=("aggregate",))
     if differ:
         raise ConfigError(f"study {source.study_name} scored with {', '.join(differ)}")
     copies = []

@@ -85,6 +85,6 @@ class SortedForbidden(PerPuzzle[list[int]]):
         super().__init__(lambda puzzle: sorted(puzzle.forbidden), capacity)
 
 
-#: The process's sorted forbidden numbers, shared by the slot encoder's sliding window, the
-#: horizon and the levels: one copy of a long puzzle's list, not one each.
+#: The process's sorted forbidden numbers, shared by the encoders, the slot encoder's sliding
+#: window, the horizon and the levels: one copy of a long puzzle's list, not one each.
 sorted_forbidden: Final = SortedForbidden()

@@ -45,7 +45,7 @@ from typing import Any, Final
 import numpy as np
 
 from hrrl.puzzle.core import DEFAULT_ACTIONS, PuzzleView
-from hrrl.puzzle.encoders.base import SortedForbidden, check_view_actions, encode_all
+from hrrl.puzzle.encoders.base import check_view_actions, encode_all, sorted_forbidden
 
 #: ``gap_magnitude = gap / GAP_SCALE`` (our reading of the prototype's normalisation).
 GAP_SCALE: Final = 100.0
@@ -80,7 +80,6 @@ class PaperEncoder:
         self.dim = len(self.feature_names)
         self.low = np.full(self.dim, -np.inf, dtype=np.float32)
         self.high = np.full(self.dim, np.inf, dtype=np.float32)
-        self._forbidden = SortedForbidden()
 
     def encode(self, view: PuzzleView) -> np.ndarray:
         puzzle = view.puzzle
@@ -90,7 +89,7 @@ class PaperEncoder:
         gap = target - x
         pos_gap = max(gap, 0)
 
-        forbidden = self._forbidden(puzzle)
+        forbidden = sorted_forbidden(puzzle)
         danger = 0.0
         if forbidden:
             i = bisect_left(forbidden, x)
